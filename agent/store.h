@@ -1,0 +1,190 @@
+/*
+ * The durable store: one SQLite database (WAL, synchronous=FULL) in the data
+ * folder holding the outbox with per-recipient delivery state, the inbox with
+ * the durable seen-id set, receipts and idempotency keys.
+ *
+ * Writes are staged inside a transaction opened by store_begin() and made
+ * durable together by store_commit() (group commit): callers acknowledge
+ * anything only after store_commit() returned 0. Any I/O, fsync or disk-full
+ * error makes the store refuse every further write (store_healthy() turns
+ * false with the reason); it never reports success for data it could not make
+ * durable. Only this module includes sqlite3.h.
+ *
+ * Message ids are 16 raw bytes. Envelopes and bodies are stored as the sealed
+ * bytes they are on the wire: the disk holds ciphertext only.
+ */
+#ifndef LIMES_STORE_H
+#define LIMES_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_ID_LEN 16
+#define STORE_HASH_LEN 32
+#define STORE_AGENCY_MAX 64
+
+struct store;
+
+enum delivery_state {
+	DELIVERY_QUEUED = 0,    /* waiting to be sent */
+	DELIVERY_SENT = 1,      /* sent, no receipt yet */
+	DELIVERY_DELIVERED = 2, /* verified receipt: accepted or duplicate */
+	DELIVERY_REJECTED = 3,  /* verified rejection, reason kept */
+	DELIVERY_EXPIRED = 4,   /* TTL passed undelivered; re-queueable */
+};
+
+/* Name of a delivery state ("queued", "sent", ...); static storage. */
+const char *store_delivery_state_name(enum delivery_state state);
+
+/* One outgoing message as submitted (shared by all its recipients). */
+struct store_message {
+	uint8_t id[STORE_ID_LEN];
+	int type;                  /* MessageType value */
+	int priority;              /* 0 normal, 1 urgent */
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	bool has_ref;
+	uint8_t ref[STORE_ID_LEN];
+	const char *client;          /* API client (token name), for idempotency; may be NULL */
+	const char *idempotency_key; /* may be NULL */
+};
+
+/* One recipient's copy: the envelope sealed to it. */
+struct store_delivery {
+	const char *recipient;     /* final recipient agency id */
+	const char *next_hop;      /* peer the envelope is sent to (recipient, or its relay) */
+	const uint8_t *envelope;
+	size_t envelope_len;
+};
+
+/* A delivery as read back for sending or reporting. Pointers are valid until
+ * the next call on the store. */
+struct store_delivery_row {
+	uint8_t id[STORE_ID_LEN];
+	char recipient[STORE_AGENCY_MAX + 1];
+	char next_hop[STORE_AGENCY_MAX + 1];
+	int type;
+	int priority;
+	enum delivery_state state;
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	uint64_t sent_ms;          /* last send, 0 if never */
+	uint64_t next_attempt_ms;  /* earliest re-send */
+	uint32_t attempts;
+	uint64_t done_ms;          /* delivered / rejected / expired time, 0 otherwise */
+	int reason;                /* RejectReason when rejected */
+	const char *detail;        /* rejection detail or "" */
+	const uint8_t *envelope;
+	size_t envelope_len;
+	const uint8_t *receipt;    /* signed receipt bytes when delivered/rejected, else NULL */
+	size_t receipt_len;
+};
+
+/* One received message. */
+struct store_inbox_entry {
+	uint8_t id[STORE_ID_LEN];
+	const char *sender;
+	int type;
+	int priority;
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	uint64_t received_ms;
+	bool has_ref;
+	uint8_t ref[STORE_ID_LEN];
+	uint8_t envelope_hash[STORE_HASH_LEN];
+	const uint8_t *envelope;   /* exact envelope bytes as received */
+	size_t envelope_len;
+};
+
+/* An inbox row read back; `cursor` increases strictly. Pointers valid until
+ * the next call on the store. */
+struct store_inbox_row {
+	int64_t cursor;
+	struct store_inbox_entry entry;
+	char sender_buf[STORE_AGENCY_MAX + 1];
+};
+
+/* What the seen-id set remembers of a message id, to answer duplicates with
+ * the original receipt entry. */
+struct store_seen {
+	char sender[STORE_AGENCY_MAX + 1];
+	uint8_t envelope_hash[STORE_HASH_LEN];
+	int status;                /* ReceiptStatus of the original answer */
+	int reason;                /* RejectReason, 0 when accepted */
+	uint64_t received_ms;
+	uint64_t forget_after_ms;  /* kept at least until then */
+};
+
+/* Opens (creating if needed) DIR/limes.db; DIR is created mode 0700. Returns
+ * NULL and sets *err on failure. Caller owns the result. */
+struct store *store_open(const char *dir, int *err);
+/* Closes the store; accepts NULL and sets *store to NULL. */
+void store_destroy(struct store **store);
+
+/* False once an I/O, fsync, full-disk or corruption error happened. */
+bool store_healthy(const struct store *store);
+/* Why the store is unhealthy ("" when healthy); static or store-owned. */
+const char *store_health_reason(const struct store *store);
+
+/* Opens a write transaction if none is open (nesting is a no-op). */
+int store_begin(struct store *store);
+/* Commits the open transaction durably; 0 only when it is on disk. On error
+ * the transaction is rolled back and the store marked unhealthy when the
+ * cause was I/O. */
+int store_commit(struct store *store);
+/* Abandons the open transaction: nothing staged since store_begin() remains. */
+void store_rollback(struct store *store);
+
+/* Stages one message and its per-recipient deliveries (state queued). */
+int store_outbox_put(struct store *store, const struct store_message *msg,
+		     const struct store_delivery *deliveries, size_t n_deliveries);
+/* Finds the id stored for (client, key); 0 and fills id, or LIMES_E_NOTFOUND. */
+int store_idempotency_get(struct store *store, const char *client, const char *key,
+			  uint8_t id[STORE_ID_LEN]);
+
+/* Calls fn for up to `limit` deliveries to next_hop that are due at now_ms:
+ * queued, or sent with next_attempt_ms <= now_ms; urgent first, then oldest
+ * first. Stops early when fn returns non-zero. Returns the count visited or a
+ * negative error. */
+int store_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
+		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+/* Records a send: state sent, attempts+1, sent_ms, next_attempt_ms. */
+int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			uint64_t now_ms, uint64_t next_attempt_ms);
+/* Makes every sent-but-unreceipted delivery to next_hop due now (after a reconnect). */
+int store_delivery_reset_hop(struct store *store, const char *next_hop);
+/* Records a verified receipt: delivered or rejected (with reason, detail). */
+int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
+			const uint8_t *receipt, size_t receipt_len);
+/* Marks queued/sent deliveries whose expiry is <= now_ms as expired; returns
+ * the count or a negative error. */
+int store_expire(struct store *store, uint64_t now_ms);
+/* Puts an expired or rejected delivery back in the queue with a new envelope. */
+int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
+/* Calls fn for each recipient's delivery of message id; LIMES_E_NOTFOUND if none. */
+int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
+		      int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+
+/* Counts per next hop: queued (queued+sent) and the oldest unacknowledged
+ * created_ms (0 when none). */
+int store_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
+		       uint64_t *oldest_unacked_created_ms);
+
+/* Looks up a message id in the seen set: 0 and fills *seen, or LIMES_E_NOTFOUND. */
+int store_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen);
+/* Stages a received message: inbox row and seen id (status accepted).
+ * LIMES_E_EXISTS when the id is already in the seen set. */
+int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
+		    uint64_t forget_after_ms);
+/* Stages a refused message id into the seen set (so a replay gets the same answer). */
+int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struct store_seen *seen);
+/* Calls fn for up to `limit` inbox rows with cursor > after, in cursor order. */
+int store_inbox_list(struct store *store, int64_t after, size_t limit,
+		     int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
+/* Forgets seen ids and inbox/outbox payloads past their retention. */
+int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+
+#endif
