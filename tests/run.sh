@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole suite, from a fresh machine: setup (packages + build with
+# -Wall -Wextra -Werror), every unit and integration test, the unit suite once
+# more under ASan+UBSan, each fuzz harness briefly, and the bench smoke test.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+"$here/deploy/setup.sh" "$here/build" -DLIMES_WERROR=ON
+echo "== tests (unit + integration)"
+ctest --test-dir "$here/build" --output-on-failure -j2
+
+echo "== unit tests under ASan+UBSan"
+"$here/deploy/setup.sh" "$here/build-asan" -DLIMES_WERROR=ON -DLIMES_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$here/build-asan" --output-on-failure -L unit -j2
+
+echo "== fuzz harnesses, briefly"
+CC=clang-14 "$here/deploy/setup.sh" "$here/build-fuzz" -DLIMES_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
+for f in "$here"/build-fuzz/tests/fuzz/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=$(basename "$f")
+  corpus="$here/build-fuzz/corpus-$name"
+  mkdir -p "$corpus"
+  seeds="$here/tests/fuzz/seeds/$name"
+  [ -d "$seeds" ] || seeds=""
+  echo "-- $name"
+  "$f" -max_total_time=20 -timeout=10 -rss_limit_mb=2048 "$corpus" $seeds 2>&1 | tail -n 2
+done
+
+if [ -x "$here/build/limes" ] && "$here/build/limes" bench --help >/dev/null 2>&1; then
+  echo "== bench smoke test"
+  "$here/tests/bench_smoke.sh" "$here/build/limes"
+fi
+echo "== all passed"
