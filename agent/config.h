@@ -1,0 +1,89 @@
+/*
+ * The agent's configuration: one INI file parsed with inih into a fresh
+ * struct config. Every error names the file, the line and the key; unknown
+ * sections and keys are errors; relative paths are resolved against the
+ * config file's folder. A load either yields a complete, checked config or
+ * nothing, so a reload can keep the old config when the new one is bad.
+ */
+#ifndef LIMES_CONFIG_H
+#define LIMES_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/identity.h"
+
+#define CONFIG_ID_MAX 64
+#define CONFIG_ENDPOINT_MAX 256
+#define CONFIG_ERR_MAX 512
+
+/* Bit for MessageType t in a send/accept mask. */
+#define CONFIG_TYPE_BIT(t) (1u << (unsigned)(t))
+
+struct config_peer {
+	char id[CONFIG_ID_MAX + 1];
+	char endpoint[CONFIG_ENDPOINT_MAX]; /* "" when relayed */
+	char via[CONFIG_ID_MAX + 1];        /* relay peer id, "" when direct */
+	struct peer_key key;
+	bool key_set;
+	uint32_t send_mask;                 /* types we may send to it */
+	uint32_t accept_mask;               /* types we accept from it */
+	unsigned line;                      /* line of its section header */
+};
+
+struct config {
+	char path[PATH_MAX];        /* the config file as given */
+	char dir[PATH_MAX];         /* its folder, for relative paths */
+
+	/* [agent] */
+	char id[CONFIG_ID_MAX + 1];
+	char keys_dir[PATH_MAX];
+	char listen[CONFIG_ENDPOINT_MAX];
+	char data_dir[PATH_MAX];
+	int log_level;              /* enum log_level */
+	uint64_t default_ttl_ms;
+	uint64_t max_ttl_ms;
+	uint64_t max_clock_skew_ms;
+	uint64_t retention_ms;
+
+	/* [api] */
+	char api_host[64];
+	uint16_t api_port;
+	char token_file[PATH_MAX];
+	size_t max_body_bytes;      /* largest accepted HTTP request body */
+
+	/* [link] */
+	uint32_t window;            /* envelopes in flight per link */
+	uint64_t retry_initial_ms;
+	uint64_t retry_max_ms;
+	uint64_t heartbeat_ms;      /* idle interval before a heartbeat */
+	uint64_t dead_after_ms;     /* silence after which a link is down */
+	size_t max_frame_bytes;     /* ZMQ_MAXMSGSIZE */
+
+	struct config_peer *peers;
+	size_t n_peers;
+};
+
+/* Parses and checks FILE. On success returns a config the caller owns; on
+ * failure NULL with "file:line: key: reason" in err. */
+struct config *config_load(const char *file, char *err, size_t err_len);
+/* Parses a config held in memory; `name` stands for the file in messages and
+ * `dir` anchors relative paths. For tests and fuzzing. */
+struct config *config_load_string(const char *text, const char *name, const char *dir,
+				  char *err, size_t err_len);
+/* Frees a config; accepts NULL and sets *cfg to NULL. */
+void config_destroy(struct config **cfg);
+
+/* The configured peer with that id, or NULL. Borrowed from cfg. */
+const struct config_peer *config_peer_find(const struct config *cfg, const char *id);
+
+/* Parses "30s", "5m", "24h", "7d", "250ms" or plain seconds into ms. */
+int config_parse_duration(const char *text, uint64_t *ms);
+
+/* Reads the API bearer token from cfg->token_file, refusing a loose mode or a
+ * foreign owner. Writes a NUL-terminated token into buf. */
+int config_read_token(const struct config *cfg, char *buf, size_t len, char *err, size_t err_len);
+
+#endif
