@@ -23,6 +23,8 @@
 #define STORE_ID_LEN 16
 #define STORE_HASH_LEN 32
 #define STORE_AGENCY_MAX 64
+/* ReceiptStatus ACCEPTED, as store_inbox_put() records it in the seen set. */
+#define STORE_SEEN_ACCEPTED 1
 
 struct store;
 
@@ -119,7 +121,10 @@ struct store_seen {
 /* Opens (creating if needed) DIR/limes.db; DIR is created mode 0700. Returns
  * NULL and sets *err on failure. Caller owns the result. */
 struct store *store_open(const char *dir, int *err);
-/* Closes the store; accepts NULL and sets *store to NULL. */
+/* Same, through the named SQLite VFS (NULL: the default); for fault tests. */
+struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err);
+/* Closes the store; accepts NULL and sets *store to NULL. An open transaction
+ * is rolled back. */
 void store_destroy(struct store **store);
 
 /* False once an I/O, fsync, full-disk or corruption error happened. */
@@ -127,7 +132,13 @@ bool store_healthy(const struct store *store);
 /* Why the store is unhealthy ("" when healthy); static or store-owned. */
 const char *store_health_reason(const struct store *store);
 
-/* Opens a write transaction if none is open (nesting is a no-op). */
+/* Runs PRAGMA integrity_check (full) or quick_check: 0 when the database is
+ * sound, LIMES_E_STORE_CORRUPT when not. Reads every page: O(database size). */
+int store_check(struct store *store, bool full);
+
+/* Opens a write transaction if none is open (nesting is a no-op). Every write
+ * function below also opens one itself when none is open (auto-begin): its
+ * change is staged, not durable, until the caller runs store_commit(). */
 int store_begin(struct store *store);
 /* Commits the open transaction durably; 0 only when it is on disk. On error
  * the transaction is rolled back and the store marked unhealthy when the

@@ -1,0 +1,250 @@
+/*
+ * The inbox and the durable seen-id set (the replay memory that answers a
+ * duplicate with its original receipt), and retention: purging seen ids,
+ * inbox rows and finished outbox rows once they are old enough.
+ */
+#include "agent/store_impl.h"
+
+#include <string.h>
+
+#include "agent/err.h"
+
+static void copy_blob(uint8_t *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
+{
+	const void *blob = sqlite3_column_blob(stmt, col);
+	size_t len = (size_t)sqlite3_column_bytes(stmt, col);
+
+	memset(dst, 0, dst_len);
+	if (blob)
+		memcpy(dst, blob, len < dst_len ? len : dst_len);
+}
+
+static void copy_text(char *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *text = sqlite3_column_text(stmt, col);
+	size_t len = text ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
+
+	if (len >= dst_len)
+		len = dst_len - 1;
+	if (len)
+		memcpy(dst, text, len);
+	dst[len] = '\0';
+}
+
+static bool agency_ok(const char *s)
+{
+	size_t len;
+
+	if (!s)
+		return false;
+	len = strnlen(s, STORE_AGENCY_MAX + 1);
+	return len > 0 && len <= STORE_AGENCY_MAX;
+}
+
+int store_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen)
+{
+	int err = 0, rc;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id || !seen)
+		return LIMES_E_INVAL;
+	stmt = store_stmt(store, SQL_SEEN_GET, &err);
+	if (!stmt)
+		return err;
+	sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		copy_text(seen->sender, sizeof(seen->sender), stmt, 0);
+		copy_blob(seen->envelope_hash, sizeof(seen->envelope_hash), stmt, 1);
+		seen->status = sqlite3_column_int(stmt, 2);
+		seen->reason = sqlite3_column_int(stmt, 3);
+		seen->received_ms = (uint64_t)sqlite3_column_int64(stmt, 4);
+		seen->forget_after_ms = (uint64_t)sqlite3_column_int64(stmt, 5);
+	} else if (rc == SQLITE_DONE) {
+		err = LIMES_E_NOTFOUND;
+	} else {
+		err = store_sqlite_error(store, rc, "seen lookup");
+	}
+	sqlite3_reset(stmt);
+	return err;
+}
+
+static int insert_seen(struct store *store, const uint8_t id[STORE_ID_LEN], const char *sender,
+		       const uint8_t hash[STORE_HASH_LEN], int status, int reason,
+		       uint64_t received_ms, uint64_t forget_after_ms)
+{
+	int err = 0;
+	sqlite3_stmt *stmt = store_stmt(store, SQL_SEEN_INSERT, &err);
+
+	if (!stmt)
+		return err;
+	sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 3, hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 4, status);
+	sqlite3_bind_int(stmt, 5, reason);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)received_ms);
+	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)forget_after_ms);
+	return store_step_done(store, stmt, "seen put");
+}
+
+static int insert_inbox(struct store *store, const struct store_inbox_entry *e)
+{
+	int err = 0;
+	sqlite3_stmt *stmt = store_stmt(store, SQL_INBOX_INSERT, &err);
+
+	if (!stmt)
+		return err;
+	sqlite3_bind_blob(stmt, 1, e->id, STORE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, e->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 3, e->type);
+	sqlite3_bind_int(stmt, 4, e->priority);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)e->created_ms);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)e->expires_ms);
+	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)e->received_ms);
+	if (e->has_ref)
+		sqlite3_bind_blob(stmt, 8, e->ref, STORE_ID_LEN, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 8);
+	sqlite3_bind_blob(stmt, 9, e->envelope_hash, STORE_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(stmt, 10, e->envelope, (int)e->envelope_len, SQLITE_STATIC);
+	return store_step_done(store, stmt, "inbox put");
+}
+
+int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
+		    uint64_t forget_after_ms)
+{
+	int err;
+
+	if (!store || !entry || !agency_ok(entry->sender) || !entry->envelope ||
+	    entry->envelope_len == 0)
+		return LIMES_E_INVAL;
+	if (entry->envelope_len > INT32_MAX)
+		return LIMES_E_TOOBIG;
+	err = store_write_begin(store);
+	if (!err)
+		err = store_savepoint(store);
+	if (err)
+		return err;
+	/* The seen set's primary key is the duplicate check: it goes first so a
+	 * duplicate is refused before anything else is written. */
+	err = insert_seen(store, entry->id, entry->sender, entry->envelope_hash,
+			  STORE_SEEN_ACCEPTED, 0, entry->received_ms, forget_after_ms);
+	if (!err)
+		err = insert_inbox(store, entry);
+	if (!err)
+		err = store_savepoint_release(store);
+	if (err)
+		store_savepoint_undo(store);
+	return err;
+}
+
+int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struct store_seen *seen)
+{
+	int err;
+
+	if (!store || !id || !seen || !agency_ok(seen->sender))
+		return LIMES_E_INVAL;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	return insert_seen(store, id, seen->sender, seen->envelope_hash, seen->status,
+			   seen->reason, seen->received_ms, seen->forget_after_ms);
+}
+
+int store_inbox_list(struct store *store, int64_t after, size_t limit,
+		     int (*fn)(void *arg, const struct store_inbox_row *row), void *arg)
+{
+	struct store_inbox_row row;
+	int err = 0, rc, count = 0;
+	sqlite3_stmt *stmt;
+
+	if (!store || !fn)
+		return LIMES_E_INVAL;
+	if (limit == 0)
+		return 0;
+	stmt = store_stmt(store, SQL_INBOX_LIST, &err);
+	if (!stmt)
+		return err;
+	sqlite3_bind_int64(stmt, 1, after);
+	sqlite3_bind_int64(stmt, 2, limit > INT32_MAX ? INT32_MAX : (sqlite3_int64)limit);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct store_inbox_entry *e = &row.entry;
+
+		row.cursor = sqlite3_column_int64(stmt, 0);
+		copy_blob(e->id, sizeof(e->id), stmt, 1);
+		copy_text(row.sender_buf, sizeof(row.sender_buf), stmt, 2);
+		e->sender = row.sender_buf;
+		e->type = sqlite3_column_int(stmt, 3);
+		e->priority = sqlite3_column_int(stmt, 4);
+		e->created_ms = (uint64_t)sqlite3_column_int64(stmt, 5);
+		e->expires_ms = (uint64_t)sqlite3_column_int64(stmt, 6);
+		e->received_ms = (uint64_t)sqlite3_column_int64(stmt, 7);
+		e->has_ref = sqlite3_column_type(stmt, 8) != SQLITE_NULL;
+		copy_blob(e->ref, sizeof(e->ref), stmt, 8);
+		copy_blob(e->envelope_hash, sizeof(e->envelope_hash), stmt, 9);
+		e->envelope = sqlite3_column_blob(stmt, 10);
+		e->envelope_len = (size_t)sqlite3_column_bytes(stmt, 10);
+		count++;
+		if (fn(arg, &row) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = store_sqlite_error(store, rc, "inbox list");
+	sqlite3_reset(stmt);
+	return err ? err : count;
+}
+
+static int purge_one(struct store *store, enum store_sql which, uint64_t bound, const char *what)
+{
+	int err = 0;
+	sqlite3_stmt *stmt = store_stmt(store, which, &err);
+
+	if (!stmt)
+		return err;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)bound);
+	return store_step_done(store, stmt, what);
+}
+
+/* Deletes finished deliveries older than cut, then each message left with
+ * none. RETURNING hands back the affected messages, so the second step costs
+ * what was purged, not the size of the outbox. */
+static int purge_outbox(struct store *store, uint64_t cut)
+{
+	sqlite3_stmt *dlv = NULL, *msg = NULL;
+	int err = 0, rc;
+
+	dlv = store_stmt(store, SQL_PURGE_DLV, &err);
+	if (dlv)
+		msg = store_stmt(store, SQL_PURGE_MSG, &err);
+	if (!msg)
+		return err;
+	sqlite3_bind_int64(dlv, 1, (sqlite3_int64)cut);
+	while ((rc = sqlite3_step(dlv)) == SQLITE_ROW) {
+		sqlite3_bind_int64(msg, 1, sqlite3_column_int64(dlv, 0));
+		err = store_step_done(store, msg, "purge outbox");
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE)
+		err = store_sqlite_error(store, rc, "purge outbox");
+	sqlite3_reset(dlv);
+	return err;
+}
+
+int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms)
+{
+	uint64_t cut = now_ms > retention_ms ? now_ms - retention_ms : 0;
+	int err;
+
+	if (!store)
+		return LIMES_E_INVAL;
+	err = store_write_begin(store);
+	if (!err)
+		err = purge_one(store, SQL_PURGE_SEEN, now_ms, "purge seen");
+	if (!err && cut > 0)
+		err = purge_one(store, SQL_PURGE_INBOX, cut, "purge inbox");
+	if (!err && cut > 0)
+		err = purge_outbox(store, cut);
+	return err;
+}

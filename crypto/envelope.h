@@ -1,0 +1,80 @@
+/*
+ * Envelopes: build (seal the body to the recipient, sign header ‖ ciphertext)
+ * and open (size, decode, version, recipient, times, key, signature, unseal,
+ * in that order), the relay's check without unsealing, and the sender
+ * re-opening its own envelope. The X25519-derived pair key of each peer is
+ * cached in a struct envelope_peer (sodium_malloc'd). docs/protocol.md gives
+ * the exact bytes; the replay guard is separate (crypto/replay.h).
+ */
+#ifndef LIMES_CRYPTO_ENVELOPE_H
+#define LIMES_CRYPTO_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/identity.h"
+#include "proto/wire.h"
+
+#define ENVELOPE_HASH_LEN 32
+#define ENVELOPE_TAG_LEN 16   /* ciphertext = body + 16-byte Poly1305 tag */
+
+struct envelope_peer;
+
+/*
+ * Finds the sender's key: the peer whose agency id is `sender` and whose key
+ * id is `key_id`, valid at `created_ms`. Returns a peer the caller keeps
+ * alive for the call, or NULL with *err = LIMES_E_ENV_UNKNOWN_KEY (no such
+ * key) or LIMES_E_ENV_KEY_INVALID (known but not valid then).
+ */
+typedef const struct envelope_peer *(*envelope_lookup_fn)(void *arg, const char *sender,
+							   const uint8_t key_id[IDENTITY_KEY_ID_LEN],
+							   uint64_t created_ms, int *err);
+
+struct envelope_open_params {
+	const struct identity *me;           /* may be NULL for envelope_verify */
+	const char *my_id;                   /* our agency id; unused by envelope_verify */
+	uint64_t now_ms;
+	uint64_t max_ttl_ms;                 /* expires - created may not exceed it */
+	uint64_t max_skew_ms;                /* created may be at most this far in our future */
+	size_t max_envelope_bytes;
+	envelope_lookup_fn lookup;
+	void *lookup_arg;
+};
+
+/* What envelope_open gives back; release with envelope_opened_clear. */
+struct envelope_opened {
+	struct wire_header header;
+	uint8_t *body;                       /* malloc'd plaintext; NULL from envelope_verify */
+	size_t body_len;
+	uint8_t hash[ENVELOPE_HASH_LEN];     /* BLAKE2b-256 of the envelope bytes as received */
+};
+
+/* Derives and caches the pair key between me and peer (agency id peer_id); caller owns the result (envelope_peer_destroy); NULL on a bad key or no memory. */
+struct envelope_peer *envelope_peer_new(const struct identity *me, const struct peer_key *peer, const char *peer_id);
+/* Wipes and frees *p, sets it to NULL; accepts NULL. */
+void envelope_peer_destroy(struct envelope_peer **p);
+/* The peer's public key; owned by p. */
+const struct peer_key *envelope_peer_key(const struct envelope_peer *p);
+/* The peer's agency id; owned by p. */
+const char *envelope_peer_id(const struct envelope_peer *p);
+
+/* Seals body to `to` and signs; h: caller fills message_id, sender, recipient, type, priority, created/expires, seq, ref (version_major/schema_major 0 mean 1); build fills key ids and a random nonce. *out is malloc'd, caller frees. */
+int envelope_build(const struct identity *me, const struct envelope_peer *to, struct wire_header *h,
+		   const uint8_t *body, size_t body_len, uint8_t **out, size_t *out_len);
+/* envelope_build with a caller-chosen nonce, for test vectors only: a nonce must never be reused with the same message id. */
+int envelope_build_with_nonce(const struct identity *me, const struct envelope_peer *to, struct wire_header *h,
+			      const uint8_t nonce[WIRE_NONCE_LEN], const uint8_t *body, size_t body_len,
+			      uint8_t **out, size_t *out_len);
+/* Verifies and unseals an envelope addressed to p->my_id; fills the caller's out (envelope_opened_clear) or returns the first failed check's LIMES_E_ENV_*. */
+int envelope_open(const struct envelope_open_params *p, const uint8_t *buf, size_t len, struct envelope_opened *out);
+/* A relay's check: every envelope_open check except "addressed to me" and unsealing (body stays NULL). */
+int envelope_verify(const struct envelope_open_params *p, const uint8_t *buf, size_t len, struct envelope_opened *out);
+/* The sender re-opening its own envelope sealed to `to` (for re-queueing): own signature, then unseal; no time checks. Fills out as envelope_open. */
+int envelope_reopen_own(const struct identity *me, const struct envelope_peer *to, const uint8_t *buf, size_t len,
+			size_t max_envelope_bytes, struct envelope_opened *out);
+/* Frees out->body (wiped) and zeroes out; accepts NULL. */
+void envelope_opened_clear(struct envelope_opened *out);
+/* BLAKE2b-256 of exactly buf[0..len) into the caller's out. */
+void envelope_hash(const uint8_t *buf, size_t len, uint8_t out[ENVELOPE_HASH_LEN]);
+
+#endif

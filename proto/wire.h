@@ -1,0 +1,161 @@
+/*
+ * The protocol's wire encoding: Header, Envelope, ReceiptBody, Receipt,
+ * Heartbeat and Frame as plain C structs, packed to and unpacked from the
+ * protobuf (proto2) bytes of proto/limes.proto. Only this file's .c sees
+ * protobuf-c. Every unpack refuses input larger than its cap before decoding
+ * and tells truncated input (a length or varint running past the end:
+ * LIMES_E_ENV_TRUNCATED) from otherwise undecodable input
+ * (LIMES_E_ENV_MALFORMED) with a walk over the top-level fields.
+ */
+#ifndef LIMES_PROTO_WIRE_H
+#define LIMES_PROTO_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_ID_LEN 16
+#define WIRE_KEY_ID_LEN 8
+#define WIRE_NONCE_LEN 24
+#define WIRE_SIG_LEN 64
+#define WIRE_HASH_LEN 32
+#define WIRE_AGENCY_MAX 64    /* agency ids: 1..64 of [A-Za-z0-9._-] */
+#define WIRE_DETAIL_MAX 256   /* receipt entry detail, bytes */
+#define WIRE_VERSION_MAJOR 1
+
+/* MessageType values. */
+enum wire_type {
+	WIRE_TYPE_ALERT = 1,
+	WIRE_TYPE_PRE_ARRIVAL = 2,
+	WIRE_TYPE_CONTROL_RESULT = 3,
+};
+
+/* Priority values. */
+enum wire_priority {
+	WIRE_PRIORITY_NORMAL = 0,
+	WIRE_PRIORITY_URGENT = 1,
+};
+
+/* ReceiptStatus values; RejectReason values are those of limes.proto. */
+enum wire_receipt_status {
+	WIRE_RECEIPT_ACCEPTED = 1,
+	WIRE_RECEIPT_DUPLICATE = 2,
+	WIRE_RECEIPT_REJECTED = 3,
+};
+
+/* Header, with fixed-size fields. Optional fields absent on the wire read as their defaults. */
+struct wire_header {
+	uint32_t version_major;             /* 1 */
+	uint32_t version_minor;             /* informational; always written */
+	uint8_t message_id[WIRE_ID_LEN];
+	char sender[WIRE_AGENCY_MAX + 1];
+	char recipient[WIRE_AGENCY_MAX + 1];
+	int type;                           /* enum wire_type; other values decode, the router refuses them */
+	int priority;                       /* enum wire_priority; always written */
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	bool has_seq;
+	uint64_t seq;
+	uint8_t sender_key_id[WIRE_KEY_ID_LEN];
+	uint8_t recipient_key_id[WIRE_KEY_ID_LEN];
+	uint8_t nonce[WIRE_NONCE_LEN];
+	bool has_ref;
+	uint8_t ref[WIRE_ID_LEN];
+	uint32_t schema_major;              /* 1 when absent; always written */
+};
+
+/* Envelope: the three byte strings exactly as received. On unpack the pointers are owned by `decoded` (wire_envelope_clear); on pack the caller's. */
+struct wire_envelope {
+	const uint8_t *header;
+	size_t header_len;
+	const uint8_t *ciphertext;
+	size_t ciphertext_len;
+	const uint8_t *signature;           /* WIRE_SIG_LEN bytes */
+	void *decoded;                      /* private */
+};
+
+struct wire_receipt_entry {
+	uint8_t message_id[WIRE_ID_LEN];
+	uint8_t envelope_hash[WIRE_HASH_LEN];
+	int status;                         /* enum wire_receipt_status */
+	int reason;                         /* RejectReason, 0 = none; always written */
+	char detail[WIRE_DETAIL_MAX + 1];   /* "" = absent */
+	bool has_received_ms;
+	uint64_t received_ms;
+};
+
+/* ReceiptBody. On unpack `entries` is malloc'd and owned by the body (wire_receipt_body_clear); on pack the caller's. */
+struct wire_receipt_body {
+	char issuer[WIRE_AGENCY_MAX + 1];
+	uint8_t issuer_key_id[WIRE_KEY_ID_LEN];
+	char addressee[WIRE_AGENCY_MAX + 1];
+	uint64_t issued_ms;
+	size_t n_entries;
+	struct wire_receipt_entry *entries;
+};
+
+/* Receipt: body bytes exactly as received and the signature. Ownership as for wire_envelope. */
+struct wire_receipt {
+	const uint8_t *body;
+	size_t body_len;
+	const uint8_t *signature;           /* WIRE_SIG_LEN bytes */
+	void *decoded;                      /* private */
+};
+
+struct wire_heartbeat {
+	uint64_t sent_ms;
+	bool has_echo;                      /* echo_sent_ms and echo_received_ms present */
+	uint64_t echo_sent_ms;
+	uint64_t echo_received_ms;
+	bool reply;
+};
+
+enum wire_frame_kind {
+	WIRE_FRAME_ENVELOPE = 1,
+	WIRE_FRAME_RECEIPT = 2,
+	WIRE_FRAME_HEARTBEAT = 3,
+};
+
+/* Frame: one link message. For ENVELOPE and RECEIPT, bytes/len is the serialized Envelope or Receipt; on unpack it points into the caller's input buffer (no copy), so it lives as long as that buffer. */
+struct wire_frame {
+	enum wire_frame_kind kind;
+	const uint8_t *bytes;
+	size_t len;
+	struct wire_heartbeat heartbeat;    /* for HEARTBEAT */
+};
+
+/* Checks an agency id: 1..64 characters of [A-Za-z0-9._-]. 0 or LIMES_E_INVAL. */
+int wire_agency_id_check(const char *id);
+
+/* Serializes h into *out (malloc'd, caller frees); LIMES_E_INVAL if a field is out of range. */
+int wire_header_pack(const struct wire_header *h, uint8_t **out, size_t *out_len);
+/* Decodes at most max bytes into the caller's h, validating lengths and agency ids. */
+int wire_header_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_header *h);
+
+/* Serializes e (caller's pointers) into *out (malloc'd, caller frees). */
+int wire_envelope_pack(const struct wire_envelope *e, uint8_t **out, size_t *out_len);
+/* Decodes at most max bytes into e; on success release e with wire_envelope_clear. The signature must be 64 bytes. */
+int wire_envelope_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_envelope *e);
+/* Frees what wire_envelope_unpack allocated and zeroes e; accepts a zeroed or NULL e. */
+void wire_envelope_clear(struct wire_envelope *e);
+
+/* Serializes b into *out (malloc'd, caller frees); LIMES_E_INVAL if a field is out of range. */
+int wire_receipt_body_pack(const struct wire_receipt_body *b, uint8_t **out, size_t *out_len);
+/* Decodes at most max bytes into b; on success release b with wire_receipt_body_clear. */
+int wire_receipt_body_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_receipt_body *b);
+/* Frees the entries wire_receipt_body_unpack allocated and zeroes b; accepts NULL. */
+void wire_receipt_body_clear(struct wire_receipt_body *b);
+
+/* Serializes r (caller's pointers) into *out (malloc'd, caller frees). */
+int wire_receipt_pack(const struct wire_receipt *r, uint8_t **out, size_t *out_len);
+/* Decodes at most max bytes into r; release with wire_receipt_clear. The signature must be 64 bytes. */
+int wire_receipt_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_receipt *r);
+/* Frees what wire_receipt_unpack allocated and zeroes r; accepts NULL. */
+void wire_receipt_clear(struct wire_receipt *r);
+
+/* Serializes f into *out (malloc'd, caller frees); f->bytes is the serialized Envelope or Receipt. */
+int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len);
+/* Decodes at most max bytes into f, which then points into buf; exactly one kind must be present. Nothing to free. */
+int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_frame *f);
+
+#endif
