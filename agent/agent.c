@@ -20,6 +20,7 @@
 #include "agent/log.h"
 #include "crypto/envelope.h"
 #include "crypto/identity.h"
+#include "crypto/random.h"
 
 #define HOUSEKEEPING_MS 1000
 #define PURGE_EVERY_MS (3600 * 1000)
@@ -212,7 +213,7 @@ struct agent *agent_new(const char *config_file, char *err, size_t err_len)
 	if (!agent->cfg)
 		goto fail;
 	log_set_level(agent->cfg->log_level);
-	if (identity_library_init() < 0) {
+	if (random_init() < 0) {
 		snprintf(err, err_len, "libsodium failed to initialise");
 		goto fail;
 	}

@@ -106,6 +106,11 @@ const uint8_t *identity_box_sk(const struct identity *id)
 	return id->box_sk;
 }
 
+const uint8_t *identity_curve_secret(const struct identity *id)
+{
+	return identity_box_sk(id);
+}
+
 void identity_destroy(struct identity **id)
 {
 	if (!id || !*id)

@@ -38,6 +38,8 @@ struct identity *identity_load(const char *dir, int *err, char *why, size_t why_
 struct identity *identity_from_seeds(const uint8_t sign_seed[IDENTITY_SEED_LEN], const uint8_t box_sk[IDENTITY_SEED_LEN]);
 /* The public half; owned by the identity, valid until identity_destroy. */
 const struct peer_key *identity_public(const struct identity *id);
+/* The X25519 secret key (32 bytes) for ZMQ_CURVE_SECRETKEY only; owned by the identity. */
+const uint8_t *identity_curve_secret(const struct identity *id);
 /* Wipes and frees *id and sets it to NULL; accepts NULL. */
 void identity_destroy(struct identity **id);
 
