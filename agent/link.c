@@ -382,9 +382,11 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 		log_warn("peer=%s event=bad_receipt reason=%s", ol->peer_id, limes_errname(rc));
 		return;
 	}
-	if (strcmp(body.addressee, agent->cfg->id) != 0) {
+	/* addressed to another agency: we relayed its message */
+	bool relay = strcmp(body.addressee, agent->cfg->id) != 0;
+	if (relay && !agent_peer(agent, body.addressee)) {
 		agent->counters.receipts_bad++;
-		log_warn("peer=%s event=bad_receipt reason=\"addressed to %s\"", ol->peer_id, body.addressee);
+		log_warn("peer=%s event=bad_receipt reason=\"addressed to unknown %s\"", ol->peer_id, body.addressee);
 		goto out;
 	}
 	/* a receipt may come from the final recipient through a relay: the
@@ -436,6 +438,8 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 		}
 	}
 	L->dirty = true;
+	if (relay)
+		link_relay_receipt(L, &body, buf, len);
 out:
 	wire_receipt_body_clear(&body);
 }
@@ -563,6 +567,11 @@ int link_commit(struct links *L)
 		return rc;
 	}
 	link_send_pending(L);
+	if (L->relay_pending) {
+		L->relay_pending = false;
+		for (size_t i = 0; i < L->n_out; i++)
+			link_fill(L, L->out[i]);
+	}
 	if (L->inbox_grew) {
 		L->inbox_grew = false;
 		agent_inbox_changed(agent);

@@ -44,6 +44,7 @@ struct inbound {
 	uint8_t routing_id[256];
 	size_t routing_len;
 	struct wire_receipt_entry *pending;
+	char (*pending_to)[CONFIG_ID_MAX + 1]; /* addressee of each entry: the original sender */
 	size_t n_pending, cap_pending;
 };
 
@@ -60,6 +61,7 @@ struct links {
 	bool tick_on, stopped;
 	bool dirty;        /* staged writes waiting for a commit */
 	bool inbox_grew;   /* inbox rows in the staged writes */
+	bool relay_pending; /* relayed envelopes staged: fill links after commit */
 	uint64_t refused_handshakes;
 };
 
@@ -72,6 +74,13 @@ void link_send_pending(struct links *L);
 void link_drop_pending(struct links *L);
 int link_recv_init(struct links *L);
 void link_recv_free(struct links *L);
+/* Relay: an envelope for another agency arrived from `from`; stage it for
+ * its next hop. Returns 0 when taken (no receipt from us: the final
+ * recipient's receipt travels back), or a negative error to reject it. */
+int link_relay_envelope(struct links *L, struct inbound *from, const struct wire_header *h, const uint8_t *buf,
+			size_t len, const uint8_t hash[32], const char **detail);
+/* Relay: a receipt on a DEALER addressed to someone else; forward it. */
+void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len);
 /* 32 hex digits of an id, in a static buffer (for log lines). */
 const char *link_hex_id(const uint8_t id[16]);
 

@@ -31,8 +31,10 @@ int link_recv_init(struct links *L)
 
 void link_recv_free(struct links *L)
 {
-	for (size_t i = 0; i < L->n_in; i++)
+	for (size_t i = 0; i < L->n_in; i++) {
 		free(L->in[i].pending);
+		free(L->in[i].pending_to);
+	}
 	free(L->in);
 	L->in = NULL;
 	L->n_in = 0;
@@ -53,7 +55,7 @@ static struct inbound *inbound_for(struct links *L, const char *peer_id)
 	return in;
 }
 
-static struct wire_receipt_entry *pending_add(struct inbound *in)
+static struct wire_receipt_entry *pending_add(struct inbound *in, const char *addressee)
 {
 	if (in->n_pending == in->cap_pending) {
 		size_t cap = in->cap_pending ? in->cap_pending * 2 : 64;
@@ -61,8 +63,13 @@ static struct wire_receipt_entry *pending_add(struct inbound *in)
 		if (!grown)
 			return NULL;
 		in->pending = grown;
+		char (*to)[CONFIG_ID_MAX + 1] = realloc(in->pending_to, cap * sizeof(*to));
+		if (!to)
+			return NULL;
+		in->pending_to = to;
 		in->cap_pending = cap;
 	}
+	snprintf(in->pending_to[in->n_pending], sizeof(in->pending_to[0]), "%s", addressee);
 	struct wire_receipt_entry *e = &in->pending[in->n_pending++];
 	memset(e, 0, sizeof(*e));
 	return e;
@@ -84,15 +91,16 @@ static int reason_of(int err)
 	case LIMES_E_SCHEMA: return 11;
 	case LIMES_E_ENV_TTL: return 13;
 	case LIMES_E_ENV_REPLAY: return 16;
+	case LIMES_E_UNKNOWN_PEER: return 14;
+	case LIMES_E_IO: return 15;
 	default: return 1; /* malformed */
 	}
 }
 
-static void reject(struct links *L, struct inbound *in, const uint8_t id[16], const uint8_t hash[32], int err,
-		   const char *detail)
+static void reject(struct links *L, struct inbound *in, const char *addressee, const uint8_t id[16],
+		   const uint8_t hash[32], int reason, int err, const char *detail)
 {
-	struct wire_receipt_entry *e = pending_add(in);
-	int reason = reason_of(err);
+	struct wire_receipt_entry *e = pending_add(in, addressee);
 	if (reason < 32)
 		L->agent->counters.envelopes_refused[reason]++;
 	struct peer *p = agent_peer(L->agent, in->peer_id);
@@ -133,6 +141,18 @@ static bool sender_fits_link(struct agent *agent, const char *sender, const char
 	return p && strcmp(p->conf->via, link_peer) == 0;
 }
 
+/* Remembers a refusal of a signed message, so a replay gets the same answer. */
+static void remember_refusal(struct links *L, const struct wire_header *h, const uint8_t hash[32], int reason,
+			     uint64_t now)
+{
+	struct store_seen s = { .status = WIRE_RECEIPT_REJECTED, .reason = reason, .received_ms = now,
+				.forget_after_ms = h->expires_ms + L->agent->cfg->max_clock_skew_ms };
+	snprintf(s.sender, sizeof(s.sender), "%s", h->sender);
+	memcpy(s.envelope_hash, hash, 32);
+	if (store_begin(L->agent->store) == 0 && store_seen_put(L->agent->store, h->message_id, &s) == 0)
+		L->dirty = true;
+}
+
 static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf, size_t len)
 {
 	struct agent *agent = L->agent;
@@ -143,28 +163,42 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 	uint8_t hash[32];
 	uint64_t now = agent_now_ms();
 	static const uint8_t zero_id[16];
+	const char *detail = "";
 	int rc;
 
 	memset(&opened, 0, sizeof(opened));
 	envelope_hash(buf, len, hash);
-	/* Peek at the id first: a duplicate must get its original answer even
-	 * when it has since expired. */
+	/* Peek at the header first: a duplicate must get its original answer
+	 * even when it has since expired, and a relay needs the recipient. */
 	rc = wire_envelope_unpack(buf, len, cfg->max_frame_bytes, &env);
 	if (rc == 0)
 		rc = wire_header_unpack(env.header, env.header_len, env.header_len, &h);
 	wire_envelope_clear(&env);
 	if (rc < 0) {
-		reject(L, in, zero_id, hash, rc, "envelope does not decode");
+		reject(L, in, in->peer_id, zero_id, hash, reason_of(rc), rc, "envelope does not decode");
 		return;
 	}
+	/* answers go to the author; it must be the link peer or route through it */
+	const char *addressee = in->peer_id;
+	if (strcmp(h.sender, in->peer_id) != 0 && agent_peer(agent, h.sender) &&
+	    strcmp(agent_peer(agent, h.sender)->conf->via, in->peer_id) == 0)
+		addressee = h.sender;
+
+	if (strcmp(h.recipient, cfg->id) != 0) {
+		rc = link_relay_envelope(L, in, &h, buf, len, hash, &detail);
+		if (rc < 0)
+			reject(L, in, addressee, h.message_id, hash, reason_of(rc), rc, detail);
+		return;
+	}
+
 	struct store_seen seen;
 	if (store_seen_get(agent->store, h.message_id, &seen) == 0) {
-		struct wire_receipt_entry *e;
 		if (memcmp(seen.envelope_hash, hash, 32) != 0) {
-			reject(L, in, h.message_id, hash, LIMES_E_ENV_REPLAY, "message id already used by other bytes");
+			reject(L, in, addressee, h.message_id, hash, reason_of(LIMES_E_ENV_REPLAY), LIMES_E_ENV_REPLAY,
+			       "message id already used by other bytes");
 			return;
 		}
-		e = pending_add(in);
+		struct wire_receipt_entry *e = pending_add(in, addressee);
 		struct peer *p = agent_peer(agent, in->peer_id);
 		if (p)
 			p->duplicates++;
@@ -192,22 +226,14 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 	};
 	rc = envelope_open(&params, buf, len, &opened);
 	if (rc < 0) {
-		bool verified = rc == LIMES_E_ENV_DECRYPT;
-		reject(L, in, h.message_id, hash, rc, limes_strerror(rc));
-		if (verified) { /* signed by the sender: remember the answer */
-			struct store_seen s = { .status = WIRE_RECEIPT_REJECTED, .reason = reason_of(rc),
-						.received_ms = now, .forget_after_ms = h.expires_ms + cfg->max_clock_skew_ms };
-			snprintf(s.sender, sizeof(s.sender), "%s", h.sender);
-			memcpy(s.envelope_hash, hash, 32);
-			store_seen_put(agent->store, h.message_id, &s);
-			L->dirty = true;
-		}
+		reject(L, in, addressee, h.message_id, hash, reason_of(rc), rc, limes_strerror(rc));
+		if (rc == LIMES_E_ENV_DECRYPT) /* the signature verified: the sender wrote it */
+			remember_refusal(L, &h, hash, reason_of(rc), now);
 		return;
 	}
 	const struct wire_header *oh = &opened.header;
-	int refuse = 0;
-	const char *detail = "";
 	struct peer *sender = agent_peer(agent, oh->sender);
+	int refuse = 0, reason = 0;
 	if (!sender_fits_link(agent, oh->sender, in->peer_id)) {
 		refuse = LIMES_E_POLICY;
 		detail = "sender does not match the authenticated link";
@@ -216,23 +242,18 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		refuse = LIMES_E_POLICY;
 		detail = "message type not accepted from this sender";
 	} else if (oh->schema_major != 1) {
-		refuse = -1000; /* unknown schema major */
+		refuse = LIMES_E_SCHEMA;
+		reason = 12; /* REJECT_REASON_UNKNOWN_SCHEMA_MAJOR */
 		detail = "unknown schema major version";
 	} else if (schema_body_check(oh->type, opened.body, opened.body_len) < 0) {
 		refuse = LIMES_E_SCHEMA;
 		detail = "body does not match its schema";
 	}
 	if (refuse) {
-		reject(L, in, oh->message_id, hash, refuse == -1000 ? LIMES_E_SCHEMA : refuse, detail);
-		if (refuse == -1000)
-			in->pending[in->n_pending - 1].reason = 12;
-		struct store_seen s = { .status = WIRE_RECEIPT_REJECTED, .received_ms = now,
-					.forget_after_ms = oh->expires_ms + cfg->max_clock_skew_ms };
-		s.reason = in->n_pending ? in->pending[in->n_pending - 1].reason : 1;
-		snprintf(s.sender, sizeof(s.sender), "%s", oh->sender);
-		memcpy(s.envelope_hash, hash, 32);
-		store_seen_put(agent->store, oh->message_id, &s);
-		L->dirty = true;
+		if (!reason)
+			reason = reason_of(refuse);
+		reject(L, in, addressee, oh->message_id, hash, reason, refuse, detail);
+		remember_refusal(L, oh, hash, reason, now);
 		goto out;
 	}
 
@@ -250,18 +271,17 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 	memcpy(entry.id, oh->message_id, 16);
 	memcpy(entry.ref, oh->ref, 16);
 	memcpy(entry.envelope_hash, hash, 32);
-	if (store_begin(agent->store) < 0)
-		goto out;
-	rc = store_inbox_put(agent->store, &entry, oh->expires_ms + cfg->max_clock_skew_ms);
-	L->dirty = true;
-	struct wire_receipt_entry *e = NULL;
-	if (rc == 0 || rc == LIMES_E_EXISTS)
-		e = pending_add(in);
+	rc = store_begin(agent->store);
+	if (rc == 0)
+		rc = store_inbox_put(agent->store, &entry, oh->expires_ms + cfg->max_clock_skew_ms);
 	if (rc < 0 && rc != LIMES_E_EXISTS) {
-		log_error("peer=%s msg=%s event=store_failed reason=\"%s\"", in->peer_id, link_hex_id(oh->message_id),
-			  limes_strerror(rc));
+		/* not durable: no receipt, the sender will resend */
+		log_error("peer=%s msg=%s event=store_failed reason=\"%s\"", in->peer_id,
+			  link_hex_id(oh->message_id), limes_strerror(rc));
 		goto out;
 	}
+	L->dirty = true;
+	struct wire_receipt_entry *e = pending_add(in, addressee);
 	if (e) {
 		memcpy(e->message_id, oh->message_id, 16);
 		memcpy(e->envelope_hash, hash, 32);
@@ -273,7 +293,8 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		L->inbox_grew = true;
 		if (sender)
 			sender->received++;
-		log_debug("peer=%s msg=%s event=received type=%d", oh->sender, link_hex_id(oh->message_id), oh->type);
+		log_debug("peer=%s msg=%s event=received type=%d", oh->sender, link_hex_id(oh->message_id),
+			  oh->type);
 	}
 out:
 	envelope_opened_clear(&opened);
@@ -364,37 +385,59 @@ next:
 	return n == DRAIN_BUDGET;
 }
 
-/* After a successful commit: one signed receipt per neighbour and batch. */
-void link_send_pending(struct links *L)
+static void send_receipt(struct links *L, struct inbound *in, const char *addressee,
+			 const struct wire_receipt_entry *entries, size_t n)
 {
 	struct agent *agent = L->agent;
+	struct wire_receipt_body body = {
+		.issued_ms = agent_now_ms(),
+		.n_entries = n,
+		.entries = (struct wire_receipt_entry *)entries,
+	};
+	uint8_t *rbuf = NULL;
+	size_t rlen = 0;
 
+	snprintf(body.issuer, sizeof(body.issuer), "%s", agent->cfg->id);
+	memcpy(body.issuer_key_id, identity_public(agent->me)->key_id, 8);
+	snprintf(body.addressee, sizeof(body.addressee), "%s", addressee);
+	if (receipt_build(agent->me, &body, &rbuf, &rlen) < 0) {
+		log_error("peer=%s event=receipt_failed", in->peer_id);
+		return;
+	}
+	struct wire_frame f = { .kind = WIRE_FRAME_RECEIPT, .bytes = rbuf, .len = rlen };
+	if (zmq_send(L->router, in->routing_id, in->routing_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    link_send_frame(L->router, &f, 0) < 0)
+		log_warn("peer=%s event=receipt_unsent reason=\"%s\" action=\"the peer will resend\"", in->peer_id,
+			 zmq_strerror(errno));
+	free(rbuf);
+}
+
+/* After a successful commit: one signed receipt per neighbour, addressee and
+ * batch (of at most RECEIPT_MAX_ENTRIES entries). */
+void link_send_pending(struct links *L)
+{
 	for (size_t i = 0; i < L->n_in; i++) {
 		struct inbound *in = &L->in[i];
-		for (size_t off = 0; off < in->n_pending; off += RECEIPT_MAX_ENTRIES) {
-			size_t cnt = in->n_pending - off;
-			if (cnt > RECEIPT_MAX_ENTRIES)
-				cnt = RECEIPT_MAX_ENTRIES;
-			struct wire_receipt_body body = {
-				.issued_ms = agent_now_ms(),
-				.n_entries = cnt,
-				.entries = in->pending + off,
-			};
-			snprintf(body.issuer, sizeof(body.issuer), "%s", agent->cfg->id);
-			memcpy(body.issuer_key_id, identity_public(agent->me)->key_id, 8);
-			snprintf(body.addressee, sizeof(body.addressee), "%s", in->peer_id);
-			uint8_t *rbuf = NULL;
-			size_t rlen = 0;
-			if (receipt_build(agent->me, &body, &rbuf, &rlen) < 0) {
-				log_error("peer=%s event=receipt_failed", in->peer_id);
-				continue;
-			}
-			struct wire_frame f = { .kind = WIRE_FRAME_RECEIPT, .bytes = rbuf, .len = rlen };
-			if (zmq_send(L->router, in->routing_id, in->routing_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-			    link_send_frame(L->router, &f, 0) < 0)
-				log_warn("peer=%s event=receipt_unsent reason=\"%s\" action=\"the peer will resend\"",
-					 in->peer_id, zmq_strerror(errno));
-			free(rbuf);
+		size_t done = 0;
+		while (done < in->n_pending) {
+			/* group by addressee, keeping order; almost always one group */
+			const char *to = in->pending_to[done];
+			size_t w = done;
+			for (size_t r = done; r < in->n_pending; r++)
+				if (strcmp(in->pending_to[r], to) == 0) {
+					struct wire_receipt_entry e = in->pending[r];
+					char t[CONFIG_ID_MAX + 1];
+					memcpy(t, in->pending_to[r], sizeof(t));
+					memmove(&in->pending[w + 1], &in->pending[w], (r - w) * sizeof(e));
+					memmove(&in->pending_to[w + 1], &in->pending_to[w], (r - w) * sizeof(t));
+					in->pending[w] = e;
+					memcpy(in->pending_to[w], t, sizeof(t));
+					w++;
+				}
+			for (size_t off = done; off < w; off += RECEIPT_MAX_ENTRIES)
+				send_receipt(L, in, in->pending_to[done], in->pending + off,
+					     w - off < RECEIPT_MAX_ENTRIES ? w - off : RECEIPT_MAX_ENTRIES);
+			done = w;
 		}
 		in->n_pending = 0;
 	}
