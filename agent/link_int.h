@@ -63,6 +63,7 @@ struct links {
 	bool inbox_grew;   /* inbox rows in the staged writes */
 	bool relay_pending; /* relayed envelopes staged: fill links after commit */
 	uint64_t refused_handshakes;
+	int trace_fd;      /* LIMES_TRACE_FD for limes bench, -1 off */
 };
 
 bool link_dealer_drain(struct zsock *zs, void *arg);
