@@ -64,7 +64,7 @@ static int int_from_json(struct pbjson_walk *w, const json_t *v, bool wide, bool
 		size_t len = json_string_length(v);
 		char *end = NULL;
 
-		if (*p == '-' && !is_unsigned)
+		if (*p == '-')
 			p++;
 		if (*p == '\0' || strspn(p, "0123456789") != len - (size_t)(p - s))
 			return pbjson_fail(w, PBJSON_BAD_FORMAT, "must be an integer or a string of decimal digits");

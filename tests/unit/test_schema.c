@@ -302,7 +302,7 @@ Test(schema, refuses_wrong_types)
 	json_object_set_new(body, "transport_means", json_string("truck"));
 	expect_error(2, body, "wrong_type", "body.transport_means");
 	json_object_set_new(body, "transport_means", json_pack("{s:s}", "mode", "road"));
-	json_object_set_new(body, "estimated_arrival", json_integer(1795805007120));
+	json_object_set_new(body, "estimated_arrival", json_integer(1795718607120));
 	expect_error(2, body, "wrong_type", "body.estimated_arrival");
 	json_object_set_new(body, "estimated_arrival", json_string("2026-11-26T17:30:00Z"));
 	json_object_set_new(body, "declaration_type", json_integer(4));
