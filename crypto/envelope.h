@@ -58,7 +58,7 @@ const struct peer_key *envelope_peer_key(const struct envelope_peer *p);
 /* The peer's agency id; owned by p. */
 const char *envelope_peer_id(const struct envelope_peer *p);
 
-/* Seals body to `to` and signs; h: caller fills message_id, sender, recipient, type, priority, created/expires, seq, ref (version_major/schema_major 0 mean 1); build fills key ids and a random nonce. *out is malloc'd, caller frees. */
+/* Seals body to `to` and signs; h: caller fills message_id, sender, recipient (= to's agency id, else LIMES_E_INVAL), type, priority, created/expires, seq, ref (version_major/schema_major 0 mean 1); build fills key ids and a random nonce. *out is malloc'd, caller frees. */
 int envelope_build(const struct identity *me, const struct envelope_peer *to, struct wire_header *h,
 		   const uint8_t *body, size_t body_len, uint8_t **out, size_t *out_len);
 /* envelope_build with a caller-chosen nonce, for test vectors only: a nonce must never be reused with the same message id. */
