@@ -41,7 +41,7 @@ static void wait_drained(struct cluster *c, const char *from, const char *to, in
 			return;
 		cluster_sleep_ms(100);
 	}
-	cr_assert_fail("%s still has %ld queued for %s after %d s", from, q, to, seconds);
+	cr_fatal("%s still has %ld queued for %s after %d s", from, q, to, seconds);
 }
 
 /* Checks B's inbox holds exactly the ids, each once. */
@@ -58,7 +58,7 @@ static void assert_inbox_exactly(struct cluster *c, const char *id, char (*ids)[
 	qsort(seen, got, 33, cmp_id);
 	qsort(ids, n, 33, cmp_id);
 	for (i = 0; i + 1 < got; i++)
-		cr_assert(strcmp(seen[i], seen[i + 1]) != 0, "message %s delivered twice", seen[i]);
+		cr_assert(ne(str, seen[i], seen[i + 1]), "message delivered twice");
 	for (i = 0; i < n; i++)
 		cr_assert(eq(str, seen[i], ids[i]));
 	free(seen);
@@ -84,7 +84,7 @@ Test(links, receiver_killed_five_times_loses_and_duplicates_nothing)
 	cluster_configure(c, l, 1, NULL);
 	cluster_start(c, A);
 	cluster_start(c, B);
-	cr_assert(cluster_wait_up(c, A, B, 10000));
+	cr_assert(eq(int, cluster_wait_up(c, A, B, 10000), 1));
 
 	srand(12345);
 	int kills = 0;
@@ -99,7 +99,7 @@ Test(links, receiver_killed_five_times_loses_and_duplicates_nothing)
 			cluster_start(c, B);
 		}
 	}
-	cr_assert(kills >= 5, "only %d kills", kills);
+	cr_assert(ge(int, kills, 5));
 	wait_drained(c, A, B, 180);
 	assert_all_state(c, A, ids, TOTAL, B, "delivered");
 	assert_inbox_exactly(c, B, ids, TOTAL);
@@ -131,7 +131,7 @@ Test(links, sender_killed_after_202_loses_nothing_accepted)
 			cluster_start(c, A);
 		}
 	}
-	cr_assert(kills >= 5);
+	cr_assert(ge(int, kills, 5));
 	wait_drained(c, A, B, 180);
 	assert_all_state(c, A, ids, accepted, B, "delivered");
 	assert_inbox_exactly(c, B, ids, accepted);
@@ -178,7 +178,7 @@ Test(links, backlog_after_outage_is_delivered_urgent_first)
 			min_normal = cur;
 		}
 	}
-	cr_assert(max_urgent < min_normal, "an urgent message (cursor %lld) came after a normal one (cursor %lld)",
+	cr_assert(lt(i64, max_urgent, min_normal), "an urgent message (cursor %lld) came after a normal one (cursor %lld)",
 		  max_urgent, min_normal);
 	json_decref(inbox);
 	assert_inbox_exactly(c, B, ids, TOTAL);
@@ -204,7 +204,7 @@ Test(links, unknown_key_is_refused_at_the_handshake)
 		fclose(f);
 		text[len] = '\0';
 		char *cut = strstr(text, "[peer \"XX-INTRUDER\"]");
-		cr_assert(cut);
+		cr_assert(ne(ptr, cut, NULL));
 		*cut = '\0';
 		f = fopen(b->config, "w");
 		fputs(text, f);
@@ -215,7 +215,7 @@ Test(links, unknown_key_is_refused_at_the_handshake)
 	char id[1][33];
 	cr_assert(eq(int, cluster_submit(c, "XX-INTRUDER", B, "alert", "urgent", 1, id), 202));
 	cluster_sleep_ms(3000);
-	cr_assert(!cluster_wait_up(c, "XX-INTRUDER", B, 100), "the intruder's link came up");
+	cr_assert(eq(int, cluster_wait_up(c, "XX-INTRUDER", B, 100), 0), "the intruder's link came up");
 	char state[32];
 	cluster_state(c, "XX-INTRUDER", id[0], B, state, sizeof(state), NULL);
 	cr_assert(eq(str, state, "queued"));
@@ -305,18 +305,19 @@ Test(links, replayed_envelope_on_a_new_connection_is_not_delivered_twice)
 	int err = 0;
 	snprintf(path, sizeof(path), "%s/data", a->dir);
 	struct store *st = store_open(path, &err);
-	cr_assert(st);
+	cr_assert(ne(ptr, st, NULL));
 	uint8_t raw[16];
-	cr_assert(eq(int, (int)decode_hex(id[0], raw, sizeof(raw)), 16));
+	cr_assert(eq(int, encode_unhex(raw, sizeof(raw), id[0], 32), 0));
 	struct copy cp = { 0 };
-	cr_assert(store_message_get(st, raw, copy_env, &cp) >= 0 && cp.env);
+	cr_assert(ge(int, store_message_get(st, raw, copy_env, &cp), 0));
+	cr_assert(ne(ptr, cp.env, NULL));
 	store_destroy(&st);
 
 	/* replay it as A would, on a fresh CURVE connection */
 	snprintf(path, sizeof(path), "%s/keys", a->dir);
 	char why[256];
 	struct identity *me = identity_load(path, &err, why, sizeof(why));
-	cr_assert(me, "%s", why);
+	cr_assert(ne(ptr, me, NULL), "%s", why);
 	struct peer_key bk;
 	cr_assert(eq(int, identity_line_parse(b->line, &bk, why, sizeof(why)), 0));
 	void *ctx = zmq_ctx_new();
@@ -334,7 +335,7 @@ Test(links, replayed_envelope_on_a_new_connection_is_not_delivered_twice)
 	uint8_t *fb = NULL;
 	size_t fl = 0;
 	cr_assert(eq(int, wire_frame_pack(&f, &fb, &fl), 0));
-	cr_assert(zmq_send(s, fb, fl, 0) == (int)fl);
+	cr_assert(eq(int, zmq_send(s, fb, fl, 0), (int)fl));
 	free(fb);
 
 	/* the answer is a signed receipt saying "duplicate", with the original time */
@@ -342,7 +343,7 @@ Test(links, replayed_envelope_on_a_new_connection_is_not_delivered_twice)
 	for (int tries = 0; tries < 10 && !answered; tries++) {
 		uint8_t buf[65536];
 		int n = zmq_recv(s, buf, sizeof(buf), 0);
-		cr_assert(n > 0, "no answer from B");
+		cr_assert(gt(int, n, 0), "no answer from B");
 		struct wire_frame in;
 		cr_assert(eq(int, wire_frame_unpack(buf, (size_t)n, sizeof(buf), &in), 0));
 		if (in.kind != WIRE_FRAME_RECEIPT)
@@ -355,7 +356,7 @@ Test(links, replayed_envelope_on_a_new_connection_is_not_delivered_twice)
 		wire_receipt_body_clear(&body);
 		answered = true;
 	}
-	cr_assert(answered);
+	cr_assert(eq(int, answered, 1));
 	zmq_close(s);
 	zmq_ctx_term(ctx);
 	identity_destroy(&me);
