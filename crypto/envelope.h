@@ -72,6 +72,9 @@ int envelope_verify(const struct envelope_open_params *p, const uint8_t *buf, si
 /* The sender re-opening its own envelope sealed to `to` (for re-queueing): own signature, then unseal; no time checks. Fills out as envelope_open. */
 int envelope_reopen_own(const struct identity *me, const struct envelope_peer *to, const uint8_t *buf, size_t len,
 			size_t max_envelope_bytes, struct envelope_opened *out);
+/* Unseals an envelope from `from` that was verified when it was received (inbox rows): decode and unseal only, no time or signature checks. Fills out as envelope_open. */
+int envelope_unseal(const struct identity *me, const struct envelope_peer *from, const uint8_t *buf, size_t len,
+		    size_t max_envelope_bytes, struct envelope_opened *out);
 /* Frees out->body (wiped) and zeroes out; accepts NULL. */
 void envelope_opened_clear(struct envelope_opened *out);
 /* BLAKE2b-256 of exactly buf[0..len) into the caller's out. */
