@@ -86,19 +86,24 @@ Test(links, receiver_killed_five_times_loses_and_duplicates_nothing)
 	cluster_start(c, B);
 	cr_assert(eq(int, cluster_wait_up(c, A, B, 10000), 1));
 
+	/* Queue most of the traffic at once, then kill the receiver at random
+	 * moments while the backlog streams into it, adding more each time. */
 	srand(12345);
 	int kills = 0;
-	for (size_t sent = 0; sent < TOTAL; sent += BATCH) {
+	size_t sent = 0;
+	for (; sent < TOTAL / 2; sent += BATCH)
 		cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", BATCH, ids + sent), 202));
-		/* every ~6 batches, SIGKILL the receiver at a random moment */
-		if ((sent / BATCH) % 6 == 3) {
-			cluster_sleep_ms(rand() % 400);
-			cluster_kill(c, B);
-			kills++;
-			cluster_sleep_ms(rand() % 300);
-			cluster_start(c, B);
-		}
+	while (kills < 6) {
+		cluster_sleep_ms(50 + rand() % 350);
+		cluster_kill(c, B);
+		kills++;
+		for (int k = 0; k < 4 && sent < TOTAL; k++, sent += BATCH)
+			cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", BATCH, ids + sent), 202));
+		cluster_sleep_ms(rand() % 200);
+		cluster_start(c, B);
 	}
+	for (; sent < TOTAL; sent += BATCH)
+		cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", BATCH, ids + sent), 202));
 	cr_assert(ge(int, kills, 5));
 	wait_drained(c, A, B, 180);
 	assert_all_state(c, A, ids, TOTAL, B, "delivered");
