@@ -405,3 +405,50 @@ Test(links, relay_carries_sealed_messages_and_receipts_end_to_end)
 	json_decref(relay_inbox);
 	cluster_destroy(&c);
 }
+
+Test(links, undelivered_message_expires_and_an_operator_requeues_it)
+{
+	struct cluster *c = cluster_new(2, AB);
+	struct cluster_link l[] = { { A, B, "alert", NULL } };
+	cluster_configure(c, l, 1, NULL);
+	cluster_start(c, A); /* B is down */
+	json_t *resp = NULL;
+	char body[20000];
+	snprintf(body, sizeof(body), "{\"to\":[\"%s\"],\"type\":\"alert\",\"ttl_s\":1,\"body\":%s}", B,
+		 cluster_example("alert"));
+	cr_assert(eq(int, cluster_http(c, A, "POST", "/v1/messages", body, &resp), 202));
+	char id[33];
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(resp, "id")));
+	json_decref(resp);
+
+	char state[32] = "";
+	for (int i = 0; i < 50 && strcmp(state, "expired") != 0; i++) {
+		cluster_sleep_ms(100);
+		cluster_state(c, A, id, B, state, sizeof(state), NULL);
+	}
+	cr_assert(eq(str, state, "expired"), "still %s after its TTL", state);
+	cr_assert(eq(long, cluster_queued(c, A, B), 0));
+
+	/* B comes back: an expired message stays expired (never sent late) */
+	cluster_start(c, B);
+	cr_assert(eq(int, cluster_wait_up(c, A, B, 10000), 1));
+	cluster_sleep_ms(500);
+	cluster_state(c, A, id, B, state, sizeof(state), NULL);
+	cr_assert(eq(str, state, "expired"));
+
+	/* the operator re-queues it with a new lifetime: same id, delivered once */
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/messages/%s/requeue", id);
+	cr_assert(eq(int, cluster_http(c, A, "POST", path, "{\"ttl_s\": 600}", NULL), 202));
+	for (int i = 0; i < 100 && strcmp(state, "delivered") != 0; i++) {
+		cluster_sleep_ms(100);
+		cluster_state(c, A, id, B, state, sizeof(state), NULL);
+	}
+	cr_assert(eq(str, state, "delivered"));
+	char ids[1][33];
+	memcpy(ids[0], id, 33);
+	assert_inbox_exactly(c, B, ids, 1);
+	/* a delivered message cannot be re-queued */
+	cr_assert(eq(int, cluster_http(c, A, "POST", path, "{}", NULL), 409));
+	cluster_destroy(&c);
+}

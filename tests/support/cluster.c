@@ -66,7 +66,9 @@ struct cluster *cluster_new(size_t n, const char *const *ids)
 	for (size_t i = 0; i < n; i++) {
 		struct cluster_agent *a = &c->a[i];
 		snprintf(a->id, sizeof(a->id), "%s", ids[i]);
-		snprintf(a->dir, sizeof(a->dir), "%s/%s", c->dir, ids[i]);
+		char dir[sizeof(a->dir)];
+		snprintf(dir, sizeof(dir), "%s/%s", c->dir, ids[i]);
+		memcpy(a->dir, dir, sizeof(dir));
 		cr_assert(mkdir(a->dir, 0700) == 0);
 		char keys[600];
 		snprintf(keys, sizeof(keys), "%s/keys", a->dir);
@@ -80,7 +82,9 @@ struct cluster *cluster_new(size_t n, const char *const *ids)
 		write_file(tok, a->token, 0600);
 		a->link_port = free_port();
 		a->api_port = free_port();
-		snprintf(a->config, sizeof(a->config), "%s/limes.ini", a->dir);
+		char config[sizeof(a->config)];
+		snprintf(config, sizeof(config), "%s/limes.ini", a->dir);
+		memcpy(a->config, config, sizeof(config));
 	}
 	return c;
 }
