@@ -47,7 +47,9 @@ static void teardown(void)
 	agentproc_destroy(&agent_a);
 	agentproc_destroy(&agent_b);
 	agentproc_destroy(&absent);
-	umount2(root, MNT_DETACH); /* only mounted by the disk-full test */
+	char disk[300];
+	snprintf(disk, sizeof(disk), "%s/disk", root);
+	umount2(disk, MNT_DETACH); /* only mounted by the disk-full test */
 	store_test_rmtree(root);
 }
 
