@@ -344,7 +344,6 @@ Test(api, idempotency_key_returns_same_id_even_after_restart)
 	char *third = post_ok(agent_a, body);
 	cr_assert(eq(str, first, third));
 	cr_assert(eq(long, agentproc_queued(agent_a, "HU-NAV-ROSZKE"), 1));
-	/* another client's same key is another message */
 	free(first);
 	free(second);
 	free(third);
