@@ -154,24 +154,41 @@ void agentproc_set_data_dir(struct agentproc *ap, const char *dir)
 	ap->written = false;
 }
 
-void agentproc_add_peer(struct agentproc *ap, const char *id, const char *endpoint, const char *key,
-			const char *send, const char *accept)
+static void add_peer_section(struct agentproc *ap, const char *id, const char *route_key, const char *route,
+			     const char *key, const char *send, const char *accept)
 {
-	size_t n = strlen(ap->peers) + strlen(id) + strlen(endpoint) + strlen(key) + strlen(send) + strlen(accept) + 128;
+	size_t n = strlen(ap->peers) + strlen(id) + strlen(route) + strlen(key) + strlen(send) + strlen(accept) + 128;
 	char *grown = realloc(ap->peers, n);
 	if (!grown)
 		abort();
 	ap->peers = grown;
 	size_t used = strlen(grown);
-	snprintf(grown + used, n - used, "\n[peer \"%s\"]\nendpoint = %s\nkey = %s\nsend = %s\naccept = %s\n", id,
-		 endpoint, key, send, accept);
+	snprintf(grown + used, n - used, "\n[peer \"%s\"]\n%s = %s\nkey = %s\nsend = %s\naccept = %s\n", id,
+		 route_key, route, key, send, accept);
 	ap->written = false;
+}
+
+void agentproc_add_peer(struct agentproc *ap, const char *id, const char *endpoint, const char *key,
+			const char *send, const char *accept)
+{
+	add_peer_section(ap, id, "endpoint", endpoint, key, send, accept);
+}
+
+void agentproc_add_relayed_peer(struct agentproc *ap, const char *id, const char *via, const char *key,
+				const char *send, const char *accept)
+{
+	add_peer_section(ap, id, "via", via, key, send, accept);
 }
 
 void agentproc_add_agent_peer(struct agentproc *ap, const struct agentproc *other, const char *send,
 			      const char *accept)
 {
 	agentproc_add_peer(ap, other->id, other->endpoint, other->pubkey, send, accept);
+}
+
+const char *agentproc_id(const struct agentproc *ap)
+{
+	return ap->id;
 }
 
 int agentproc_write_config(struct agentproc *ap)

@@ -24,6 +24,7 @@ struct agentproc *agentproc_new(const char *root, const char *id);
 void agentproc_destroy(struct agentproc **ap);
 
 /* Its folder, config path, public identity line, token, API port, ZeroMQ endpoint; owned by ap. */
+const char *agentproc_id(const struct agentproc *ap);
 const char *agentproc_dir(const struct agentproc *ap);
 const char *agentproc_config(const struct agentproc *ap);
 const char *agentproc_pubkey(const struct agentproc *ap);
@@ -40,6 +41,9 @@ void agentproc_set_data_dir(struct agentproc *ap, const char *dir);
 /* Adds [peer "ID"] with endpoint, key, send and accept lists. */
 void agentproc_add_peer(struct agentproc *ap, const char *id, const char *endpoint, const char *key,
 			const char *send, const char *accept);
+/* Adds [peer "ID"] reached through the relay peer `via`. */
+void agentproc_add_relayed_peer(struct agentproc *ap, const char *id, const char *via, const char *key,
+				const char *send, const char *accept);
 /* Adds a peer section for another test agent. */
 void agentproc_add_agent_peer(struct agentproc *ap, const struct agentproc *other, const char *send,
 			      const char *accept);
