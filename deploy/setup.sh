@@ -31,4 +31,4 @@ fi
 
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >&2
 cmake --build "$build" -j"$(nproc)" >&2
-echo "setup: built $build/limes" >&2
+echo "setup: built in $build" >&2

@@ -17,15 +17,29 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 echo "== fuzz harnesses, briefly"
 CC=clang-14 "$here/deploy/setup.sh" "$here/build-fuzz" -DLIMES_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug
+# seeds: valid envelopes, receipts and bodies written by the unit tests that build them
+seeds="$here/build-fuzz/seeds"
+rm -rf "$seeds"
+LIMES_FUZZ_SEEDS="$seeds" "$here/build/tests/test_vector" >/dev/null
+LIMES_FUZZ_SEEDS="$seeds" "$here/build/tests/test_schema" --filter 'schema/round_trips_*' >/dev/null
 for f in "$here"/build-fuzz/tests/fuzz/fuzz_*; do
   [ -x "$f" ] || continue
   name=$(basename "$f")
   corpus="$here/build-fuzz/corpus-$name"
   mkdir -p "$corpus"
-  seeds="$here/tests/fuzz/seeds/$name"
-  [ -d "$seeds" ] || seeds=""
-  echo "-- $name"
-  "$f" -max_total_time=20 -timeout=10 -rss_limit_mb=2048 "$corpus" $seeds 2>&1 | tail -n 2
+  dirs=("$corpus")
+  [ -d "$seeds/$name" ] && dirs+=("$seeds/$name")
+  [ -d "$here/tests/fuzz/seeds/$name" ] && dirs+=("$here/tests/fuzz/seeds/$name")
+  echo "-- $name (seeds: ${#dirs[@]} folders)"
+  log="$here/build-fuzz/$name.log"
+  rc=0
+  (cd "$here/build-fuzz" && "$f" -max_total_time=20 -timeout=10 -rss_limit_mb=2048 "${dirs[@]}") >"$log" 2>&1 || rc=$?
+  grep -E "^#[0-9]+ +DONE" "$log" || true
+  if [ "$rc" -ne 0 ]; then   # a crash, leak or timeout: the input is in build-fuzz/crash-*
+    tail -n 40 "$log"
+    echo "$name failed (exit $rc)"
+    exit 1
+  fi
 done
 
 if [ -x "$here/build/limes" ] && "$here/build/limes" bench --help >/dev/null 2>&1; then

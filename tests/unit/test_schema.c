@@ -12,6 +12,7 @@
 #include "agent/err.h"
 #include "proto/limes.pb-c.h"
 #include "proto/schema.h"
+#include "support/fuzzseed.h"
 
 TestSuite(schema, .timeout = 30);
 
@@ -149,6 +150,10 @@ static void round_trip(const char *example)
 	cr_assert(eq(int, rc, 0), "%s: %s at %s: %s", example, pbjson_code_name(err.code), err.path, err.message);
 	cr_assert_gt(len, 0);
 	cr_assert(eq(int, schema_body_check(type, buf, len), 0));
+	fuzzseed_write("fuzz_schema_decode", example, buf, len);
+	char *text = json_dumps(body, JSON_COMPACT);
+	fuzzseed_write("fuzz_json_mapper", example, text, strlen(text));
+	free(text);
 	rc = schema_body_to_json(type, buf, len, &back, &err);
 	cr_assert(eq(int, rc, 0), "%s: %s at %s", example, pbjson_code_name(err.code), err.path);
 	if (!json_equal(body, back)) {

@@ -20,6 +20,7 @@
 #include "crypto/random.h"
 #include "crypto/receipt.h"
 #include "proto/wire.h"
+#include "support/fuzzseed.h"
 
 TestSuite(vector, .timeout = 60);
 
@@ -251,6 +252,7 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	hexblock("signed bytes", signed_bytes, signed_len);
 	hexblock("signature", e.signature, 64);
 	hexblock("envelope", env, env_len);
+	fuzzseed_write("fuzz_envelope_open", "worked_example_envelope", env, env_len);
 	crypto_generichash(hash, 32, env, env_len, NULL, 0);
 	hexblock("envelope hash", hash, 32);
 	emit("\n");
@@ -287,6 +289,7 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	hexblock("receipt body", r.body, r.body_len);
 	hexblock("receipt signature", r.signature, 64);
 	hexblock("receipt", rcpt, rcpt_len);
+	fuzzseed_write("fuzz_envelope_open", "worked_example_receipt", rcpt, rcpt_len);
 	free(signed_bytes);
 	cr_assert(eq(int, receipt_open(rcpt, rcpt_len, 65536, receipt_lookup, NULL, &rb_back), 0));
 	wire_receipt_body_clear(&rb_back);
