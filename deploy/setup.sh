@@ -14,6 +14,7 @@ packages=(
   libcriterion-dev libcurl4-openssl-dev
   clang-14 libclang-rt-14-dev
   nats-server libnats-dev sqlite3 curl procps
+  chromium prometheus
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -21,6 +22,8 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js and npm drive the dashboard test; keep the machine's own if it has them
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
   sudo=""

@@ -7,6 +7,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
 "$here/deploy/setup.sh" "$here/build" -DLIMES_WERROR=ON
+# the dashboard test drives headless Chromium with playwright-core (pinned in package-lock.json)
+(cd "$here/tests/dashboard" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 echo "== tests (unit + integration)"
 ctest --test-dir "$here/build" --output-on-failure -j2
 
