@@ -31,6 +31,9 @@ struct parse_state {
 	unsigned header_line;  /* line of the current section header */
 	unsigned header_seen;  /* headers read so far */
 	unsigned header_used;  /* header number the handler last saw */
+	char keys_seen[24][32];/* keys of the current section, to refuse repeats */
+	unsigned keys_line[24];
+	unsigned n_keys;
 	enum section_kind kind;
 	struct config_peer *peer;
 	bool seen_agent, seen_api, seen_link;
@@ -451,8 +454,20 @@ static int handler(void *arg, const char *section, const char *name, const char 
 	}
 	if (st->header_used != st->header_seen) {
 		st->header_used = st->header_seen;
+		st->n_keys = 0;
 		if (begin_section(st, section) < 0)
 			return 0;
+	}
+	/* a repeated key would silently override the first: refuse it */
+	for (unsigned i = 0; i < st->n_keys; i++)
+		if (strcmp(st->keys_seen[i], name) == 0) {
+			fail(st, st->line, "key '%s' given twice in this section (first at line %u)", name,
+			     st->keys_line[i]);
+			return 0;
+		}
+	if (st->n_keys < sizeof(st->keys_seen) / sizeof(st->keys_seen[0]) && strlen(name) < sizeof(st->keys_seen[0])) {
+		memcpy(st->keys_seen[st->n_keys], name, strlen(name) + 1);
+		st->keys_line[st->n_keys++] = st->line;
 	}
 	int rc;
 	switch (st->kind) {

@@ -191,21 +191,45 @@ const char *agentproc_id(const struct agentproc *ap)
 	return ap->id;
 }
 
+/* The test defaults of a section, without those the extra lines set
+ * themselves (a key given twice is a config error). */
+static void defaults(char *out, size_t len, const char *const *lines, size_t n, const char *extra)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t key = strcspn(lines[i], " =");
+		bool overridden = false;
+		for (const char *p = extra; *p && !overridden; p++)
+			overridden = (p == extra || p[-1] == '\n') && strncmp(p, lines[i], key) == 0 &&
+				     (p[key] == ' ' || p[key] == '=');
+		if (!overridden) {
+			size_t used = strlen(out);
+			snprintf(out + used, len - used, "%s\n", lines[i]);
+		}
+	}
+}
+
 int agentproc_write_config(struct agentproc *ap)
 {
+	static const char *const agent_defaults[] = { "min_free_mb = 0" };
+	static const char *const link_defaults[] = { "retry = 200ms", "retry_max = 1s", "heartbeat = 500ms",
+						     "dead_after = 3s" };
+	char agent_def[128], link_def[256];
 	size_t n = strlen(ap->peers) + strlen(ap->agent_extra) + strlen(ap->api_extra) + strlen(ap->link_extra) + 1024;
 	char *text = malloc(n);
 	int rc;
 
 	if (!text)
 		return -1;
+	defaults(agent_def, sizeof(agent_def), agent_defaults, 1, ap->agent_extra);
+	defaults(link_def, sizeof(link_def), link_defaults, 4, ap->link_extra);
 	snprintf(text, n,
 		 "; written by tests/support/agentproc.c\n"
-		 "[agent]\nid = %s\nkeys = keys\nlisten = %s\ndata = %s\nmin_free_mb = 0\n%s\n"
+		 "[agent]\nid = %s\nkeys = keys\nlisten = %s\ndata = %s\n%s%s\n"
 		 "[api]\nlisten = 127.0.0.1:%u\ntoken_file = api.token\n%s\n"
-		 "[link]\nretry = 200ms\nretry_max = 1s\nheartbeat = 500ms\ndead_after = 3s\n%s\n%s",
-		 ap->id, ap->endpoint, ap->data_dir, ap->agent_extra, ap->api_port, ap->api_extra, ap->link_extra,
-		 ap->peers);
+		 "[link]\n%s%s\n%s",
+		 ap->id, ap->endpoint, ap->data_dir, agent_def, ap->agent_extra, ap->api_port, ap->api_extra, link_def,
+		 ap->link_extra, ap->peers);
 	rc = write_file(ap->config, text, 0600);
 	free(text);
 	ap->written = rc == 0;

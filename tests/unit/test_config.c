@@ -133,6 +133,13 @@ Test(config, refuses_an_unknown_key_naming_its_line)
 	free(text);
 }
 
+Test(config, refuses_a_key_given_twice_in_a_section)
+{
+	char *text = good("send = alert\n");
+	refused(text, 14, "key 'send' given twice in this section (first at line");
+	free(text);
+}
+
 Test(config, refuses_a_bad_value_naming_its_line)
 {
 	char *text = good("[link]\nwindow = lots\n");
