@@ -328,6 +328,13 @@ void link_fill(struct links *L, struct outlink *ol)
 	}
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void send_heartbeat(struct links *L, struct outlink *ol, uint64_t now)
 {
 	struct wire_frame f = { .kind = WIRE_FRAME_HEARTBEAT };
@@ -335,6 +342,7 @@ static void send_heartbeat(struct links *L, struct outlink *ol, uint64_t now)
 	if (link_send_frame(ol->dealer, &f, 0) == 0) {
 		ol->last_send_ms = now;
 		ol->last_heartbeat_ms = now;
+		ol->heartbeat_mono_us = mono_us();
 		zsock_poke(ol->watch);
 	}
 	(void)L;
@@ -476,6 +484,10 @@ static void on_heartbeat_reply(struct links *L, struct outlink *ol, const struct
 	double t0 = (double)hb->echo_sent_ms, t1 = (double)hb->echo_received_ms;
 	double t2 = (double)hb->sent_ms, t3 = (double)now;
 	double rtt = (t3 - t0) - (t2 - t1);
+	/* our own clock in microseconds when this answers our last heartbeat:
+	 * the millisecond fields would round a loopback or LAN RTT to zero */
+	if (hb->echo_sent_ms == ol->last_heartbeat_ms && ol->heartbeat_mono_us)
+		rtt = (double)(mono_us() - ol->heartbeat_mono_us) / 1000.0 - (t2 - t1);
 	if (rtt < 0)
 		rtt = 0;
 	double offset = ((t1 - t0) + (t2 - t3)) / 2;

@@ -35,6 +35,7 @@ struct outlink {
 	struct inflight *inflight;    /* open addressing, inflight_cap a power of 2 */
 	size_t inflight_cap, n_inflight;
 	uint64_t connect_ms, last_heard_ms, last_send_ms, last_heartbeat_ms;
+	uint64_t heartbeat_mono_us;   /* monotonic send time of the last heartbeat, for RTT */
 };
 
 /* A neighbour connected to our ROUTER, with the receipt entries waiting for
