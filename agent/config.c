@@ -18,6 +18,7 @@
 #include "agent/err.h"
 #include "agent/log.h"
 #include "proto/schema.h"
+#include "proto/wire.h"
 
 #define LINE_MAX_BYTES 200 /* inih's INI_MAX_LINE as Debian builds it */
 
@@ -330,7 +331,8 @@ static int link_key(struct parse_state *st, const char *key, const char *value)
 	if (strcmp(key, "dead_after") == 0)
 		return set_duration(st, key, value, &cfg->dead_after_ms);
 	if (strcmp(key, "max_frame") == 0)
-		return set_size(st, key, value, 4096, 64u << 20, &cfg->max_frame_bytes);
+		/* room for the largest receipt the protocol allows, and more */
+		return set_size(st, key, value, 2 * WIRE_RECEIPT_MAX_BYTES, 64u << 20, &cfg->max_frame_bytes);
 	fail(st, st->line, "unknown key '%s' in [link]", key);
 	return -1;
 }

@@ -320,9 +320,10 @@ void link_fill(struct links *L, struct outlink *ol)
 			free(d->envelope);
 		}
 	}
+	/* any zmq call may have consumed the socket's edge: look again */
+	zsock_poke(ol->watch);
 	if (sent) {
 		ol->last_send_ms = now;
-		zsock_poke(ol->watch);
 		/* "sent" marks need no fsync of their own: they ride the next commit */
 		L->dirty = true;
 	}
@@ -343,8 +344,8 @@ static void send_heartbeat(struct links *L, struct outlink *ol, uint64_t now)
 		ol->last_send_ms = now;
 		ol->last_heartbeat_ms = now;
 		ol->heartbeat_mono_us = mono_us();
-		zsock_poke(ol->watch);
 	}
+	zsock_poke(ol->watch);
 	(void)L;
 }
 
@@ -365,22 +366,30 @@ static void trace_delivery(struct links *L, const uint8_t id[16], enum delivery_
 		L->trace_fd = -1; /* reader gone: stop tracing */
 }
 
+/* Finds the delivery a receipt entry speaks of: the one to `recipient`, or
+ * (for a refusal by the relay itself) one routed through `relay`; either way
+ * its envelope must hash to the entry's hash. */
 struct recipient_match {
 	const char *recipient;
+	const char *relay;        /* NULL unless the issuer is our next hop */
 	const uint8_t *hash;
 	bool match;
-	enum delivery_state state;
+	char matched[CONFIG_ID_MAX + 1];
 };
 
 static int match_recipient(void *arg, const struct store_delivery_row *row)
 {
 	struct recipient_match *m = arg;
-	if (strcmp(row->recipient, m->recipient) != 0)
+	bool mine = strcmp(row->recipient, m->recipient) == 0;
+	bool via = m->relay && strcmp(row->next_hop, m->relay) == 0;
+	if (!mine && !via)
 		return 0;
 	uint8_t h[32];
 	envelope_hash(row->envelope, row->envelope_len, h);
-	m->match = memcmp(h, m->hash, 32) == 0;
-	m->state = row->state;
+	if (memcmp(h, m->hash, 32) != 0)
+		return 0;
+	m->match = true;
+	snprintf(m->matched, sizeof(m->matched), "%s", row->recipient);
 	return 1;
 }
 
@@ -431,14 +440,22 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 		goto out;
 	for (size_t i = 0; i < body.n_entries; i++) {
 		const struct wire_receipt_entry *e = &body.entries[i];
+		const char *recipient = body.issuer;
 		struct inflight *fl = inflight_find(ol, e->message_id, body.issuer);
 		bool bound;
+		struct recipient_match m = { .recipient = body.issuer, .hash = e->envelope_hash };
 		if (fl) {
 			bound = memcmp(fl->hash, e->envelope_hash, 32) == 0;
 		} else {
-			struct recipient_match m = { .recipient = body.issuer, .hash = e->envelope_hash };
+			/* a relay may refuse what it cannot carry; it can never deliver */
+			if (e->status == WIRE_RECEIPT_REJECTED && strcmp(body.issuer, ol->peer_id) == 0)
+				m.relay = ol->peer_id;
 			store_message_get(agent->store, e->message_id, match_recipient, &m);
 			bound = m.match;
+			if (bound) {
+				recipient = m.matched;
+				fl = inflight_find(ol, e->message_id, recipient);
+			}
 		}
 		if (!bound) {
 			agent->counters.receipts_bad++;
@@ -450,8 +467,8 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			inflight_remove(ol, fl);
 		enum delivery_state st = e->status == WIRE_RECEIPT_REJECTED ? DELIVERY_REJECTED : DELIVERY_DELIVERED;
 		/* delivered = when we verified the receipt, on our clock */
-		rc = store_delivery_done(agent->store, e->message_id, body.issuer, st, e->reason, e->detail, now,
-					 buf, len);
+		rc = store_delivery_done(agent->store, e->message_id, recipient, st, e->reason, e->detail, now, buf,
+					 len);
 		if (rc < 0)
 			continue;
 		if (L->trace_fd >= 0)
@@ -589,10 +606,12 @@ static void on_tick(uv_timer_t *timer)
 int link_commit(struct links *L)
 {
 	struct agent *agent = L->agent;
+	bool open = store_in_transaction(agent->store);
 	int rc = store_commit(agent->store);
 
 	L->dirty = false;
-	agent->counters.commits++;
+	if (open)
+		agent->counters.commits++;
 	if (rc < 0) {
 		agent->counters.commit_failures++;
 		log_error("event=store_failed reason=\"%s\" action=\"receipts withheld; peers will resend\"",
@@ -662,8 +681,11 @@ static bool zap_drain(struct zsock *zs, void *arg)
 		if (parts == 7 && zmq_msg_size(&part[5]) == 5 && memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 &&
 		    zmq_msg_size(&part[6]) == 32) {
 			const uint8_t *key = zmq_msg_data(&part[6]);
+			/* only directly linked peers: a peer configured `via` a relay
+			 * must come through that relay */
 			for (size_t i = 0; i < L->agent->n_peers; i++)
-				if (memcmp(L->agent->peers[i].conf->key.box_pk, key, 32) == 0)
+				if (L->agent->peers[i].conf->endpoint[0] &&
+				    memcmp(L->agent->peers[i].conf->key.box_pk, key, 32) == 0)
 					peer_id = L->agent->peers[i].conf->id;
 		}
 		char addr[64] = "";
@@ -724,6 +746,11 @@ static int add_outlink(struct links *L, const struct config_peer *cp)
 	}
 	ol->connect_ms = agent_now_ms();
 	L->out[L->n_out++] = ol;
+	/* after a restart or reload nothing is in flight: what was sent and not
+	 * receipted is due now, not after its back-off */
+	if (store_healthy(L->agent->store) && store_begin(L->agent->store) == 0 &&
+	    store_delivery_reset_hop(L->agent->store, ol->peer_id) == 0)
+		L->dirty = true;
 	int rc = outlink_connect(L, ol);
 	if (rc == 0)
 		set_state(L, ol, LINK_CONNECTING, "");

@@ -21,7 +21,6 @@
 #include "proto/schema.h"
 
 #define DRAIN_BUDGET 2048
-#define RECEIPT_MAX_ENTRIES 1024
 
 int link_recv_init(struct links *L)
 {
@@ -192,12 +191,18 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 	}
 
 	struct store_seen seen;
-	if (store_seen_get(agent->store, h.message_id, &seen) == 0) {
-		if (memcmp(seen.envelope_hash, hash, 32) != 0) {
+	bool rehearing = false; /* a refused message re-queued by its author */
+	bool was_seen = store_seen_get(agent->store, h.message_id, &seen) == 0;
+	if (was_seen && memcmp(seen.envelope_hash, hash, 32) != 0) {
+		if (seen.status != WIRE_RECEIPT_REJECTED || strcmp(seen.sender, h.sender) != 0) {
 			reject(L, in, addressee, h.message_id, hash, reason_of(LIMES_E_ENV_REPLAY), LIMES_E_ENV_REPLAY,
 			       "message id already used by other bytes");
 			return;
 		}
+		/* We refused this id before; its author sealed it again (new
+		 * expiry). It gets a fresh hearing once its signature verifies. */
+		rehearing = true;
+	} else if (was_seen) {
 		struct wire_receipt_entry *e = pending_add(in, addressee);
 		struct peer *p = agent_peer(agent, in->peer_id);
 		if (p)
@@ -225,9 +230,14 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		.lookup_arg = L,
 	};
 	rc = envelope_open(&params, buf, len, &opened);
+	if (rc == 0 || rc == LIMES_E_ENV_DECRYPT) {
+		/* the signature verified: the author wrote these bytes */
+		if (rehearing && (store_begin(agent->store) < 0 || store_seen_forget(agent->store, h.message_id) < 0))
+			rc = LIMES_E_IO;
+	}
 	if (rc < 0) {
 		reject(L, in, addressee, h.message_id, hash, reason_of(rc), rc, limes_strerror(rc));
-		if (rc == LIMES_E_ENV_DECRYPT) /* the signature verified: the sender wrote it */
+		if (rc == LIMES_E_ENV_DECRYPT)
 			remember_refusal(L, &h, hash, reason_of(rc), now);
 		return;
 	}
@@ -434,9 +444,21 @@ void link_send_pending(struct links *L)
 					memcpy(in->pending_to[w], t, sizeof(t));
 					w++;
 				}
-			for (size_t off = done; off < w; off += RECEIPT_MAX_ENTRIES)
-				send_receipt(L, in, in->pending_to[done], in->pending + off,
-					     w - off < RECEIPT_MAX_ENTRIES ? w - off : RECEIPT_MAX_ENTRIES);
+			/* split so that no receipt passes the protocol's size and
+			 * entry caps (a peer's ZMQ_MAXMSGSIZE is at least that) */
+			size_t off = done;
+			while (off < w) {
+				size_t n = 0, bytes = 256; /* signature, ids, framing */
+				while (off + n < w && n < WIRE_RECEIPT_MAX_ENTRIES) {
+					size_t entry = 80 + strlen(in->pending[off + n].detail);
+					if (bytes + entry > WIRE_RECEIPT_MAX_BYTES)
+						break;
+					bytes += entry;
+					n++;
+				}
+				send_receipt(L, in, in->pending_to[done], in->pending + off, n);
+				off += n;
+			}
 			done = w;
 		}
 		in->n_pending = 0;

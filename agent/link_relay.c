@@ -39,9 +39,14 @@ static void forward_receipt(struct links *L, const char *addressee, const uint8_
 	zsock_poke(L->router_watch);
 }
 
+/* What the relay already holds of a message id. */
 struct stored_receipt {
 	const char *recipient;
-	bool found;
+	const uint8_t *hash;     /* of the envelope just received */
+	bool any;                /* the message is in our outbox (for some recipient) */
+	bool found;              /* ... for this recipient */
+	bool same_bytes;         /* ... with the very bytes just received */
+	enum delivery_state state;
 	bool done;
 	uint8_t *receipt;
 	size_t receipt_len;
@@ -50,10 +55,15 @@ struct stored_receipt {
 static int find_delivery(void *arg, const struct store_delivery_row *row)
 {
 	struct stored_receipt *s = arg;
+	s->any = true;
 	if (strcmp(row->recipient, s->recipient) != 0)
 		return 0;
 	s->found = true;
-	if ((row->state == DELIVERY_DELIVERED || row->state == DELIVERY_REJECTED) && row->receipt) {
+	s->state = row->state;
+	uint8_t h[32];
+	envelope_hash(row->envelope, row->envelope_len, h);
+	s->same_bytes = memcmp(h, s->hash, 32) == 0;
+	if (s->same_bytes && (row->state == DELIVERY_DELIVERED || row->state == DELIVERY_REJECTED) && row->receipt) {
 		s->receipt = malloc(row->receipt_len);
 		if (s->receipt) {
 			memcpy(s->receipt, row->receipt, row->receipt_len);
@@ -63,6 +73,8 @@ static int find_delivery(void *arg, const struct store_delivery_row *row)
 	}
 	return 1;
 }
+
+static int relay_put(struct agent *agent, const struct wire_header *h, const struct store_delivery *d);
 
 int link_relay_envelope(struct links *L, struct inbound *from, const struct wire_header *h, const uint8_t *buf,
 			size_t len, const uint8_t hash[32], const char **detail)
@@ -74,7 +86,6 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 	struct envelope_opened v;
 	int rc;
 
-	(void)hash;
 	if (!to || !to->conf->endpoint[0]) {
 		*detail = "this agent has no direct link to the recipient";
 		return LIMES_E_UNKNOWN_PEER;
@@ -106,28 +117,30 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 		return rc;
 	}
 	/* Seen before? Answer with the final recipient's receipt if we have it. */
-	struct stored_receipt s = { .recipient = h->recipient };
+	struct stored_receipt s = { .recipient = h->recipient, .hash = hash };
 	store_message_get(agent->store, h->message_id, find_delivery, &s);
-	if (s.found) {
+	if (s.found && s.same_bytes) {
 		if (s.done)
 			forward_receipt(L, h->sender, s.receipt, s.receipt_len);
 		free(s.receipt);
 		return 0;
 	}
-	struct store_message m = {
-		.type = h->type,
-		.priority = h->priority,
-		.created_ms = h->created_ms,
-		.expires_ms = h->expires_ms,
-		.has_ref = h->has_ref,
-	};
-	memcpy(m.id, h->message_id, 16);
-	memcpy(m.ref, h->ref, 16);
+	free(s.receipt);
 	struct store_delivery d = { .recipient = to->conf->id, .next_hop = to->conf->id, .envelope = buf,
 				    .envelope_len = len };
 	rc = store_begin(agent->store);
-	if (rc == 0)
-		rc = store_outbox_put(agent->store, &m, &d, 1);
+	if (rc == 0 && s.found) {
+		/* the author re-queued it (new expiry, same id, verified above):
+		 * carry the new bytes if ours expired or was rejected */
+		if (s.state != DELIVERY_EXPIRED && s.state != DELIVERY_REJECTED)
+			return 0; /* ours is still on its way */
+		rc = store_delivery_requeue(agent->store, h->message_id, to->conf->id, buf, len, h->expires_ms);
+	} else if (rc == 0 && s.any) {
+		/* the same message to another recipient behind us */
+		rc = store_outbox_add_delivery(agent->store, h->message_id, &d);
+	} else if (rc == 0) {
+		rc = relay_put(agent, h, &d);
+	}
 	if (rc < 0) {
 		*detail = "relay could not store it";
 		log_error("peer=%s msg=%s event=relay_store_failed reason=\"%s\"", from->peer_id,
@@ -139,6 +152,20 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 	agent->counters.relayed++;
 	log_debug("peer=%s msg=%s event=relayed to=%s", from->peer_id, link_hex_id(h->message_id), h->recipient);
 	return 0;
+}
+
+static int relay_put(struct agent *agent, const struct wire_header *h, const struct store_delivery *d)
+{
+	struct store_message m = {
+		.type = h->type,
+		.priority = h->priority,
+		.created_ms = h->created_ms,
+		.expires_ms = h->expires_ms,
+		.has_ref = h->has_ref,
+	};
+	memcpy(m.id, h->message_id, 16);
+	memcpy(m.ref, h->ref, 16);
+	return store_outbox_put(agent->store, &m, d, 1);
 }
 
 void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len)

@@ -100,6 +100,10 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
 	[SQL_UNDO_SEEN] = "DELETE FROM seen WHERE message_id = ?1",
+	[SQL_SAVEPOINT] = "SAVEPOINT request",
+	[SQL_RELEASE] = "RELEASE request",
+	[SQL_ROLLBACK_TO] = "ROLLBACK TO request",
+	[SQL_MSG_BY_ID] = "SELECT seq, type, priority, created_ms, expires_ms FROM messages WHERE id = ?1",
 #undef DLV_COLUMNS
 };
 
@@ -397,6 +401,37 @@ int store_commit(struct store *store)
 	if (err != 0 && !sqlite3_get_autocommit(store->db))
 		store_rollback(store);
 	return err;
+}
+
+bool store_in_transaction(const struct store *store)
+{
+	return store && !sqlite3_get_autocommit(store->db);
+}
+
+int store_mark(struct store *store)
+{
+	int err;
+	if (!store)
+		return LIMES_E_INVAL;
+	if (!store->healthy)
+		return store->fail_code;
+	err = store_write_begin(store);
+	return err ? err : run(store, SQL_SAVEPOINT, "savepoint");
+}
+
+int store_mark_keep(struct store *store)
+{
+	if (!store || sqlite3_get_autocommit(store->db))
+		return LIMES_E_INVAL;
+	return run(store, SQL_RELEASE, "release savepoint");
+}
+
+void store_mark_undo(struct store *store)
+{
+	if (!store || sqlite3_get_autocommit(store->db))
+		return;
+	if (run(store, SQL_ROLLBACK_TO, "rollback to savepoint") == 0)
+		run(store, SQL_RELEASE, "release savepoint");
 }
 
 void store_rollback(struct store *store)

@@ -149,9 +149,25 @@ int store_commit(struct store *store);
 /* Abandons the open transaction: nothing staged since store_begin() remains. */
 void store_rollback(struct store *store);
 
+/* True while a write transaction is open (staged writes wait for a commit). */
+bool store_in_transaction(const struct store *store);
+/* Marks the current point of the open transaction (opening one if needed),
+ * so one caller's writes can be undone without discarding what others
+ * staged before; one mark at a time. */
+int store_mark(struct store *store);
+/* Keeps what was written since store_mark(): it commits with the rest. */
+int store_mark_keep(struct store *store);
+/* Undoes what was written since store_mark(), and drops the mark. */
+void store_mark_undo(struct store *store);
+
 /* Stages one message and its per-recipient deliveries (state queued). */
 int store_outbox_put(struct store *store, const struct store_message *msg,
 		     const struct store_delivery *deliveries, size_t n_deliveries);
+/* Stages one more delivery for a message already in the outbox (a relay
+ * carrying one message id to several recipients). LIMES_E_NOTFOUND when the
+ * message is not there, LIMES_E_EXISTS when that recipient already has it. */
+int store_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
+			      const struct store_delivery *d);
 /* Finds the id stored for (client, key); 0 and fills id, or LIMES_E_NOTFOUND. */
 int store_idempotency_get(struct store *store, const char *client, const char *key,
 			  uint8_t id[STORE_ID_LEN]);
@@ -200,6 +216,9 @@ int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
 		    uint64_t forget_after_ms);
 /* Stages a refused message id into the seen set (so a replay gets the same answer). */
 int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struct store_seen *seen);
+/* Stages the removal of a seen id: a refused message the sender re-queued
+ * under the same id with new, verified bytes gets a fresh hearing. */
+int store_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN]);
 /* Calls fn for up to `limit` inbox rows with cursor > after, in cursor order. */
 int store_inbox_list(struct store *store, int64_t after, size_t limit,
 		     int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);

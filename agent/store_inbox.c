@@ -221,3 +221,23 @@ int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms)
 		err = purge_outbox(store, cut);
 	return err;
 }
+
+int store_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN])
+{
+	int err = 0;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id)
+		return LIMES_E_INVAL;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = store_stmt(store, SQL_UNDO_SEEN, &err);
+	if (!stmt)
+		return err;
+	if (sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_reset(stmt);
+		return store_bind_result(store, true, "seen forget");
+	}
+	return store_step_done(store, stmt, "seen forget");
+}

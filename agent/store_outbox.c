@@ -162,6 +162,45 @@ int store_outbox_put(struct store *store, const struct store_message *msg,
 	return err;
 }
 
+int store_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
+			      const struct store_delivery *d)
+{
+	struct store_message msg;
+	int64_t seq = 0;
+	int err = 0, rc;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id || !d || !d->recipient || !d->next_hop || !d->envelope)
+		return LIMES_E_INVAL;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = store_stmt(store, SQL_MSG_BY_ID, &err);
+	if (!stmt)
+		return err;
+	memset(&msg, 0, sizeof(msg));
+	memcpy(msg.id, id, STORE_ID_LEN);
+	sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		seq = sqlite3_column_int64(stmt, 0);
+		msg.type = sqlite3_column_int(stmt, 1);
+		msg.priority = sqlite3_column_int(stmt, 2);
+		msg.created_ms = (uint64_t)sqlite3_column_int64(stmt, 3);
+		msg.expires_ms = (uint64_t)sqlite3_column_int64(stmt, 4);
+	} else if (rc == SQLITE_DONE) {
+		err = LIMES_E_NOTFOUND;
+	} else {
+		err = store_sqlite_error(store, rc, "message lookup");
+	}
+	sqlite3_reset(stmt);
+	if (err)
+		return err;
+	/* a (message, recipient) pair that exists already is refused by the
+	 * primary key: LIMES_E_EXISTS, nothing changed */
+	return insert_delivery(store, &msg, seq, d);
+}
+
 int store_idempotency_get(struct store *store, const char *client, const char *key,
 			  uint8_t id[STORE_ID_LEN])
 {

@@ -118,7 +118,9 @@ int agent_submit(struct agent *agent, const char *client, const struct submit_re
 	}
 	if (!store_healthy(agent->store))
 		return store_refusal(agent, LIMES_E_STORE_FAILED, err);
-	rc = store_begin(agent->store);
+	/* a mark, not a fresh transaction: the links may have staged writes
+	 * (delivery marks) that a refusal here must not throw away */
+	rc = store_mark(agent->store);
 	if (rc < 0)
 		return store_refusal(agent, rc, err);
 
@@ -173,7 +175,9 @@ int agent_submit(struct agent *agent, const char *client, const struct submit_re
 		}
 		memcpy(res->id, m.id, 16);
 	}
-	rc = store_commit(agent->store);
+	rc = store_mark_keep(agent->store);
+	if (rc == 0)
+		rc = store_commit(agent->store);
 	if (rc < 0) {
 		store_refusal(agent, rc, err);
 		log_error("event=store_failed reason=\"%s\"", store_health_reason(agent->store));
@@ -189,7 +193,7 @@ int agent_submit(struct agent *agent, const char *client, const struct submit_re
 fail:
 	for (size_t k = 0; k < SUBMIT_MAX_TO; k++)
 		free(envs[k]);
-	store_rollback(agent->store);
+	store_mark_undo(agent->store);
 	return rc < 0 ? rc : LIMES_E_INVAL;
 }
 
@@ -282,7 +286,7 @@ int agent_requeue(struct agent *agent, const uint8_t id[STORE_ID_LEN], const cha
 		store_refusal(agent, rc, err);
 		goto out;
 	}
-	rc = store_begin(agent->store);
+	rc = store_mark(agent->store);
 	if (rc < 0) {
 		store_refusal(agent, rc, err);
 		goto out;
@@ -299,10 +303,12 @@ int agent_requeue(struct agent *agent, const uint8_t id[STORE_ID_LEN], const cha
 		rc = LIMES_E_INVAL;
 	}
 	if (rc < 0) {
-		store_rollback(agent->store);
+		store_mark_undo(agent->store);
 		goto out;
 	}
-	rc = store_commit(agent->store);
+	rc = store_mark_keep(agent->store);
+	if (rc == 0)
+		rc = store_commit(agent->store);
 	if (rc < 0) {
 		store_refusal(agent, rc, err);
 		goto out;

@@ -355,6 +355,9 @@ int wire_receipt_body_unpack(const uint8_t *buf, size_t len, size_t max, struct 
 	memset(b, 0, sizeof(*b));
 	if ((rc = precheck(buf, len, max, spans)) < 0)
 		return rc;
+	/* bound the work before protobuf-c allocates a message per entry */
+	if (spans[5].count > WIRE_RECEIPT_MAX_ENTRIES)
+		return LIMES_E_ENV_OVERSIZED;
 	m = limes__receipt_body__unpack(NULL, len, buf);
 	if (!m)
 		return LIMES_E_ENV_MALFORMED;

@@ -21,6 +21,8 @@
 #define WIRE_HASH_LEN 32
 #define WIRE_AGENCY_MAX 64    /* agency ids: 1..64 of [A-Za-z0-9._-] */
 #define WIRE_DETAIL_MAX 256   /* receipt entry detail, bytes */
+#define WIRE_RECEIPT_MAX_ENTRIES 1024      /* entries in one receipt: more is malformed */
+#define WIRE_RECEIPT_MAX_BYTES (64 * 1024) /* a serialized Receipt never exceeds this */
 #define WIRE_VERSION_MAJOR 1
 
 /* MessageType values. */

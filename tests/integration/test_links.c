@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zmq.h>
@@ -443,5 +444,102 @@ Test(links, undelivered_message_expires_and_an_operator_requeues_it)
 	assert_inbox_exactly(c, B, ids, 1);
 	/* a delivered message cannot be re-queued */
 	cr_assert(eq(int, cluster_http(c, A, "POST", path, "{}", NULL), 409));
+	cluster_destroy(&c);
+}
+
+Test(links, relay_carries_one_message_to_two_recipients_behind_it)
+{
+	static const char *const ids4[] = { A, B, "RO-POLITIA-NADLAC", "BG-CUSTOMS-KALOTINA" };
+	struct cluster *c = cluster_new(4, ids4);
+	/* RO reaches RS and BG only through HU */
+	struct cluster_link l[] = {
+		{ "RO-POLITIA-NADLAC", B, "alert", NULL },  { B, "RO-POLITIA-NADLAC", "alert", NULL },
+		{ A, B, "alert", NULL },                     { B, A, "alert", NULL },
+		{ "BG-CUSTOMS-KALOTINA", B, "alert", NULL }, { B, "BG-CUSTOMS-KALOTINA", "alert", NULL },
+		{ "RO-POLITIA-NADLAC", A, "alert", B },      { "RO-POLITIA-NADLAC", "BG-CUSTOMS-KALOTINA", "alert", B },
+	};
+	cluster_configure(c, l, 8, NULL);
+	for (size_t i = 0; i < 4; i++)
+		cluster_start(c, ids4[i]);
+	char body[20000];
+	snprintf(body, sizeof(body), "{\"to\":[\"%s\",\"BG-CUSTOMS-KALOTINA\"],\"type\":\"alert\",\"body\":%s}", A,
+		 cluster_example("alert"));
+	json_t *resp = NULL;
+	cr_assert(eq(int, cluster_http(c, "RO-POLITIA-NADLAC", "POST", "/v1/messages", body, &resp), 202));
+	char id[1][33];
+	snprintf(id[0], 33, "%s", json_string_value(json_object_get(resp, "id")));
+	json_decref(resp);
+	const char *to[2] = { A, "BG-CUSTOMS-KALOTINA" };
+	for (int k = 0; k < 2; k++) {
+		char state[32] = "";
+		for (int t = 0; t < 200 && strcmp(state, "delivered") != 0; t++) {
+			cluster_state(c, "RO-POLITIA-NADLAC", id[0], to[k], state, sizeof(state), NULL);
+			cluster_sleep_ms(100);
+		}
+		cr_assert(eq(str, state, "delivered"), "to %s: %s", to[k], state);
+		char one[1][33];
+		memcpy(one[0], id[0], 33);
+		assert_inbox_exactly(c, to[k], one, 1);
+	}
+	cluster_destroy(&c);
+}
+
+Test(links, a_rejected_message_requeued_after_the_policy_changed_is_delivered)
+{
+	struct cluster *c = cluster_new(2, AB);
+	struct cluster_link l[] = { { A, B, "alert, pre_arrival", NULL } };
+	cluster_configure(c, l, 1, NULL);
+	struct agentproc *b = cluster_ap(c, B);
+	char cmd[800];
+	snprintf(cmd, sizeof(cmd), "sed -i 's/^accept = alert, pre_arrival/accept = alert/' '%s'", agentproc_config(b));
+	cr_assert(eq(int, system(cmd), 0));
+	cluster_start(c, A);
+	cluster_start(c, B);
+	char id[1][33], state[32] = "";
+	cr_assert(eq(int, cluster_submit(c, A, B, "pre_arrival", "normal", 1, id), 202));
+	for (int t = 0; t < 100 && strcmp(state, "rejected") != 0; t++) {
+		cluster_sleep_ms(100);
+		cluster_state(c, A, id[0], B, state, sizeof(state), NULL);
+	}
+	cr_assert(eq(str, state, "rejected"));
+
+	/* B's operator accepts declarations now; A's operator re-queues */
+	snprintf(cmd, sizeof(cmd), "sed -i 's/^accept = alert$/accept = alert, pre_arrival/' '%s'", agentproc_config(b));
+	cr_assert(eq(int, system(cmd), 0));
+	cr_assert(eq(int, agentproc_signal(b, SIGHUP), 0));
+	cr_assert(eq(int, agentproc_wait_log(b, "event=reload ", 5000), 1));
+	char path[128];
+	snprintf(path, sizeof(path), "/v1/messages/%s/requeue", id[0]);
+	cr_assert(eq(int, cluster_http(c, A, "POST", path, "{}", NULL), 202));
+	json_t *detail = NULL;
+	for (int t = 0; t < 100 && strcmp(state, "delivered") != 0; t++) {
+		cluster_sleep_ms(100);
+		json_decref(detail);
+		cluster_state(c, A, id[0], B, state, sizeof(state), &detail);
+	}
+	cr_assert(eq(str, state, "delivered"), "after re-queue: %s (%s)", state,
+		  json_string_value(json_object_get(detail, "reason")));
+	json_decref(detail);
+	assert_inbox_exactly(c, B, id, 1);
+	cluster_destroy(&c);
+}
+
+Test(links, receipts_for_big_batches_fit_the_smallest_frame_limit)
+{
+	enum { TOTAL = 3000 };
+	struct cluster *c = cluster_new(2, AB);
+	struct cluster_link l[] = { { A, B, "alert", NULL } };
+	char (*ids)[33] = calloc(TOTAL, 33);
+	/* the smallest max_frame allowed, and a window wide enough for 1,000+ entry receipts */
+	cluster_configure(c, l, 1, "max_frame = 131072\nwindow = 4096\n");
+	cluster_start(c, A); /* B down: a backlog arrives in big drains */
+	for (size_t n = 0; n < TOTAL; n += 500)
+		cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", 500, ids + n), 202));
+	cluster_start(c, B);
+	wait_drained(c, A, B, 60);
+	cr_assert(eq(int, agentproc_log_contains(cluster_ap(c, A), "event=link_down"), 0),
+		  "the link flapped: a receipt was larger than the frame limit");
+	assert_inbox_exactly(c, B, ids, TOTAL);
+	free(ids);
 	cluster_destroy(&c);
 }

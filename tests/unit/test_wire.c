@@ -334,3 +334,29 @@ Test(wire, frame_refuses_zero_or_two_kinds_and_bad_heartbeats)
 	cr_assert(eq(int, wire_frame_unpack(b.buf, b.n, sizeof(b.buf), &f), LIMES_E_ENV_MALFORMED));
 	cr_assert(eq(int, wire_frame_unpack(b.buf, 0, sizeof(b.buf), &f), LIMES_E_ENV_TRUNCATED));
 }
+
+Test(wire, receipt_body_with_too_many_entries_is_refused_before_decoding)
+{
+	size_t n = WIRE_RECEIPT_MAX_ENTRIES + 1;
+	struct wire_receipt_entry *entries = calloc(n, sizeof(*entries));
+	struct wire_receipt_body body = { 0 }, back;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	snprintf(body.issuer, sizeof(body.issuer), "HU-NAV-ROSZKE");
+	snprintf(body.addressee, sizeof(body.addressee), "RS-CUSTOMS-HORGOS");
+	for (size_t i = 0; i < n; i++)
+		entries[i].status = WIRE_RECEIPT_ACCEPTED;
+	body.entries = entries;
+	body.n_entries = n;
+	cr_assert(eq(int, wire_receipt_body_pack(&body, &buf, &len), 0));
+	cr_assert(eq(int, wire_receipt_body_unpack(buf, len, len, &back), LIMES_E_ENV_OVERSIZED));
+	free(buf);
+	body.n_entries = WIRE_RECEIPT_MAX_ENTRIES;
+	cr_assert(eq(int, wire_receipt_body_pack(&body, &buf, &len), 0));
+	cr_assert(eq(int, wire_receipt_body_unpack(buf, len, len, &back), 0));
+	cr_assert(eq(sz, back.n_entries, (size_t)WIRE_RECEIPT_MAX_ENTRIES));
+	wire_receipt_body_clear(&back);
+	free(buf);
+	free(entries);
+}
