@@ -36,7 +36,7 @@ for f in "$here"/build-fuzz/tests/fuzz/fuzz_*; do
   log="$here/build-fuzz/$name.log"
   rc=0
   (cd "$here/build-fuzz" && "$f" -max_total_time=20 -timeout=10 -rss_limit_mb=2048 "${dirs[@]}") >"$log" 2>&1 || rc=$?
-  grep -E "^#[0-9]+ +DONE" "$log" || true
+  grep -E "^#[0-9]+[[:space:]]+DONE" "$log" || true
   if [ "$rc" -ne 0 ]; then   # a crash, leak or timeout: the input is in build-fuzz/crash-*
     tail -n 40 "$log"
     echo "$name failed (exit $rc)"
