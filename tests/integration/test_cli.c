@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/cli.h"
@@ -176,4 +178,62 @@ Test(cli, agent_refuses_a_loose_token_file)
 	chmod(tok, 0644);
 	cr_assert(eq(int, agentproc_start(agent), -1));
 	cr_assert(is(agentproc_log_contains(agent, "chmod 600")));
+}
+
+/* Reads one JSON line from the follower and checks its id and sender. */
+static void expect_line(FILE *follow, const char *id)
+{
+	char line[16384];
+	cr_assert(ne(ptr, fgets(line, sizeof(line), follow), NULL), "--follow printed nothing");
+	json_t *m = json_loads(line, 0, NULL);
+	cr_assert(ne(ptr, m, NULL), "not a JSON line: %s", line);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(m, "id")), (char *)id));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(m, "from")), "RS-CUSTOMS-HORGOS"));
+	json_decref(m);
+}
+
+static void send_one(char id[40])
+{
+	char *out = NULL;
+	cr_assert(eq(int, agentproc_cli(&out, ALERT_BODY, "send", "-c", cfg, "--to", "HU-NAV-ROSZKE", "--type",
+					"alert", "-", NULL), CLI_OK));
+	snprintf(id, 40, "%.32s", out);
+	free(out);
+}
+
+Test(cli, inbox_follow_prints_each_message_once_and_survives_an_agent_restart)
+{
+	/* the absent peer runs this time, and accepts alerts from `agent` */
+	agentproc_add_agent_peer(absent, agent, "alert", "alert");
+	cr_assert(eq(int, agentproc_start(agent), 0));
+	cr_assert(eq(int, agentproc_start(absent), 0));
+	int fds[2];
+	cr_assert(eq(int, pipe(fds), 0));
+	pid_t pid = fork();
+	cr_assert(ge(int, pid, 0));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a failed test */
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl(LIMES_BIN, "limes", "inbox", "-c", agentproc_config(absent), "--follow", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *follow = fdopen(fds[0], "r");
+	char ids[3][40];
+	for (int i = 0; i < 2; i++) {
+		send_one(ids[i]);
+		expect_line(follow, ids[i]); /* each arrives on the open stream, in order, once */
+	}
+	/* the receiving agent restarts: the follower waits, then resumes after its cursor */
+	cr_assert(eq(int, agentproc_stop(absent), 0));
+	send_one(ids[2]);
+	cr_assert(eq(int, agentproc_start(absent), 0));
+	expect_line(follow, ids[2]);
+	kill(pid, SIGTERM);
+	waitpid(pid, NULL, 0);
+	char rest[256];
+	cr_assert(eq(ptr, fgets(rest, sizeof(rest), follow), NULL), "unexpected extra line: %s", rest);
+	fclose(follow);
 }
