@@ -27,9 +27,6 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_BEGIN] = "BEGIN IMMEDIATE",
 	[SQL_COMMIT] = "COMMIT",
 	[SQL_ROLLBACK] = "ROLLBACK",
-	[SQL_SAVEPOINT] = "SAVEPOINT put",
-	[SQL_RELEASE] = "RELEASE put",
-	[SQL_ROLLBACK_TO] = "ROLLBACK TO put",
 	[SQL_MSG_INSERT] =
 		"INSERT INTO messages(id, type, priority, created_ms, expires_ms, ref,"
 		" client, idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -100,6 +97,9 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_PURGE_MSG] =
 		"DELETE FROM messages WHERE seq = ?1"
 		" AND NOT EXISTS (SELECT 1 FROM deliveries WHERE msg = ?1)",
+	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
+	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
+	[SQL_UNDO_SEEN] = "DELETE FROM seen WHERE message_id = ?1",
 #undef DLV_COLUMNS
 };
 
@@ -108,7 +108,9 @@ static const char *const sql_text[SQL_COUNT_] = {
  * so inserts append to their B-trees; only the random 16-byte ids (messages.id,
  * seen.message_id) land at random places. The partial indexes hold only the
  * rows a hot query needs: queued rows in send order, in-flight rows by retry
- * time, pending rows by expiry, finished rows by finish time.
+ * time, pending rows by expiry, finished rows by finish time. `state` sits in
+ * the queue indexes (constant in each) so counting a hop's queue reads the
+ * index alone.
  */
 static const char schema_v1[] =
 	"CREATE TABLE messages ("
@@ -142,9 +144,9 @@ static const char schema_v1[] =
 	" receipt BLOB,"
 	" envelope BLOB NOT NULL,"
 	" PRIMARY KEY (msg, recipient));"
-	"CREATE INDEX deliveries_queued ON deliveries(next_hop, priority DESC, created_ms)"
+	"CREATE INDEX deliveries_queued ON deliveries(next_hop, state, priority DESC, created_ms)"
 	" WHERE state = 0;"
-	"CREATE INDEX deliveries_sent ON deliveries(next_hop, next_attempt_ms, created_ms)"
+	"CREATE INDEX deliveries_sent ON deliveries(next_hop, state, next_attempt_ms, created_ms)"
 	" WHERE state = 1;"
 	"CREATE INDEX deliveries_expiry ON deliveries(expires_ms) WHERE state IN (0, 1);"
 	"CREATE INDEX deliveries_done ON deliveries(done_ms) WHERE state IN (2, 3, 4);"
@@ -236,18 +238,26 @@ static const char *ioerr_detail(int rc)
 	}
 }
 
-static void mark_unhealthy(struct store *store, int rc, const char *what)
+void store_fail(struct store *store, int code, const char *reason)
 {
 	if (!store->healthy)
 		return;
 	store->healthy = false;
-	store->fail_code = limes_code(rc);
-	snprintf(store->reason, sizeof(store->reason), "%s failed: %s%s", what,
-		 sqlite3_errstr(rc), ioerr_detail(rc));
-	log_error("store unusable event=store_failed reason=\"%s\" code=%d", store->reason, rc);
+	store->fail_code = code;
+	snprintf(store->reason, sizeof(store->reason), "%s", reason);
+	log_error("store unusable event=store_failed reason=\"%s\"", store->reason);
 	/* Whatever the transaction staged is not durable: drop all of it. */
 	if (store->db && !sqlite3_get_autocommit(store->db))
 		sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void mark_unhealthy(struct store *store, int rc, const char *what)
+{
+	char reason[sizeof(store->reason)];
+
+	snprintf(reason, sizeof(reason), "%s failed: %s%s", what, sqlite3_errstr(rc),
+		 ioerr_detail(rc));
+	store_fail(store, limes_code(rc), reason);
 }
 
 int store_sqlite_error(struct store *store, int rc, const char *what)
@@ -279,6 +289,16 @@ sqlite3_stmt *store_stmt(struct store *store, enum store_sql which, int *err)
 		return NULL;
 	}
 	return store->stmt[which];
+}
+
+int store_bind_result(struct store *store, bool failed, const char *what)
+{
+	int err;
+
+	if (!failed)
+		return 0;
+	err = store_sqlite_error(store, sqlite3_extended_errcode(store->db), what);
+	return err ? err : LIMES_E_IO;
 }
 
 int store_step_done(struct store *store, sqlite3_stmt *stmt, const char *what)
@@ -354,22 +374,24 @@ void store_rollback(struct store *store)
 	run(store, SQL_ROLLBACK, "rollback");
 }
 
-int store_savepoint(struct store *store)
+void store_undo(struct store *store, enum store_sql which, int64_t seq, const uint8_t *id)
 {
-	return run(store, SQL_SAVEPOINT, "savepoint");
-}
+	int err = 0;
+	sqlite3_stmt *stmt;
 
-int store_savepoint_release(struct store *store)
-{
-	return run(store, SQL_RELEASE, "release");
-}
-
-void store_savepoint_undo(struct store *store)
-{
-	if (sqlite3_get_autocommit(store->db))
+	/* After an I/O error the whole transaction is already gone. */
+	if (!store->healthy || sqlite3_get_autocommit(store->db))
 		return;
-	if (run(store, SQL_ROLLBACK_TO, "rollback to savepoint") == 0)
-		run(store, SQL_RELEASE, "release");
+	stmt = store_stmt(store, which, &err);
+	if (stmt) {
+		if (id)
+			err = sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC);
+		else
+			err = sqlite3_bind_int64(stmt, 1, seq);
+		err = err == SQLITE_OK ? store_step_done(store, stmt, "undo") : LIMES_E_IO;
+	}
+	if (err)
+		store_fail(store, LIMES_E_STORE_FAILED, "undo of a half-written put failed");
 }
 
 /* Creates DIR mode 0700, or tightens an existing one that is wider. */

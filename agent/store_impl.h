@@ -16,9 +16,6 @@ enum store_sql {
 	SQL_BEGIN,
 	SQL_COMMIT,
 	SQL_ROLLBACK,
-	SQL_SAVEPOINT,
-	SQL_RELEASE,
-	SQL_ROLLBACK_TO,
 	SQL_MSG_INSERT,
 	SQL_DLV_INSERT,
 	SQL_IDEM_GET,
@@ -40,6 +37,9 @@ enum store_sql {
 	SQL_PURGE_INBOX,
 	SQL_PURGE_DLV,
 	SQL_PURGE_MSG,
+	SQL_UNDO_DLV,
+	SQL_UNDO_MSG,
+	SQL_UNDO_SEEN,
 	SQL_COUNT_
 };
 
@@ -62,11 +62,15 @@ int store_sqlite_error(struct store *store, int rc, const char *what);
 int store_write_begin(struct store *store);
 /* Runs a statement that returns no row and resets it; 0 or a Limes error. */
 int store_step_done(struct store *store, sqlite3_stmt *stmt, const char *what);
-/* A savepoint around one multi-row write, so a refused put leaves nothing. */
-int store_savepoint(struct store *store);
-int store_savepoint_release(struct store *store);
-/* Undoes the writes since store_savepoint(); no-op if the store already
- * rolled the whole transaction back after an I/O error. */
-void store_savepoint_undo(struct store *store);
+/* After binding parameters: `failed` is true when any bind did not return
+ * SQLITE_OK; then the Limes error for the connection's last error, else 0. */
+int store_bind_result(struct store *store, bool failed, const char *what);
+/* Marks the store unhealthy for good with `reason` and rolls back the open
+ * transaction; later writes return `code`. */
+void store_fail(struct store *store, int code, const char *reason);
+/* Runs an undo statement taking one integer or one id parameter (the other
+ * NULL/0) after a put failed half-way; if the undo itself fails the store is
+ * marked unhealthy, so a half put is never committed. */
+void store_undo(struct store *store, enum store_sql which, int64_t seq, const uint8_t *id);
 
 #endif

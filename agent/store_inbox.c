@@ -74,41 +74,47 @@ static int insert_seen(struct store *store, const uint8_t id[STORE_ID_LEN], cons
 		       uint64_t received_ms, uint64_t forget_after_ms)
 {
 	int err = 0;
+	bool bad = false;
 	sqlite3_stmt *stmt = store_stmt(store, SQL_SEEN_INSERT, &err);
 
 	if (!stmt)
 		return err;
-	sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(stmt, 3, hash, STORE_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 4, status);
-	sqlite3_bind_int(stmt, 5, reason);
-	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)received_ms);
-	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)forget_after_ms);
-	return store_step_done(store, stmt, "seen put");
+	bad |= sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_text(stmt, 2, sender, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_blob(stmt, 3, hash, STORE_HASH_LEN, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 4, status) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 5, reason) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 6, (sqlite3_int64)received_ms) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 7, (sqlite3_int64)forget_after_ms) != SQLITE_OK;
+	err = store_bind_result(store, bad, "seen put");
+	return err ? err : store_step_done(store, stmt, "seen put");
 }
 
 static int insert_inbox(struct store *store, const struct store_inbox_entry *e)
 {
 	int err = 0;
+	bool bad = false;
 	sqlite3_stmt *stmt = store_stmt(store, SQL_INBOX_INSERT, &err);
 
 	if (!stmt)
 		return err;
-	sqlite3_bind_blob(stmt, 1, e->id, STORE_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, e->sender, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 3, e->type);
-	sqlite3_bind_int(stmt, 4, e->priority);
-	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)e->created_ms);
-	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)e->expires_ms);
-	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)e->received_ms);
+	bad |= sqlite3_bind_blob(stmt, 1, e->id, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_text(stmt, 2, e->sender, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 3, e->type) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 4, e->priority) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 5, (sqlite3_int64)e->created_ms) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 6, (sqlite3_int64)e->expires_ms) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 7, (sqlite3_int64)e->received_ms) != SQLITE_OK;
 	if (e->has_ref)
-		sqlite3_bind_blob(stmt, 8, e->ref, STORE_ID_LEN, SQLITE_STATIC);
+		bad |= sqlite3_bind_blob(stmt, 8, e->ref, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK;
 	else
-		sqlite3_bind_null(stmt, 8);
-	sqlite3_bind_blob(stmt, 9, e->envelope_hash, STORE_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_blob(stmt, 10, e->envelope, (int)e->envelope_len, SQLITE_STATIC);
-	return store_step_done(store, stmt, "inbox put");
+		bad |= sqlite3_bind_null(stmt, 8) != SQLITE_OK;
+	bad |= sqlite3_bind_blob(stmt, 9, e->envelope_hash, STORE_HASH_LEN, SQLITE_STATIC) !=
+	       SQLITE_OK;
+	bad |= sqlite3_bind_blob(stmt, 10, e->envelope, (int)e->envelope_len, SQLITE_STATIC) !=
+	       SQLITE_OK;
+	err = store_bind_result(store, bad, "inbox put");
+	return err ? err : store_step_done(store, stmt, "inbox put");
 }
 
 int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
@@ -122,20 +128,19 @@ int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
 	if (entry->envelope_len > INT32_MAX)
 		return LIMES_E_TOOBIG;
 	err = store_write_begin(store);
-	if (!err)
-		err = store_savepoint(store);
 	if (err)
 		return err;
 	/* The seen set's primary key is the duplicate check: it goes first so a
-	 * duplicate is refused before anything else is written. */
+	 * duplicate is refused before anything is written; a failure after it
+	 * is undone by deleting the seen row again (no savepoint, see
+	 * store_outbox_put()). */
 	err = insert_seen(store, entry->id, entry->sender, entry->envelope_hash,
 			  STORE_SEEN_ACCEPTED, 0, entry->received_ms, forget_after_ms);
-	if (!err)
-		err = insert_inbox(store, entry);
-	if (!err)
-		err = store_savepoint_release(store);
 	if (err)
-		store_savepoint_undo(store);
+		return err;
+	err = insert_inbox(store, entry);
+	if (err)
+		store_undo(store, SQL_UNDO_SEEN, 0, entry->id);
 	return err;
 }
 

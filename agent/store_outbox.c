@@ -94,8 +94,8 @@ static int validate_put(const struct store_message *msg, const struct store_deli
 			return LIMES_E_INVAL;
 		if (d->envelope_len > INT32_MAX)
 			return LIMES_E_TOOBIG;
-		/* The primary key would refuse it anyway; refusing here keeps the
-		 * whole put atomic without relying on the savepoint. */
+		/* The primary key would refuse it after the message row went in;
+		 * refusing here is cheaper than undoing. */
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(deliveries[j].recipient, d->recipient) == 0)
 				return LIMES_E_INVAL;
@@ -106,30 +106,35 @@ static int validate_put(const struct store_message *msg, const struct store_deli
 static int insert_message(struct store *store, const struct store_message *msg, int64_t *seq)
 {
 	int err = 0;
+	bool bad = false;
 	sqlite3_stmt *stmt = store_stmt(store, SQL_MSG_INSERT, &err);
 
 	if (!stmt)
 		return err;
-	sqlite3_bind_blob(stmt, 1, msg->id, STORE_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 2, msg->type);
-	sqlite3_bind_int(stmt, 3, msg->priority);
-	bind_u64(stmt, 4, msg->created_ms);
-	bind_u64(stmt, 5, msg->expires_ms);
+	bad |= sqlite3_bind_blob(stmt, 1, msg->id, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 2, msg->type) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 3, msg->priority) != SQLITE_OK;
+	bad |= bind_u64(stmt, 4, msg->created_ms) != SQLITE_OK;
+	bad |= bind_u64(stmt, 5, msg->expires_ms) != SQLITE_OK;
 	if (msg->has_ref)
-		sqlite3_bind_blob(stmt, 6, msg->ref, STORE_ID_LEN, SQLITE_STATIC);
+		bad |= sqlite3_bind_blob(stmt, 6, msg->ref, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK;
 	else
-		sqlite3_bind_null(stmt, 6);
+		bad |= sqlite3_bind_null(stmt, 6) != SQLITE_OK;
 	/* A key without a client name belongs to the "" client, so the unique
 	 * index still applies (NULLs never collide). */
 	if (msg->client || msg->idempotency_key)
-		sqlite3_bind_text(stmt, 7, msg->client ? msg->client : "", -1, SQLITE_STATIC);
+		bad |= sqlite3_bind_text(stmt, 7, msg->client ? msg->client : "", -1,
+					 SQLITE_STATIC) != SQLITE_OK;
 	else
-		sqlite3_bind_null(stmt, 7);
+		bad |= sqlite3_bind_null(stmt, 7) != SQLITE_OK;
 	if (msg->idempotency_key)
-		sqlite3_bind_text(stmt, 8, msg->idempotency_key, -1, SQLITE_STATIC);
+		bad |= sqlite3_bind_text(stmt, 8, msg->idempotency_key, -1, SQLITE_STATIC) !=
+		       SQLITE_OK;
 	else
-		sqlite3_bind_null(stmt, 8);
-	err = store_step_done(store, stmt, "outbox put");
+		bad |= sqlite3_bind_null(stmt, 8) != SQLITE_OK;
+	err = store_bind_result(store, bad, "outbox put");
+	if (!err)
+		err = store_step_done(store, stmt, "outbox put");
 	if (!err)
 		*seq = sqlite3_last_insert_rowid(store->db);
 	return err;
@@ -139,20 +144,25 @@ static int insert_delivery(struct store *store, const struct store_message *msg,
 			   const struct store_delivery *d)
 {
 	int err = 0;
+	bool bad = false;
 	sqlite3_stmt *stmt = store_stmt(store, SQL_DLV_INSERT, &err);
 
 	if (!stmt)
 		return err;
-	sqlite3_bind_int64(stmt, 1, seq);
-	sqlite3_bind_text(stmt, 2, d->recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(stmt, 3, msg->id, STORE_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 4, d->next_hop, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 5, msg->type);
-	sqlite3_bind_int(stmt, 6, msg->priority);
-	bind_u64(stmt, 7, msg->created_ms);
-	bind_u64(stmt, 8, msg->expires_ms);
-	sqlite3_bind_blob(stmt, 9, d->envelope, (int)d->envelope_len, SQLITE_STATIC);
-	return store_step_done(store, stmt, "outbox put");
+	bad |= sqlite3_bind_int64(stmt, 1, seq) != SQLITE_OK;
+	bad |= sqlite3_bind_text(stmt, 2, d->recipient, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_blob(stmt, 3, msg->id, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_text(stmt, 4, d->next_hop, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 5, msg->type) != SQLITE_OK;
+	bad |= sqlite3_bind_int(stmt, 6, msg->priority) != SQLITE_OK;
+	bad |= bind_u64(stmt, 7, msg->created_ms) != SQLITE_OK;
+	bad |= bind_u64(stmt, 8, msg->expires_ms) != SQLITE_OK;
+	/* SQLITE_STATIC: the envelope is read in place during the step, never
+	 * copied; the binding is replaced before the statement runs again. */
+	bad |= sqlite3_bind_blob(stmt, 9, d->envelope, (int)d->envelope_len, SQLITE_STATIC) !=
+	       SQLITE_OK;
+	err = store_bind_result(store, bad, "outbox put");
+	return err ? err : store_step_done(store, stmt, "outbox put");
 }
 
 int store_outbox_put(struct store *store, const struct store_message *msg,
@@ -168,16 +178,19 @@ int store_outbox_put(struct store *store, const struct store_message *msg,
 		err = store_write_begin(store);
 	if (err)
 		return err;
-	err = store_savepoint(store);
+	/* No savepoint (it costs a sub-journal copy of every page touched):
+	 * a duplicate is refused by the first insert, before anything is
+	 * written, and a later failure is undone by deleting what this put
+	 * wrote (store_undo() fails the store if even that fails). */
+	err = insert_message(store, msg, &seq);
 	if (err)
 		return err;
-	err = insert_message(store, msg, &seq);
 	for (size_t i = 0; !err && i < n_deliveries; i++)
 		err = insert_delivery(store, msg, seq, &deliveries[i]);
-	if (!err)
-		err = store_savepoint_release(store);
-	if (err)
-		store_savepoint_undo(store);
+	if (err) {
+		store_undo(store, SQL_UNDO_DLV, seq, NULL);
+		store_undo(store, SQL_UNDO_MSG, seq, NULL);
+	}
 	return err;
 }
 
@@ -355,6 +368,7 @@ int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], con
 			const uint8_t *receipt, size_t receipt_len)
 {
 	int err, changed = 0, current = 0;
+	bool bad = false;
 	sqlite3_stmt *stmt;
 
 	if (!store || !id || !recipient)
@@ -372,13 +386,16 @@ int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], con
 	bind_key(stmt, id, recipient);
 	sqlite3_bind_int(stmt, 3, (int)state);
 	sqlite3_bind_int(stmt, 4, state == DELIVERY_REJECTED ? reason : 0);
-	sqlite3_bind_text(stmt, 5, detail ? detail : "", -1, SQLITE_STATIC);
+	bad |= sqlite3_bind_text(stmt, 5, detail ? detail : "", -1, SQLITE_STATIC) != SQLITE_OK;
 	bind_u64(stmt, 6, done_ms);
 	if (receipt && receipt_len)
-		sqlite3_bind_blob(stmt, 7, receipt, (int)receipt_len, SQLITE_STATIC);
+		bad |= sqlite3_bind_blob(stmt, 7, receipt, (int)receipt_len, SQLITE_STATIC) !=
+		       SQLITE_OK;
 	else
 		sqlite3_bind_null(stmt, 7);
-	err = update(store, stmt, "delivery done", &changed);
+	err = store_bind_result(store, bad, "delivery done");
+	if (!err)
+		err = update(store, stmt, "delivery done", &changed);
 	/* A second receipt for a finished delivery (a re-send answered as a
 	 * duplicate) changes nothing and is not an error. */
 	if (!err && changed == 0)
@@ -421,7 +438,10 @@ int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], 
 	if (!stmt)
 		return err;
 	bind_key(stmt, id, recipient);
-	sqlite3_bind_blob(stmt, 3, envelope, (int)envelope_len, SQLITE_STATIC);
+	err = store_bind_result(store, sqlite3_bind_blob(stmt, 3, envelope, (int)envelope_len,
+							 SQLITE_STATIC) != SQLITE_OK, "requeue");
+	if (err)
+		return err;
 	bind_u64(stmt, 4, expires_ms);
 	err = update(store, stmt, "requeue", &changed);
 	if (!err && changed == 0) {

@@ -178,6 +178,44 @@ Test(store, refuses_duplicate_id_and_bad_puts_leaving_nothing)
 	cr_assert(eq(int, message_get(2, &rows), LIMES_E_NOTFOUND));
 }
 
+/* SQLite refuses values over 1e9 bytes at bind time: the put fails after its
+ * first rows went in, and must be undone whole. */
+#define OVER_SQLITE_LIMIT ((size_t)1000000001)
+
+Test(store, put_failing_half_way_is_undone_whole)
+{
+	struct seen_rows rows;
+	uint8_t id[STORE_ID_LEN];
+	struct store_message msg = { .type = 1, .created_ms = 1, .expires_ms = 2,
+				     .client = "c", .idempotency_key = "half" };
+	struct store_delivery d[2] = {
+		{ "AGENCY-A", "HUB", envelope_a, sizeof(envelope_a) },
+		{ "AGENCY-B", "HUB", envelope_b, OVER_SQLITE_LIMIT },
+	};
+	struct store_inbox_entry e = { .sender = "HU-NAV", .envelope = envelope_a,
+				       .envelope_len = OVER_SQLITE_LIMIT };
+	struct store_seen seen;
+
+	store_test_id(msg.id, 5, 0);
+	cr_assert(eq(int, store_begin(st), 0));
+	cr_assert(eq(int, put_msg(4, 0, 0, 1000, NULL), 0));
+	cr_assert(eq(int, store_outbox_put(st, &msg, d, 2), LIMES_E_TOOBIG));
+	store_test_id(e.id, 6, 0);
+	cr_assert(eq(int, store_inbox_put(st, &e, 100), LIMES_E_TOOBIG));
+	cr_assert(store_healthy(st));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, message_get(5, &rows), LIMES_E_NOTFOUND));
+	cr_assert(eq(int, store_idempotency_get(st, "c", "half", id), LIMES_E_NOTFOUND));
+	cr_assert(eq(int, store_seen_get(st, e.id, &seen), LIMES_E_NOTFOUND));
+	cr_assert(eq(int, message_get(4, &rows), 0));
+	/* The id is free again: the same put with a sane envelope succeeds. */
+	d[1].envelope_len = sizeof(envelope_b);
+	cr_assert(eq(int, store_outbox_put(st, &msg, d, 2), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, message_get(5, &rows), 0));
+	cr_assert(eq(int, rows.n, 2));
+}
+
 Test(store, idempotency_key_returns_same_id_and_survives_reopen)
 {
 	uint8_t id[STORE_ID_LEN], want[STORE_ID_LEN];

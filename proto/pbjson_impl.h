@@ -1,0 +1,74 @@
+/*
+ * Internals shared by the mapper's files (pbjson.c maps, pbjson_check.c
+ * validates, pbjson_text.c holds the text forms: enum names, RFC 3339,
+ * dates, base64, UTF-8). Only proto/ includes this header.
+ */
+#ifndef LIMES_PROTO_PBJSON_IMPL_H
+#define LIMES_PROTO_PBJSON_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "proto/limits.h"
+#include "proto/pbjson.h"
+
+#define PBJSON_MAX_DEPTH 32
+
+/* Where the walk is: the error being filled, its path growing and shrinking as we descend. */
+struct pbjson_walk {
+	struct pbjson_error *err;
+	size_t path_len;
+	int depth;
+};
+
+#define PBJSON_MEMBER(msg, off, type) ((type *)(void *)((char *)(msg) + (off)))
+
+/* Starts a walk at prefix, clearing err. */
+void pbjson_walk_init(struct pbjson_walk *w, struct pbjson_error *err, const char *prefix);
+/* Records the error at the current path; returns LIMES_E_SCHEMA. */
+int pbjson_fail(struct pbjson_walk *w, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Appends ".name" (unprintable bytes shown as '?'); returns the length to restore. */
+size_t pbjson_path_field(struct pbjson_walk *w, const char *name);
+/* Appends "[index]"; returns the length to restore. */
+size_t pbjson_path_index(struct pbjson_walk *w, size_t index);
+void pbjson_path_pop(struct pbjson_walk *w, size_t len);
+
+/* Field metadata helpers. */
+size_t pbjson_elem_size(ProtobufCType type);
+bool pbjson_is_timestamp(const ProtobufCMessageDescriptor *desc);
+bool pbjson_is_date(const ProtobufCMessageDescriptor *desc);
+/* True when a singular field is set in msg (has_ flag, non-NULL pointer, oneof case). */
+bool pbjson_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
+
+/* Validation shared by both directions; each returns 0 or LIMES_E_SCHEMA with w's error set. */
+int pbjson_check_string(struct pbjson_walk *w, const struct limits_field *lim,
+			const char *s, size_t len);
+int pbjson_check_number(struct pbjson_walk *w, const struct limits_field *lim, double v);
+int pbjson_check_count(struct pbjson_walk *w, const struct limits_field *lim, size_t n);
+int pbjson_check_date(struct pbjson_walk *w, uint32_t year, uint32_t month, uint32_t day);
+int pbjson_check_time(struct pbjson_walk *w, int64_t unix_ms);
+int pbjson_check_message(struct pbjson_walk *w, const ProtobufCMessage *msg);
+
+/* Text forms. */
+bool pbjson_utf8_ok(const char *s, size_t len);
+/* Value of an enum from its JSON name, case-insensitive; 0 or LIMES_E_NOTFOUND. */
+int pbjson_enum_parse(const ProtobufCEnumDescriptor *desc, const char *name, size_t len, int *value);
+/* Comma-separated JSON names of every value of the enum into buf (truncated if need be). */
+void pbjson_enum_list(const ProtobufCEnumDescriptor *desc, char *buf, size_t size);
+bool pbjson_days_valid(uint32_t year, uint32_t month, uint32_t day);
+/* Parses RFC 3339; 0, or LIMES_E_SCHEMA with *code set (bad_format or out_of_range). */
+int pbjson_time_parse(const char *s, size_t len, int64_t *unix_ms, int *code);
+/* "2026-11-26T18:43:27.120Z" for unix_ms within the limits; buf at least 32 bytes. */
+int pbjson_time_format(int64_t unix_ms, char *buf, size_t size);
+/* Parses "YYYY-MM-DD" (digits and dashes only; the calendar is checked separately). */
+int pbjson_date_parse(const char *s, size_t len, uint32_t *year, uint32_t *month, uint32_t *day);
+/* Standard base64 with padding; *out is the caller's (free); NULL with *out_len 0 for "". */
+int pbjson_b64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len);
+/* Standard base64 with padding into a new NUL-terminated string, the caller's (free). */
+char *pbjson_b64_encode(const uint8_t *data, size_t len);
+
+#endif

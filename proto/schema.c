@@ -1,0 +1,169 @@
+/*
+ * The message-type registry: maps type names and numbers to the protobuf
+ * descriptors of the business messages, and packs/unpacks bodies through
+ * the generic mapper (pbjson). Bodies are capped at SCHEMA_BODY_MAX.
+ */
+#include "proto/schema.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/err.h"
+#include "proto/limes.pb-c.h"
+#include "proto/pbjson_impl.h"
+
+static const struct {
+	int type;
+	const char *name;
+	const ProtobufCMessageDescriptor *desc;
+} types[] = {
+	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_ALERT, "alert", &limes__alert__descriptor },
+	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_PRE_ARRIVAL, "pre_arrival",
+	  &limes__pre_arrival_declaration__descriptor },
+	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_CONTROL_RESULT, "control_result",
+	  &limes__control_result__descriptor },
+};
+
+#define N_TYPES (sizeof(types) / sizeof(types[0]))
+
+static const ProtobufCMessageDescriptor *descriptor_of(int type)
+{
+	for (size_t i = 0; i < N_TYPES; i++)
+		if (types[i].type == type)
+			return types[i].desc;
+	return NULL;
+}
+
+int schema_type_from_name(const char *name)
+{
+	for (size_t i = 0; name != NULL && i < N_TYPES; i++)
+		if (strcmp(types[i].name, name) == 0)
+			return types[i].type;
+	return LIMES_E_NOTFOUND;
+}
+
+const char *schema_type_name(int type)
+{
+	for (size_t i = 0; i < N_TYPES; i++)
+		if (types[i].type == type)
+			return types[i].name;
+	return NULL;
+}
+
+int schema_parse_priority(const char *name)
+{
+	if (name != NULL && strcmp(name, "normal") == 0)
+		return LIMES__PRIORITY__PRIORITY_NORMAL;
+	if (name != NULL && strcmp(name, "urgent") == 0)
+		return LIMES__PRIORITY__PRIORITY_URGENT;
+	return LIMES_E_INVAL;
+}
+
+const char *schema_priority_name(int priority)
+{
+	switch (priority) {
+	case LIMES__PRIORITY__PRIORITY_NORMAL: return "normal";
+	case LIMES__PRIORITY__PRIORITY_URGENT: return "urgent";
+	}
+	return NULL;
+}
+
+static void set_error(struct pbjson_error *err, int code, const char *path, const char *message)
+{
+	if (err == NULL)
+		return;
+	memset(err, 0, sizeof(*err));
+	err->code = code;
+	if (path != NULL)
+		snprintf(err->path, sizeof(err->path), "%s", path);
+	snprintf(err->message, sizeof(err->message), "%s", message);
+}
+
+int schema_body_from_json(int type, const json_t *body, const char *path_prefix,
+			  uint8_t **out, size_t *out_len, struct pbjson_error *err)
+{
+	const ProtobufCMessageDescriptor *desc = descriptor_of(type);
+	ProtobufCMessage *msg = NULL;
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	if (desc == NULL || body == NULL) {
+		set_error(err, PBJSON_OK, path_prefix, "unknown message type");
+		return LIMES_E_INVAL;
+	}
+	if ((rc = pbjson_from_json(desc, body, path_prefix, &msg, err)) != 0)
+		goto out;
+	len = protobuf_c_message_get_packed_size(msg);
+	if (len > SCHEMA_BODY_MAX) {
+		set_error(err, PBJSON_TOO_LONG, path_prefix, "body exceeds the 4 MiB limit");
+		rc = LIMES_E_SCHEMA;
+		goto out;
+	}
+	if ((buf = malloc(len > 0 ? len : 1)) == NULL) {
+		rc = LIMES_E_NOMEM;
+		goto out;
+	}
+	protobuf_c_message_pack(msg, buf);
+	*out = buf;
+	*out_len = len;
+out:
+	pbjson_free(&msg);
+	return rc;
+}
+
+/* Unpacks and validates; *msg is the caller's (pbjson_free). */
+static int unpack_checked(int type, const uint8_t *buf, size_t len, ProtobufCMessage **msg,
+			  struct pbjson_error *err)
+{
+	const ProtobufCMessageDescriptor *desc = descriptor_of(type);
+	int rc;
+
+	*msg = NULL;
+	if (desc == NULL || (buf == NULL && len > 0)) {
+		set_error(err, PBJSON_OK, "body", "unknown message type");
+		return LIMES_E_INVAL;
+	}
+	if (len > SCHEMA_BODY_MAX) {
+		set_error(err, PBJSON_TOO_LONG, "body", "body exceeds the 4 MiB limit");
+		return LIMES_E_SCHEMA;
+	}
+	*msg = protobuf_c_message_unpack(desc, NULL, len, buf);
+	if (*msg == NULL) {
+		set_error(err, PBJSON_UNDECODABLE, "body", "body does not decode as its message type");
+		return LIMES_E_SCHEMA;
+	}
+	if ((rc = pbjson_check(*msg, "body", err)) != 0)
+		pbjson_free(msg);
+	return rc;
+}
+
+int schema_body_to_json(int type, const uint8_t *buf, size_t len, json_t **out,
+			struct pbjson_error *err)
+{
+	ProtobufCMessage *msg = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = unpack_checked(type, buf, len, &msg, err)) != 0)
+		return rc;
+	rc = pbjson_to_json(msg, out, err);
+	pbjson_free(&msg);
+	return rc;
+}
+
+int schema_body_validate(int type, const uint8_t *buf, size_t len, struct pbjson_error *err)
+{
+	ProtobufCMessage *msg = NULL;
+	int rc = unpack_checked(type, buf, len, &msg, err);
+
+	pbjson_free(&msg);
+	return rc;
+}
+
+int schema_body_check(int type, const uint8_t *buf, size_t len)
+{
+	return schema_body_validate(type, buf, len, NULL);
+}
