@@ -6,4 +6,3 @@ int cli_inbox(int argc, char **argv) { (void)argc; (void)argv; return CLI_SOFTWA
 int cli_msg(int argc, char **argv) { (void)argc; (void)argv; return CLI_SOFTWARE; }
 int cli_status(int argc, char **argv) { (void)argc; (void)argv; return CLI_SOFTWARE; }
 int cli_requeue(int argc, char **argv) { (void)argc; (void)argv; return CLI_SOFTWARE; }
-int cli_bench(int argc, char **argv) { (void)argc; (void)argv; return CLI_SOFTWARE; }
