@@ -6,6 +6,10 @@
 #include "agent/agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +198,24 @@ static int check_data_dir(const char *dir, char *err, size_t err_len)
 	return 0;
 }
 
+/* One agent per data folder: two would interleave their commits and
+ * receipts. The lock lives as long as the process. */
+static int lock_data_dir(struct agent *agent, char *err, size_t err_len)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/agent.lock", agent->cfg->data_dir);
+	agent->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (agent->lock_fd < 0) {
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return LIMES_E_IO;
+	}
+	if (flock(agent->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(err, err_len, "%s: another agent is running on this data folder", agent->cfg->data_dir);
+		return LIMES_E_EXISTS;
+	}
+	return 0;
+}
+
 struct agent *agent_new(const char *config_file, char *err, size_t err_len)
 {
 	struct agent *agent = calloc(1, sizeof(*agent));
@@ -204,6 +226,7 @@ struct agent *agent_new(const char *config_file, char *err, size_t err_len)
 		snprintf(err, err_len, "out of memory");
 		return NULL;
 	}
+	agent->lock_fd = -1;
 	/* No core dumps: they would hold the secret keys. */
 	struct rlimit nocore = { 0, 0 };
 	setrlimit(RLIMIT_CORE, &nocore);
@@ -225,6 +248,8 @@ struct agent *agent_new(const char *config_file, char *err, size_t err_len)
 	if (check_data_dir(agent->cfg->data_dir, err, err_len) < 0)
 		goto fail;
 	agent->store = store_open(agent->cfg->data_dir, &rc);
+	if (agent->store && lock_data_dir(agent, err, err_len) < 0)
+		goto fail;
 	if (!agent->store) {
 		snprintf(err, err_len, "%s: cannot open the store: %s", agent->cfg->data_dir, limes_strerror(rc));
 		goto fail;
@@ -317,6 +342,8 @@ void agent_destroy(struct agent **pagent)
 	}
 	free_peers(agent->peers, agent->n_peers);
 	store_destroy(&agent->store);
+	if (agent->lock_fd >= 0)
+		close(agent->lock_fd);
 	identity_destroy(&agent->me);
 	config_destroy(&agent->cfg);
 	free(agent);

@@ -63,6 +63,7 @@ struct agent {
 	uv_timer_t housekeeping;
 	bool stopping;
 	bool loop_ready;
+	int lock_fd;                        /* flock on DATA/agent.lock */
 };
 
 /* Wall clock, unix milliseconds. */

@@ -1,8 +1,680 @@
-/* Placeholder until the HTTP API lands: lets the agent build and run links. */
+/*
+ * The local HTTP API: libmicrohttpd without threads of its own, driven from
+ * the agent's libuv loop (its epoll descriptor on a uv_poll_t, its timeout
+ * on a uv_timer_t, MHD_run after each event). Owns the MHD daemon, the loop
+ * handles, the token's digest, the suspended long-polls and the request
+ * counters. Authenticates, reads and caps request bodies, routes to
+ * api_routes.c and logs one line per answered request. Only the API's files
+ * include microhttpd.h.
+ */
 #include "agent/api.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
-struct api { int unused; };
-struct api *api_new(struct agent *agent, char *err, size_t err_len) { (void)agent; (void)err; (void)err_len; return calloc(1, sizeof(struct api)); }
-void api_stop(struct api *api) { (void)api; }
-void api_destroy(struct api **api) { if (api) { free(*api); *api = NULL; } }
-void api_inbox_changed(struct api *api) { (void)api; }
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include "agent/api_int.h"
+#include "agent/err.h"
+#include "agent/log.h"
+#include "crypto/secret.h"
+
+#define TOKEN_MAX 512
+#define CONNECTION_LIMIT 256
+#define CONNECTION_TIMEOUT_S 120
+#define CLIENT_NAME_MAX 64
+
+enum request_state { REQ_NEW, REQ_BODY, REQ_WAITING, REQ_DONE };
+
+/* One HTTP request, from its headers to its completion. */
+struct request {
+	struct api *api;
+	struct MHD_Connection *conn;
+	enum request_state state;
+	char *body;
+	size_t len, cap;
+	bool too_big;
+	char addr[INET6_ADDRSTRLEN + 8];
+	char client[CLIENT_NAME_MAX + 1];
+	struct api_inbox_params inbox;
+	uint64_t deadline_ms;
+	struct request *wait_prev, *wait_next; /* in api->waiters while suspended */
+	bool suspended;
+};
+
+struct api {
+	struct agent *agent;
+	struct MHD_Daemon *mhd;
+	uv_poll_t poll;
+	uv_timer_t timer;       /* MHD's own timeouts, and "run MHD soon" */
+	uv_timer_t wait_timer;  /* earliest long-poll deadline */
+	int handles;            /* loop handles not yet closed */
+	bool stopped;
+	uint8_t token_digest[SECRET_DIGEST_LEN];
+	struct request *waiters;
+	struct api_status_count counts[API_STATUS_SLOTS];
+};
+
+/* ------------------------------------------------------------ loop glue */
+
+static void run_mhd(struct api *api);
+
+static void on_timer(uv_timer_t *t)
+{
+	run_mhd(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	(void)status;
+	(void)events;
+	run_mhd(p->data);
+}
+
+/* Lets MHD work, then sleeps until its next timeout. */
+static void run_mhd(struct api *api)
+{
+	MHD_UNSIGNED_LONG_LONG timeout = 0;
+
+	if (api->stopped || !api->mhd)
+		return;
+	MHD_run(api->mhd);
+	if (MHD_get_timeout(api->mhd, &timeout) == MHD_YES)
+		uv_timer_start(&api->timer, on_timer, timeout > 60000 ? 60000 : timeout, 0);
+	else
+		uv_timer_stop(&api->timer);
+}
+
+/* Soon, from the loop: never re-enter MHD_run from inside it. */
+static void run_mhd_soon(struct api *api)
+{
+	if (!api->stopped)
+		uv_timer_start(&api->timer, on_timer, 0, 0);
+}
+
+/* ------------------------------------------------------------ long-polls */
+
+static void waiter_unlink(struct request *req)
+{
+	struct api *api = req->api;
+
+	if (!req->suspended)
+		return;
+	if (req->wait_prev)
+		req->wait_prev->wait_next = req->wait_next;
+	else
+		api->waiters = req->wait_next;
+	if (req->wait_next)
+		req->wait_next->wait_prev = req->wait_prev;
+	req->wait_prev = req->wait_next = NULL;
+	req->suspended = false;
+}
+
+static void on_wait_timer(uv_timer_t *t);
+
+static void arm_wait_timer(struct api *api)
+{
+	uint64_t earliest = UINT64_MAX, now = agent_now_ms();
+
+	for (struct request *w = api->waiters; w; w = w->wait_next)
+		if (w->deadline_ms < earliest)
+			earliest = w->deadline_ms;
+	if (earliest == UINT64_MAX || api->stopped) {
+		uv_timer_stop(&api->wait_timer);
+		return;
+	}
+	uv_timer_start(&api->wait_timer, on_wait_timer, earliest > now ? earliest - now : 0, 0);
+}
+
+static void wake(struct request *req)
+{
+	waiter_unlink(req);
+	MHD_resume_connection(req->conn);
+}
+
+static void on_wait_timer(uv_timer_t *t)
+{
+	struct api *api = t->data;
+	uint64_t now = agent_now_ms();
+	struct request *w = api->waiters, *next;
+
+	for (; w; w = next) {
+		next = w->wait_next;
+		if (w->deadline_ms <= now)
+			wake(w);
+	}
+	arm_wait_timer(api);
+	run_mhd_soon(api);
+}
+
+void api_inbox_changed(struct api *api)
+{
+	if (!api || !api->waiters)
+		return;
+	while (api->waiters)
+		wake(api->waiters);
+	arm_wait_timer(api);
+	run_mhd_soon(api);
+}
+
+/* ------------------------------------------------------------ answering */
+
+static void count_status(struct api *api, int status)
+{
+	for (size_t i = 0; i < API_STATUS_SLOTS; i++) {
+		if (api->counts[i].status == status || api->counts[i].status == 0) {
+			api->counts[i].status = status;
+			api->counts[i].count++;
+			return;
+		}
+	}
+}
+
+/* The URL path made safe for a log line. */
+static void log_path(char *out, size_t len, const char *url)
+{
+	size_t i = 0;
+
+	for (; url[i] && i + 1 < len; i++) {
+		char c = url[i];
+		out[i] = (c > ' ' && c < 127 && c != '"' && c != '\\') ? c : '?';
+	}
+	out[i] = '\0';
+}
+
+static enum MHD_Result send_reply(struct request *req, const char *method, const char *url, struct api_reply *r)
+{
+	struct api *api = req->api;
+	struct agent *agent = api->agent;
+	struct MHD_Response *resp;
+	char path[128];
+	enum MHD_Result ret;
+
+	req->state = REQ_DONE;
+	if (!r->body) {
+		api_json_error(r, 500, "internal", "", "no answer");
+	}
+	resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(r->body);
+		r->body = NULL;
+		return MHD_NO;
+	}
+	r->body = NULL;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type
+										    : "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"limes\"");
+	ret = MHD_queue_response(req->conn, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+
+	count_status(api, r->status);
+	agent->counters.api_requests++;
+	log_path(path, sizeof(path), url);
+	if (r->status >= 400) {
+		agent->counters.api_refused++;
+		log_warn("event=api_refuse status=%d code=%s field=\"%s\" method=%s path=%s client=%s%s%s", r->status,
+			 r->code[0] ? r->code : "-", r->field, method, path, req->addr, r->msg_id[0] ? " msg=" : "",
+			 r->msg_id);
+	} else if (strcmp(method, "POST") == 0) {
+		log_info("event=api_accept status=%d method=%s path=%s client=%s name=%s msg=%s count=%zu", r->status,
+			 method, path, req->addr, req->client, r->msg_id[0] ? r->msg_id : "-", r->accepted);
+	} else {
+		log_debug("event=api_accept status=%d method=%s path=%s client=%s%s%s", r->status, method, path,
+			  req->addr, r->msg_id[0] ? " msg=" : "", r->msg_id);
+	}
+	return ret;
+}
+
+static enum MHD_Result send_error(struct request *req, const char *method, const char *url, int status,
+				  const char *code, const char *field, const char *message)
+{
+	struct api_reply r = { 0 };
+	api_json_error(&r, status, code, field, "%s", message);
+	return send_reply(req, method, url, &r);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static bool authorized(struct api *api, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return secret_matches(h, strlen(h), api->token_digest);
+}
+
+static bool needs_token(const char *url)
+{
+	return strncmp(url, "/v1/", 4) == 0 || strcmp(url, "/v1") == 0 || strcmp(url, "/metrics") == 0;
+}
+
+static void client_address(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (ci && ci->client_addr) {
+		if (ci->client_addr->sa_family == AF_INET) {
+			const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)ci->client_addr;
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		} else if (ci->client_addr->sa_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)ci->client_addr;
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+}
+
+/* The optional Limes-Client header names the national system, for idempotency keys. */
+static int client_name(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Limes-Client");
+	size_t n;
+
+	if (!h) {
+		snprintf(buf, len, "default");
+		return 0;
+	}
+	n = strlen(h);
+	if (n == 0 || n > CLIENT_NAME_MAX || strspn(h, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						      "0123456789._-") != n)
+		return LIMES_E_INVAL;
+	snprintf(buf, len, "%s", h);
+	return 0;
+}
+
+struct query_check {
+	const char *bad;
+};
+
+static enum MHD_Result check_query_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query_check *q = cls;
+	(void)kind;
+	(void)value;
+	if (strcmp(key, "after") && strcmp(key, "limit") && strcmp(key, "wait")) {
+		q->bad = key;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* GET /v1/inbox: answers, or suspends the connection until messages arrive or the wait ends. */
+static enum MHD_Result serve_inbox(struct request *req, const char *method, const char *url)
+{
+	struct api *api = req->api;
+	struct api_reply r = { 0 };
+
+	if (req->state != REQ_WAITING) {
+		struct query_check q = { NULL };
+		MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_query_key, &q);
+		if (q.bad) {
+			char field[64];
+			log_path(field, sizeof(field), q.bad);
+			api_json_error(&r, 400, "unknown_field", field, "unknown parameter (known: after, limit, wait)");
+			return send_reply(req, method, url, &r);
+		}
+		if (api_routes_inbox_params(MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "after"),
+					    MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "limit"),
+					    MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "wait"),
+					    &req->inbox, &r) < 0)
+			return send_reply(req, method, url, &r);
+		req->deadline_ms = agent_now_ms() + (uint64_t)req->inbox.wait_s * 1000;
+	}
+	bool may_wait = !api->stopped && req->inbox.wait_s > 0 && agent_now_ms() < req->deadline_ms;
+	int rc = api_routes_inbox(api->agent, &req->inbox, may_wait, &r);
+	if (rc == 0 && may_wait) {
+		req->state = REQ_WAITING;
+		req->suspended = true;
+		req->wait_prev = NULL;
+		req->wait_next = api->waiters;
+		if (api->waiters)
+			api->waiters->wait_prev = req;
+		api->waiters = req;
+		MHD_suspend_connection(req->conn);
+		arm_wait_timer(api);
+		return MHD_YES;
+	}
+	return send_reply(req, method, url, &r);
+}
+
+/* "/v1/messages/{id}" or "/v1/messages/{id}/requeue": copies the id, says which. */
+static int message_path(const char *url, char *id, size_t id_len, bool *requeue)
+{
+	const char *p = url + strlen("/v1/messages/");
+	const char *slash = strchr(p, '/');
+	size_t n = slash ? (size_t)(slash - p) : strlen(p);
+
+	*requeue = false;
+	if (n == 0 || n >= id_len)
+		return LIMES_E_NOTFOUND;
+	if (slash) {
+		if (strcmp(slash, "/requeue") != 0)
+			return LIMES_E_NOTFOUND;
+		*requeue = true;
+	}
+	memcpy(id, p, n);
+	id[n] = '\0';
+	return 0;
+}
+
+static enum MHD_Result route(struct request *req, const char *method, const char *url)
+{
+	struct agent *agent = req->api->agent;
+	struct api_reply r = { 0 };
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	bool post = strcmp(method, "POST") == 0;
+
+	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
+		if (!get)
+			goto not_allowed;
+		size_t len;
+		const char *page = dashboard_page(&len);
+		r.body = malloc(len);
+		if (r.body) {
+			memcpy(r.body, page, len);
+			r.len = len;
+			r.status = 200;
+			r.content_type = "text/html; charset=utf-8";
+		}
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/healthz") == 0) {
+		if (!get)
+			goto not_allowed;
+		api_routes_healthz(agent, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/metrics") == 0) {
+		if (!get)
+			goto not_allowed;
+		metrics_render(agent, req->api->counts, API_STATUS_SLOTS, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/v1/messages") == 0) {
+		if (!post)
+			goto not_allowed;
+		api_routes_post_messages(agent, req->client, req->body ? req->body : "", req->len, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strncmp(url, "/v1/messages/", 13) == 0) {
+		char id[80];
+		bool requeue;
+		if (message_path(url, id, sizeof(id), &requeue) < 0) {
+			api_json_error(&r, 404, "not_found", "", "no such endpoint");
+			return send_reply(req, method, url, &r);
+		}
+		if (requeue ? !post : !get)
+			goto not_allowed;
+		if (requeue)
+			api_routes_requeue(agent, id, req->body ? req->body : "", req->len, &r);
+		else
+			api_routes_get_message(agent, id, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/v1/inbox") == 0) {
+		if (!get)
+			goto not_allowed;
+		return serve_inbox(req, method, url);
+	}
+	if (strcmp(url, "/v1/peers") == 0) {
+		if (!get)
+			goto not_allowed;
+		api_routes_peers(agent, &r);
+		return send_reply(req, method, url, &r);
+	}
+	api_json_error(&r, 404, "not_found", "", "no such endpoint (see docs/api.md)");
+	return send_reply(req, method, url, &r);
+not_allowed:
+	api_json_error(&r, 405, "method_not_allowed", "", "%s is not allowed on this endpoint", method);
+	return send_reply(req, method, url, &r);
+}
+
+/* First call for a request: who is it, may it, and is its body too large already? */
+static enum MHD_Result begin(struct api *api, struct MHD_Connection *conn, const char *url, const char *method,
+			     void **con_cls)
+{
+	struct request *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return MHD_NO;
+	req->api = api;
+	req->conn = conn;
+	*con_cls = req;
+	client_address(conn, req->addr, sizeof(req->addr));
+	if (api->stopped)
+		return send_error(req, method, url, 503, "shutting_down", "", "the agent is stopping");
+	if (needs_token(url) && !authorized(api, conn))
+		return send_error(req, method, url, 401, "unauthorized", "Authorization",
+				  "a valid bearer token is needed (Authorization: Bearer TOKEN)");
+	if (client_name(conn, req->client, sizeof(req->client)) < 0)
+		return send_error(req, method, url, 400, "bad_format", "Limes-Client",
+				  "the Limes-Client header must be 1 to 64 of A-Z a-z 0-9 . _ -");
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno || *end || n > api->agent->cfg->max_body_bytes)
+			return send_error(req, method, url, 413, "too_large", "",
+					  "the request body is larger than the configured max_body");
+	}
+	req->state = REQ_BODY;
+	return MHD_YES;
+}
+
+static int append_body(struct request *req, const char *data, size_t size, size_t max)
+{
+	if (req->too_big || size > max - req->len) {
+		req->too_big = true;
+		return 0;
+	}
+	if (req->len + size + 1 > req->cap) {
+		size_t cap = req->cap ? req->cap : 4096;
+		while (cap < req->len + size + 1)
+			cap *= 2;
+		char *grown = realloc(req->body, cap);
+		if (!grown)
+			return LIMES_E_NOMEM;
+		req->body = grown;
+		req->cap = cap;
+	}
+	memcpy(req->body + req->len, data, size);
+	req->len += size;
+	req->body[req->len] = '\0';
+	return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct api *api = cls;
+	struct request *req = *con_cls;
+	(void)version;
+
+	if (!req)
+		return begin(api, conn, url, method, con_cls);
+	if (req->state == REQ_DONE)
+		return MHD_YES; /* answered early; MHD drains or closes */
+	if (req->state == REQ_WAITING)
+		return serve_inbox(req, method, url);
+	if (*upload_data_size > 0) {
+		if (append_body(req, upload_data, *upload_data_size, api->agent->cfg->max_body_bytes) < 0)
+			return send_error(req, method, url, 503, "internal", "", "out of memory");
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (req->too_big)
+		return send_error(req, method, url, 413, "too_large", "",
+				  "the request body is larger than the configured max_body");
+	return route(req, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+
+	if (!req)
+		return;
+	waiter_unlink(req);
+	free(req->body);
+	free(req);
+	*con_cls = NULL;
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (line[i] == '"')
+			line[i] = '\'';
+	log_warn("event=http_error detail=\"%s\"", line);
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct api *api = h->data;
+	api->handles--;
+}
+
+struct api *api_new(struct agent *agent, char *err, size_t err_len)
+{
+	const struct config *cfg = agent->cfg;
+	struct api *api = calloc(1, sizeof(*api));
+	struct addrinfo hints, *ai = NULL;
+	char token[TOKEN_MAX];
+	char port[8];
+	char why[512];
+
+	if (!api) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	api->agent = agent;
+	if (config_read_token(cfg, token, sizeof(token), why, sizeof(why)) < 0) {
+		snprintf(err, err_len, "%s", why);
+		goto fail;
+	}
+	secret_digest(token, strlen(token), api->token_digest);
+	secret_wipe(token, sizeof(token));
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	snprintf(port, sizeof(port), "%u", cfg->api_port);
+	int gai = getaddrinfo(cfg->api_host, port, &hints, &ai);
+	if (gai != 0 || !ai) {
+		snprintf(err, err_len, "%s: [api] listen %s:%u: %s", cfg->path, cfg->api_host, cfg->api_port,
+			 gai_strerror(gai));
+		goto fail;
+	}
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	api->mhd = MHD_start_daemon(flags, cfg->api_port, NULL, NULL, on_request, api,
+				    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+				    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				    MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (!api->mhd) {
+		snprintf(err, err_len, "%s: [api] cannot listen on %s:%u (address in use or not local?)", cfg->path,
+			 cfg->api_host, cfg->api_port);
+		goto fail;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info || info->epoll_fd < 0) {
+		snprintf(err, err_len, "libmicrohttpd has no epoll descriptor");
+		goto fail;
+	}
+	if (uv_poll_init(&agent->loop, &api->poll, info->epoll_fd) < 0) {
+		snprintf(err, err_len, "cannot watch the API's epoll descriptor");
+		goto fail;
+	}
+	api->poll.data = api;
+	api->handles++;
+	uv_timer_init(&agent->loop, &api->timer);
+	api->timer.data = api;
+	api->handles++;
+	uv_timer_init(&agent->loop, &api->wait_timer);
+	api->wait_timer.data = api;
+	api->handles++;
+	uv_poll_start(&api->poll, UV_READABLE, on_poll);
+	run_mhd_soon(api);
+	log_info("event=api_listen address=%s:%u", cfg->api_host, cfg->api_port);
+	return api;
+fail:
+	api_stop(api);
+	api_destroy(&api);
+	return NULL;
+}
+
+void api_stop(struct api *api)
+{
+	if (!api || api->stopped)
+		return;
+	/* Answer waiting long-polls with what there is, then stop listening. */
+	if (api->mhd && api->waiters) {
+		while (api->waiters)
+			wake(api->waiters);
+		api->stopped = true;
+		MHD_run(api->mhd);
+	}
+	api->stopped = true;
+	if (api->handles > 0) {
+		uv_poll_stop(&api->poll);
+		uv_close((uv_handle_t *)&api->poll, on_handle_closed);
+		uv_close((uv_handle_t *)&api->timer, on_handle_closed);
+		uv_close((uv_handle_t *)&api->wait_timer, on_handle_closed);
+	}
+	if (api->mhd) {
+		MHD_stop_daemon(api->mhd);
+		api->mhd = NULL;
+	}
+}
+
+void api_destroy(struct api **papi)
+{
+	if (!papi || !*papi)
+		return;
+	struct api *api = *papi;
+	if (api->mhd) {
+		MHD_stop_daemon(api->mhd);
+		api->mhd = NULL;
+	}
+	secret_wipe(api->token_digest, sizeof(api->token_digest));
+	free(api);
+	*papi = NULL;
+}

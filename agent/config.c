@@ -277,6 +277,13 @@ static int agent_key(struct parse_state *st, const char *key, const char *value)
 		return set_duration(st, key, value, &cfg->max_clock_skew_ms);
 	if (strcmp(key, "retention") == 0)
 		return set_duration(st, key, value, &cfg->retention_ms);
+	if (strcmp(key, "min_free_mb") == 0) {
+		size_t mb;
+		if (set_size(st, key, value, 0, 1u << 20, &mb) < 0)
+			return -1;
+		cfg->min_free_bytes = (uint64_t)mb << 20;
+		return 0;
+	}
 	fail(st, st->line, "unknown key '%s' in [agent]", key);
 	return -1;
 }
@@ -465,6 +472,7 @@ static void set_defaults(struct config *cfg)
 	cfg->max_ttl_ms = 30ull * 86400 * 1000;
 	cfg->max_clock_skew_ms = 5ull * 60 * 1000;
 	cfg->retention_ms = 90ull * 86400 * 1000;
+	cfg->min_free_bytes = 64ull << 20;
 	snprintf(cfg->api_host, sizeof(cfg->api_host), "127.0.0.1");
 	cfg->api_port = 7480;
 	cfg->max_body_bytes = 16u << 20;

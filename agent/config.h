@@ -47,6 +47,7 @@ struct config {
 	uint64_t max_ttl_ms;
 	uint64_t max_clock_skew_ms;
 	uint64_t retention_ms;
+	uint64_t min_free_bytes;    /* free space the data folder keeps; below it the store is "full" */
 
 	/* [api] */
 	char api_host[64];

@@ -242,6 +242,7 @@ struct due {
 
 struct collect_ctx {
 	struct outlink *ol;
+	uint64_t now;
 	struct due *due;
 	size_t n, cap;
 };
@@ -253,6 +254,8 @@ static int collect_one(void *arg, const struct store_delivery_row *row)
 		return 1;
 	if (inflight_find(c->ol, row->id, row->recipient))
 		return 0; /* already on its way */
+	if (row->expires_ms <= c->now)
+		return 0; /* never sent late: housekeeping marks it expired */
 	struct due *d = &c->due[c->n];
 	d->envelope = malloc(row->envelope_len);
 	if (!d->envelope)
@@ -281,7 +284,7 @@ void link_fill(struct links *L, struct outlink *ol)
 	while (ol->n_inflight < ol->window && !blocked) {
 		size_t room = ol->window - ol->n_inflight;
 		struct due batch[FILL_BATCH];
-		struct collect_ctx c = { .ol = ol, .due = batch, .cap = room < FILL_BATCH ? room : FILL_BATCH };
+		struct collect_ctx c = { .ol = ol, .now = now, .due = batch, .cap = room < FILL_BATCH ? room : FILL_BATCH };
 		/* ask for more than we take: rows already in flight are skipped */
 		int n = store_outbox_due(agent->store, ol->peer_id, now, c.cap + ol->n_inflight, collect_one, &c);
 		if (n <= 0 || c.n == 0)

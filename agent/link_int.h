@@ -82,6 +82,9 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 			size_t len, const uint8_t hash[32], const char **detail);
 /* Relay: a receipt on a DEALER addressed to someone else; forward it. */
 void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len);
+/* envelope_open's key lookup: the configured key of `sender` (arg: links). */
+const struct envelope_peer *link_sender_lookup(void *arg, const char *sender, const uint8_t key_id[8],
+					       uint64_t created_ms, int *err);
 /* 32 hex digits of an id, in a static buffer (for log lines). */
 const char *link_hex_id(const uint8_t id[16]);
 

@@ -119,7 +119,7 @@ static void reject(struct links *L, struct inbound *in, const char *addressee, c
 	e->received_ms = agent_now_ms();
 }
 
-static const struct envelope_peer *sender_lookup(void *arg, const char *sender, const uint8_t key_id[8],
+const struct envelope_peer *link_sender_lookup(void *arg, const char *sender, const uint8_t key_id[8],
 						 uint64_t created_ms, int *err)
 {
 	struct links *L = arg;
@@ -221,7 +221,7 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		.max_ttl_ms = cfg->max_ttl_ms,
 		.max_skew_ms = cfg->max_clock_skew_ms,
 		.max_envelope_bytes = cfg->max_frame_bytes,
-		.lookup = sender_lookup,
+		.lookup = link_sender_lookup,
 		.lookup_arg = L,
 	};
 	rc = envelope_open(&params, buf, len, &opened);

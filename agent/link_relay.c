@@ -16,19 +16,6 @@
 #include "agent/log.h"
 #include "crypto/envelope.h"
 
-static const struct envelope_peer *author_lookup(void *arg, const char *sender, const uint8_t key_id[8],
-						 uint64_t created_ms, int *err)
-{
-	struct links *L = arg;
-	struct peer *p = agent_peer(L->agent, sender);
-	(void)created_ms;
-	if (!p || memcmp(p->conf->key.key_id, key_id, 8) != 0) {
-		*err = LIMES_E_ENV_UNKNOWN_KEY;
-		return NULL;
-	}
-	return p->crypto;
-}
-
 static struct inbound *inbound_find(struct links *L, const char *peer_id)
 {
 	for (size_t i = 0; i < L->n_in; i++)
@@ -108,7 +95,7 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 		.max_ttl_ms = cfg->max_ttl_ms,
 		.max_skew_ms = cfg->max_clock_skew_ms,
 		.max_envelope_bytes = cfg->max_frame_bytes,
-		.lookup = author_lookup,
+		.lookup = link_sender_lookup,
 		.lookup_arg = L,
 	};
 	memset(&v, 0, sizeof(v));

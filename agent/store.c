@@ -322,6 +322,38 @@ static int run(struct store *store, enum store_sql which, const char *what)
 	return store_step_done(store, stmt, what);
 }
 
+bool store_agency_ok(const char *s)
+{
+	size_t len;
+
+	if (!s)
+		return false;
+	len = strnlen(s, STORE_AGENCY_MAX + 1);
+	return len > 0 && len <= STORE_AGENCY_MAX;
+}
+
+void store_copy_text(char *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
+{
+	const unsigned char *text = sqlite3_column_text(stmt, col);
+	size_t len = text ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
+
+	if (len >= dst_len)
+		len = dst_len - 1;
+	if (len)
+		memcpy(dst, text, len);
+	dst[len] = '\0';
+}
+
+void store_copy_blob(uint8_t *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
+{
+	const void *blob = sqlite3_column_blob(stmt, col);
+	size_t len = (size_t)sqlite3_column_bytes(stmt, col);
+
+	memset(dst, 0, dst_len);
+	if (blob)
+		memcpy(dst, blob, len < dst_len ? len : dst_len);
+}
+
 bool store_healthy(const struct store *store)
 {
 	return store && store->healthy;
@@ -478,7 +510,7 @@ static int pragma_text(struct store *store, const char *sql, char *out, size_t o
 	snprintf(out, out_len, "%s", text ? (const char *)text : "");
 out:
 	sqlite3_finalize(stmt);
-	return err ? err : 0;
+	return err;
 }
 
 static int configure(struct store *store)

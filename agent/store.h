@@ -12,6 +12,8 @@
  *
  * Message ids are 16 raw bytes. Envelopes and bodies are stored as the sealed
  * bytes they are on the wire: the disk holds ciphertext only.
+ *
+ * One thread (the loop) uses a store; docs/store.md has the schema and rules.
  */
 #ifndef LIMES_STORE_H
 #define LIMES_STORE_H
@@ -156,23 +158,29 @@ int store_idempotency_get(struct store *store, const char *client, const char *k
 
 /* Calls fn for up to `limit` deliveries to next_hop that are due at now_ms:
  * queued, or sent with next_attempt_ms <= now_ms; urgent first, then oldest
- * first. Stops early when fn returns non-zero. Returns the count visited or a
- * negative error. */
+ * (created_ms, then insertion order). Stops early when fn returns non-zero.
+ * fn must not call into the store: collect, then mark sent afterwards.
+ * Returns the count visited or a negative error. */
 int store_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
 		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
-/* Records a send: state sent, attempts+1, sent_ms, next_attempt_ms. */
+/* Records a send: state sent, attempts+1, sent_ms, next_attempt_ms.
+ * LIMES_E_NOTFOUND unless the delivery exists and is queued or sent. */
 int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			uint64_t now_ms, uint64_t next_attempt_ms);
-/* Makes every sent-but-unreceipted delivery to next_hop due now (after a reconnect). */
+/* Makes every sent-but-unreceipted delivery to next_hop due now (after a
+ * reconnect): they go back to queued, keeping their attempt count. */
 int store_delivery_reset_hop(struct store *store, const char *next_hop);
-/* Records a verified receipt: delivered or rejected (with reason, detail). */
+/* Records a verified receipt: delivered or rejected (with reason, detail).
+ * Applies to queued, sent or expired deliveries; a finished one is left as it
+ * is and 0 returned (a duplicate receipt). LIMES_E_NOTFOUND if none. */
 int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
 			const uint8_t *receipt, size_t receipt_len);
 /* Marks queued/sent deliveries whose expiry is <= now_ms as expired; returns
  * the count or a negative error. */
 int store_expire(struct store *store, uint64_t now_ms);
-/* Puts an expired or rejected delivery back in the queue with a new envelope. */
+/* Puts an expired or rejected delivery back in the queue with a new envelope
+ * (same place in the send order). LIMES_E_INVAL in another state. */
 int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
 /* Calls fn for each recipient's delivery of message id; LIMES_E_NOTFOUND if none. */
@@ -195,7 +203,9 @@ int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const st
 /* Calls fn for up to `limit` inbox rows with cursor > after, in cursor order. */
 int store_inbox_list(struct store *store, int64_t after, size_t limit,
 		     int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
-/* Forgets seen ids and inbox/outbox payloads past their retention. */
+/* Forgets seen ids with forget_after_ms <= now_ms, inbox rows received and
+ * finished deliveries done at or before now_ms - retention_ms, and messages
+ * left without deliveries. Queued and sent deliveries are kept. */
 int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
 
 #endif

@@ -65,6 +65,12 @@ int store_step_done(struct store *store, sqlite3_stmt *stmt, const char *what);
 /* After binding parameters: `failed` is true when any bind did not return
  * SQLITE_OK; then the Limes error for the connection's last error, else 0. */
 int store_bind_result(struct store *store, bool failed, const char *what);
+/* True for an agency id of 1..STORE_AGENCY_MAX bytes. */
+bool store_agency_ok(const char *s);
+/* Copies a text column into dst (truncated, always terminated). */
+void store_copy_text(char *dst, size_t dst_len, sqlite3_stmt *stmt, int col);
+/* Copies a blob column into dst, zero-filling what the column lacks. */
+void store_copy_blob(uint8_t *dst, size_t dst_len, sqlite3_stmt *stmt, int col);
 /* Marks the store unhealthy for good with `reason` and rolls back the open
  * transaction; later writes return `code`. */
 void store_fail(struct store *store, int code, const char *reason);

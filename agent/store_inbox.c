@@ -9,38 +9,6 @@
 
 #include "agent/err.h"
 
-static void copy_blob(uint8_t *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
-{
-	const void *blob = sqlite3_column_blob(stmt, col);
-	size_t len = (size_t)sqlite3_column_bytes(stmt, col);
-
-	memset(dst, 0, dst_len);
-	if (blob)
-		memcpy(dst, blob, len < dst_len ? len : dst_len);
-}
-
-static void copy_text(char *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *text = sqlite3_column_text(stmt, col);
-	size_t len = text ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
-
-	if (len >= dst_len)
-		len = dst_len - 1;
-	if (len)
-		memcpy(dst, text, len);
-	dst[len] = '\0';
-}
-
-static bool agency_ok(const char *s)
-{
-	size_t len;
-
-	if (!s)
-		return false;
-	len = strnlen(s, STORE_AGENCY_MAX + 1);
-	return len > 0 && len <= STORE_AGENCY_MAX;
-}
-
 int store_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen)
 {
 	int err = 0, rc;
@@ -54,8 +22,8 @@ int store_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct s
 	sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
-		copy_text(seen->sender, sizeof(seen->sender), stmt, 0);
-		copy_blob(seen->envelope_hash, sizeof(seen->envelope_hash), stmt, 1);
+		store_copy_text(seen->sender, sizeof(seen->sender), stmt, 0);
+		store_copy_blob(seen->envelope_hash, sizeof(seen->envelope_hash), stmt, 1);
 		seen->status = sqlite3_column_int(stmt, 2);
 		seen->reason = sqlite3_column_int(stmt, 3);
 		seen->received_ms = (uint64_t)sqlite3_column_int64(stmt, 4);
@@ -122,7 +90,7 @@ int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
 {
 	int err;
 
-	if (!store || !entry || !agency_ok(entry->sender) || !entry->envelope ||
+	if (!store || !entry || !store_agency_ok(entry->sender) || !entry->envelope ||
 	    entry->envelope_len == 0)
 		return LIMES_E_INVAL;
 	if (entry->envelope_len > INT32_MAX)
@@ -148,7 +116,7 @@ int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const st
 {
 	int err;
 
-	if (!store || !id || !seen || !agency_ok(seen->sender))
+	if (!store || !id || !seen || !store_agency_ok(seen->sender))
 		return LIMES_E_INVAL;
 	err = store_write_begin(store);
 	if (err)
@@ -177,8 +145,8 @@ int store_inbox_list(struct store *store, int64_t after, size_t limit,
 		struct store_inbox_entry *e = &row.entry;
 
 		row.cursor = sqlite3_column_int64(stmt, 0);
-		copy_blob(e->id, sizeof(e->id), stmt, 1);
-		copy_text(row.sender_buf, sizeof(row.sender_buf), stmt, 2);
+		store_copy_blob(e->id, sizeof(e->id), stmt, 1);
+		store_copy_text(row.sender_buf, sizeof(row.sender_buf), stmt, 2);
 		e->sender = row.sender_buf;
 		e->type = sqlite3_column_int(stmt, 3);
 		e->priority = sqlite3_column_int(stmt, 4);
@@ -186,8 +154,8 @@ int store_inbox_list(struct store *store, int64_t after, size_t limit,
 		e->expires_ms = (uint64_t)sqlite3_column_int64(stmt, 6);
 		e->received_ms = (uint64_t)sqlite3_column_int64(stmt, 7);
 		e->has_ref = sqlite3_column_type(stmt, 8) != SQLITE_NULL;
-		copy_blob(e->ref, sizeof(e->ref), stmt, 8);
-		copy_blob(e->envelope_hash, sizeof(e->envelope_hash), stmt, 9);
+		store_copy_blob(e->ref, sizeof(e->ref), stmt, 8);
+		store_copy_blob(e->envelope_hash, sizeof(e->envelope_hash), stmt, 9);
 		e->envelope = sqlite3_column_blob(stmt, 10);
 		e->envelope_len = (size_t)sqlite3_column_bytes(stmt, 10);
 		count++;

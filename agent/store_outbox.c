@@ -9,16 +9,6 @@
 
 #include "agent/err.h"
 
-static bool agency_ok(const char *s)
-{
-	size_t len;
-
-	if (!s)
-		return false;
-	len = strnlen(s, STORE_AGENCY_MAX + 1);
-	return len > 0 && len <= STORE_AGENCY_MAX;
-}
-
 static int bind_u64(sqlite3_stmt *stmt, int col, uint64_t v)
 {
 	return sqlite3_bind_int64(stmt, col, (sqlite3_int64)v);
@@ -29,35 +19,13 @@ static uint64_t column_u64(sqlite3_stmt *stmt, int col)
 	return (uint64_t)sqlite3_column_int64(stmt, col);
 }
 
-static void copy_text(char *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *text = sqlite3_column_text(stmt, col);
-	size_t len = text ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
-
-	if (len >= dst_len)
-		len = dst_len - 1;
-	if (len)
-		memcpy(dst, text, len);
-	dst[len] = '\0';
-}
-
-static void copy_id(uint8_t *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
-{
-	const void *blob = sqlite3_column_blob(stmt, col);
-	size_t len = (size_t)sqlite3_column_bytes(stmt, col);
-
-	memset(dst, 0, dst_len);
-	if (blob)
-		memcpy(dst, blob, len < dst_len ? len : dst_len);
-}
-
 /* Column order: see DLV_COLUMNS in store.c. The row borrows the statement's
  * current column pointers. */
 static void read_delivery(sqlite3_stmt *stmt, struct store_delivery_row *row)
 {
-	copy_id(row->id, sizeof(row->id), stmt, 1);
-	copy_text(row->recipient, sizeof(row->recipient), stmt, 2);
-	copy_text(row->next_hop, sizeof(row->next_hop), stmt, 3);
+	store_copy_blob(row->id, sizeof(row->id), stmt, 1);
+	store_copy_text(row->recipient, sizeof(row->recipient), stmt, 2);
+	store_copy_text(row->next_hop, sizeof(row->next_hop), stmt, 3);
 	row->type = sqlite3_column_int(stmt, 4);
 	row->priority = sqlite3_column_int(stmt, 5);
 	row->state = (enum delivery_state)sqlite3_column_int(stmt, 6);
@@ -89,7 +57,7 @@ static int validate_put(const struct store_message *msg, const struct store_deli
 	for (size_t i = 0; i < n_deliveries; i++) {
 		const struct store_delivery *d = &deliveries[i];
 
-		if (!agency_ok(d->recipient) || !agency_ok(d->next_hop) || !d->envelope ||
+		if (!store_agency_ok(d->recipient) || !store_agency_ok(d->next_hop) || !d->envelope ||
 		    d->envelope_len == 0)
 			return LIMES_E_INVAL;
 		if (d->envelope_len > INT32_MAX)
@@ -209,7 +177,7 @@ int store_idempotency_get(struct store *store, const char *client, const char *k
 	sqlite3_bind_text(stmt, 2, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
-		copy_id(id, STORE_ID_LEN, stmt, 0);
+		store_copy_blob(id, STORE_ID_LEN, stmt, 0);
 	else if (rc == SQLITE_DONE)
 		err = LIMES_E_NOTFOUND;
 	else

@@ -379,3 +379,42 @@ out:
 		envelope_opened_clear(out);
 	return rc;
 }
+
+int envelope_unseal(const struct identity *me, const struct envelope_peer *from, const uint8_t *buf, size_t len,
+		    size_t max_envelope_bytes, struct envelope_opened *out)
+{
+	const struct peer_key *mine = identity_public(me);
+	struct wire_envelope e = { 0 };
+	int rc;
+
+	if (!out)
+		return LIMES_E_INVAL;
+	memset(out, 0, sizeof(*out));
+	if (!mine || !from || !buf || memcmp(from->my_key_id, mine->key_id, IDENTITY_KEY_ID_LEN) != 0)
+		return LIMES_E_INVAL;
+	if ((rc = wire_envelope_unpack(buf, len, max_envelope_bytes, &e)) < 0)
+		return rc;
+	if (wire_header_unpack(e.header, e.header_len, e.header_len, &out->header) < 0) {
+		rc = LIMES_E_ENV_MALFORMED;
+		goto out;
+	}
+	/* The pair key is only right for the keys the envelope names. */
+	if (strcmp(out->header.sender, from->id) != 0 ||
+	    memcmp(out->header.sender_key_id, from->key.key_id, IDENTITY_KEY_ID_LEN) != 0) {
+		rc = LIMES_E_ENV_UNKNOWN_KEY;
+		goto out;
+	}
+	if (memcmp(out->header.recipient_key_id, mine->key_id, IDENTITY_KEY_ID_LEN) != 0) {
+		rc = LIMES_E_ENV_DECRYPT;
+		goto out;
+	}
+	if ((rc = unseal(from, &e, &out->header, &out->body, &out->body_len)) < 0)
+		goto out;
+	envelope_hash(buf, len, out->hash);
+	rc = 0;
+out:
+	wire_envelope_clear(&e);
+	if (rc < 0)
+		envelope_opened_clear(out);
+	return rc;
+}

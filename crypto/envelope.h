@@ -58,7 +58,7 @@ const struct peer_key *envelope_peer_key(const struct envelope_peer *p);
 /* The peer's agency id; owned by p. */
 const char *envelope_peer_id(const struct envelope_peer *p);
 
-/* Seals body to `to` and signs; h: caller fills message_id, sender, recipient, type, priority, created/expires, seq, ref (version_major/schema_major 0 mean 1); build fills key ids and a random nonce. *out is malloc'd, caller frees. */
+/* Seals body to `to` and signs; h: caller fills message_id, sender, recipient (= to's agency id, else LIMES_E_INVAL), type, priority, created/expires, seq, ref (version_major/schema_major 0 mean 1); build fills key ids and a random nonce. *out is malloc'd, caller frees. */
 int envelope_build(const struct identity *me, const struct envelope_peer *to, struct wire_header *h,
 		   const uint8_t *body, size_t body_len, uint8_t **out, size_t *out_len);
 /* envelope_build with a caller-chosen nonce, for test vectors only: a nonce must never be reused with the same message id. */
@@ -72,6 +72,9 @@ int envelope_verify(const struct envelope_open_params *p, const uint8_t *buf, si
 /* The sender re-opening its own envelope sealed to `to` (for re-queueing): own signature, then unseal; no time checks. Fills out as envelope_open. */
 int envelope_reopen_own(const struct identity *me, const struct envelope_peer *to, const uint8_t *buf, size_t len,
 			size_t max_envelope_bytes, struct envelope_opened *out);
+/* Unseals an envelope from `from` that was verified when it was received (inbox rows): decode and unseal only, no time or signature checks. Fills out as envelope_open. */
+int envelope_unseal(const struct identity *me, const struct envelope_peer *from, const uint8_t *buf, size_t len,
+		    size_t max_envelope_bytes, struct envelope_opened *out);
 /* Frees out->body (wiped) and zeroes out; accepts NULL. */
 void envelope_opened_clear(struct envelope_opened *out);
 /* BLAKE2b-256 of exactly buf[0..len) into the caller's out. */

@@ -145,6 +145,15 @@ got=$(wc -l < "$work/inbox.jsonl")
 uniq=$(grep -o '"id": *"[0-9a-f]*"' "$work/inbox.jsonl" | sort -u | wc -l)
 info "received $got messages, $uniq distinct ids, ${#ids[@]} sent"
 [ "$got" -eq "${#ids[@]}" ] && [ "$uniq" -eq "$got" ] || { echo "MISMATCH"; exit 1; }
+info "arrival order at Röszke (cursor, type, priority):"
+python3 - "$work/inbox.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    print("     %3d  %-12s %-7s %s" % (m["cursor"], m["type"], m["priority"], m["id"]))
+PY
+info "the urgent alert queued last during the outage arrived before the three declarations."
+info "one message as the national system receives it:"
 head -c 400 "$work/inbox.jsonl"; echo " ..."
 
 say "7. Röszke answers the declaration with a control result"

@@ -35,30 +35,41 @@ int pbjson_fail(struct pbjson_walk *w, int code, const char *fmt, ...)
 size_t pbjson_path_field(struct pbjson_walk *w, const char *name);
 /* Appends "[index]"; returns the length to restore. */
 size_t pbjson_path_index(struct pbjson_walk *w, size_t index);
+/* Cuts the path back to len, as returned by a push. */
 void pbjson_path_pop(struct pbjson_walk *w, size_t len);
 
-/* Field metadata helpers. */
+/* Bytes one element of a field of this type takes in a protobuf-c struct or array. */
 size_t pbjson_elem_size(ProtobufCType type);
+/* True for limes.Timestamp, which maps to an RFC 3339 string; borrows desc. */
 bool pbjson_is_timestamp(const ProtobufCMessageDescriptor *desc);
+/* True for limes.Date, which maps to "YYYY-MM-DD"; borrows desc. */
 bool pbjson_is_date(const ProtobufCMessageDescriptor *desc);
 /* True when a singular field is set in msg (has_ flag, non-NULL pointer, oneof case). */
 bool pbjson_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f);
 
 /* Validation shared by both directions; each returns 0 or LIMES_E_SCHEMA with w's error set. */
+/* A string's length, UTF-8, control characters and format; borrows s. */
 int pbjson_check_string(struct pbjson_walk *w, const struct limits_field *lim,
 			const char *s, size_t len);
+/* A number is finite and within the field's range. */
 int pbjson_check_number(struct pbjson_walk *w, const struct limits_field *lim, double v);
+/* An array has at most the field's number of elements. */
 int pbjson_check_count(struct pbjson_walk *w, const struct limits_field *lim, size_t n);
+/* A Date is a calendar day within the supported years. */
 int pbjson_check_date(struct pbjson_walk *w, uint32_t year, uint32_t month, uint32_t day);
+/* A Timestamp is within 1970..9999. */
 int pbjson_check_time(struct pbjson_walk *w, int64_t unix_ms);
+/* Every present field of a decoded message, recursively; borrows msg. */
 int pbjson_check_message(struct pbjson_walk *w, const ProtobufCMessage *msg);
 
 /* Text forms. */
+/* True when s (len bytes) is well-formed UTF-8: no overlongs, surrogates or values past U+10FFFF. */
 bool pbjson_utf8_ok(const char *s, size_t len);
 /* Value of an enum from its JSON name, case-insensitive; 0 or LIMES_E_NOTFOUND. */
 int pbjson_enum_parse(const ProtobufCEnumDescriptor *desc, const char *name, size_t len, int *value);
 /* Comma-separated JSON names of every value of the enum into buf (truncated if need be). */
 void pbjson_enum_list(const ProtobufCEnumDescriptor *desc, char *buf, size_t size);
+/* True when year-month-day is a day of the proleptic Gregorian calendar. */
 bool pbjson_days_valid(uint32_t year, uint32_t month, uint32_t day);
 /* Parses RFC 3339; 0, or LIMES_E_SCHEMA with *code set (bad_format or out_of_range). */
 int pbjson_time_parse(const char *s, size_t len, int64_t *unix_ms, int *code);

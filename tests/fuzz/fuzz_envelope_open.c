@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/err.h"
 #include "crypto/envelope.h"
 #include "crypto/identity.h"
 #include "crypto/receipt.h"
@@ -58,7 +59,7 @@ static const struct envelope_peer *lookup(void *arg, const char *id, const uint8
 	(void)created_ms;
 	if (strcmp(id, sender_id) == 0 && memcmp(key_id, identity_public(sender)->key_id, 8) == 0)
 		return sender_seen_by_me;
-	*err = -47;
+	*err = LIMES_E_ENV_UNKNOWN_KEY;
 	return NULL;
 }
 

@@ -752,3 +752,46 @@ Test(schema, check_refuses_bad_strings_and_dates_in_binary)
 	limes__alert__free_unpacked(msg, NULL);
 	free(buf);
 }
+
+/* ------------------------------------------------------------ documentation */
+
+Test(schema, docs_list_every_enum_value)
+{
+	static const ProtobufCEnumDescriptor *const enums[] = {
+		&limes__message_type__descriptor, &limes__priority__descriptor,
+		&limes__alert_action__descriptor, &limes__alert_category__descriptor,
+		&limes__requested_action__descriptor, &limes__handling_code__descriptor,
+		&limes__source_reliability__descriptor, &limes__information_accuracy__descriptor,
+		&limes__sex__descriptor, &limes__document_type__descriptor,
+		&limes__document_status__descriptor, &limes__declaration_action__descriptor,
+		&limes__declaration_type__descriptor, &limes__transport_mode__descriptor,
+		&limes__transport_document_type__descriptor, &limes__risk_flag__descriptor,
+		&limes__control_outcome__descriptor,
+	};
+	char path[512], row[2048];
+	FILE *f;
+	char *doc;
+	long size;
+
+	snprintf(path, sizeof(path), "%s/docs/schemas.md", LIMES_SOURCE_DIR);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	doc = calloc(1, (size_t)size + 1);
+	cr_assert(eq(sz, fread(doc, 1, (size_t)size, f), (size_t)size));
+	fclose(f);
+	for (size_t i = 0; i < sizeof(enums) / sizeof(enums[0]); i++) {
+		size_t used = (size_t)snprintf(row, sizeof(row), "| `%s` |", enums[i]->short_name);
+		for (unsigned k = 0; k < enums[i]->n_values; k++) {
+			char name[64];
+			cr_assert(eq(int, pbjson_enum_name(enums[i], enums[i]->values[k].value, name, sizeof(name)), 0));
+			used += (size_t)snprintf(row + used, sizeof(row) - used, "%s `%s` (%d)", k ? "," : "",
+						 name, enums[i]->values[k].value);
+		}
+		snprintf(row + used, sizeof(row) - used, " |\n");
+		cr_expect_not_null(strstr(doc, row), "docs/schemas.md lacks or differs on this row:\n%s", row);
+	}
+	free(doc);
+}

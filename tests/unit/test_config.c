@@ -1,0 +1,253 @@
+/*
+ * The INI config: a complete file loads with its defaults and relative
+ * paths resolved against the file's folder; each kind of error is refused
+ * with a message that names the file and the exact line.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+#include "crypto/identity.h"
+#include "support/store_testutil.h"
+
+static inline int is(int cond)
+{
+	return cond;
+}
+
+static char dir[256];
+static char key_a[IDENTITY_LINE_SIZE], key_b[IDENTITY_LINE_SIZE];
+
+static void setup(void)
+{
+	uint8_t seed[IDENTITY_SEED_LEN];
+	cr_assert(eq(int, store_test_mkdtemp(dir, sizeof(dir), "config"), 0));
+	for (int k = 0; k < 2; k++) {
+		memset(seed, 0x11 * (k + 1), sizeof(seed));
+		struct identity *id = identity_from_seeds(seed, seed);
+		cr_assert(id != NULL);
+		cr_assert(eq(int, identity_line_format(identity_public(id), k ? key_b : key_a, IDENTITY_LINE_SIZE), 0));
+		identity_destroy(&id);
+	}
+}
+
+static void teardown(void)
+{
+	store_test_rmtree(dir);
+}
+
+TestSuite(config, .init = setup, .fini = teardown, .timeout = 30);
+
+/* A valid config with one peer; `extra` is appended at the end (line 14 on). */
+static char *good(const char *extra)
+{
+	size_t n = 2048 + (extra ? strlen(extra) : 0);
+	char *text = malloc(n);
+	cr_assert(text != NULL);
+	snprintf(text, n,
+		 "[agent]\n"                                   /* 1 */
+		 "id = RS-CUSTOMS-HORGOS\n"                   /* 2 */
+		 "keys = keys\n"                              /* 3 */
+		 "listen = tcp://0.0.0.0:7400\n"              /* 4 */
+		 "data = data\n"                              /* 5 */
+		 "\n"                                         /* 6 */
+		 "[api]\n"                                    /* 7 */
+		 "token_file = api.token\n"                   /* 8 */
+		 "\n"                                         /* 9 */
+		 "[peer \"HU-NAV-ROSZKE\"]\n"                 /* 10 */
+		 "endpoint = tcp://198.51.100.7:7400\n"       /* 11 */
+		 "key = %s\n"                                 /* 12 */
+		 "send = alert, pre_arrival\n"                /* 13 */
+		 "%s",
+		 key_a, extra ? extra : "");
+	return text;
+}
+
+/* Loads text and expects failure with "test.ini:LINE: " and `words` in the message. */
+static void refused(const char *text, unsigned line, const char *words)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	char prefix[64];
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(is(cfg == NULL), "accepted:\n%s", text);
+	snprintf(prefix, sizeof(prefix), "test.ini:%u: ", line);
+	cr_assert(is(strncmp(err, prefix, strlen(prefix)) == 0), "want '%s...', got '%s'", prefix, err);
+	cr_assert(is(strstr(err, words) != NULL), "want '%s' in '%s'", words, err);
+}
+
+Test(config, loads_a_complete_file_with_defaults)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	char *text = good("accept = alert\n");
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(str, cfg->id, "RS-CUSTOMS-HORGOS"));
+	cr_assert(eq(str, cfg->api_host, "127.0.0.1"));
+	cr_assert(eq(u16, cfg->api_port, 7480));
+	cr_assert(eq(u64, cfg->default_ttl_ms, 24ull * 3600 * 1000));
+	cr_assert(eq(u64, cfg->min_free_bytes, 64ull << 20));
+	cr_assert(eq(sz, cfg->n_peers, 1));
+	cr_assert(eq(u32, cfg->peers[0].send_mask, (1u << 1) | (1u << 2)));
+	cr_assert(eq(u32, cfg->peers[0].accept_mask, 1u << 1));
+	cr_assert(eq(u32, cfg->peers[0].line, 10));
+	config_destroy(&cfg);
+	config_destroy(&cfg); /* NULL is fine */
+	free(text);
+}
+
+Test(config, resolves_relative_paths_against_the_config_folder)
+{
+	char sub[512], file[600], err[CONFIG_ERR_MAX] = "", want[700];
+	snprintf(sub, sizeof(sub), "%s/etc", dir);
+	cr_assert(eq(int, mkdir(sub, 0700), 0));
+	snprintf(file, sizeof(file), "%s/limes.ini", sub);
+	char *text = good("[link]\nwindow = 64\n");
+	FILE *f = fopen(file, "we");
+	fputs(text, f);
+	fclose(f);
+	cr_assert(eq(int, chdir("/"), 0)); /* not the config's folder */
+	struct config *cfg = config_load(file, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	char *real = realpath(sub, NULL);
+	snprintf(want, sizeof(want), "%s/keys", real);
+	cr_assert(eq(str, cfg->keys_dir, want));
+	snprintf(want, sizeof(want), "%s/data", real);
+	cr_assert(eq(str, cfg->data_dir, want));
+	snprintf(want, sizeof(want), "%s/api.token", real);
+	cr_assert(eq(str, cfg->token_file, want));
+	cr_assert(eq(u32, cfg->window, 64));
+	free(real);
+	config_destroy(&cfg);
+	free(text);
+}
+
+Test(config, refuses_an_unknown_key_naming_its_line)
+{
+	char *text = good("colour = blue\n");
+	refused(text, 14, "unknown key 'colour'");
+	free(text);
+}
+
+Test(config, refuses_a_bad_value_naming_its_line)
+{
+	char *text = good("[link]\nwindow = lots\n");
+	refused(text, 15, "window: 'lots'");
+	free(text);
+	text = good("[link]\nheartbeat = soon\n");
+	refused(text, 15, "heartbeat: 'soon' is not a duration");
+	free(text);
+	text = good("accept = alert, gossip\n");
+	refused(text, 14, "unknown message type 'gossip'");
+	free(text);
+}
+
+Test(config, refuses_a_bad_api_listen_address)
+{
+	const char *text = "[agent]\nid = A\nkeys = k\nlisten = tcp://0.0.0.0:1\ndata = d\n[api]\nlisten = localhost\n";
+	refused(text, 7, "listen: 'localhost' is not HOST:PORT");
+}
+
+Test(config, refuses_a_peer_without_key_at_its_section_line)
+{
+	char *text = good("[peer \"AT-BMI-NICKELSDORF\"]\nendpoint = tcp://192.0.2.1:7400\n");
+	refused(text, 14, "peer \"AT-BMI-NICKELSDORF\": missing key 'key'");
+	free(text);
+}
+
+Test(config, refuses_a_malformed_peer_key_line)
+{
+	char *text = good("[peer \"AT-BMI-NICKELSDORF\"]\nendpoint = tcp://192.0.2.1:7400\nkey = limes1:zz\n");
+	refused(text, 16, "key: ");
+	free(text);
+}
+
+Test(config, refuses_a_duplicate_peer_naming_both_lines)
+{
+	char extra[512];
+	snprintf(extra, sizeof(extra), "[peer \"HU-NAV-ROSZKE\"]\nendpoint = tcp://192.0.2.1:7400\nkey = %s\n", key_b);
+	char *text = good(extra);
+	refused(text, 14, "duplicate peer \"HU-NAV-ROSZKE\" (first at line 10)");
+	free(text);
+}
+
+Test(config, refuses_an_unknown_section)
+{
+	char *text = good("[logging]\nlevel = debug\n");
+	refused(text, 14, "unknown section [logging]");
+	free(text);
+}
+
+Test(config, refuses_a_line_that_is_too_long)
+{
+	char extra[400];
+	memset(extra, 'x', sizeof(extra));
+	memcpy(extra, "accept = ", 9);
+	extra[sizeof(extra) - 2] = '\n';
+	extra[sizeof(extra) - 1] = '\0';
+	char *text = good(extra);
+	refused(text, 14, "line is too long");
+	free(text);
+}
+
+Test(config, refuses_a_key_outside_any_section_and_syntax_errors)
+{
+	refused("id = A\n", 1, "outside any section");
+	char *text = good("this line has no equals sign\n");
+	refused(text, 14, "syntax error");
+	free(text);
+}
+
+Test(config, refuses_missing_required_keys)
+{
+	refused("[agent]\nid = A\nkeys = k\nlisten = tcp://0.0.0.0:1\n", 1, "[agent]: missing key 'data'");
+	refused("[agent]\nid = A\nkeys = k\nlisten = tcp://0.0.0.0:1\ndata = d\n", 1, "missing key 'token_file'");
+}
+
+Test(config, refuses_an_unreadable_file_naming_it)
+{
+	char err[CONFIG_ERR_MAX] = "", file[600];
+	snprintf(file, sizeof(file), "%s/missing.ini", dir);
+	cr_assert(is(config_load(file, err, sizeof(err)) == NULL));
+	cr_assert(is(strncmp(err, file, strlen(file)) == 0 && strstr(err, "cannot open") != NULL), "%s", err);
+	/* a folder is not a config file */
+	cr_assert(is(config_load(dir, err, sizeof(err)) == NULL));
+	cr_assert(is(strstr(err, "not a regular file") != NULL), "%s", err);
+}
+
+Test(config, parses_durations)
+{
+	uint64_t ms = 0;
+	cr_assert(eq(int, config_parse_duration("250ms", &ms), 0));
+	cr_assert(eq(u64, ms, 250));
+	cr_assert(eq(int, config_parse_duration("30", &ms), 0));
+	cr_assert(eq(u64, ms, 30000));
+	cr_assert(eq(int, config_parse_duration("7d", &ms), 0));
+	cr_assert(eq(u64, ms, 7ull * 86400 * 1000));
+	cr_assert(lt(int, config_parse_duration("5 weeks", &ms), 0));
+	cr_assert(lt(int, config_parse_duration("-5s", &ms), 0));
+	cr_assert(lt(int, config_parse_duration("99999999999999999999d", &ms), 0));
+}
+
+Test(config, reads_the_token_only_from_a_private_file)
+{
+	char err[CONFIG_ERR_MAX] = "", token[128];
+	char *text = good(NULL);
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	FILE *f = fopen(cfg->token_file, "we");
+	fputs("0123456789abcdef0123456789abcdef\n", f);
+	fclose(f);
+	chmod(cfg->token_file, 0644);
+	cr_assert(lt(int, config_read_token(cfg, token, sizeof(token), err, sizeof(err)), 0));
+	cr_assert(is(strstr(err, "chmod 600") != NULL), "%s", err);
+	chmod(cfg->token_file, 0600);
+	cr_assert(eq(int, config_read_token(cfg, token, sizeof(token), err, sizeof(err)), 0), "%s", err);
+	cr_assert(eq(str, token, "0123456789abcdef0123456789abcdef"));
+	config_destroy(&cfg);
+	free(text);
+}
