@@ -90,6 +90,8 @@ int bench_agents_start(struct bench_agent *ag, bool trace, char *err, size_t err
 /* Waits until /healthz answers 200 and, with want_link, /v1/peers shows a peer up. */
 int bench_agents_wait_ready(struct bench_agent *ag, bool want_link, double timeout_s, char *err,
 			    size_t err_len);
+/* -1 with the reason in err if an agent that was running has exited. */
+int bench_agents_check(struct bench_env *env, char *err, size_t err_len);
 /* Stops ag (SIGTERM, then SIGKILL after the timeout) after sampling its RSS. */
 void bench_agents_stop(struct bench_agent *ag);
 /* Records the agent's VmHWM into ag->rss_hwm_mb; returns it (NAN if not running). */

@@ -352,6 +352,24 @@ out:
 	return rc;
 }
 
+int bench_agents_check(struct bench_env *env, char *err, size_t err_len)
+{
+	struct bench_agent *all[] = { &env->sender, &env->receiver };
+	int status;
+
+	for (size_t i = 0; i < 2; i++) {
+		struct bench_agent *ag = all[i];
+		if (ag->proc.pid <= 0 || waitpid(ag->proc.pid, &status, WNOHANG) != ag->proc.pid)
+			continue;
+		ag->proc.pid = 0;
+		snprintf(err, err_len, "agent %s exited unexpectedly (status %d); log: %s", ag->id, status,
+			 ag->proc.log);
+		bench_agents_log_tail(&ag->proc);
+		return -1;
+	}
+	return 0;
+}
+
 double bench_agents_status_mb(pid_t pid, const char *field)
 {
 	char path[64], buf[4096];

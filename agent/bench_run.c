@@ -219,6 +219,8 @@ static int pump(struct phase *p, int timeout_ms)
 	uint64_t now = bench_now_ns();
 	if (now - p->last_sample_ns > SAMPLE_EVERY_NS) {
 		p->last_sample_ns = now;
+		if (bench_agents_check(env, p->c->err, sizeof(p->c->err)) < 0)
+			return -1;
 		bench_agents_sample(&env->sender);
 		bench_agents_sample(&env->receiver);
 	}
