@@ -35,6 +35,7 @@ struct bench_opts {
 
 struct bench_results {
 	double throughput_msgs_per_s, api_accept_msgs_per_s, throughput_s;
+	double sender_cpu_us_per_msg, receiver_cpu_us_per_msg, harness_cpu_us_per_msg;
 	double verify_limit_per_s, fdatasync_per_s, ratio_to_verify_limit;
 	double latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, latency_offered_per_s;
 	uint64_t latency_samples;
@@ -96,6 +97,8 @@ int bench_agents_check(struct bench_env *env, char *err, size_t err_len);
 void bench_agents_stop(struct bench_agent *ag);
 /* Records the agent's VmHWM into ag->rss_hwm_mb; returns it (NAN if not running). */
 double bench_agents_sample(struct bench_agent *ag);
+/* CPU time (user + system) the process has used so far, in seconds; NAN if unknown. */
+double bench_agents_cpu_s(pid_t pid);
 /* A /proc/PID/status field ("VmRSS:", "VmHWM:") in MiB, NAN if unreadable. */
 double bench_agents_status_mb(pid_t pid, const char *field);
 /* Stops every process and, unless keep, removes the folder. Safe to repeat. */

@@ -370,6 +370,42 @@ int bench_agents_check(struct bench_env *env, char *err, size_t err_len)
 	return 0;
 }
 
+double bench_agents_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024];
+
+	if (pid <= 0)
+		return NAN;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NAN;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return NAN;
+	buf[n] = '\0';
+	/* Fields after the ")" that ends the command name: state is field 3,
+	 * utime 14 and stime 15 (proc(5)). */
+	const char *p = strrchr(buf, ')');
+	if (!p)
+		return NAN;
+	p++;
+	unsigned long long ticks[2] = { 0, 0 };
+	for (int field = 3; field <= 15 && *p; field++) {
+		while (*p == ' ')
+			p++;
+		char *end;
+		unsigned long long v = strtoull(p, &end, 10);
+		if (field >= 14)
+			ticks[field - 14] = v;
+		while (*end && *end != ' ')
+			end++;
+		p = end;
+	}
+	return (double)(ticks[0] + ticks[1]) / (double)sysconf(_SC_CLK_TCK);
+}
+
 double bench_agents_status_mb(pid_t pid, const char *field)
 {
 	char path[64], buf[4096];

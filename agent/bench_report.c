@@ -38,6 +38,7 @@ void bench_report_init(struct bench_results *r)
 {
 	double *all[] = {
 		&r->throughput_msgs_per_s, &r->api_accept_msgs_per_s, &r->throughput_s,
+		&r->sender_cpu_us_per_msg, &r->receiver_cpu_us_per_msg, &r->harness_cpu_us_per_msg,
 		&r->verify_limit_per_s, &r->fdatasync_per_s, &r->ratio_to_verify_limit,
 		&r->latency_p50_ms, &r->latency_p90_ms, &r->latency_p99_ms, &r->latency_max_ms,
 		&r->latency_offered_per_s, &r->backlog_drain_s, &r->backlog_urgent_drain_s,
@@ -142,6 +143,9 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "throughput_msgs_per_s", r->throughput_msgs_per_s },
 		{ "throughput_duration_s", r->throughput_s },
 		{ "api_accept_msgs_per_s", r->api_accept_msgs_per_s },
+		{ "sender_cpu_us_per_msg", r->sender_cpu_us_per_msg },
+		{ "receiver_cpu_us_per_msg", r->receiver_cpu_us_per_msg },
+		{ "harness_cpu_us_per_msg", r->harness_cpu_us_per_msg },
 		{ "verify_limit_per_s", r->verify_limit_per_s },
 		{ "fdatasync_per_s", r->fdatasync_per_s },
 		{ "ratio_to_verify_limit", r->ratio_to_verify_limit },
@@ -239,6 +243,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	printf("  %-34s %16s   %-26s %s\n", "figure", "value", "target (DESIGN §6)", "");
 	row("durable end-to-end throughput", r->throughput_msgs_per_s, "msg/s", NULL, -1);
 	row("  API accept rate (same phase)", r->api_accept_msgs_per_s, "msg/s", NULL, -1);
+	row("  CPU per message, sender", r->sender_cpu_us_per_msg, "us", NULL, -1);
+	row("  CPU per message, receiver", r->receiver_cpu_us_per_msg, "us", NULL, -1);
 	row("Ed25519 verify, one core", r->verify_limit_per_s, "/s", NULL, -1);
 	row("fdatasync (1 KiB append)", r->fdatasync_per_s, "/s", NULL, -1);
 	row("throughput / verify limit", r->ratio_to_verify_limit, "", ">= 0.8",

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,6 +319,15 @@ static uint64_t deadline_after(double seconds)
 	return bench_now_ns() + (uint64_t)(seconds * 1e9);
 }
 
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return NAN;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static double seconds_between(uint64_t from_ns, uint64_t to_ns)
 {
 	return to_ns > from_ns ? (double)(to_ns - from_ns) / 1e9 : 0.0;
@@ -334,6 +344,9 @@ int bench_run_throughput(struct bench_ctx *c)
 		       (unsigned long long)o->messages, o->batch, o->connections);
 	if (phase_open(&p, c, o->connections, true, 0) < 0)
 		goto out;
+	double cpu_sender = bench_agents_cpu_s(c->env->sender.proc.pid);
+	double cpu_receiver = bench_agents_cpu_s(c->env->receiver.proc.pid);
+	double cpu_self = self_cpu_s();
 	/* Bounded: assumes at least 200 msg/s, plus start-up slack. */
 	uint64_t deadline = deadline_after(30.0 + (double)o->messages / 200.0);
 	if (submit_all(&p, o->messages, o->batch, deadline) < 0 ||
@@ -348,8 +361,16 @@ int bench_run_throughput(struct bench_ctx *c)
 	c->res->throughput_s = seconds_between(s.first_submit_ns, s.last_delivery_ns);
 	c->res->throughput_msgs_per_s = (double)o->messages / c->res->throughput_s;
 	c->res->api_accept_msgs_per_s = (double)o->messages / seconds_between(s.first_submit_ns, p.last_accept_ns);
-	bench_progress("throughput: %.0f msg/s delivered (%.0f msg/s accepted by the API)",
-		       c->res->throughput_msgs_per_s, c->res->api_accept_msgs_per_s);
+	/* CPU per message: what one message costs each process, whatever
+	 * else the machine is doing (clock ticks: 10 ms resolution). */
+	double per_msg = 1e6 / (double)o->messages;
+	c->res->sender_cpu_us_per_msg = (bench_agents_cpu_s(c->env->sender.proc.pid) - cpu_sender) * per_msg;
+	c->res->receiver_cpu_us_per_msg = (bench_agents_cpu_s(c->env->receiver.proc.pid) - cpu_receiver) * per_msg;
+	c->res->harness_cpu_us_per_msg = (self_cpu_s() - cpu_self) * per_msg;
+	bench_progress("throughput: %.0f msg/s delivered (%.0f msg/s accepted by the API); CPU per message: "
+		       "sender %.0f us, receiver %.0f us, harness %.0f us",
+		       c->res->throughput_msgs_per_s, c->res->api_accept_msgs_per_s, c->res->sender_cpu_us_per_msg,
+		       c->res->receiver_cpu_us_per_msg, c->res->harness_cpu_us_per_msg);
 	rc = 0;
 out:
 	phase_close(&p);
