@@ -38,6 +38,7 @@ struct bench_results {
 	double sender_cpu_us_per_msg, receiver_cpu_us_per_msg, harness_cpu_us_per_msg;
 	double verify_limit_per_s, fdatasync_per_s, ratio_to_verify_limit;
 	double latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, latency_offered_per_s;
+	double latency_ack_p50_ms, latency_ack_p99_ms; /* submit -> 202 (sender's commit) */
 	uint64_t latency_samples;
 	double backlog_drain_s, backlog_urgent_drain_s, backlog_first_delivery_s, backlog_queue_s;
 	int backlog_urgent_first;   /* 1 true, 0 false, -1 not measured */

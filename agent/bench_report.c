@@ -41,7 +41,7 @@ void bench_report_init(struct bench_results *r)
 		&r->sender_cpu_us_per_msg, &r->receiver_cpu_us_per_msg, &r->harness_cpu_us_per_msg,
 		&r->verify_limit_per_s, &r->fdatasync_per_s, &r->ratio_to_verify_limit,
 		&r->latency_p50_ms, &r->latency_p90_ms, &r->latency_p99_ms, &r->latency_max_ms,
-		&r->latency_offered_per_s, &r->backlog_drain_s, &r->backlog_urgent_drain_s,
+		&r->latency_offered_per_s, &r->latency_ack_p50_ms, &r->latency_ack_p99_ms, &r->backlog_drain_s, &r->backlog_urgent_drain_s,
 		&r->backlog_first_delivery_s, &r->backlog_queue_s, &r->rss_peak_mb, &r->rss_peak_sender_mb,
 		&r->rss_peak_receiver_mb, &r->rss_1m_queued_mb, &r->rss_1m_queued_hwm_mb,
 		&r->rss_1m_queued_restart_mb, &r->queued_submit_s, &r->nats_sync_msgs_per_s,
@@ -154,6 +154,8 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "latency_p99_ms", r->latency_p99_ms },
 		{ "latency_max_ms", r->latency_max_ms },
 		{ "latency_offered_per_s", r->latency_offered_per_s },
+		{ "latency_ack_p50_ms", r->latency_ack_p50_ms },
+		{ "latency_ack_p99_ms", r->latency_ack_p99_ms },
 		{ "backlog_drain_s", r->backlog_drain_s },
 		{ "backlog_urgent_drain_s", r->backlog_urgent_drain_s },
 		{ "backlog_first_delivery_s", r->backlog_first_delivery_s },
@@ -253,6 +255,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	row("latency p90", r->latency_p90_ms, "ms", NULL, -1);
 	row("latency p99", r->latency_p99_ms, "ms", "< 10 ms", check(r->latency_p99_ms, r->latency_p99_ms < 10.0));
 	row("latency max", r->latency_max_ms, "ms", NULL, -1);
+	row("  202 answer p50 (sender commit)", r->latency_ack_p50_ms, "ms", NULL, -1);
+	row("  202 answer p99", r->latency_ack_p99_ms, "ms", NULL, -1);
 	row("  offered rate achieved", r->latency_offered_per_s, "msg/s", NULL, -1);
 	row("backlog drain", r->backlog_drain_s, "s", "< 10 s for 100,000",
 	    o->backlog >= 100000 ? check(r->backlog_drain_s, r->backlog_drain_s < 10.0) : -1);
