@@ -26,7 +26,7 @@ static volatile sig_atomic_t interrupted;
 static const char usage[] =
 	"usage: limes bench [--quick] [--json] [--messages N] [--body-bytes B] [--rate R]\n"
 	"                   [--duration S] [--backlog N] [--queued N] [--batch N] [--connections N]\n"
-	"                   [--no-nats] [--dir DIR] [--keep]\n"
+	"                   [--window N] [--no-nats] [--dir DIR] [--keep]\n"
 	"\n"
 	"Starts two agents on 127.0.0.1 with temporary keys and stores, and measures in one run:\n"
 	"  throughput  N messages submitted through the API in batches until every receipt is\n"
@@ -49,6 +49,8 @@ static const char usage[] =
 	"  --queued N        messages queued for the memory figure (default 1000000; quick 20000)\n"
 	"  --batch N         messages per POST in the throughput phase (default 200)\n"
 	"  --connections N   concurrent API connections in the throughput phase (default 4)\n"
+	"  --window N        [link] window (envelopes in flight) of both agents (default: the\n"
+	"                    agent's own default, 256)\n"
 	"  --no-nats         skip the NATS JetStream baseline\n"
 	"  --dir DIR         make the temporary folder under DIR (default $TMPDIR or /tmp);\n"
 	"                    the fdatasync figure is for DIR's disk\n"
@@ -119,7 +121,7 @@ static int parse_real(const char *opt, const char *text, double min, double max,
 static int parse_options(int argc, char **argv, struct bench_opts *o)
 {
 	enum { O_MESSAGES = 256, O_BODY, O_RATE, O_DURATION, O_BACKLOG, O_QUEUED, O_BATCH, O_CONN, O_NO_NATS,
-	       O_DIR, O_KEEP };
+	       O_DIR, O_KEEP, O_WINDOW };
 	static const struct option longs[] = {
 		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },         { "messages", required_argument, NULL, O_MESSAGES },
@@ -128,7 +130,8 @@ static int parse_options(int argc, char **argv, struct bench_opts *o)
 		{ "backlog", required_argument, NULL, O_BACKLOG }, { "queued", required_argument, NULL, O_QUEUED },
 		{ "batch", required_argument, NULL, O_BATCH }, { "connections", required_argument, NULL, O_CONN },
 		{ "no-nats", no_argument, NULL, O_NO_NATS }, { "dir", required_argument, NULL, O_DIR },
-		{ "keep", no_argument, NULL, O_KEEP },      { NULL, 0, NULL, 0 },
+		{ "keep", no_argument, NULL, O_KEEP },      { "window", required_argument, NULL, O_WINDOW },
+		{ NULL, 0, NULL, 0 },
 	};
 	/* Explicit values win over --quick whatever the order: note them. */
 	bool set_messages = false, set_duration = false, set_backlog = false, set_queued = false;
@@ -188,6 +191,11 @@ static int parse_options(int argc, char **argv, struct bench_opts *o)
 				return -1;
 			o->connections = (unsigned)v;
 			break;
+		case O_WINDOW:
+			if (parse_count("--window", optarg, 1, 100000, &v) < 0)
+				return -1;
+			o->window = (unsigned)v;
+			break;
 		case O_NO_NATS: o->nats = false; break;
 		case O_DIR: o->dir = optarg; break;
 		case O_KEEP: o->keep = true; break;
@@ -215,7 +223,7 @@ static int run(struct bench_ctx *c)
 	struct bench_env *env = c->env;
 	struct bench_results *res = c->res;
 
-	if (bench_agents_setup(env, o->dir, c->err, sizeof(c->err)) < 0 || bench_run_body(c) < 0)
+	if (bench_agents_setup(env, o->dir, o->window, c->err, sizeof(c->err)) < 0 || bench_run_body(c) < 0)
 		return -1;
 	bench_progress("working in %s; body %zu bytes as protobuf, %zu as JSON", env->dir, c->body_pb_len,
 		       c->body_len);

@@ -30,6 +30,7 @@ struct bench_opts {
 	unsigned batch;             /* messages per POST, throughput phase */
 	unsigned connections;       /* concurrent API connections, throughput phase */
 	unsigned big_batch;         /* messages per POST when queueing (backlog, queued) */
+	unsigned window;            /* [link] window of both agents; 0: the agent's default */
 	const char *dir;            /* parent of the temporary folder */
 };
 
@@ -85,7 +86,7 @@ struct bench_env {
 
 /* Makes the temporary folder under parent, two identities, tokens and configs
  * on free loopback ports. 0 or -1 with the reason in err. */
-int bench_agents_setup(struct bench_env *env, const char *parent, char *err, size_t err_len);
+int bench_agents_setup(struct bench_env *env, const char *parent, unsigned window, char *err, size_t err_len);
 /* Starts `limes agent` (this executable) for ag; with trace, gives it a pipe
  * as LIMES_TRACE_FD and keeps the read end in ag->trace_fd. */
 int bench_agents_start(struct bench_agent *ag, bool trace, char *err, size_t err_len);

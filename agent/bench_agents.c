@@ -104,16 +104,19 @@ static int prepare_agent(struct bench_env *env, struct bench_agent *ag, const ch
 }
 
 static int write_config(const struct bench_agent *ag, const char *stem, const struct bench_agent *peer,
-			const char *peer_line, char *err, size_t err_len)
+			const char *peer_line, unsigned window, char *err, size_t err_len)
 {
-	char text[2048];
+	char text[2048], link[64] = "";
+
+	if (window)
+		snprintf(link, sizeof(link), "[link]\nwindow = %u\n\n", window);
 	int n = snprintf(text, sizeof(text),
 			 "; written by limes bench\n"
 			 "[agent]\nid = %s\nkeys = keys-%s\nlisten = tcp://127.0.0.1:%u\ndata = data-%s\n"
-			 "log_level = warn\n\n"
+			 "log_level = warn\n\n%s"
 			 "[api]\nlisten = 127.0.0.1:%u\ntoken_file = token-%s\n\n"
 			 "[peer \"%s\"]\nendpoint = tcp://127.0.0.1:%u\nkey = %s\nsend = alert\naccept = alert\n",
-			 ag->id, stem, ag->zmq_port, stem, ag->api_port, stem, peer->id, peer->zmq_port, peer_line);
+			 ag->id, stem, ag->zmq_port, stem, link, ag->api_port, stem, peer->id, peer->zmq_port, peer_line);
 	if (n < 0 || n >= (int)sizeof(text) || write_file(ag->conf, text, 0600) < 0) {
 		snprintf(err, err_len, "%s: cannot write the config: %s", ag->conf, strerror(errno));
 		return -1;
@@ -121,7 +124,7 @@ static int write_config(const struct bench_agent *ag, const char *stem, const st
 	return 0;
 }
 
-int bench_agents_setup(struct bench_env *env, const char *parent, char *err, size_t err_len)
+int bench_agents_setup(struct bench_env *env, const char *parent, unsigned window, char *err, size_t err_len)
 {
 	char line_s[IDENTITY_LINE_SIZE], line_r[IDENTITY_LINE_SIZE];
 
@@ -146,8 +149,8 @@ int bench_agents_setup(struct bench_env *env, const char *parent, char *err, siz
 		snprintf(err, err_len, "free port probe returned the same port twice; run again");
 		return -1;
 	}
-	if (write_config(&env->sender, "sender", &env->receiver, line_r, err, err_len) < 0 ||
-	    write_config(&env->receiver, "receiver", &env->sender, line_s, err, err_len) < 0)
+	if (write_config(&env->sender, "sender", &env->receiver, line_r, window, err, err_len) < 0 ||
+	    write_config(&env->receiver, "receiver", &env->sender, line_s, window, err, err_len) < 0)
 		return -1;
 	if (snprintf(env->nats.log, sizeof(env->nats.log), "%s/nats.log", env->dir) >= (int)sizeof(env->nats.log)) {
 		snprintf(err, err_len, "temporary folder path is too long: %s", env->dir);

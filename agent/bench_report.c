@@ -127,12 +127,13 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 
 	machine_read(&m);
 	json_t *doc = json_object();
-	json_t *params = json_pack("{s:b, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:b}",
+	json_t *params = json_pack("{s:b, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 				   "quick", o->quick, "messages", (json_int_t)o->messages,
 				   "body_bytes", (json_int_t)o->body_bytes, "rate_per_s", o->rate,
 				   "latency_duration_s", o->latency_s, "backlog", (json_int_t)o->backlog,
 				   "queued", (json_int_t)o->queued, "batch", (json_int_t)o->batch,
 				   "connections", (json_int_t)o->connections, "big_batch", (json_int_t)o->big_batch,
+				   "window", (json_int_t)o->window,
 				   "nats", o->nats);
 	json_t *mach = json_pack("{s:s, s:I, s:o, s:s, s:s}", "cpu_model", m.cpu, "cores", (json_int_t)m.cores,
 				 "memory_mb", num(m.mem_mb), "kernel", m.kernel, "data_fs", r->fs_type);
