@@ -3,8 +3,9 @@
  * Ed25519 verify rate (every durable message costs the receiver one verify,
  * the sender one receipt verify shared by a batch) comes from crypto/bench.c;
  * the fdatasync rate is measured here on the data folder's file system: a
- * 1 KiB append then fdatasync, the smallest durable write SQLite's WAL
- * commit can make. Owns only its scratch file, removed before returning.
+ * 1 KiB append then fdatasync, the floor under any durable commit on that
+ * disk (a real SQLite commit writes several pages before its sync). Owns only
+ * its scratch file, removed before returning.
  */
 #include "agent/bench.h"
 
