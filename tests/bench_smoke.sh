@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Smoke test of the benchmark harness: `limes bench --quick --json` must
+# finish (exit 0, within its minute plus slack) and print every figure as a
+# number. Speed is never asserted: CI machines vary.
+#   tests/bench_smoke.sh [path/to/limes]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+limes=${1:-$here/build/limes}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+"$limes" bench --help >/dev/null
+timeout 180 "$limes" bench --quick --json >"$out"
+
+python3 - "$out" <<'PY'
+import json, math, sys
+doc = json.load(open(sys.argv[1]))
+numbers = """throughput_msgs_per_s verify_limit_per_s fdatasync_per_s ratio_to_verify_limit
+latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms backlog_drain_s
+rss_peak_mb rss_peak_sender_mb rss_peak_receiver_mb rss_1m_queued_mb
+nats_sync_msgs_per_s nats_async_msgs_per_s ratio_to_nats_sync ratio_to_nats_async""".split()
+bad = [k for k in numbers
+       if not isinstance(doc.get(k), (int, float)) or isinstance(doc.get(k), bool)
+       or not math.isfinite(doc[k]) or doc[k] < 0]
+if not isinstance(doc.get("backlog_urgent_first"), bool):
+    bad.append("backlog_urgent_first")
+for k in ("cpu_model", "cores"):
+    if k not in doc.get("machine", {}):
+        bad.append("machine." + k)
+for k in ("messages", "body_bytes", "rate_per_s", "backlog", "queued"):
+    if k not in doc.get("parameters", {}):
+        bad.append("parameters." + k)
+if bad:
+    sys.exit("bench_smoke: missing or not a number: " + ", ".join(bad))
+print("bench_smoke: every figure present (%.0f msg/s, p99 %.2f ms)"
+      % (doc["throughput_msgs_per_s"], doc["latency_p99_ms"]))
+PY
