@@ -53,6 +53,8 @@ struct api {
 	struct MHD_Daemon *mhd;
 	uv_poll_t poll;
 	uv_timer_t timer;       /* MHD's own timeouts, and "run MHD soon" */
+	uv_check_t again;       /* MHD has more to do: run it once more per loop turn */
+	uv_idle_t again_spin;   /* ...and keep the poll phase from sleeping meanwhile */
 	uv_timer_t wait_timer;  /* earliest long-poll deadline */
 	int handles;            /* loop handles not yet closed */
 	bool stopped;
@@ -70,6 +72,22 @@ static void on_timer(uv_timer_t *t)
 	run_mhd(t->data);
 }
 
+/* Once per loop turn, after I/O: ZeroMQ drains and timers get their turn
+ * between two MHD_run calls (a 0 ms timer re-armed from its own callback
+ * runs again at once in libuv < 1.45 and starves everything else). */
+static void on_again(uv_check_t *c)
+{
+	struct api *api = c->data;
+	uv_check_stop(&api->again);
+	uv_idle_stop(&api->again_spin);
+	run_mhd(api);
+}
+
+static void on_again_spin(uv_idle_t *i)
+{
+	(void)i;
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
 	(void)status;
@@ -85,10 +103,15 @@ static void run_mhd(struct api *api)
 	if (api->stopped || !api->mhd)
 		return;
 	MHD_run(api->mhd);
-	if (MHD_get_timeout(api->mhd, &timeout) == MHD_YES)
-		uv_timer_start(&api->timer, on_timer, timeout > 60000 ? 60000 : timeout, 0);
-	else
+	if (MHD_get_timeout(api->mhd, &timeout) != MHD_YES) {
 		uv_timer_stop(&api->timer);
+	} else if (timeout == 0) {
+		uv_timer_stop(&api->timer);
+		uv_check_start(&api->again, on_again);
+		uv_idle_start(&api->again_spin, on_again_spin);
+	} else {
+		uv_timer_start(&api->timer, on_timer, timeout > 60000 ? 60000 : timeout, 0);
+	}
 }
 
 /* Soon, from the loop: never re-enter MHD_run from inside it. */
@@ -631,6 +654,12 @@ struct api *api_new(struct agent *agent, char *err, size_t err_len)
 	uv_timer_init(&agent->loop, &api->wait_timer);
 	api->wait_timer.data = api;
 	api->handles++;
+	uv_check_init(&agent->loop, &api->again);
+	api->again.data = api;
+	api->handles++;
+	uv_idle_init(&agent->loop, &api->again_spin);
+	api->again_spin.data = api;
+	api->handles++;
 	uv_poll_start(&api->poll, UV_READABLE, on_poll);
 	run_mhd_soon(api);
 	log_info("event=api_listen address=%s:%u", cfg->api_host, cfg->api_port);
@@ -658,6 +687,8 @@ void api_stop(struct api *api)
 		uv_close((uv_handle_t *)&api->poll, on_handle_closed);
 		uv_close((uv_handle_t *)&api->timer, on_handle_closed);
 		uv_close((uv_handle_t *)&api->wait_timer, on_handle_closed);
+		uv_close((uv_handle_t *)&api->again, on_handle_closed);
+		uv_close((uv_handle_t *)&api->again_spin, on_handle_closed);
 	}
 	if (api->mhd) {
 		MHD_stop_daemon(api->mhd);

@@ -438,6 +438,7 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 	}
 	if (store_begin(agent->store) < 0)
 		goto out;
+	int64_t receipt_id = 0;
 	for (size_t i = 0; i < body.n_entries; i++) {
 		const struct wire_receipt_entry *e = &body.entries[i];
 		const char *recipient = body.issuer;
@@ -467,8 +468,11 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			inflight_remove(ol, fl);
 		enum delivery_state st = e->status == WIRE_RECEIPT_REJECTED ? DELIVERY_REJECTED : DELIVERY_DELIVERED;
 		/* delivered = when we verified the receipt, on our clock */
-		rc = store_delivery_done(agent->store, e->message_id, recipient, st, e->reason, e->detail, now, buf,
-					 len);
+		/* the signed receipt is kept once, however many entries it covers */
+		if (receipt_id == 0 && store_receipt_put(agent->store, buf, len, &receipt_id) < 0)
+			break;
+		rc = store_delivery_done(agent->store, e->message_id, recipient, st, e->reason, e->detail, now,
+					 receipt_id);
 		if (rc < 0)
 			continue;
 		if (L->trace_fd >= 0)

@@ -186,12 +186,16 @@ int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], con
 /* Makes every sent-but-unreceipted delivery to next_hop due now (after a
  * reconnect): they go back to queued, keeping their attempt count. */
 int store_delivery_reset_hop(struct store *store, const char *next_hop);
-/* Records a verified receipt: delivered or rejected (with reason, detail).
- * Applies to queued, sent or expired deliveries; a finished one is left as it
- * is and 0 returned (a duplicate receipt). LIMES_E_NOTFOUND if none. */
+/* Stages the bytes of one verified signed receipt (it may cover many
+ * deliveries) and gives its id for store_delivery_done(). */
+int store_receipt_put(struct store *store, const uint8_t *receipt, size_t len, int64_t *receipt_id);
+/* Records a verified receipt: delivered or rejected (with reason, detail);
+ * receipt_id from store_receipt_put(), or 0 for none. Applies to queued,
+ * sent or expired deliveries; a finished one is left as it is and 0
+ * returned (a duplicate receipt). LIMES_E_NOTFOUND if none. */
 int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
-			const uint8_t *receipt, size_t receipt_len);
+			int64_t receipt_id);
 /* Marks queued/sent deliveries whose expiry is <= now_ms as expired; returns
  * the count or a negative error. */
 int store_expire(struct store *store, uint64_t now_ms);

@@ -219,6 +219,8 @@ int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms)
 		err = purge_one(store, SQL_PURGE_INBOX, cut, "purge inbox");
 	if (!err && cut > 0)
 		err = purge_outbox(store, cut);
+	if (!err && cut > 0)
+		err = purge_one(store, SQL_PURGE_RECEIPTS, 0, "purge receipts");
 	return err;
 }
 

@@ -370,9 +370,34 @@ int store_delivery_reset_hop(struct store *store, const char *next_hop)
 	return update(store, stmt, "reset hop", &changed);
 }
 
+int store_receipt_put(struct store *store, const uint8_t *receipt, size_t len, int64_t *receipt_id)
+{
+	int err;
+	sqlite3_stmt *stmt;
+
+	if (!store || !receipt || !len || !receipt_id)
+		return LIMES_E_INVAL;
+	if (len > INT32_MAX)
+		return LIMES_E_TOOBIG;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = store_stmt(store, SQL_RECEIPT_INSERT, &err);
+	if (!stmt)
+		return err;
+	if (sqlite3_bind_blob(stmt, 1, receipt, (int)len, SQLITE_STATIC) != SQLITE_OK) {
+		sqlite3_reset(stmt);
+		return store_bind_result(store, true, "receipt put");
+	}
+	err = store_step_done(store, stmt, "receipt put");
+	if (!err)
+		*receipt_id = sqlite3_last_insert_rowid(store->db);
+	return err;
+}
+
 int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
-			const uint8_t *receipt, size_t receipt_len)
+			int64_t receipt_id)
 {
 	int err, changed = 0, current = 0;
 	bool bad = false;
@@ -382,8 +407,6 @@ int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], con
 		return LIMES_E_INVAL;
 	if (state != DELIVERY_DELIVERED && state != DELIVERY_REJECTED)
 		return LIMES_E_INVAL;
-	if (receipt_len > INT32_MAX)
-		return LIMES_E_TOOBIG;
 	err = store_write_begin(store);
 	if (err)
 		return err;
@@ -395,9 +418,8 @@ int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], con
 	sqlite3_bind_int(stmt, 4, state == DELIVERY_REJECTED ? reason : 0);
 	bad |= sqlite3_bind_text(stmt, 5, detail ? detail : "", -1, SQLITE_STATIC) != SQLITE_OK;
 	bind_u64(stmt, 6, done_ms);
-	if (receipt && receipt_len)
-		bad |= sqlite3_bind_blob(stmt, 7, receipt, (int)receipt_len, SQLITE_STATIC) !=
-		       SQLITE_OK;
+	if (receipt_id > 0)
+		bad |= sqlite3_bind_int64(stmt, 7, receipt_id) != SQLITE_OK;
 	else
 		sqlite3_bind_null(stmt, 7);
 	err = store_bind_result(store, bad, "delivery done");

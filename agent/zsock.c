@@ -14,6 +14,7 @@ struct zsock {
 	void *arg;
 	struct zsock *next;
 	bool closing;
+	bool pending;   /* its edge fired or we used it: ZMQ_EVENTS must be read */
 };
 
 struct zloop {
@@ -33,19 +34,27 @@ static bool has_input(void *socket)
 	return (events & ZMQ_POLLIN) != 0;
 }
 
-/* Drains every watched socket with input; returns true if any has more. */
+/*
+ * Drains the sockets that may have input; returns true if any still has.
+ * A socket needs a look only when its fd fired or when we sent or received
+ * on it (either may consume the edge); the others cannot have changed, and
+ * reading ZMQ_EVENTS costs syscalls, so an idle socket is left alone.
+ */
 static bool drain_all(struct zloop *zl)
 {
 	bool more = false;
 	for (struct zsock *zs = zl->socks; zs; zs = zs->next) {
-		if (zs->closing)
+		if (zs->closing || !zs->pending)
 			continue;
-		if (has_input(zs->socket) && zs->drain(zs, zs->arg))
-			more = true;
+		zs->pending = false;
+		if (has_input(zs->socket)) {
+			/* the drain received (and may have sent): look again next turn */
+			zs->drain(zs, zs->arg);
+			zs->pending = true;
+		}
 	}
-	/* a drain's sends may have consumed an edge of another socket */
-	for (struct zsock *zs = zl->socks; zs && !more; zs = zs->next)
-		if (!zs->closing && has_input(zs->socket))
+	for (struct zsock *zs = zl->socks; zs; zs = zs->next)
+		if (!zs->closing && zs->pending)
 			more = true;
 	return more;
 }
@@ -75,6 +84,7 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	(void)status;
 	(void)events;
 	/* the fd only signals "look at ZMQ_EVENTS"; the check handle drains */
+	zs->pending = true;
 	if (!zs->zl->idle_on) {
 		uv_idle_start(&zs->zl->idle, on_idle);
 		zs->zl->idle_on = true;
@@ -136,6 +146,7 @@ struct zsock *zsock_watch(struct zloop *zl, void *socket, zsock_drain_fn drain, 
 	uv_poll_start(&zs->poll, UV_READABLE, on_poll);
 	zs->next = zl->socks;
 	zl->socks = zs;
+	zs->pending = true;
 	return zs;
 }
 
@@ -165,6 +176,8 @@ void *zsock_socket(const struct zsock *zs)
 
 void zsock_poke(struct zsock *zs)
 {
+	if (zs && !zs->closing)
+		zs->pending = true;
 	if (zs && !zs->closing && !zs->zl->idle_on && !zs->zl->closed) {
 		uv_idle_start(&zs->zl->idle, on_idle);
 		zs->zl->idle_on = true;

@@ -307,16 +307,17 @@ Test(store, delivered_and_rejected_keep_receipt_and_reason)
 	cr_assert(eq(int, put_msg(1, 0, 0, 1000, NULL), 0));
 	store_test_id(id, 1, 0);
 	cr_assert(eq(int, store_delivery_sent(st, id, "AGENCY-A", 5000, 8000), 0));
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 5100,
-					      receipt_ok, 16), 0));
+	int64_t ok_id = 0, no_id = 0;
+	cr_assert(eq(int, store_receipt_put(st, receipt_ok, 16, &ok_id), 0));
+	cr_assert(eq(int, store_receipt_put(st, receipt_no, 13, &no_id), 0));
+	cr_assert(ne(i64, ok_id, no_id));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 5100, ok_id), 0));
 	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_REJECTED, 11,
-					      "schema: bad plate", 5200, receipt_no, 13), 0));
+					      "schema: bad plate", 5200, no_id), 0));
 	/* A second receipt for a finished delivery changes nothing. */
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_REJECTED, 3, "late", 9999,
-					      NULL, 0), 0));
-	cr_assert(eq(int, store_delivery_done(st, id, "NOBODY", DELIVERY_DELIVERED, 0, NULL, 1,
-					      NULL, 0), LIMES_E_NOTFOUND));
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_SENT, 0, NULL, 1, NULL, 0),
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_REJECTED, 3, "late", 9999, 0), 0));
+	cr_assert(eq(int, store_delivery_done(st, id, "NOBODY", DELIVERY_DELIVERED, 0, NULL, 1, 0), LIMES_E_NOTFOUND));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_SENT, 0, NULL, 1, 0),
 		     LIMES_E_INVAL));
 	cr_assert(eq(int, store_commit(st), 0));
 	reopen(NULL);
@@ -342,8 +343,7 @@ Test(store, expire_marks_pending_deliveries_past_expiry)
 	cr_assert(eq(int, put_msg(2, 0, 0, 50000, NULL), 0));  /* expires 150000 */
 	store_test_id(id, 1, 0);
 	cr_assert(eq(int, store_delivery_sent(st, id, "AGENCY-A", 2000, 3000), 0));
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_DELIVERED, 0, NULL, 2500,
-					      NULL, 0), 0));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_DELIVERED, 0, NULL, 2500, 0), 0));
 	cr_assert(eq(int, store_expire(st, 101000), 1));
 	cr_assert(eq(int, store_commit(st), 0));
 	cr_assert(eq(int, message_get(1, &rows), 0));
@@ -368,7 +368,7 @@ Test(store, requeue_puts_expired_or_rejected_back_with_new_envelope)
 		     LIMES_E_INVAL));
 	cr_assert(eq(int, store_expire(st, 200000), 2));
 	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_REJECTED, 4, "expired",
-					      200001, NULL, 0), 0));
+					      200001, 0), 0));
 	cr_assert(eq(int, store_delivery_requeue(st, id, "AGENCY-A", fresh, sizeof(fresh), 900000),
 		     0));
 	cr_assert(eq(int, store_delivery_requeue(st, id, "AGENCY-B", fresh, sizeof(fresh), 900000),
@@ -401,13 +401,11 @@ Test(store, stats_count_pending_and_oldest_unacked)
 	cr_assert(eq(int, store_outbox_stats(st, "HUB", &queued, &oldest), 0));
 	cr_assert(eq(u64, queued, 6));
 	cr_assert(eq(u64, oldest, 1000));
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_DELIVERED, 0, NULL, 1,
-					      NULL, 0), 0));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_DELIVERED, 0, NULL, 1, 0), 0));
 	cr_assert(eq(int, store_outbox_stats(st, "HUB", &queued, &oldest), 0));
 	cr_assert(eq(u64, queued, 5));
 	cr_assert(eq(u64, oldest, 1000));
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 1,
-					      NULL, 0), 0));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 1, 0), 0));
 	cr_assert(eq(int, store_outbox_stats(st, "HUB", &queued, &oldest), 0));
 	cr_assert(eq(u64, queued, 4));
 	cr_assert(eq(u64, oldest, 2000));
@@ -557,13 +555,10 @@ Test(store, purge_forgets_what_is_past_retention)
 	cr_assert(eq(int, put_msg(10, 0, 0, 1000, "k10"), 0));
 	cr_assert(eq(int, put_msg(11, 0, 0, 1000, NULL), 0));
 	store_test_id(id, 10, 0);
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 2000,
-					      NULL, 0), 0));
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_REJECTED, 1, "x", 2500,
-					      NULL, 0), 0));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 2000, 0), 0));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_REJECTED, 1, "x", 2500, 0), 0));
 	store_test_id(id, 11, 0);
-	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 2000,
-					      NULL, 0), 0));
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 2000, 0), 0));
 	cr_assert(eq(int, store_commit(st), 0));
 
 	/* now 7000, retention 4000: cut at 3000. */
