@@ -44,8 +44,6 @@ for f in "$here"/build-fuzz/tests/fuzz/fuzz_*; do
   fi
 done
 
-if [ -x "$here/build/limes" ] && "$here/build/limes" bench --help >/dev/null 2>&1; then
-  echo "== bench smoke test"
-  "$here/tests/bench_smoke.sh" "$here/build/limes"
-fi
+echo "== bench smoke test (completes and prints every figure; speed is never asserted)"
+"$here/tests/bench_smoke.sh" "$here/build/limes"
 echo "== all passed"
