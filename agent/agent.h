@@ -113,11 +113,15 @@ struct submit_error {
 	char message[256];
 };
 
-/* Checks policy for every request, seals one envelope per recipient, stages
- * them all and commits once; results are valid only when 0 is returned, and
- * then everything is durable. On error nothing was stored. */
-int agent_submit(struct agent *agent, const char *client, const struct submit_request *reqs,
-		 size_t n, struct submit_result *results, struct submit_error *err);
+/* Checks policy for every request, seals one envelope per recipient and
+ * stages them all, with nothing committed. The caller commits (store_commit, possibly together
+ * with other staged work: group commit), may acknowledge only after that
+ * returned 0, and then calls agent_outbox_committed(). On error nothing of
+ * this call remains staged. */
+int agent_submit_stage(struct agent *agent, const char *client, const struct submit_request *reqs, size_t n,
+		       struct submit_result *results, struct submit_error *err);
+/* Outbox rows were committed: wakes the links so they send now. */
+void agent_outbox_committed(struct agent *agent);
 
 /* Re-queues an expired or rejected message to one recipient (or all when
  * recipient is NULL) with a fresh envelope and expiry; same message id. */

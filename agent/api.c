@@ -30,7 +30,7 @@
 #define CONNECTION_TIMEOUT_S 120
 #define CLIENT_NAME_MAX 64
 
-enum request_state { REQ_NEW, REQ_BODY, REQ_WAITING, REQ_DONE };
+enum request_state { REQ_NEW, REQ_BODY, REQ_WAITING, REQ_COMMITTING, REQ_READY, REQ_DONE };
 
 /* One HTTP request, from its headers to its completion. */
 struct request {
@@ -46,6 +46,8 @@ struct request {
 	uint64_t deadline_ms;
 	struct request *wait_prev, *wait_next; /* in api->waiters while suspended */
 	bool suspended;
+	struct api_reply pending;              /* the answer waiting for the group commit */
+	struct request *commit_next;           /* in api->committing while REQ_COMMITTING */
 };
 
 struct api {
@@ -56,6 +58,8 @@ struct api {
 	uv_check_t again;       /* MHD has more to do: run it once more per loop turn */
 	uv_idle_t again_spin;   /* ...and keep the poll phase from sleeping meanwhile */
 	uv_timer_t wait_timer;  /* earliest long-poll deadline */
+	uv_prepare_t flush;     /* group commit of the submissions staged this turn */
+	struct request *committing;
 	int handles;            /* loop handles not yet closed */
 	bool stopped;
 	uint8_t token_digest[SECRET_DIGEST_LEN];
@@ -119,6 +123,63 @@ static void run_mhd_soon(struct api *api)
 {
 	if (!api->stopped)
 		uv_timer_start(&api->timer, on_timer, 0, 0);
+}
+
+/* ------------------------------------------------------------ group commit */
+
+/*
+ * Submissions of one loop turn are staged in the store's open transaction
+ * and their connections suspended; just before the loop next waits for I/O
+ * one commit makes them all durable, and only then are they answered (202,
+ * or 503 when the commit failed: nothing of theirs is kept).
+ */
+static void flush_commit(struct api *api)
+{
+	struct agent *agent = api->agent;
+	struct request *list = api->committing;
+
+	if (!list)
+		return;
+	api->committing = NULL;
+	int rc = store_commit(agent->store);
+	if (rc == 0)
+		agent->counters.commits++;
+	else
+		log_error("event=store_failed reason=\"%s\" action=\"submissions refused\"",
+			  store_health_reason(agent->store));
+	for (struct request *req = list, *next; req; req = next) {
+		next = req->commit_next;
+		req->commit_next = NULL;
+		if (rc < 0) {
+			free(req->pending.body);
+			memset(&req->pending, 0, sizeof(req->pending));
+			api_json_error(&req->pending, 503, rc == LIMES_E_STORE_FULL ? "disk_full" : "store_unavailable",
+				       "", "the store could not make the messages durable: nothing was accepted");
+		} else {
+			agent->counters.api_accepted_messages += req->pending.accepted;
+		}
+		req->state = REQ_READY;
+		MHD_resume_connection(req->conn);
+	}
+	if (rc == 0)
+		agent_outbox_committed(agent);
+	run_mhd_soon(api);
+}
+
+static void on_flush(uv_prepare_t *p)
+{
+	struct api *api = p->data;
+	uv_prepare_stop(&api->flush);
+	flush_commit(api);
+}
+
+static void committing_unlink(struct request *req)
+{
+	for (struct request **pp = &req->api->committing; *pp; pp = &(*pp)->commit_next)
+		if (*pp == req) {
+			*pp = req->commit_next;
+			break;
+		}
 }
 
 /* ------------------------------------------------------------ long-polls */
@@ -397,6 +458,21 @@ static int message_path(const char *url, char *id, size_t id_len, bool *requeue)
 	return 0;
 }
 
+/* Commits at once (the API is stopping: no later turn to wait for). */
+static enum MHD_Result commit_now(struct request *req, const char *method, const char *url, struct api_reply *r)
+{
+	int rc = store_commit(req->api->agent->store);
+	if (rc < 0) {
+		free(r->body);
+		memset(r, 0, sizeof(*r));
+		api_json_error(r, 503, "store_unavailable", "", "the store could not make the messages durable");
+	} else {
+		req->api->agent->counters.api_accepted_messages += r->accepted;
+		agent_outbox_committed(req->api->agent);
+	}
+	return send_reply(req, method, url, r);
+}
+
 static enum MHD_Result route(struct request *req, const char *method, const char *url)
 {
 	struct agent *agent = req->api->agent;
@@ -434,7 +510,15 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 		if (!post)
 			goto not_allowed;
 		api_routes_post_messages(agent, req->client, req->body ? req->body : "", req->len, &r);
-		return send_reply(req, method, url, &r);
+		if (!r.needs_commit || req->api->stopped)
+			return r.needs_commit ? commit_now(req, method, url, &r) : send_reply(req, method, url, &r);
+		req->pending = r;
+		req->state = REQ_COMMITTING;
+		req->commit_next = req->api->committing;
+		req->api->committing = req;
+		MHD_suspend_connection(req->conn);
+		uv_prepare_start(&req->api->flush, on_flush);
+		return MHD_YES;
 	}
 	if (strncmp(url, "/v1/messages/", 13) == 0) {
 		char id[80];
@@ -538,6 +622,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES; /* answered early; MHD drains or closes */
 	if (req->state == REQ_WAITING)
 		return serve_inbox(req, method, url);
+	if (req->state == REQ_COMMITTING)
+		return MHD_YES; /* suspended until the group commit */
+	if (req->state == REQ_READY)
+		return send_reply(req, method, url, &req->pending);
 	if (*upload_data_size > 0) {
 		if (append_body(req, upload_data, *upload_data_size, api->agent->cfg->max_body_bytes) < 0)
 			return send_error(req, method, url, 503, "internal", "", "out of memory");
@@ -561,6 +649,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!req)
 		return;
 	waiter_unlink(req);
+	if (req->state == REQ_COMMITTING)
+		committing_unlink(req); /* the client went away; its messages still commit */
+	free(req->pending.body);
 	free(req->body);
 	free(req);
 	*con_cls = NULL;
@@ -654,6 +745,9 @@ struct api *api_new(struct agent *agent, char *err, size_t err_len)
 	uv_timer_init(&agent->loop, &api->wait_timer);
 	api->wait_timer.data = api;
 	api->handles++;
+	uv_prepare_init(&agent->loop, &api->flush);
+	api->flush.data = api;
+	api->handles++;
 	uv_check_init(&agent->loop, &api->again);
 	api->again.data = api;
 	api->handles++;
@@ -674,8 +768,10 @@ void api_stop(struct api *api)
 {
 	if (!api || api->stopped)
 		return;
-	/* Answer waiting long-polls with what there is, then stop listening. */
-	if (api->mhd && api->waiters) {
+	/* Commit and answer staged submissions, answer waiting long-polls with
+	 * what there is, then stop listening. */
+	if (api->mhd && (api->waiters || api->committing)) {
+		flush_commit(api);
 		while (api->waiters)
 			wake(api->waiters);
 		api->stopped = true;
@@ -688,6 +784,7 @@ void api_stop(struct api *api)
 		uv_close((uv_handle_t *)&api->timer, on_handle_closed);
 		uv_close((uv_handle_t *)&api->wait_timer, on_handle_closed);
 		uv_close((uv_handle_t *)&api->again, on_handle_closed);
+		uv_close((uv_handle_t *)&api->flush, on_handle_closed);
 		uv_close((uv_handle_t *)&api->again_spin, on_handle_closed);
 	}
 	if (api->mhd) {

@@ -31,6 +31,7 @@ struct api_reply {
 	char field[128];
 	char msg_id[API_ID_HEX];    /* message id for the log line, "" if none */
 	size_t accepted;            /* messages accepted by this request */
+	bool needs_commit;          /* staged writes: answer only after the group commit */
 };
 
 /* Requests answered, per HTTP status, for /metrics. */
@@ -73,7 +74,9 @@ uint64_t api_json_free_bytes(const struct agent *agent);
 
 /* --- api_routes.c --- */
 
-/* POST /v1/messages: validate, submit in one commit, answer 202 with the id(s). */
+/* POST /v1/messages: validate and stage the batch; fills r with the 202 to
+ * send once the staged writes are committed (r->needs_commit), or with the
+ * refusal (nothing staged). */
 void api_routes_post_messages(struct agent *agent, const char *client, const char *body, size_t len,
 			      struct api_reply *r);
 /* GET /v1/messages/{id}. */

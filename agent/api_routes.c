@@ -1,7 +1,7 @@
 /*
  * The API's routes as plain functions from a parsed request to a struct
  * api_reply: submission (validation with the generic mapper, policy and the
- * one-commit batch through agent_submit), message state, re-queueing, the
+ * batch staged through agent_submit_stage, committed by the API's group commit), message state, re-queueing, the
  * inbox (decoded bodies), peers and health. No HTTP library here.
  */
 #include <errno.h>
@@ -251,16 +251,17 @@ void api_routes_post_messages(struct agent *agent, const char *client, const cha
 		goto out;
 	}
 	struct submit_error serr;
-	int rc = agent_submit(agent, client, reqs, n, results, &serr);
+	/* staged only: the API commits every request of this loop turn together
+	 * and answers 202 after that commit (group commit) */
+	int rc = agent_submit_stage(agent, client, reqs, n, results, &serr);
 	if (rc < 0) {
 		reply_submit_error(r, &serr);
 		goto out;
 	}
-	agent->counters.commits++;
+	r->needs_commit = true;
 	size_t fresh = 0;
 	for (size_t i = 0; i < n; i++)
 		fresh += results[i].existing ? 0 : 1;
-	agent->counters.api_accepted_messages += fresh;
 	r->accepted = fresh;
 	encode_hex(r->msg_id, sizeof(r->msg_id), results[0].id, STORE_ID_LEN);
 	if (batch) {

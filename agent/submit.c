@@ -1,8 +1,8 @@
 /*
  * Submission: national systems' messages into the outbox. Policy first
  * (known recipient, type allowed to it), then one sealed and signed envelope
- * per recipient, all staged and committed with one commit; the caller may
- * acknowledge only when agent_submit() returned 0.
+ * per recipient, all staged in the open transaction; the API commits every
+ * submission of a loop turn together and acknowledges only after that.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,8 +104,8 @@ static int seal_for(struct agent *agent, const struct store_message *m, const st
 	return envelope_build(agent->me, to->crypto, &h, r->body, r->body_len, env, env_len);
 }
 
-int agent_submit(struct agent *agent, const char *client, const struct submit_request *reqs, size_t n,
-		 struct submit_result *results, struct submit_error *err)
+int agent_submit_stage(struct agent *agent, const char *client, const struct submit_request *reqs, size_t n,
+		       struct submit_result *results, struct submit_error *err)
 {
 	uint8_t *envs[SUBMIT_MAX_TO] = { 0 };
 	int rc = 0;
@@ -176,25 +176,24 @@ int agent_submit(struct agent *agent, const char *client, const struct submit_re
 		memcpy(res->id, m.id, 16);
 	}
 	rc = store_mark_keep(agent->store);
-	if (rc == 0)
-		rc = store_commit(agent->store);
 	if (rc < 0) {
 		store_refusal(agent, rc, err);
-		log_error("event=store_failed reason=\"%s\"", store_health_reason(agent->store));
-		return rc;
+		goto fail;
 	}
-	/* durable: wake the links of every next hop involved */
-	for (size_t i = 0; i < n; i++)
-		for (size_t k = 0; k < reqs[i].n_to; k++) {
-			struct peer *p = agent_peer(agent, reqs[i].to[k]);
-			agent_outbox_changed(agent, p->conf->via[0] ? p->conf->via : p->conf->id);
-		}
 	return 0;
 fail:
 	for (size_t k = 0; k < SUBMIT_MAX_TO; k++)
 		free(envs[k]);
 	store_mark_undo(agent->store);
 	return rc < 0 ? rc : LIMES_E_INVAL;
+}
+
+void agent_outbox_committed(struct agent *agent)
+{
+	/* durable: wake every direct link (a link with nothing due costs one query) */
+	for (size_t i = 0; i < agent->n_peers; i++)
+		if (agent->peers[i].conf->endpoint[0])
+			agent_outbox_changed(agent, agent->peers[i].conf->id);
 }
 
 /* A delivery that may be re-queued, copied out of the store. */
