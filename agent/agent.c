@@ -44,6 +44,27 @@ struct peer *agent_peer(struct agent *agent, const char *id)
 	return NULL;
 }
 
+int agent_outbox_stats(struct agent *agent, struct peer *p, uint64_t *queued, uint64_t *oldest_ms)
+{
+	uint64_t start = agent_now_ms();
+	if (p->stats_valid && p->stats_cost_ms >= 10 && start - p->stats_at_ms < 50 * p->stats_cost_ms &&
+	    start - p->stats_at_ms < 10000) {
+		*queued = p->stats_queued;
+		*oldest_ms = p->stats_oldest_ms;
+		return 0;
+	}
+	int rc = store_outbox_stats(agent->store, p->conf->id, queued, oldest_ms);
+	if (rc < 0)
+		return rc;
+	uint64_t end = agent_now_ms();
+	p->stats_queued = *queued;
+	p->stats_oldest_ms = *oldest_ms;
+	p->stats_at_ms = end;
+	p->stats_cost_ms = end - start;
+	p->stats_valid = true;
+	return 0;
+}
+
 static void free_peers(struct peer *peers, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -34,6 +34,9 @@ struct peer {
 	/* counters since start */
 	uint64_t sent, delivered, rejected_by_peer, received, refused, duplicates, expired;
 	uint64_t resent;
+	/* outbox figures toward this next hop, cached when counting is slow */
+	uint64_t stats_queued, stats_oldest_ms, stats_at_ms, stats_cost_ms;
+	bool stats_valid;
 };
 
 /* Counters of refusals by reason, for metrics and logs. */
@@ -79,6 +82,11 @@ int agent_run(struct agent *agent);
 void agent_stop(struct agent *agent);
 /* Frees everything; accepts NULL and sets *agent to NULL. */
 void agent_destroy(struct agent **agent);
+
+/* Queued count and oldest unacknowledged creation time toward peer p (a
+ * direct peer). Counting scans the queue, so when it takes long (a big
+ * backlog) the figure is reused for up to 50 times what it cost. */
+int agent_outbox_stats(struct agent *agent, struct peer *p, uint64_t *queued, uint64_t *oldest_ms);
 
 /* The runtime peer with that id, or NULL. Borrowed. */
 struct peer *agent_peer(struct agent *agent, const char *id);

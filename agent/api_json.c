@@ -122,7 +122,7 @@ uint64_t api_json_free_bytes(const struct agent *agent)
 	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
 }
 
-static json_t *peer_json(struct agent *agent, const struct peer *p, uint64_t now)
+static json_t *peer_json(struct agent *agent, struct peer *p, uint64_t now)
 {
 	const struct config_peer *c = p->conf;
 	const struct peer *link = p;
@@ -147,7 +147,7 @@ static json_t *peer_json(struct agent *agent, const struct peer *p, uint64_t now
 			    link->last_heard_ms && now >= link->last_heard_ms
 				    ? json_real((double)(now - link->last_heard_ms) / 1000.0)
 				    : json_null());
-	bool have_stats = !c->via[0] && store_outbox_stats(agent->store, c->id, &queued, &oldest) == 0;
+	bool have_stats = !c->via[0] && agent_outbox_stats(agent, p, &queued, &oldest) == 0;
 	json_object_set_new(o, "queued", have_stats ? json_integer((json_int_t)queued) : json_null());
 	json_object_set_new(o, "oldest_unacked_age_s",
 			    have_stats && oldest && now >= oldest ? json_real((double)(now - oldest) / 1000.0)

@@ -61,7 +61,7 @@ static void per_peer_gauge(struct text *t, struct agent *agent, const char *name
 
 	header(t, name, "gauge", help);
 	for (size_t i = 0; i < agent->n_peers; i++) {
-		const struct peer *p = &agent->peers[i];
+		struct peer *p = &agent->peers[i];
 		const struct peer *link = p->conf->via[0] && agent_peer(agent, p->conf->via)
 						  ? agent_peer(agent, p->conf->via) : p;
 		uint64_t queued = 0, oldest = 0;
@@ -75,7 +75,7 @@ static void per_peer_gauge(struct text *t, struct agent *agent, const char *name
 			break;
 		case 2:
 		case 3:
-			if (p->conf->via[0] || store_outbox_stats(agent->store, p->conf->id, &queued, &oldest) < 0)
+			if (p->conf->via[0] || agent_outbox_stats(agent, p, &queued, &oldest) < 0)
 				continue;
 			v = which == 2 ? (double)queued : (oldest && now > oldest ? (double)(now - oldest) / 1000.0 : 0);
 			break;
