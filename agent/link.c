@@ -29,76 +29,6 @@
 #define FILL_BATCH 512
 #define DRAIN_BUDGET 2048
 
-/* ---------------------------------------------------------------- in-flight set */
-
-static size_t slot_of(const struct outlink *ol, const uint8_t id[16], const char *recipient)
-{
-	uint64_t h;
-	memcpy(&h, id, sizeof(h)); /* ids are random */
-	for (const char *p = recipient; *p; p++)
-		h = h * 31 + (unsigned char)*p;
-	return (size_t)(h & (ol->inflight_cap - 1));
-}
-
-static struct inflight *inflight_find(struct outlink *ol, const uint8_t id[16], const char *recipient)
-{
-	size_t i = slot_of(ol, id, recipient);
-	for (size_t n = 0; n < ol->inflight_cap; n++, i = (i + 1) & (ol->inflight_cap - 1)) {
-		struct inflight *f = &ol->inflight[i];
-		if (!f->used)
-			return NULL;
-		if (memcmp(f->id, id, 16) == 0 && strcmp(f->recipient, recipient) == 0)
-			return f;
-	}
-	return NULL;
-}
-
-static struct inflight *inflight_add(struct outlink *ol, const uint8_t id[16], const char *recipient)
-{
-	size_t i = slot_of(ol, id, recipient);
-	for (size_t n = 0; n < ol->inflight_cap; n++, i = (i + 1) & (ol->inflight_cap - 1)) {
-		struct inflight *f = &ol->inflight[i];
-		if (!f->used) {
-			f->used = true;
-			memcpy(f->id, id, 16);
-			snprintf(f->recipient, sizeof(f->recipient), "%s", recipient);
-			ol->n_inflight++;
-			return f;
-		}
-	}
-	return NULL;
-}
-
-/* Removes f keeping linear probing intact (backward shift). */
-static void inflight_remove(struct outlink *ol, struct inflight *f)
-{
-	size_t mask = ol->inflight_cap - 1;
-	size_t i = (size_t)(f - ol->inflight);
-	size_t j = i;
-
-	ol->inflight[i].used = false;
-	ol->n_inflight--;
-	for (;;) {
-		j = (j + 1) & mask;
-		if (!ol->inflight[j].used)
-			break;
-		size_t k = slot_of(ol, ol->inflight[j].id, ol->inflight[j].recipient);
-		/* can entry j move to the hole at i? */
-		bool between = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
-		if (between)
-			continue;
-		ol->inflight[i] = ol->inflight[j];
-		ol->inflight[j].used = false;
-		i = j;
-	}
-}
-
-static void inflight_clear(struct outlink *ol)
-{
-	memset(ol->inflight, 0, ol->inflight_cap * sizeof(*ol->inflight));
-	ol->n_inflight = 0;
-}
-
 /* ---------------------------------------------------------------- sockets */
 
 static int set_int(void *s, int opt, int v)
@@ -196,7 +126,7 @@ static void set_state(struct links *L, struct outlink *ol, enum link_state state
 static void link_reset(struct links *L, struct outlink *ol, const char *why)
 {
 	set_state(L, ol, LINK_CONNECTING, why);
-	inflight_clear(ol);
+	link_inflight_clear(ol);
 	outlink_disconnect(ol);
 	if (store_healthy(L->agent->store)) {
 		store_begin(L->agent->store);
@@ -252,7 +182,7 @@ static int collect_one(void *arg, const struct store_delivery_row *row)
 	struct collect_ctx *c = arg;
 	if (c->n == c->cap)
 		return 1;
-	if (inflight_find(c->ol, row->id, row->recipient))
+	if (link_inflight_find(c->ol, row->id, row->recipient))
 		return 0; /* already on its way */
 	if (row->expires_ms <= c->now)
 		return 0; /* never sent late: housekeeping marks it expired */
@@ -304,7 +234,7 @@ void link_fill(struct links *L, struct outlink *ol)
 							 rc == LIMES_E_NOMEM ? "out of memory" : zmq_strerror(-rc));
 					blocked = true;
 				} else {
-					struct inflight *fl = inflight_add(ol, d->id, d->recipient);
+					struct inflight *fl = link_inflight_add(ol, d->id, d->recipient);
 					if (fl) {
 						fl->sent_ms = now;
 						envelope_hash(d->envelope, d->envelope_len, fl->hash);
@@ -442,7 +372,7 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 	for (size_t i = 0; i < body.n_entries; i++) {
 		const struct wire_receipt_entry *e = &body.entries[i];
 		const char *recipient = body.issuer;
-		struct inflight *fl = inflight_find(ol, e->message_id, body.issuer);
+		struct inflight *fl = link_inflight_find(ol, e->message_id, body.issuer);
 		bool bound;
 		struct recipient_match m = { .recipient = body.issuer, .hash = e->envelope_hash };
 		if (fl) {
@@ -455,7 +385,7 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			bound = m.match;
 			if (bound) {
 				recipient = m.matched;
-				fl = inflight_find(ol, e->message_id, recipient);
+				fl = link_inflight_find(ol, e->message_id, recipient);
 			}
 		}
 		if (!bound) {
@@ -465,7 +395,7 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			continue;
 		}
 		if (fl)
-			inflight_remove(ol, fl);
+			link_inflight_remove(ol, fl);
 		enum delivery_state st = e->status == WIRE_RECEIPT_REJECTED ? DELIVERY_REJECTED : DELIVERY_DELIVERED;
 		/* delivered = when we verified the receipt, on our clock */
 		/* the signed receipt is kept once, however many entries it covers */
@@ -593,7 +523,7 @@ static void on_tick(uv_timer_t *timer)
 		for (size_t k = 0; k < ol->inflight_cap && ol->n_inflight; k++) {
 			struct inflight *fl = &ol->inflight[k];
 			if (fl->used && now > fl->sent_ms + cfg->retry_initial_ms) {
-				inflight_remove(ol, fl);
+				link_inflight_remove(ol, fl);
 				k--; /* backward shift may have moved an entry here */
 			}
 		}
@@ -634,87 +564,6 @@ int link_commit(struct links *L)
 		agent_inbox_changed(agent);
 	}
 	return 0;
-}
-
-/* ---------------------------------------------------------------- ZAP */
-
-static void zap_reply(void *s, const zmq_msg_t *req_id, const char *code, const char *text, const char *user)
-{
-	zmq_msg_t id;
-	zmq_msg_init(&id);
-	zmq_msg_copy(&id, (zmq_msg_t *)req_id);
-	zmq_send(s, "1.0", 3, ZMQ_SNDMORE);
-	zmq_msg_send(&id, s, ZMQ_SNDMORE);
-	zmq_send(s, code, strlen(code), ZMQ_SNDMORE);
-	zmq_send(s, text, strlen(text), ZMQ_SNDMORE);
-	zmq_send(s, user, strlen(user), ZMQ_SNDMORE);
-	zmq_send(s, "", 0, 0);
-	zmq_msg_close(&id);
-}
-
-/* ZAP (RFC 27) requests from libzmq's CURVE handshakes: admit only
- * configured peer keys and name the peer as the User-Id. */
-static bool zap_drain(struct zsock *zs, void *arg)
-{
-	struct links *L = arg;
-	void *s = zsock_socket(zs);
-	int n = 0;
-
-	for (; n < 64; n++) {
-		zmq_msg_t part[7];
-		int parts = 0;
-		int more = 1;
-		while (more && parts < 7) {
-			zmq_msg_init(&part[parts]);
-			if (zmq_msg_recv(&part[parts], s, ZMQ_DONTWAIT) < 0) {
-				zmq_msg_close(&part[parts]);
-				goto done;
-			}
-			more = zmq_msg_more(&part[parts]);
-			parts++;
-		}
-		while (more) { /* more parts than RFC 27 allows: discard */
-			zmq_msg_t extra;
-			zmq_msg_init(&extra);
-			zmq_msg_recv(&extra, s, 0);
-			more = zmq_msg_more(&extra);
-			zmq_msg_close(&extra);
-		}
-		/* version, request id, domain, address, routing id, mechanism, key */
-		const char *peer_id = NULL;
-		if (parts == 7 && zmq_msg_size(&part[5]) == 5 && memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 &&
-		    zmq_msg_size(&part[6]) == 32) {
-			const uint8_t *key = zmq_msg_data(&part[6]);
-			/* only directly linked peers: a peer configured `via` a relay
-			 * must come through that relay */
-			for (size_t i = 0; i < L->agent->n_peers; i++)
-				if (L->agent->peers[i].conf->endpoint[0] &&
-				    memcmp(L->agent->peers[i].conf->key.box_pk, key, 32) == 0)
-					peer_id = L->agent->peers[i].conf->id;
-		}
-		char addr[64] = "";
-		if (parts >= 4) {
-			size_t al = zmq_msg_size(&part[3]);
-			if (al >= sizeof(addr))
-				al = sizeof(addr) - 1;
-			memcpy(addr, zmq_msg_data(&part[3]), al);
-			addr[al] = '\0';
-		}
-		if (parts >= 2) {
-			if (peer_id) {
-				zap_reply(s, &part[1], "200", "OK", peer_id);
-				log_debug("peer=%s event=handshake_ok address=%s", peer_id, addr);
-			} else {
-				zap_reply(s, &part[1], "400", "unknown key", "");
-				log_warn("event=unknown_peer address=%s reason=\"CURVE key not configured\"", addr);
-				L->refused_handshakes++;
-			}
-		}
-		for (int i = 0; i < parts; i++)
-			zmq_msg_close(&part[i]);
-	}
-done:
-	return n == 64;
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -796,7 +645,7 @@ struct links *links_new(struct agent *agent, char *err, size_t err_len)
 			 zmq_strerror(errno));
 		goto fail;
 	}
-	L->zap_watch = zsock_watch(L->zl, L->zap, zap_drain, L);
+	L->zap_watch = zsock_watch(L->zl, L->zap, link_zap_drain, L);
 	if (!L->zap_watch) {
 		snprintf(err, err_len, "cannot watch the ZAP handler socket");
 		goto fail;

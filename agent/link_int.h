@@ -67,6 +67,14 @@ struct links {
 	int trace_fd;      /* LIMES_TRACE_FD for limes bench, -1 off */
 };
 
+/* link_inflight.c: the in-flight set of one outlink. */
+struct inflight *link_inflight_find(struct outlink *ol, const uint8_t id[16], const char *recipient);
+struct inflight *link_inflight_add(struct outlink *ol, const uint8_t id[16], const char *recipient);
+void link_inflight_remove(struct outlink *ol, struct inflight *f);
+void link_inflight_clear(struct outlink *ol);
+/* link_zap.c: answers the ZAP requests waiting on the handler socket. */
+bool link_zap_drain(struct zsock *zs, void *arg);
+
 bool link_dealer_drain(struct zsock *zs, void *arg);
 bool link_router_drain(struct zsock *zs, void *arg);
 void link_fill(struct links *L, struct outlink *ol);
