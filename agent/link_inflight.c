@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-
 static size_t slot_of(const struct outlink *ol, const uint8_t id[16], const char *recipient)
 {
 	uint64_t h;
