@@ -1,9 +1,10 @@
 /*
- * Peer links: the ZAP handler, the ROUTER neighbours connect to, one DEALER
- * per direct peer, and the outgoing side of store-and-forward (windowed
- * sending from the outbox, re-sending with back-off, receipts marking
- * deliveries, heartbeats and link health). The incoming side (envelopes in,
- * receipts out) is link_recv.c.
+ * Peer links: the sockets (the ZAP handler first, link_zap.c; the ROUTER
+ * neighbours connect to; one DEALER per direct peer) and the outgoing side
+ * of store-and-forward (windowed sending from the outbox, re-sending with
+ * back-off, receipts marking deliveries, heartbeats and link health). The
+ * incoming side (envelopes in, receipts out) is link_recv.c, relaying
+ * link_relay.c.
  *
  * Frames: every ZeroMQ message between agents is one serialized Frame
  * (proto/limes.proto). DEALER -> peer ROUTER carries envelopes and
