@@ -237,3 +237,22 @@ Test(cli, inbox_follow_prints_each_message_once_and_survives_an_agent_restart)
 	cr_assert(eq(ptr, fgets(rest, sizeof(rest), follow), NULL), "unexpected extra line: %s", rest);
 	fclose(follow);
 }
+
+Test(cli, agent_refuses_a_loose_or_symlinked_identity_key)
+{
+	char key[800], moved[800];
+	snprintf(key, sizeof(key), "%s/keys/identity.key", agentproc_dir(agent));
+	cr_assert(eq(int, agentproc_write_config(agent), 0));
+	cr_assert(eq(int, chmod(key, 0640), 0));
+	cr_assert(eq(int, agentproc_start(agent), -1));
+	cr_assert(is(agentproc_log_contains(agent, "identity.key")), "the refusal does not name the file");
+	cr_assert(is(agentproc_log_contains(agent, "event=start_failed")));
+	/* a symlink to a private key is refused too */
+	cr_assert(eq(int, chmod(key, 0600), 0));
+	snprintf(moved, sizeof(moved), "%s/keys/real.key", agentproc_dir(agent));
+	cr_assert(eq(int, rename(key, moved), 0));
+	cr_assert(eq(int, symlink(moved, key), 0));
+	cr_assert(eq(int, agentproc_start(agent), -1));
+	cr_assert(is(agentproc_log_contains(agent, "symbolic link")) || is(agentproc_log_contains(agent, "symlink")),
+		  "the refusal does not say symlink");
+}

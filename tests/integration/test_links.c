@@ -543,3 +543,55 @@ Test(links, receipts_for_big_batches_fit_the_smallest_frame_limit)
 	free(ids);
 	cluster_destroy(&c);
 }
+
+Test(links, a_peers_garbage_is_counted_and_never_stops_the_agent)
+{
+	struct cluster *c = cluster_new(2, AB);
+	struct cluster_link l[] = { { A, B, "alert", NULL } };
+	cluster_configure(c, l, 1, NULL);
+	cluster_start(c, B);
+	struct agentproc *a = cluster_ap(c, A), *b = cluster_ap(c, B);
+
+	/* speak as A (its real keys, so ZAP admits it), but send garbage */
+	char path[700], why[256];
+	int err = 0;
+	snprintf(path, sizeof(path), "%s/keys", agentproc_dir(a));
+	struct identity *me = identity_load(path, &err, why, sizeof(why));
+	cr_assert(ne(ptr, me, NULL), "%s", why);
+	struct peer_key bk;
+	cr_assert(eq(int, identity_line_parse(agentproc_pubkey(b), &bk, why, sizeof(why)), 0));
+	void *ctx = zmq_ctx_new();
+	void *s = zmq_socket(ctx, ZMQ_DEALER);
+	int linger = 0;
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, bk.box_pk, 32);
+	zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, identity_public(me)->box_pk, 32);
+	zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_curve_secret(me), 32);
+	cr_assert(eq(int, zmq_connect(s, agentproc_endpoint(b)), 0));
+	uint8_t junk[4096];
+	random_fill(junk, sizeof(junk));
+	for (size_t n = 1; n <= sizeof(junk); n *= 2)
+		cr_assert(ge(int, zmq_send(s, junk, n, 0), 0));  /* random frames of every size */
+	zmq_send(s, junk, 10, ZMQ_SNDMORE);                  /* a multi-part message */
+	zmq_send(s, junk, 10, 0);
+	static const uint8_t empty_envelope[] = { 0x0a, 0x00 }; /* Frame{envelope: ""} */
+	zmq_send(s, empty_envelope, sizeof(empty_envelope), 0);
+	cr_assert(eq(int, agentproc_wait_log(b, "event=garbage_frame", 5000), 1));
+	cluster_sleep_ms(500);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
+	identity_destroy(&me);
+
+	/* B is alive, counted it, stored nothing, and still talks to the real A */
+	cr_assert(eq(int, cluster_http(c, B, "GET", "/healthz", NULL, NULL), 200));
+	cr_assert(gt(dbl, agentproc_metric(b, "limes_frames_garbage_total"), 0.0));
+	json_t *inbox = cluster_inbox(c, B);
+	cr_assert(eq(sz, json_array_size(inbox), 0));
+	json_decref(inbox);
+	cluster_start(c, A);
+	char id[1][33];
+	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "urgent", 1, id), 202));
+	wait_drained(c, A, B, 30);
+	assert_inbox_exactly(c, B, id, 1);
+	cluster_destroy(&c);
+}
