@@ -2,8 +2,8 @@
  * The local HTTP API: libmicrohttpd without threads of its own, driven from
  * the agent's libuv loop (its epoll descriptor on a uv_poll_t, its timeout
  * on a uv_timer_t, MHD_run after each event). Owns the MHD daemon, the loop
- * handles, the token's digest, the suspended long-polls and the request
- * counters. Authenticates, reads and caps request bodies, routes to
+ * handles, the token's digest and the request counters; suspended
+ * long-polls and the group commit are api_defer.c. Authenticates, reads and caps request bodies, routes to
  * api_routes.c and logs one line per answered request. Only the API's files
  * include microhttpd.h.
  */
@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include "agent/api_conn.h"
 #include "agent/api_int.h"
 #include "agent/err.h"
 #include "agent/log.h"
@@ -28,44 +29,6 @@
 #define TOKEN_MAX 512
 #define CONNECTION_LIMIT 256
 #define CONNECTION_TIMEOUT_S 120
-#define CLIENT_NAME_MAX 64
-
-enum request_state { REQ_NEW, REQ_BODY, REQ_WAITING, REQ_COMMITTING, REQ_READY, REQ_DONE };
-
-/* One HTTP request, from its headers to its completion. */
-struct request {
-	struct api *api;
-	struct MHD_Connection *conn;
-	enum request_state state;
-	char *body;
-	size_t len, cap;
-	bool too_big;
-	char addr[INET6_ADDRSTRLEN + 8];
-	char client[CLIENT_NAME_MAX + 1];
-	struct api_inbox_params inbox;
-	uint64_t deadline_ms;
-	struct request *wait_prev, *wait_next; /* in api->waiters while suspended */
-	bool suspended;
-	struct api_reply pending;              /* the answer waiting for the group commit */
-	struct request *commit_next;           /* in api->committing while REQ_COMMITTING */
-};
-
-struct api {
-	struct agent *agent;
-	struct MHD_Daemon *mhd;
-	uv_poll_t poll;
-	uv_timer_t timer;       /* MHD's own timeouts, and "run MHD soon" */
-	uv_check_t again;       /* MHD has more to do: run it once more per loop turn */
-	uv_idle_t again_spin;   /* ...and keep the poll phase from sleeping meanwhile */
-	uv_timer_t wait_timer;  /* earliest long-poll deadline */
-	uv_prepare_t flush;     /* group commit of the submissions staged this turn */
-	struct request *committing;
-	int handles;            /* loop handles not yet closed */
-	bool stopped;
-	uint8_t token_digest[SECRET_DIGEST_LEN];
-	struct request *waiters;
-	struct api_status_count counts[API_STATUS_SLOTS];
-};
 
 /* ------------------------------------------------------------ loop glue */
 
@@ -119,132 +82,10 @@ static void run_mhd(struct api *api)
 }
 
 /* Soon, from the loop: never re-enter MHD_run from inside it. */
-static void run_mhd_soon(struct api *api)
+void api_run_mhd_soon(struct api *api)
 {
 	if (!api->stopped)
 		uv_timer_start(&api->timer, on_timer, 0, 0);
-}
-
-/* ------------------------------------------------------------ group commit */
-
-/*
- * Submissions of one loop turn are staged in the store's open transaction
- * and their connections suspended; just before the loop next waits for I/O
- * one commit makes them all durable, and only then are they answered (202,
- * or 503 when the commit failed: nothing of theirs is kept).
- */
-static void flush_commit(struct api *api)
-{
-	struct agent *agent = api->agent;
-	struct request *list = api->committing;
-
-	if (!list)
-		return;
-	api->committing = NULL;
-	int rc = store_commit(agent->store);
-	if (rc == 0)
-		agent->counters.commits++;
-	else
-		log_error("event=store_failed reason=\"%s\" action=\"submissions refused\"",
-			  store_health_reason(agent->store));
-	for (struct request *req = list, *next; req; req = next) {
-		next = req->commit_next;
-		req->commit_next = NULL;
-		if (rc < 0) {
-			free(req->pending.body);
-			memset(&req->pending, 0, sizeof(req->pending));
-			api_json_error(&req->pending, 503, rc == LIMES_E_STORE_FULL ? "disk_full" : "store_unavailable",
-				       "", "the store could not make the messages durable: nothing was accepted");
-		} else {
-			agent->counters.api_accepted_messages += req->pending.accepted;
-		}
-		req->state = REQ_READY;
-		MHD_resume_connection(req->conn);
-	}
-	if (rc == 0)
-		agent_outbox_committed(agent);
-	run_mhd_soon(api);
-}
-
-static void on_flush(uv_prepare_t *p)
-{
-	struct api *api = p->data;
-	uv_prepare_stop(&api->flush);
-	flush_commit(api);
-}
-
-static void committing_unlink(struct request *req)
-{
-	for (struct request **pp = &req->api->committing; *pp; pp = &(*pp)->commit_next)
-		if (*pp == req) {
-			*pp = req->commit_next;
-			break;
-		}
-}
-
-/* ------------------------------------------------------------ long-polls */
-
-static void waiter_unlink(struct request *req)
-{
-	struct api *api = req->api;
-
-	if (!req->suspended)
-		return;
-	if (req->wait_prev)
-		req->wait_prev->wait_next = req->wait_next;
-	else
-		api->waiters = req->wait_next;
-	if (req->wait_next)
-		req->wait_next->wait_prev = req->wait_prev;
-	req->wait_prev = req->wait_next = NULL;
-	req->suspended = false;
-}
-
-static void on_wait_timer(uv_timer_t *t);
-
-static void arm_wait_timer(struct api *api)
-{
-	uint64_t earliest = UINT64_MAX, now = agent_now_ms();
-
-	for (struct request *w = api->waiters; w; w = w->wait_next)
-		if (w->deadline_ms < earliest)
-			earliest = w->deadline_ms;
-	if (earliest == UINT64_MAX || api->stopped) {
-		uv_timer_stop(&api->wait_timer);
-		return;
-	}
-	uv_timer_start(&api->wait_timer, on_wait_timer, earliest > now ? earliest - now : 0, 0);
-}
-
-static void wake(struct request *req)
-{
-	waiter_unlink(req);
-	MHD_resume_connection(req->conn);
-}
-
-static void on_wait_timer(uv_timer_t *t)
-{
-	struct api *api = t->data;
-	uint64_t now = agent_now_ms();
-	struct request *w = api->waiters, *next;
-
-	for (; w; w = next) {
-		next = w->wait_next;
-		if (w->deadline_ms <= now)
-			wake(w);
-	}
-	arm_wait_timer(api);
-	run_mhd_soon(api);
-}
-
-void api_inbox_changed(struct api *api)
-{
-	if (!api || !api->waiters)
-		return;
-	while (api->waiters)
-		wake(api->waiters);
-	arm_wait_timer(api);
-	run_mhd_soon(api);
 }
 
 /* ------------------------------------------------------------ answering */
@@ -432,7 +273,7 @@ static enum MHD_Result serve_inbox(struct request *req, const char *method, cons
 			api->waiters->wait_prev = req;
 		api->waiters = req;
 		MHD_suspend_connection(req->conn);
-		arm_wait_timer(api);
+		api_arm_wait_timer(api);
 		return MHD_YES;
 	}
 	return send_reply(req, method, url, &r);
@@ -517,7 +358,7 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 		req->commit_next = req->api->committing;
 		req->api->committing = req;
 		MHD_suspend_connection(req->conn);
-		uv_prepare_start(&req->api->flush, on_flush);
+		uv_prepare_start(&req->api->flush, api_on_flush);
 		return MHD_YES;
 	}
 	if (strncmp(url, "/v1/messages/", 13) == 0) {
@@ -648,9 +489,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!req)
 		return;
-	waiter_unlink(req);
+	api_waiter_unlink(req);
 	if (req->state == REQ_COMMITTING)
-		committing_unlink(req); /* the client went away; its messages still commit */
+		api_committing_unlink(req); /* the client went away; its messages still commit */
 	free(req->pending.body);
 	free(req->body);
 	free(req);
@@ -755,7 +596,7 @@ struct api *api_new(struct agent *agent, char *err, size_t err_len)
 	api->again_spin.data = api;
 	api->handles++;
 	uv_poll_start(&api->poll, UV_READABLE, on_poll);
-	run_mhd_soon(api);
+	api_run_mhd_soon(api);
 	log_info("event=api_listen address=%s:%u", cfg->api_host, cfg->api_port);
 	return api;
 fail:
@@ -771,9 +612,9 @@ void api_stop(struct api *api)
 	/* Commit and answer staged submissions, answer waiting long-polls with
 	 * what there is, then stop listening. */
 	if (api->mhd && (api->waiters || api->committing)) {
-		flush_commit(api);
+		api_flush_commit(api);
 		while (api->waiters)
-			wake(api->waiters);
+			api_wake(api->waiters);
 		api->stopped = true;
 		MHD_run(api->mhd);
 	}
