@@ -373,21 +373,31 @@ int bench_agents_check(struct bench_env *env, char *err, size_t err_len)
 	return 0;
 }
 
-double bench_agents_cpu_s(pid_t pid)
+/* Reads /proc/PID/NAME into buf (NUL-terminated); false if it cannot. */
+static bool read_proc(pid_t pid, const char *name, char *buf, size_t len)
 {
-	char path[64], buf[1024];
+	char path[64];
 
 	if (pid <= 0)
-		return NAN;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return NAN;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		return false;
+	ssize_t n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return NAN;
+		return false;
 	buf[n] = '\0';
+	return true;
+}
+
+double bench_agents_cpu_s(pid_t pid)
+{
+	char buf[1024];
+
+	if (!read_proc(pid, "stat", buf, sizeof(buf)))
+		return NAN;
 	/* Fields after the ")" that ends the command name: state is field 3,
 	 * utime 14 and stime 15 (proc(5)). */
 	const char *p = strrchr(buf, ')');
@@ -411,20 +421,11 @@ double bench_agents_cpu_s(pid_t pid)
 
 double bench_agents_status_mb(pid_t pid, const char *field)
 {
-	char path[64], buf[4096];
+	char buf[4096];
 	double mb = NAN;
 
-	if (pid <= 0)
+	if (!read_proc(pid, "status", buf, sizeof(buf)))
 		return NAN;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NAN;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return NAN;
-	buf[n] = '\0';
 	const char *at = strstr(buf, field);
 	if (at) {
 		char *end;
