@@ -3,7 +3,7 @@
 
 #include <sodium.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 
 int encode_hex(char *out, size_t out_len, const uint8_t *bin, size_t bin_len)
 {

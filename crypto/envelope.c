@@ -12,8 +12,8 @@
 
 #include <sodium.h>
 
-#include "agent/err.h"
-#include "crypto/internal.h"
+#include "proto/err.h"
+#include "internal.h"
 #include "crypto/random.h"
 
 #define KEY_LEN 32

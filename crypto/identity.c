@@ -17,10 +17,11 @@
 
 #include <sodium.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "crypto/encode.h"
-#include "crypto/internal.h"
+#include "internal.h"
 #include "crypto/random.h"
+#include "crypto/secret.h"
 
 #define LINE_PREFIX "limes1:"
 #define KEY_FILE "identity.key"
@@ -481,32 +482,6 @@ static int parse_key_file(const char *path, const char *text, size_t len, struct
 	return 0;
 }
 
-/* Checks the file's type, owner and mode; fills why on refusal. */
-static int check_key_stat(const char *path, const struct stat *st, char *why, size_t why_len)
-{
-	if (S_ISLNK(st->st_mode)) {
-		say(why, why_len, "%s: is a symbolic link; the key file must be a regular file", path);
-		return LIMES_E_KEY_SYMLINK;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		say(why, why_len, "%s: is not a regular file (%s)", path,
-		    S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a FIFO" :
-		    S_ISSOCK(st->st_mode) ? "a socket" : "a device");
-		return LIMES_E_KEY_NOT_REGULAR;
-	}
-	if (st->st_uid != geteuid()) {
-		say(why, why_len, "%s: owned by uid %u, not by uid %u running the agent; run chown %u %s",
-		    path, (unsigned)st->st_uid, (unsigned)geteuid(), (unsigned)geteuid(), path);
-		return LIMES_E_KEY_OWNER;
-	}
-	if (st->st_mode & 077) {
-		say(why, why_len, "%s: mode 0%03o lets group or others %s it; run chmod 600 %s", path,
-		    (unsigned)(st->st_mode & 0777), (st->st_mode & 044) ? "read" : "access", path);
-		return LIMES_E_KEY_MODE;
-	}
-	return 0;
-}
-
 struct identity *identity_load(const char *dir, int *err, char *why, size_t why_len)
 {
 	struct identity *id = NULL;
@@ -514,9 +489,8 @@ struct identity *identity_load(const char *dir, int *err, char *why, size_t why_
 	char *text = NULL;
 	struct peer_key claimed;
 	char path[PATH_MAX];
-	struct stat st;
 	size_t len = 0;
-	int fd = -1, rc;
+	int rc;
 
 	say(why, why_len, "ok");
 	if (!dir || !*dir) {
@@ -532,34 +506,6 @@ struct identity *identity_load(const char *dir, int *err, char *why, size_t why_
 		say(why, why_len, "%s: path too long", dir);
 		goto out;
 	}
-	/* lstat first: never open a FIFO or follow a link we are about to refuse. */
-	if (lstat(path, &st) != 0) {
-		rc = errno == ENOENT ? LIMES_E_NOTFOUND : LIMES_E_IO;
-		say(why, why_len, "%s: %s%s", path, strerror(errno),
-		    errno == ENOENT ? "; run limes keygen --dir to make one" : "");
-		goto out;
-	}
-	if ((rc = check_key_stat(path, &st, why, why_len)) < 0)
-		goto out;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		rc = errno == ELOOP ? LIMES_E_KEY_SYMLINK : LIMES_E_IO;
-		say(why, why_len, "%s: %s", path, errno == ELOOP ? "is a symbolic link" : strerror(errno));
-		goto out;
-	}
-	/* Check again on what we actually opened: the path may have changed under us. */
-	if (fstat(fd, &st) != 0) {
-		rc = LIMES_E_IO;
-		say(why, why_len, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if ((rc = check_key_stat(path, &st, why, why_len)) < 0)
-		goto out;
-	if (st.st_size <= 0 || st.st_size >= KEY_FILE_MAX) {
-		rc = LIMES_E_KEY_FORMAT;
-		say(why, why_len, "%s: size %lld bytes is not that of a key file", path, (long long)st.st_size);
-		goto out;
-	}
 	rc = LIMES_E_NOMEM;
 	text = sodium_malloc(KEY_FILE_MAX);
 	s = sodium_malloc(sizeof(*s));
@@ -567,24 +513,21 @@ struct identity *identity_load(const char *dir, int *err, char *why, size_t why_
 		say(why, why_len, "out of memory");
 		goto out;
 	}
-	for (;;) {
-		ssize_t r = read(fd, text + len, KEY_FILE_MAX - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = LIMES_E_IO;
-			say(why, why_len, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-		if (len >= KEY_FILE_MAX) {
-			rc = LIMES_E_KEY_FORMAT;
-			say(why, why_len, "%s: too large for a key file", path);
-			goto out;
-		}
+	rc = secret_file_read(path, "key file", text, KEY_FILE_MAX, &len, why, why_len);
+	if (rc == LIMES_E_NOENT) {
+		size_t n = why ? strlen(why) : 0;
+		if (why)
+			snprintf(why + n, why_len > n ? why_len - n : 0, "; run limes keygen --dir to make one");
+		rc = LIMES_E_NOTFOUND;
+	}
+	if (rc == LIMES_E_TOOBIG)
+		rc = LIMES_E_KEY_FORMAT;
+	if (rc < 0)
+		goto out;
+	if (len == 0) {
+		rc = LIMES_E_KEY_FORMAT;
+		say(why, why_len, "%s: the key file is empty", path);
+		goto out;
 	}
 	if ((rc = parse_key_file(path, text, len, s, &claimed, why, why_len)) < 0)
 		goto out;
@@ -603,8 +546,6 @@ struct identity *identity_load(const char *dir, int *err, char *why, size_t why_
 	rc = 0;
 	say(why, why_len, "ok");
 out:
-	if (fd >= 0)
-		close(fd);
 	if (text)
 		sodium_free(text);
 	if (s)

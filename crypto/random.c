@@ -3,7 +3,7 @@
 
 #include <sodium.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 
 int random_init(void)
 {

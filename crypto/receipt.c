@@ -6,8 +6,8 @@
 
 #include <sodium.h>
 
-#include "agent/err.h"
-#include "crypto/internal.h"
+#include "proto/err.h"
+#include "internal.h"
 
 /* "limes/receipt/v1\0" || body, malloc'd. */
 static uint8_t *signed_bytes(const uint8_t *body, size_t body_len, size_t *out_len)

@@ -22,4 +22,20 @@ bool secret_matches(const void *candidate, size_t len, const uint8_t expected[SE
 /* Wipes buf[0..len) in a way the compiler keeps; accepts NULL. */
 void secret_wipe(void *buf, size_t len);
 
+struct stat;
+
+/* The one permission rule for anything that holds secrets (key files, token
+ * files, the data folder): not a symbolic link, a regular file (or a folder
+ * when want_dir), owned by the running user, no group or other permission
+ * bit. `what` names it in the reason ("key file", "token file"). 0, or
+ * LIMES_E_KEY_SYMLINK/_NOT_REGULAR/_OWNER/_MODE with why filled. */
+int secret_path_check(const char *path, const struct stat *st, const char *what, bool want_dir, char *why,
+		      size_t why_len);
+/* Reads a secret file into buf (cap bytes; the caller may pass sodium
+ * memory) after secret_path_check on both the path and what was opened;
+ * never blocks on a FIFO nor follows a link. 0 with *len set, or
+ * LIMES_E_NOENT/_ACCES/_TOOBIG/_IO/the check's code, with why filled. */
+int secret_file_read(const char *path, const char *what, void *buf, size_t cap, size_t *len, char *why,
+		     size_t why_len);
+
 #endif

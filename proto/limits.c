@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 
 #define TEXT(name)   { name, LIMITS_FORMAT_NONE, LIMITS_TEXT_MAX, true, false, false, 0, 0, 0 }
 #define FMT(name, f, len) { name, f, len, false, false, false, 0, 0, 0 }

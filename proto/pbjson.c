@@ -4,7 +4,7 @@
  * (first bad field in document order wins); message -> JSON only maps.
  * Messages built here use the system allocator, so protobuf-c frees them.
  */
-#include "proto/pbjson_impl.h"
+#include "pbjson_impl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 
 #define SAFE_INT_MAX 9007199254740991ll   /* 2^53 - 1: larger 64-bit values go out as strings */
 

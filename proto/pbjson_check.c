@@ -3,14 +3,14 @@
  * string/number/array checks against proto/limits.c, and the walk over a
  * decoded message that a receiving agent runs on every body (pbjson_check).
  */
-#include "proto/pbjson_impl.h"
+#include "pbjson_impl.h"
 
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 
 static const char *const code_names[] = {
 	[PBJSON_OK] = "ok",

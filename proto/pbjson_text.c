@@ -2,13 +2,13 @@
  * Text forms of the JSON mapping: enum value names, RFC 3339 timestamps,
  * calendar dates, base64 and UTF-8 validation. Pure functions, no state.
  */
-#include "proto/pbjson_impl.h"
+#include "pbjson_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 
 /* ------------------------------------------------------------ UTF-8 */
 

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "proto/limes.pb-c.h"
-#include "proto/pbjson_impl.h"
+#include "pbjson_impl.h"
 
 static const struct {
 	int type;

@@ -10,8 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "proto/limes.pb-c.h"
+#include "proto/reason.h"
+
+/* proto/reason.h and limes.proto must agree on every reason number. */
+#define LIMES_REASON_CHECK(name, num, id, e) \
+	_Static_assert((int)REASON_##name == (int)LIMES__REJECT_REASON__REJECT_REASON_##name, "reason " #name " differs from limes.proto");
+LIMES_REASONS(LIMES_REASON_CHECK)
+#undef LIMES_REASON_CHECK
 
 /* Where a top-level field was seen last and how often. */
 struct span {

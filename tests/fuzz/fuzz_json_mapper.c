@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "proto/schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "agent/err.h"
-#include "agent/store.h"
+#include "proto/err.h"
+#include "store/store.h"
 #include "crypto/encode.h"
 #include "crypto/envelope.h"
 #include "crypto/identity.h"
@@ -422,6 +422,27 @@ Test(links, undelivered_message_expires_and_an_operator_requeues_it)
 	}
 	cr_assert(eq(str, state, "expired"), "still %s after its TTL", state);
 	cr_assert(eq(long, cluster_queued(c, A, B), 0));
+	/* the expiry is counted against B, in /metrics and in limes status, and logged by id */
+	char series[128];
+	snprintf(series, sizeof(series), "limes_messages_expired_total{peer=\"%s\"}", B);
+	cr_assert(eq(dbl, agentproc_metric(cluster_ap(c, A), series), 1.0));
+	char *out = NULL;
+	cr_assert(eq(int, agentproc_cli(&out, NULL, "status", "-c", agentproc_config(cluster_ap(c, A)), "--json", NULL),
+		     0));
+	json_t *st = json_loads(out ? out : "", 0, NULL);
+	free(out);
+	cr_assert(st != NULL, "limes status --json is not JSON");
+	json_t *row = NULL;
+	size_t k;
+	json_array_foreach(json_object_get(st, "peers"), k, row)
+		if (strcmp(json_string_value(json_object_get(row, "id")), B) == 0)
+			break;
+	cr_assert(row != NULL && k < json_array_size(json_object_get(st, "peers")));
+	cr_assert(eq(int, (int)json_integer_value(json_object_get(json_object_get(row, "counters"), "expired")), 1));
+	json_decref(st);
+	char logged[128];
+	snprintf(logged, sizeof(logged), "msg=%s type=alert event=expired", id);
+	cr_assert(agentproc_log_contains(cluster_ap(c, A), logged), "no log line with %s", logged);
 
 	/* B comes back: an expired message stays expired (never sent late) */
 	cluster_start(c, B);

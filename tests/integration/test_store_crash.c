@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/err.h"
-#include "agent/store.h"
+#include "proto/err.h"
+#include "store/store.h"
 #include "support/store_testutil.h"
 
 TestSuite(store_crash, .timeout = 60);
@@ -209,7 +209,7 @@ Test(store_crash, committed_batches_survive_sigkill_whole)
 		}
 		close(fds[1]);
 		sleep_ms(delay_ms);
-		kill(pid, SIGKILL);
+		cr_assert(eq(int, kill(pid, SIGKILL), 0));
 		cr_assert(eq(int, waitpid(pid, &status, 0), pid));
 		bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
 		cr_assert(killed, "round %d: child ended on its own, status %d", round, status);
@@ -242,7 +242,9 @@ Test(store_crash, committed_batches_survive_sigkill_whole)
 		}
 		store_destroy(&st);
 	}
-	store_test_rmtree(dir);
+	/* The last round may have removed the folder already (a fresh database). */
+	if (access(dir, F_OK) == 0)
+		cr_assert(eq(int, store_test_rmtree(dir), 0));
 	cr_log_info("store crash test: %d rounds, %u batches reported committed, %u present "
 		    "(%u committed but unreported at the kill), all whole",
 		    ROUNDS, total_reported, total_present, total_unreported);

@@ -2,7 +2,6 @@
 #include "support/agentproc.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +19,9 @@
 
 #include "crypto/identity.h"
 #include "crypto/random.h"
+#include "httpc/httpc.h"
+
+#define HTTP_TIMEOUT_MS 90000L
 
 struct agentproc {
 	char id[80];
@@ -351,60 +353,39 @@ struct buffer {
 	size_t len;
 };
 
-static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
+static int append(struct buffer *b, const char *data, size_t n)
 {
-	struct buffer *b = arg;
-	size_t n = size * nmemb;
 	char *grown = realloc(b->data, b->len + n + 1);
 	if (!grown)
-		return 0;
+		return -1;
 	b->data = grown;
 	memcpy(b->data + b->len, data, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	return n;
+	return 0;
 }
 
 long agentproc_http(struct agentproc *ap, const char *method, const char *path, const char *body, size_t len,
 		    const char *token, char **answer)
 {
-	char url[512], auth[160];
-	struct buffer b = { NULL, 0 };
-	struct curl_slist *headers = NULL;
+	struct httpc_answer a = { 0 };
 	long status = 0;
-	CURL *curl = curl_easy_init();
+	/* A client per request: each may carry another token, and the tests
+	 * call this from several threads at once. */
+	struct httpc *h = httpc_new("127.0.0.1", (uint16_t)ap->api_port, token ? token : ap->token, 1);
 
 	if (answer)
 		*answer = NULL;
-	if (!curl)
+	if (!h)
 		return 0;
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", ap->api_port, path);
-	if (!token)
-		token = ap->token;
-	if (token[0]) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-		headers = curl_slist_append(headers, auth);
+	if (httpc_request(h, method, path, body, len, HTTP_TIMEOUT_MS, &a) == 0)
+		status = a.status;
+	if (answer) {
+		*answer = a.body;
+		a.body = NULL;
 	}
-	headers = curl_slist_append(headers, "Content-Type: application/json");
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, 90L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	if (body) {
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-	if (curl_easy_perform(curl) == CURLE_OK)
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(curl);
-	if (answer)
-		*answer = b.data;
-	else
-		free(b.data);
+	httpc_answer_clear(&a);
+	httpc_destroy(&h);
 	return status;
 }
 
@@ -504,7 +485,8 @@ int agentproc_cli(char **out, const char *stdin_text, const char *arg, ...)
 	char chunk[4096];
 	ssize_t n;
 	while ((n = read(out_pipe[0], chunk, sizeof(chunk))) > 0)
-		on_data(chunk, 1, (size_t)n, &b);
+		if (append(&b, chunk, (size_t)n) < 0)
+			abort();
 	close(out_pipe[0]);
 	waitpid(pid, &status, 0);
 	if (out)

@@ -2,7 +2,7 @@
  * Real `limes agent` processes for integration tests: each agent gets a
  * folder in the test's scratch dir with its keys, token and config, free
  * loopback ports, a log file; start waits for /healthz; stop sends SIGTERM
- * and reaps; kill9 kills for real. Requests go over HTTP with libcurl, and
+ * and reaps; kill9 kills for real. Requests go over HTTP with httpc, and
  * the CLI runs as a child with its stdout captured. Agents die with the test
  * process (PR_SET_PDEATHSIG) so a failed assertion leaves nothing running.
  */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "crypto/random.h"
 
 const char *const ct_ids[CT_N] = { "RS-CUSTOMS-HORGOS", "HU-NAV-ROSZKE", "RO-POLITIA-NADLAC" };

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "agent/store.h"
+#include "store/store.h"
 
 /* Creates a fresh folder /tmp/limes-<tag>-XXXXXX into buf; 0 or -1. */
 int store_test_mkdtemp(char *buf, size_t len, const char *tag);

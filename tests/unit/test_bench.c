@@ -1,14 +1,18 @@
-/* The benchmark harness's pure parts: trace lines, the id table, percentiles, the body. */
+/*
+ * The benchmark harness: its pure parts (trace lines, the id table,
+ * percentiles, the body) linked in, and the limes-bench program itself run
+ * as `limes-bench` and as `limes bench` for its options and exit statuses.
+ */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include "agent/bench.h"
-#include "crypto/bench.h"
+#include "bench.h"
 
 TestSuite(bench, .timeout = 60);
 
@@ -187,9 +191,90 @@ Test(bench, body_is_a_valid_alert_of_the_asked_size)
 
 Test(bench, limits_measure_positive_rates)
 {
-	cr_assert(gt(dbl, bench_verify_rate(1024, 0.05), 0.0));
+	cr_assert(gt(dbl, bench_limits_verify_rate(1024, 0.05), 0.0));
 	cr_assert(gt(dbl, bench_limits_fdatasync_rate("/tmp", 0.05), 0.0));
 	char fs[32];
 	bench_limits_fs_type("/tmp", fs, sizeof(fs));
 	cr_assert(gt(sz, strlen(fs), 0));
+}
+
+/* Runs argv (argv[0] a path) with stdout and stderr captured into *out
+ * (caller frees); the exit status, or -1 if it did not exit normally. */
+static int run(char *const argv[], char **out)
+{
+	int fds[2], status = 0;
+	char *buf = NULL;
+	size_t len = 0;
+
+	cr_assert(eq(int, pipe(fds), 0));
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		close(fds[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	char chunk[4096];
+	ssize_t n;
+	while ((n = read(fds[0], chunk, sizeof(chunk))) > 0) {
+		char *grown = realloc(buf, len + (size_t)n + 1);
+		cr_assert(grown != NULL);
+		buf = grown;
+		memcpy(buf + len, chunk, (size_t)n);
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	close(fds[0]);
+	cr_assert(eq(int, waitpid(pid, &status, 0), pid));
+	*out = buf ? buf : strdup("");
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(bench, program_prints_its_options_with_help)
+{
+	char *out = NULL;
+	char *argv[] = { LIMES_BENCH_BIN, "--help", NULL };
+
+	cr_assert(eq(int, run(argv, &out), 0), "%s", out);
+	const char *options[] = { "--quick", "--json", "--messages", "--body-bytes", "--rate", "--duration",
+				  "--backlog", "--queued", "--batch", "--connections", "--window", "--no-nats",
+				  "--dir", "--keep", "--trace-fd", "limes-agent" };
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		cr_expect(strstr(out, options[i]) != NULL, "--help does not mention %s", options[i]);
+	free(out);
+}
+
+Test(bench, program_refuses_bad_options_with_64)
+{
+	char *bad[][3] = {
+		{ "--messages", "0", NULL },     { "--messages", "-5", NULL },  { "--rate", "fast", NULL },
+		{ "--connections", "65", NULL }, { "--no-such-option", NULL, NULL }, { "stray", NULL, NULL },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *out = NULL;
+		char *argv[] = { LIMES_BENCH_BIN, bad[i][0], bad[i][1], NULL };
+		cr_expect(eq(int, run(argv, &out), 64), "%s %s: %s", bad[i][0], bad[i][1] ? bad[i][1] : "", out);
+		cr_expect(strstr(out, "limes bench: ") != NULL, "%s", out);
+		free(out);
+	}
+}
+
+Test(bench, limes_bench_runs_the_limes_bench_program)
+{
+	char *direct = NULL, *via_cli = NULL;
+	char *argv_direct[] = { LIMES_BENCH_BIN, "--help", NULL };
+	char *argv_cli[] = { LIMES_BIN, "bench", "--help", NULL };
+
+	cr_assert(eq(int, run(argv_direct, &direct), 0));
+	cr_assert(eq(int, run(argv_cli, &via_cli), 0), "%s", via_cli);
+	cr_assert(eq(str, via_cli, direct));
+	char *argv_bad[] = { LIMES_BIN, "bench", "--batch", "0", NULL };
+	free(via_cli);
+	cr_assert(eq(int, run(argv_bad, &via_cli), 64), "%s", via_cli);
+	free(direct);
+	free(via_cli);
 }

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/config.h"
+#include "config/config.h"
 #include "crypto/identity.h"
 #include "support/store_testutil.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "crypto/envelope.h"
 #include "support/crypto_testutil.h"
 

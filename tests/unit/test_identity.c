@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "crypto/encode.h"
 #include "crypto/identity.h"
 #include "crypto/random.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "crypto/receipt.h"
 #include "support/crypto_testutil.h"
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "proto/limes.pb-c.h"
 #include "proto/schema.h"
 #include "support/fuzzseed.h"

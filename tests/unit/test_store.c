@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/err.h"
-#include "agent/store.h"
+#include "proto/err.h"
+#include "store/store.h"
 #include "support/store_faultvfs.h"
 #include "support/store_testutil.h"
 
@@ -33,7 +33,7 @@ static void teardown(void)
 {
 	store_faultvfs_reset();
 	store_destroy(&st);
-	store_test_rmtree(dir);
+	cr_assert(eq(int, store_test_rmtree(dir), 0));
 }
 
 TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
@@ -344,7 +344,7 @@ Test(store, expire_marks_pending_deliveries_past_expiry)
 	store_test_id(id, 1, 0);
 	cr_assert(eq(int, store_delivery_sent(st, id, "AGENCY-A", 2000, 3000), 0));
 	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_DELIVERED, 0, NULL, 2500, 0), 0));
-	cr_assert(eq(int, store_expire(st, 101000), 1));
+	cr_assert(eq(int, store_expire(st, 101000, NULL, NULL), 1));
 	cr_assert(eq(int, store_commit(st), 0));
 	cr_assert(eq(int, message_get(1, &rows), 0));
 	cr_assert(eq(int, rows.state[0], DELIVERY_EXPIRED));
@@ -352,8 +352,97 @@ Test(store, expire_marks_pending_deliveries_past_expiry)
 	cr_assert(eq(int, rows.state[1], DELIVERY_DELIVERED));
 	cr_assert(eq(int, due("HUB", 200000, 100, &rows), 2));
 	cr_assert(eq(u32, rows.major[0], 2));
-	cr_assert(eq(int, store_expire(st, 101000), 0));
-	cr_assert(eq(int, store_expire(st, 150000), 2));
+	cr_assert(eq(int, store_expire(st, 101000, NULL, NULL), 0));
+	cr_assert(eq(int, store_expire(st, 150000, NULL, NULL), 2));
+}
+
+/* What store_expire() reported. */
+struct expired_seen {
+	int n;
+	uint32_t major[16];
+	uint32_t minor[16];
+	char recipient[16][STORE_AGENCY_MAX + 1];
+	char next_hop[16][STORE_AGENCY_MAX + 1];
+	int type[16];
+};
+
+static void on_expired(void *arg, const struct store_expired *e)
+{
+	struct expired_seen *s = arg;
+
+	cr_assert(lt(int, s->n, 16));
+	store_test_id_parts(e->id, &s->major[s->n], &s->minor[s->n]);
+	memcpy(s->recipient[s->n], e->recipient, sizeof(e->recipient));
+	memcpy(s->next_hop[s->n], e->next_hop, sizeof(e->next_hop));
+	s->type[s->n] = e->type;
+	s->n++;
+}
+
+/* How often (major, recipient, next_hop) was reported. */
+static int times_reported(const struct expired_seen *s, uint32_t major, const char *recipient,
+			  const char *next_hop)
+{
+	int times = 0;
+
+	for (int i = 0; i < s->n; i++)
+		if (s->major[i] == major && strcmp(s->recipient[i], recipient) == 0 &&
+		    strcmp(s->next_hop[i], next_hop) == 0)
+			times++;
+	return times;
+}
+
+/* Message (major, 0) of type 3 to AGENCY-A via HUB and to AGENCY-B direct. */
+static int put_two_hops(uint32_t major, uint64_t created_ms)
+{
+	struct store_message msg = { .type = 3, .created_ms = created_ms,
+				     .expires_ms = created_ms + 100000 };
+	struct store_delivery d[2] = {
+		{ "AGENCY-A", "HUB", envelope_a, sizeof(envelope_a) },
+		{ "AGENCY-B", "AGENCY-B", envelope_b, sizeof(envelope_b) },
+	};
+
+	store_test_id(msg.id, major, 0);
+	return store_outbox_put(st, &msg, d, 2);
+}
+
+Test(store, expire_reports_each_expired_delivery_and_nothing_else)
+{
+	struct expired_seen got = { 0 };
+	struct seen_rows rows;
+	uint8_t id[STORE_ID_LEN];
+
+	cr_assert(eq(int, put_two_hops(1, 1000), 0));   /* expires 101000 */
+	cr_assert(eq(int, put_two_hops(2, 50000), 0));  /* expires 150000: not yet */
+	cr_assert(eq(int, put_two_hops(3, 1000), 0));   /* expires 101000 */
+	store_test_id(id, 3, 0);
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-A", DELIVERY_DELIVERED, 0, NULL, 2000, 0), 0));
+	cr_assert(eq(int, store_delivery_sent(st, id, "AGENCY-B", 2000, 3000), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+
+	cr_assert(eq(int, store_expire(st, 101000, on_expired, &got), 3));
+	cr_assert(eq(int, got.n, 3));
+	cr_assert(eq(int, times_reported(&got, 1, "AGENCY-A", "HUB"), 1));
+	cr_assert(eq(int, times_reported(&got, 1, "AGENCY-B", "AGENCY-B"), 1));
+	cr_assert(eq(int, times_reported(&got, 3, "AGENCY-B", "AGENCY-B"), 1));
+	for (int i = 0; i < got.n; i++) {
+		cr_assert(eq(u32, got.minor[i], 0), "report %d", i);
+		cr_assert(eq(int, got.type[i], 3), "report %d", i);
+	}
+	/* Reported means staged: the rows read back as expired. */
+	cr_assert(eq(int, message_get(3, &rows), 0));
+	cr_assert(eq(int, rows.state[0], DELIVERY_DELIVERED));
+	cr_assert(eq(int, rows.state[1], DELIVERY_EXPIRED));
+	cr_assert(eq(int, store_commit(st), 0));
+
+	/* What expired once is not reported again; a NULL callback only counts. */
+	memset(&got, 0, sizeof(got));
+	cr_assert(eq(int, store_expire(st, 101000, on_expired, &got), 0));
+	cr_assert(eq(int, got.n, 0));
+	cr_assert(eq(int, store_expire(st, 150000, NULL, NULL), 2));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, message_get(2, &rows), 0));
+	cr_assert(eq(int, rows.state[0], DELIVERY_EXPIRED));
+	cr_assert(eq(int, rows.state[1], DELIVERY_EXPIRED));
 }
 
 Test(store, requeue_puts_expired_or_rejected_back_with_new_envelope)
@@ -366,7 +455,7 @@ Test(store, requeue_puts_expired_or_rejected_back_with_new_envelope)
 	store_test_id(id, 1, 0);
 	cr_assert(eq(int, store_delivery_requeue(st, id, "AGENCY-A", fresh, sizeof(fresh), 1),
 		     LIMES_E_INVAL));
-	cr_assert(eq(int, store_expire(st, 200000), 2));
+	cr_assert(eq(int, store_expire(st, 200000, NULL, NULL), 2));
 	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_REJECTED, 4, "expired",
 					      200001, 0), 0));
 	cr_assert(eq(int, store_delivery_requeue(st, id, "AGENCY-A", fresh, sizeof(fresh), 900000),
@@ -627,7 +716,7 @@ Test(store, data_dir_is_0700_and_db_0600)
 
 	cr_assert(eq(int, stat(dir, &sb), 0));
 	store_destroy(&st);
-	store_test_rmtree(dir);
+	cr_assert(eq(int, store_test_rmtree(dir), 0));
 	cr_assert(eq(int, stat(dir, &sb), -1));
 	reopen(NULL);
 	cr_assert(eq(int, put_msg(1, 0, 0, 1000, NULL), 0));
@@ -697,7 +786,7 @@ static void assert_refuses_writes(int code)
 	cr_assert(eq(int, store_begin(st), code));
 	cr_assert(eq(int, put_batch_message(99, 0, (const uint8_t *)"x", 1), code));
 	cr_assert(eq(int, store_commit(st), code));
-	cr_assert(eq(int, store_expire(st, 1), code));
+	cr_assert(eq(int, store_expire(st, 1, NULL, NULL), code));
 	cr_assert(eq(int, store_purge(st, 1, 1), code));
 }
 

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "crypto/envelope.h"
 #include "crypto/identity.h"
 #include "crypto/random.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/err.h"
+#include "proto/err.h"
 #include "proto/wire.h"
 
 TestSuite(wire, .timeout = 60);

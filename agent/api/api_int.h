@@ -1,0 +1,126 @@
+/*
+ * Shared by the API's files only (api.c, defer.c, routes.c, json.c,
+ * metrics.c, dashboard.c): the reply a route builds, the API's counters,
+ * the JSON helpers and the one mapping of our error codes to HTTP. None of
+ * this sees libmicrohttpd; api.c turns a struct api_reply into an HTTP
+ * response.
+ */
+#ifndef LIMES_API_INT_H
+#define LIMES_API_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "core/core.h"
+#include "store/store.h"
+
+#define API_ID_HEX 33           /* 32 hex digits and a NUL */
+#define API_TIME_SIZE 32        /* "2026-11-26T19:05:12.000Z" and a NUL */
+#define API_MAX_BATCH 10000     /* messages in one POST /v1/messages */
+#define API_MAX_WAIT_S 60       /* longest inbox long-poll */
+#define API_DEFAULT_LIMIT 100   /* inbox rows per answer by default */
+#define API_MAX_LIMIT 1000
+
+/* What a route answers; api.c sends it and logs it. */
+struct api_reply {
+	int status;
+	char *body;                 /* malloc'd, owned by the reply */
+	size_t len;
+	const char *content_type;   /* static */
+	char code[32];              /* error code, "" on success (for logs and counters) */
+	char field[128];
+	char msg_id[API_ID_HEX];    /* message id for the log line, "" if none */
+	size_t accepted;            /* messages accepted by this request */
+	bool needs_commit;          /* staged writes: answer only after the group commit */
+};
+
+/* Requests answered, per HTTP status, for /metrics. */
+#define API_STATUS_SLOTS 16
+struct api_status_count {
+	int status;                 /* 0: unused slot */
+	uint64_t count;
+};
+
+/* The API's own figures, written by api.c and defer.c only. */
+struct api_counters {
+	struct api_status_count by_status[API_STATUS_SLOTS];
+	uint64_t accepted_messages; /* messages accepted and committed */
+};
+
+/* Inbox query, parsed. */
+struct api_inbox_params {
+	int64_t after;
+	size_t limit;
+	unsigned wait_s;
+};
+
+/* --- json.c --- */
+
+/* Formats unix ms as RFC 3339 UTC with milliseconds into the caller's buf. */
+void api_json_time(char *buf, size_t len, uint64_t ms);
+/* A new JSON string with the RFC 3339 time, or JSON null for 0; caller owns it (NULL: out of memory). */
+json_t *api_json_time_value(uint64_t ms);
+/* A new JSON string of 32 lowercase hex digits; caller owns it (NULL: out of memory). */
+json_t *api_json_id_value(const uint8_t id[STORE_ID_LEN]);
+/* Parses 32 hex digits into id; 0 or LIMES_E_INVAL. */
+int api_json_parse_id(const char *text, uint8_t id[STORE_ID_LEN]);
+/* Fills r with status and obj serialised (steals obj; 500 if it cannot). */
+void api_json_reply(struct api_reply *r, int status, json_t *obj);
+/* Fills r with the JSON error {"error": {code, field, message}}. */
+void api_json_error(struct api_reply *r, int status, const char *code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Fills r with the error for our code `err` (LIMES_E_*): HTTP status and API
+ * error code from the API's one table (500 "internal" for a code it lacks). */
+void api_json_code_error(struct api_reply *r, int err, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Fills r with core's refusal: its code through the same table, its field
+ * and message; rc stands in when e->code is 0. */
+void api_json_core_error(struct api_reply *r, int rc, const struct core_error *e);
+/* Fills r with the 503 of a store that cannot take or make writes durable:
+ * "disk_full" for LIMES_E_STORE_FULL, "store_unavailable" for any other rc. */
+void api_json_store_error(struct api_reply *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The link-health document of GET /v1/peers and `limes status --json`; caller owns it. */
+json_t *api_json_peers(const struct api_deps *deps);
+/* Free bytes on the data folder's file system, or UINT64_MAX when unknown. */
+uint64_t api_json_free_bytes(const struct api_deps *deps);
+
+/* --- routes.c --- */
+
+/* POST /v1/messages: validate and stage the batch in the turn's commit;
+ * fills r with the 202 to send once the commit made it durable
+ * (r->needs_commit), or with the refusal (nothing staged). */
+void api_routes_post_messages(const struct api_deps *deps, const char *client, const char *body, size_t len,
+			      struct api_reply *r);
+/* GET /v1/messages/{id}. */
+void api_routes_get_message(const struct api_deps *deps, const char *id_text, struct api_reply *r);
+/* POST /v1/messages/{id}/requeue with an optional {"to", "ttl_s"} body:
+ * stages like a submission (r->needs_commit) or fills r with the refusal. */
+void api_routes_requeue(const struct api_deps *deps, const char *id_text, const char *body, size_t len,
+			struct api_reply *r);
+/* Parses after/limit/wait; on error fills r and returns LIMES_E_INVAL. */
+int api_routes_inbox_params(const char *after, const char *limit, const char *wait,
+			    struct api_inbox_params *p, struct api_reply *r);
+/* GET /v1/inbox: answers and returns the number of messages; when none and
+ * may_wait, returns 0 without answering so the caller can wait. Negative
+ * (reply filled) on a store error. */
+int api_routes_inbox(const struct api_deps *deps, const struct api_inbox_params *p, bool may_wait,
+		     struct api_reply *r);
+/* GET /v1/peers. */
+void api_routes_peers(const struct api_deps *deps, struct api_reply *r);
+/* GET /healthz. */
+void api_routes_healthz(const struct api_deps *deps, struct api_reply *r);
+
+/* --- metrics.c --- */
+
+/* GET /metrics: Prometheus text format for the agent and the API counters. */
+void metrics_render(const struct api_deps *deps, const struct api_counters *counters, struct api_reply *r);
+
+/* --- dashboard.c --- */
+
+/* GET /: the dashboard page (static storage) and its length. */
+const char *dashboard_page(size_t *len);
+
+#endif

@@ -1,0 +1,235 @@
+/*
+ * JSON building blocks of the API: times in RFC 3339, ids in hex, the error
+ * document with the one table from our error codes to HTTP, and the
+ * link-health document shared by GET /v1/peers, `limes status --json` and
+ * the dashboard.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "api_int.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "crypto/encode.h"
+#include "proto/err.h"
+
+void api_json_time(char *buf, size_t len, uint64_t ms)
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+}
+
+json_t *api_json_time_value(uint64_t ms)
+{
+	char buf[API_TIME_SIZE];
+
+	if (ms == 0)
+		return json_null();
+	api_json_time(buf, sizeof(buf), ms);
+	return json_string(buf);
+}
+
+json_t *api_json_id_value(const uint8_t id[STORE_ID_LEN])
+{
+	char hex[API_ID_HEX];
+
+	if (encode_hex(hex, sizeof(hex), id, STORE_ID_LEN) < 0)
+		return NULL; /* cannot happen: hex fits an id */
+	return json_string(hex);
+}
+
+int api_json_parse_id(const char *text, uint8_t id[STORE_ID_LEN])
+{
+	if (!text || strlen(text) != 2 * STORE_ID_LEN)
+		return LIMES_E_INVAL;
+	return encode_unhex(id, STORE_ID_LEN, text, 2 * STORE_ID_LEN) < 0 ? LIMES_E_INVAL : 0;
+}
+
+void api_json_reply(struct api_reply *r, int status, json_t *obj)
+{
+	char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+
+	json_decref(obj);
+	free(r->body);
+	r->body = NULL;
+	r->content_type = "application/json";
+	if (!text) {
+		static const char oom[] = "{\"error\":{\"code\":\"internal\",\"field\":\"\",\"message\":\"out of memory\"}}";
+		r->status = 500;
+		snprintf(r->code, sizeof(r->code), "internal");
+		r->body = strdup(oom);
+		r->len = r->body ? strlen(r->body) : 0;
+		return;
+	}
+	r->status = status;
+	r->len = strlen(text);
+	r->body = text;
+}
+
+void api_json_error(struct api_reply *r, int status, const char *code, const char *field, const char *fmt, ...)
+{
+	char message[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	snprintf(r->code, sizeof(r->code), "%s", code);
+	snprintf(r->field, sizeof(r->field), "%s", field ? field : "");
+	api_json_reply(r, status,
+		       json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "field", field ? field : "",
+				 "message", message));
+}
+
+/*
+ * The one place our error codes (LIMES_E_*, what core and the store return)
+ * become HTTP: a status and the API's stable error code. Codes the API
+ * finds by itself (wrong_type, bad_enum, unknown_field...) have no LIMES_E_*
+ * of their own and are written where they are found.
+ */
+static const struct http_error {
+	int err;
+	int status;
+	const char *code;
+} http_errors[] = {
+	{ LIMES_E_INVAL,           400, "invalid_field" },
+	{ LIMES_E_MISSING,         400, "missing_field" },
+	{ LIMES_E_RANGE,           400, "out_of_range" },
+	{ LIMES_E_POLICY,          403, "policy_forbidden" },
+	{ LIMES_E_UNKNOWN_PEER,    404, "unknown_peer" },
+	{ LIMES_E_NOTFOUND,        404, "not_found" },
+	{ LIMES_E_NOT_REQUEUEABLE, 409, "not_requeueable" },
+	{ LIMES_E_TOOBIG,          413, "too_large" },
+	{ LIMES_E_STORE_FULL,      503, "disk_full" },
+	{ LIMES_E_STORE_FAILED,    503, "store_unavailable" },
+	{ LIMES_E_STORE_CORRUPT,   503, "store_unavailable" },
+	{ LIMES_E_IO,              503, "store_unavailable" },
+	{ LIMES_E_NOMEM,           503, "internal" },
+	{ LIMES_E_INTERNAL,        500, "internal" },
+};
+static const struct http_error http_error_other = { 0, 500, "internal" };
+
+static const struct http_error *http_error_of(int err)
+{
+	for (size_t i = 0; i < sizeof(http_errors) / sizeof(http_errors[0]); i++)
+		if (http_errors[i].err == err)
+			return &http_errors[i];
+	return &http_error_other;
+}
+
+static void code_error(struct api_reply *r, int err, const char *field, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void code_error(struct api_reply *r, int err, const char *field, const char *fmt, va_list ap)
+{
+	const struct http_error *h = http_error_of(err);
+	char message[512];
+
+	vsnprintf(message, sizeof(message), fmt, ap);
+	api_json_error(r, h->status, h->code, field, "%s", message[0] ? message : limes_strerror(err));
+}
+
+void api_json_code_error(struct api_reply *r, int err, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	code_error(r, err, field, fmt, ap);
+	va_end(ap);
+}
+
+void api_json_core_error(struct api_reply *r, int rc, const struct core_error *e)
+{
+	int err = e->code ? e->code : rc;
+
+	api_json_code_error(r, err, e->field, "%s", e->message[0] ? e->message : limes_strerror(err));
+}
+
+void api_json_store_error(struct api_reply *r, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	code_error(r, rc == LIMES_E_STORE_FULL ? LIMES_E_STORE_FULL : LIMES_E_STORE_FAILED, "", fmt, ap);
+	va_end(ap);
+}
+
+uint64_t api_json_free_bytes(const struct api_deps *deps)
+{
+	struct statvfs sv;
+
+	if (statvfs(peers_config(deps->peers)->data_dir, &sv) < 0)
+		return UINT64_MAX;
+	return (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+}
+
+/* Seconds from then to now as a JSON real, or NULL when then is unknown (0). */
+static json_t *age_value(uint64_t now, uint64_t then)
+{
+	return then && now >= then ? json_real((double)(now - then) / 1000.0) : NULL;
+}
+
+static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t now)
+{
+	const struct peer_counters *n = peer_counters(p);
+	uint64_t queued = 0, oldest = 0;
+	bool have_stats = false;
+
+	/* A relayed peer's health is its relay's link; its queue is counted there. */
+	const struct peer *hop = peers_find(deps->peers, peer_next_hop(p));
+	const struct peer_link *link = peer_link(hop ? hop : p);
+	if (peer_is_direct(p)) {
+		int rc = peer_outbox_stats(p, deps->store, &queued, &oldest);
+		if (rc < 0)
+			log_warn("peer=%s event=outbox_stats_failed reason=\"%s\"", peer_id(p), limes_strerror(rc));
+		have_stats = rc == 0;
+	}
+	json_t *counters = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				     "sent", (json_int_t)n->n[PEER_SENT],
+				     "delivered", (json_int_t)n->n[PEER_DELIVERED],
+				     "rejected", (json_int_t)n->n[PEER_REJECTED],
+				     "received", (json_int_t)n->n[PEER_RECEIVED],
+				     "refused", (json_int_t)n->n[PEER_REFUSED],
+				     "duplicates", (json_int_t)n->n[PEER_DUPLICATES],
+				     "expired", (json_int_t)n->n[PEER_EXPIRED],
+				     "resent", (json_int_t)n->n[PEER_RESENT]);
+	/* "s*": endpoint for a direct peer, via for a relayed one; "o?": null
+	 * for a figure not measured yet */
+	return json_pack("{s:s, s:s*, s:s*, s:s, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o}",
+			 "id", peer_id(p),
+			 "endpoint", peer_is_direct(p) ? peer_conf(p)->endpoint : NULL,
+			 "via", peer_is_direct(p) ? NULL : peer_next_hop(p),
+			 "state", link_state_name(link->state),
+			 "rtt_ms", link->has_rtt ? json_real(link->rtt_ms) : NULL,
+			 "last_heard", api_json_time_value(link->last_heard_ms),
+			 "last_heard_age_s", age_value(now, link->last_heard_ms),
+			 "queued", have_stats ? json_integer((json_int_t)queued) : NULL,
+			 "oldest_unacked_age_s", have_stats ? age_value(now, oldest) : NULL,
+			 "clock_offset_ms", link->has_rtt ? json_real(link->clock_offset_ms) : NULL,
+			 "counters", counters);
+}
+
+json_t *api_json_peers(const struct api_deps *deps)
+{
+	uint64_t now = clock_now_ms();
+	json_t *list = json_array();
+	size_t n = peers_count(deps->peers);
+
+	for (size_t i = 0; list && i < n; i++)
+		if (json_array_append_new(list, peer_json(deps, peers_at(deps->peers, i), now)) < 0) {
+			json_decref(list);
+			list = NULL; /* json_pack fails on it below: the caller answers 500 */
+		}
+	return json_pack("{s:{s:s, s:s, s:o, s:f, s:b}, s:o}", "agent", "id", peers_config(deps->peers)->id,
+			 "version", LIMES_VERSION, "now", api_json_time_value(now), "uptime_s",
+			 (double)(now - deps->started_ms) / 1000.0, "store_healthy", store_healthy(deps->store),
+			 "peers", list);
+}

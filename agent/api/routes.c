@@ -1,0 +1,583 @@
+/*
+ * The API's routes as plain functions from a parsed request to a struct
+ * api_reply: submission (validation with the generic mapper, then policy,
+ * sealing and staging by core's submit_stage), message state, re-queueing
+ * (core's submit_requeue), the inbox (decoded bodies), peers and health.
+ * Submissions and re-queues are staged in the turn's group commit and
+ * answered by defer.c once it is durable. No HTTP library here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "base/log.h"
+#include "crypto/encode.h"
+#include "crypto/envelope.h"
+#include "proto/err.h"
+#include "proto/reason.h"
+#include "proto/schema.h"
+
+#define IDEMPOTENCY_KEY_MAX 128
+
+/* Path of a top-level field: "ttl_s", or "[3].ttl_s" in a batch. */
+static void field_path(char *buf, size_t len, bool batch, size_t index, const char *name)
+{
+	if (batch)
+		snprintf(buf, len, "[%zu]%s%s", index, name[0] == '[' ? "" : ".", name);
+	else
+		snprintf(buf, len, "%s", name);
+}
+
+/* Reads the whole-number seconds at key into *ms (0 when absent). */
+static int get_ttl(const json_t *obj, const char *key, const char *path, uint64_t max_ms, uint64_t *ms,
+		   struct api_reply *r)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	*ms = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v)) {
+		api_json_error(r, 400, "wrong_type", path, "must be a whole number of seconds");
+		return LIMES_E_INVAL;
+	}
+	json_int_t s = json_integer_value(v);
+	if (s <= 0 || (uint64_t)s > max_ms / 1000) {
+		api_json_error(r, 400, "out_of_range", path, "must be from 1 to %" PRIu64 " seconds",
+			       max_ms / 1000);
+		return LIMES_E_INVAL;
+	}
+	*ms = (uint64_t)s * 1000;
+	return 0;
+}
+
+/* Validates one message object into req; *body is the packed body (caller frees). */
+static int parse_message(const struct config *cfg, const json_t *obj, bool batch, size_t index,
+			 struct submit_request *req, uint8_t **body, struct api_reply *r)
+{
+	static const char *const known[] = { "to", "type", "priority", "ttl_s", "ref", "idempotency_key", "body" };
+	char path[160];
+	const char *key;
+	const json_t *v;
+
+	memset(req, 0, sizeof(*req));
+	*body = NULL;
+	if (!json_is_object(obj)) {
+		field_path(path, sizeof(path), batch, index, "");
+		if (!batch)
+			path[0] = '\0';
+		else
+			path[strlen(path) - 1] = '\0'; /* "[3]" */
+		api_json_error(r, 400, "wrong_type", path, "a message must be a JSON object");
+		return LIMES_E_INVAL;
+	}
+	json_object_foreach((json_t *)obj, key, v) {
+		bool ok = false;
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			ok = ok || strcmp(key, known[i]) == 0;
+		if (!ok) {
+			field_path(path, sizeof(path), batch, index, key);
+			api_json_error(r, 400, "unknown_field", path,
+				       "unknown field (known: to, type, priority, ttl_s, ref, idempotency_key, body)");
+			return LIMES_E_INVAL;
+		}
+	}
+	/* to */
+	v = json_object_get(obj, "to");
+	field_path(path, sizeof(path), batch, index, "to");
+	if (!v) {
+		api_json_error(r, 400, "missing_field", path, "at least one recipient is needed");
+		return LIMES_E_INVAL;
+	}
+	if (!json_is_array(v)) {
+		api_json_error(r, 400, "wrong_type", path, "must be an array of agency ids");
+		return LIMES_E_INVAL;
+	}
+	if (json_array_size(v) == 0) {
+		api_json_error(r, 400, "missing_field", path, "at least one recipient is needed");
+		return LIMES_E_INVAL;
+	}
+	if (json_array_size(v) > SUBMIT_MAX_TO) {
+		api_json_error(r, 400, "too_many", path, "at most %d recipients", SUBMIT_MAX_TO);
+		return LIMES_E_INVAL;
+	}
+	for (size_t k = 0; k < json_array_size(v); k++) {
+		const json_t *t = json_array_get(v, k);
+		char sub[32];
+		snprintf(sub, sizeof(sub), "to[%zu]", k);
+		if (!json_is_string(t)) {
+			field_path(path, sizeof(path), batch, index, sub);
+			api_json_error(r, 400, "wrong_type", path, "must be an agency id string");
+			return LIMES_E_INVAL;
+		}
+		req->to[req->n_to++] = json_string_value(t);
+	}
+	/* type */
+	v = json_object_get(obj, "type");
+	field_path(path, sizeof(path), batch, index, "type");
+	if (!v) {
+		api_json_error(r, 400, "missing_field", path, "the message type is needed");
+		return LIMES_E_INVAL;
+	}
+	if (!json_is_string(v)) {
+		api_json_error(r, 400, "wrong_type", path, "must be a string");
+		return LIMES_E_INVAL;
+	}
+	req->type = schema_type_from_name(json_string_value(v));
+	if (req->type < 0) {
+		api_json_error(r, 400, "bad_enum", path, "unknown message type (known: alert, pre_arrival, control_result)");
+		return LIMES_E_INVAL;
+	}
+	/* priority */
+	v = json_object_get(obj, "priority");
+	field_path(path, sizeof(path), batch, index, "priority");
+	if (v) {
+		if (!json_is_string(v)) {
+			api_json_error(r, 400, "wrong_type", path, "must be a string");
+			return LIMES_E_INVAL;
+		}
+		req->priority = schema_parse_priority(json_string_value(v));
+		if (req->priority < 0) {
+			api_json_error(r, 400, "bad_enum", path, "must be \"normal\" or \"urgent\"");
+			return LIMES_E_INVAL;
+		}
+	}
+	/* ttl_s */
+	field_path(path, sizeof(path), batch, index, "ttl_s");
+	if (get_ttl(obj, "ttl_s", path, cfg->max_ttl_ms, &req->ttl_ms, r) < 0)
+		return LIMES_E_INVAL;
+	/* ref */
+	v = json_object_get(obj, "ref");
+	field_path(path, sizeof(path), batch, index, "ref");
+	if (v) {
+		if (!json_is_string(v)) {
+			api_json_error(r, 400, "wrong_type", path, "must be a string of 32 hex digits");
+			return LIMES_E_INVAL;
+		}
+		if (api_json_parse_id(json_string_value(v), req->ref) < 0) {
+			api_json_error(r, 400, "bad_format", path, "must be a message id: 32 hex digits");
+			return LIMES_E_INVAL;
+		}
+		req->has_ref = true;
+	}
+	/* idempotency_key */
+	v = json_object_get(obj, "idempotency_key");
+	field_path(path, sizeof(path), batch, index, "idempotency_key");
+	if (v) {
+		if (!json_is_string(v)) {
+			api_json_error(r, 400, "wrong_type", path, "must be a string");
+			return LIMES_E_INVAL;
+		}
+		size_t n = json_string_length(v);
+		if (n == 0 || n > IDEMPOTENCY_KEY_MAX || strlen(json_string_value(v)) != n) {
+			api_json_error(r, 400, n > IDEMPOTENCY_KEY_MAX ? "too_long" : "bad_format", path,
+				       "must be 1 to %d characters without NUL", IDEMPOTENCY_KEY_MAX);
+			return LIMES_E_INVAL;
+		}
+		req->idempotency_key = json_string_value(v);
+	}
+	/* body */
+	v = json_object_get(obj, "body");
+	field_path(path, sizeof(path), batch, index, "body");
+	if (!v) {
+		api_json_error(r, 400, "missing_field", path, "the message body is needed");
+		return LIMES_E_INVAL;
+	}
+	if (!json_is_object(v)) {
+		api_json_error(r, 400, "wrong_type", path, "must be a JSON object");
+		return LIMES_E_INVAL;
+	}
+	struct pbjson_error perr;
+	memset(&perr, 0, sizeof(perr));
+	int rc = schema_body_from_json(req->type, v, path, body, &req->body_len, &perr);
+	if (rc == LIMES_E_NOMEM) {
+		api_json_code_error(r, rc, path, "out of memory");
+		return rc;
+	}
+	if (rc < 0) {
+		api_json_error(r, 400, perr.code ? pbjson_code_name(perr.code) : "invalid_field",
+			       perr.path[0] ? perr.path : path, "%s", perr.message[0] ? perr.message : "invalid body");
+		return LIMES_E_INVAL;
+	}
+	req->body = *body;
+	return 0;
+}
+
+void api_routes_post_messages(const struct api_deps *deps, const char *client, const char *text, size_t len,
+			      struct api_reply *r)
+{
+	struct pbjson_error perr;
+	json_t *doc = NULL, *answer = NULL;
+	struct submit_request *reqs = NULL;
+	struct submit_result *results = NULL;
+	uint8_t **bodies = NULL;
+	size_t n = 0;
+	bool batch;
+
+	if (pbjson_parse(text, len, &doc, &perr) < 0) {
+		api_json_error(r, 400, "invalid_json", "", "request is not valid JSON: %s", perr.message);
+		goto out;
+	}
+	batch = json_is_array(doc);
+	n = batch ? json_array_size(doc) : 1;
+	if (batch && n == 0) {
+		api_json_error(r, 400, "missing_field", "[0]", "the batch is empty");
+		goto out;
+	}
+	if (n > API_MAX_BATCH) {
+		api_json_error(r, 413, "too_many", "", "at most %d messages in one request", API_MAX_BATCH);
+		goto out;
+	}
+	reqs = calloc(n, sizeof(*reqs));
+	results = calloc(n, sizeof(*results));
+	bodies = calloc(n, sizeof(*bodies));
+	if (!reqs || !results || !bodies) {
+		api_json_code_error(r, LIMES_E_NOMEM, "", "out of memory: nothing was accepted");
+		goto out;
+	}
+	const struct config *cfg = peers_config(deps->peers);
+	for (size_t i = 0; i < n; i++)
+		if (parse_message(cfg, batch ? json_array_get(doc, i) : doc, batch, i, &reqs[i], &bodies[i], r) < 0)
+			goto out;
+	/* Disk below the reserve counts as full: refuse before writing anything. */
+	if (api_json_free_bytes(deps) < cfg->min_free_bytes) {
+		api_json_store_error(r, LIMES_E_STORE_FULL,
+				     "the data folder's disk has less than the configured reserve free: nothing was accepted");
+		goto out;
+	}
+	struct core_error cerr;
+	memset(&cerr, 0, sizeof(cerr));
+	/* staged only: the turn's commit makes every request of this loop turn
+	 * durable together, and the 202 goes out after it (group commit) */
+	int rc = submit_stage(deps->submit, client, reqs, n, results, &cerr);
+	if (rc < 0) {
+		api_json_core_error(r, rc, &cerr);
+		goto out;
+	}
+	r->needs_commit = true;
+	size_t fresh = 0;
+	for (size_t i = 0; i < n; i++)
+		fresh += results[i].existing ? 0 : 1;
+	r->accepted = fresh;
+	if (encode_hex(r->msg_id, sizeof(r->msg_id), results[0].id, STORE_ID_LEN) < 0)
+		r->msg_id[0] = '\0'; /* cannot happen: the buffer fits an id */
+	if (batch) {
+		json_t *ids = json_array();
+		for (size_t i = 0; ids && i < n; i++)
+			if (json_array_append_new(ids, api_json_id_value(results[i].id)) < 0) {
+				json_decref(ids);
+				ids = NULL;
+			}
+		answer = ids ? json_pack("{s:o}", "ids", ids) : NULL;
+	} else {
+		answer = json_pack("{s:o, s:b}", "id", api_json_id_value(results[0].id), "existing",
+				   results[0].existing);
+	}
+	api_json_reply(r, 202, answer);
+out:
+	for (size_t i = 0; bodies && i < n; i++)
+		free(bodies[i]);
+	free(bodies);
+	free(results);
+	free(reqs);
+	json_decref(doc);
+}
+
+struct message_view {
+	json_t *recipients;
+	int type, priority;
+	uint64_t created_ms, expires_ms;
+	bool nomem;
+};
+
+/* Pending deliveries show their next attempt; finished ones when and how
+ * they finished. A key whose value is NULL is left out. */
+static int add_recipient(void *arg, const struct store_delivery_row *row)
+{
+	struct message_view *mv = arg;
+	bool pending = row->state == DELIVERY_QUEUED || row->state == DELIVERY_SENT;
+	bool rejected = row->state == DELIVERY_REJECTED;
+
+	mv->type = row->type;
+	mv->priority = row->priority;
+	mv->created_ms = row->created_ms;
+	mv->expires_ms = row->expires_ms;
+	json_t *o = json_pack("{s:s, s:s*, s:s, s:I, s:o, s:o, s:o*, s:o*, s:o*, s:s*, s:s*, s:o*}",
+			      "to", row->recipient,
+			      "via", strcmp(row->next_hop, row->recipient) != 0 ? row->next_hop : NULL,
+			      "state", store_delivery_state_name(row->state),
+			      "attempts", (json_int_t)row->attempts,
+			      "last_attempt", api_json_time_value(row->sent_ms),
+			      "expires", api_json_time_value(row->expires_ms),
+			      "next_attempt", pending ? api_json_time_value(row->next_attempt_ms) : NULL,
+			      "delivered", row->state == DELIVERY_DELIVERED ? api_json_time_value(row->done_ms) : NULL,
+			      "rejected", rejected ? api_json_time_value(row->done_ms) : NULL,
+			      "reason", rejected ? reason_name(row->reason) : NULL,
+			      "detail", rejected ? (row->detail ? row->detail : "") : NULL,
+			      "expired", row->state == DELIVERY_EXPIRED ? api_json_time_value(row->done_ms) : NULL);
+	if (json_array_append_new(mv->recipients, o) < 0) {
+		mv->nomem = true;
+		return 1; /* stop */
+	}
+	return 0;
+}
+
+void api_routes_get_message(const struct api_deps *deps, const char *id_text, struct api_reply *r)
+{
+	uint8_t id[STORE_ID_LEN];
+	struct message_view mv = { .recipients = json_array() };
+
+	if (api_json_parse_id(id_text, id) < 0) {
+		api_json_error(r, 404, "not_found", "id", "not a message id (32 hex digits)");
+		goto out;
+	}
+	int rc = store_message_get(deps->store, id, add_recipient, &mv);
+	if (mv.nomem || !mv.recipients) {
+		api_json_code_error(r, LIMES_E_NOMEM, "", "out of memory");
+		goto out;
+	}
+	if (rc == LIMES_E_NOTFOUND) {
+		api_json_code_error(r, rc, "id", "no such message");
+		goto out;
+	}
+	if (rc < 0) {
+		api_json_store_error(r, rc, "the store cannot be read: %s", limes_strerror(rc));
+		goto out;
+	}
+	snprintf(r->msg_id, sizeof(r->msg_id), "%s", id_text);
+	const char *type = schema_type_name(mv.type);
+	const char *prio = schema_priority_name(mv.priority);
+	api_json_reply(r, 200,
+		       json_pack("{s:o, s:s, s:s, s:o, s:o, s:O}", "id", api_json_id_value(id), "type",
+				 type ? type : "unknown", "priority", prio ? prio : "normal", "created",
+				 api_json_time_value(mv.created_ms), "expires", api_json_time_value(mv.expires_ms),
+				 "recipients", mv.recipients));
+out:
+	json_decref(mv.recipients);
+}
+
+void api_routes_requeue(const struct api_deps *deps, const char *id_text, const char *text, size_t len,
+			struct api_reply *r)
+{
+	uint8_t id[STORE_ID_LEN];
+	json_t *doc = NULL;
+	const char *to = NULL;
+	uint64_t ttl_ms = 0;
+	int requeued = 0;
+	struct pbjson_error perr;
+	struct core_error cerr;
+
+	if (api_json_parse_id(id_text, id) < 0) {
+		api_json_error(r, 404, "not_found", "id", "not a message id (32 hex digits)");
+		goto out;
+	}
+	if (len > 0) {
+		const char *key;
+		json_t *v;
+		if (pbjson_parse(text, len, &doc, &perr) < 0) {
+			api_json_error(r, 400, "invalid_json", "", "request is not valid JSON: %s", perr.message);
+			goto out;
+		}
+		if (!json_is_object(doc)) {
+			api_json_error(r, 400, "wrong_type", "", "must be a JSON object");
+			goto out;
+		}
+		json_object_foreach(doc, key, v) {
+			if (strcmp(key, "to") != 0 && strcmp(key, "ttl_s") != 0) {
+				api_json_error(r, 400, "unknown_field", key, "unknown field (known: to, ttl_s)");
+				goto out;
+			}
+		}
+		v = json_object_get(doc, "to");
+		if (v && !json_is_string(v)) {
+			api_json_error(r, 400, "wrong_type", "to", "must be an agency id string");
+			goto out;
+		}
+		to = v ? json_string_value(v) : NULL;
+		if (get_ttl(doc, "ttl_s", "ttl_s", peers_config(deps->peers)->max_ttl_ms, &ttl_ms, r) < 0)
+			goto out;
+	}
+	memset(&cerr, 0, sizeof(cerr));
+	/* staged in the turn's commit like a submission: answered once durable */
+	int rc = submit_requeue(deps->submit, id, to, ttl_ms, &requeued, &cerr);
+	if (rc < 0) {
+		api_json_core_error(r, rc, &cerr);
+		goto out;
+	}
+	r->needs_commit = true;
+	snprintf(r->msg_id, sizeof(r->msg_id), "%s", id_text);
+	api_json_reply(r, 202, json_pack("{s:o, s:s}", "id", api_json_id_value(id), "state", "queued"));
+out:
+	json_decref(doc);
+}
+
+static int parse_uint(const char *text, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	if (!text || *text < '0' || *text > '9')
+		return LIMES_E_INVAL;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno || *end || v > max)
+		return LIMES_E_INVAL;
+	*out = v;
+	return 0;
+}
+
+int api_routes_inbox_params(const char *after, const char *limit, const char *wait, struct api_inbox_params *p,
+			    struct api_reply *r)
+{
+	uint64_t v;
+
+	p->after = 0;
+	p->limit = API_DEFAULT_LIMIT;
+	p->wait_s = 0;
+	if (after) {
+		if (parse_uint(after, INT64_MAX, &v) < 0) {
+			api_json_error(r, 400, "bad_format", "after", "must be a cursor from an earlier answer");
+			return LIMES_E_INVAL;
+		}
+		p->after = (int64_t)v;
+	}
+	if (limit) {
+		if (parse_uint(limit, API_MAX_LIMIT, &v) < 0 || v == 0) {
+			api_json_error(r, 400, "out_of_range", "limit", "must be a whole number from 1 to %d",
+				       API_MAX_LIMIT);
+			return LIMES_E_INVAL;
+		}
+		p->limit = (size_t)v;
+	}
+	if (wait) {
+		if (parse_uint(wait, UINT32_MAX, &v) < 0) {
+			api_json_error(r, 400, "out_of_range", "wait", "must be a whole number of seconds (at most %d)",
+				       API_MAX_WAIT_S);
+			return LIMES_E_INVAL;
+		}
+		p->wait_s = v > API_MAX_WAIT_S ? API_MAX_WAIT_S : (unsigned)v;
+	}
+	return 0;
+}
+
+struct inbox_view {
+	const struct api_deps *deps;
+	json_t *messages;
+	int64_t last;
+	bool nomem;
+};
+
+/* The decoded body, or NULL with *why saying why; caller owns it. */
+static json_t *decoded_body(const struct api_deps *deps, const struct store_inbox_row *row, const char **why)
+{
+	const struct store_inbox_entry *e = &row->entry;
+	struct envelope_opened opened;
+	struct pbjson_error perr;
+	json_t *body = NULL;
+
+	*why = NULL;
+	memset(&opened, 0, sizeof(opened));
+	const struct peer *from = peers_find(deps->peers, e->sender);
+	if (!e->envelope || e->envelope_len == 0)
+		*why = "purged: the body is past its retention period";
+	else if (!from)
+		*why = "the sender is no longer a configured peer";
+	else if (!deps->me || envelope_unseal(deps->me, peer_crypto(from), e->envelope, e->envelope_len,
+					      peers_config(deps->peers)->max_frame_bytes, &opened) < 0)
+		*why = "the body cannot be unsealed with the sender's current key";
+	else if (schema_body_to_json(e->type, opened.body, opened.body_len, &body, &perr) < 0)
+		*why = "the body does not decode against its schema";
+	envelope_opened_clear(&opened);
+	if (*why) {
+		json_decref(body);
+		body = NULL;
+	}
+	return body;
+}
+
+static int add_inbox_row(void *arg, const struct store_inbox_row *row)
+{
+	struct inbox_view *iv = arg;
+	const struct store_inbox_entry *e = &row->entry;
+	const char *type = schema_type_name(e->type), *prio = schema_priority_name(e->priority);
+	const char *why = NULL;
+	json_t *body = decoded_body(iv->deps, row, &why);
+
+	/* "o?": null for a missing ref or body; "s*": body_error only when there is one */
+	json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o?, s:o?, s:s*}",
+			      "cursor", (json_int_t)row->cursor,
+			      "id", api_json_id_value(e->id),
+			      "from", e->sender,
+			      "type", type ? type : "unknown",
+			      "priority", prio ? prio : "normal",
+			      "created", api_json_time_value(e->created_ms),
+			      "expires", api_json_time_value(e->expires_ms),
+			      "received", api_json_time_value(e->received_ms),
+			      "ref", e->has_ref ? api_json_id_value(e->ref) : NULL,
+			      "body", body,
+			      "body_error", why);
+	if (json_array_append_new(iv->messages, o) < 0) {
+		iv->nomem = true;
+		return 1; /* stop */
+	}
+	iv->last = row->cursor;
+	return 0;
+}
+
+int api_routes_inbox(const struct api_deps *deps, const struct api_inbox_params *p, bool may_wait,
+		     struct api_reply *r)
+{
+	struct inbox_view iv = { .deps = deps, .messages = json_array(), .last = p->after };
+
+	int rc = store_inbox_list(deps->store, p->after, p->limit, add_inbox_row, &iv);
+	if (iv.nomem || !iv.messages) {
+		api_json_code_error(r, LIMES_E_NOMEM, "", "out of memory");
+		json_decref(iv.messages);
+		return LIMES_E_NOMEM;
+	}
+	if (rc < 0) {
+		api_json_store_error(r, rc, "the store cannot be read: %s", limes_strerror(rc));
+		json_decref(iv.messages);
+		return rc;
+	}
+	if (rc == 0 && may_wait) {
+		json_decref(iv.messages);
+		return 0;
+	}
+	api_json_reply(r, 200, json_pack("{s:o, s:I}", "messages", iv.messages, "next", (json_int_t)iv.last));
+	return rc;
+}
+
+void api_routes_peers(const struct api_deps *deps, struct api_reply *r)
+{
+	api_json_reply(r, 200, api_json_peers(deps));
+}
+
+void api_routes_healthz(const struct api_deps *deps, struct api_reply *r)
+{
+	const struct config *cfg = peers_config(deps->peers);
+	uint64_t free_bytes = api_json_free_bytes(deps);
+	const char *reason = NULL;
+	char message[300];
+
+	message[0] = '\0';
+	if (!deps->me)
+		reason = "keys_unusable";
+	else if (!store_healthy(deps->store)) {
+		reason = "store_unusable";
+		snprintf(message, sizeof(message), "%s", store_health_reason(deps->store));
+	} else if (free_bytes < cfg->min_free_bytes) {
+		reason = "disk_full";
+		snprintf(message, sizeof(message), "%" PRIu64 " bytes free on the data folder, reserve is %" PRIu64,
+			 free_bytes, cfg->min_free_bytes);
+	}
+	if (reason) {
+		snprintf(r->code, sizeof(r->code), "%s", reason);
+		api_json_reply(r, 503, json_pack("{s:s, s:s, s:s}", "status", "unavailable", "reason", reason,
+						 "message", message));
+		return;
+	}
+	api_json_reply(r, 200, json_pack("{s:s}", "status", "ok"));
+}

@@ -1,0 +1,121 @@
+/* `limes status`: one row per peer (link, RTT, last heard, queue, clock offset), or the JSON of GET /v1/peers. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli_int.h"
+
+static void age(char *buf, size_t len, const json_t *v)
+{
+	if (!json_is_number(v)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	double s = json_number_value(v);
+	if (s < 120)
+		snprintf(buf, len, "%.1fs", s);
+	else if (s < 7200)
+		snprintf(buf, len, "%.1fm", s / 60);
+	else
+		snprintf(buf, len, "%.1fh", s / 3600);
+}
+
+static void millis(char *buf, size_t len, const json_t *v)
+{
+	if (json_is_number(v))
+		snprintf(buf, len, "%.1fms", json_number_value(v));
+	else
+		snprintf(buf, len, "-");
+}
+
+static void print_table(const json_t *doc)
+{
+	const json_t *agent = json_object_get(doc, "agent");
+	const json_t *peers = json_object_get(doc, "peers");
+	size_t i;
+	json_t *p;
+
+	printf("agent %s  store %s\n", json_string_value(json_object_get(agent, "id")),
+	       json_is_true(json_object_get(agent, "store_healthy")) ? "ok" : "UNUSABLE");
+	printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s\n", "PEER", "LINK", "RTT", "LAST HEARD", "QUEUED",
+	       "OLDEST UNACKED", "CLOCK OFFSET");
+	json_array_foreach(peers, i, p) {
+		char rtt[32], heard[32], oldest[32], offset[32], queued[32], state[32];
+		const json_t *q = json_object_get(p, "queued");
+		const char *via = json_string_value(json_object_get(p, "via"));
+		millis(rtt, sizeof(rtt), json_object_get(p, "rtt_ms"));
+		millis(offset, sizeof(offset), json_object_get(p, "clock_offset_ms"));
+		if (json_is_null(json_object_get(p, "last_heard")))
+			snprintf(heard, sizeof(heard), "never");
+		else {
+			char ago[24];
+			age(ago, sizeof(ago), json_object_get(p, "last_heard_age_s"));
+			snprintf(heard, sizeof(heard), "%s ago", ago);
+		}
+		age(oldest, sizeof(oldest), json_object_get(p, "oldest_unacked_age_s"));
+		if (json_is_integer(q))
+			snprintf(queued, sizeof(queued), "%lld", (long long)json_integer_value(q));
+		else
+			snprintf(queued, sizeof(queued), "(relay)");
+		snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(p, "state")));
+		printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s%s%s\n", json_string_value(json_object_get(p, "id")), state,
+		       rtt, heard, queued, oldest, offset, via ? "  via " : "", via ? via : "");
+	}
+}
+
+int cli_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+	};
+	static const char usage[] = "usage: limes status -c FILE [--json]\n";
+	const char *file = NULL;
+	bool as_json = false;
+	struct cli_api *api = NULL;
+	struct httpc_answer a = { 0 };
+	int exit_code, c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': file = optarg; break;
+		case 'j': as_json = true; break;
+		case 'h': fputs(usage, stdout); return CLI_OK;
+		default: fputs(usage, stderr); return CLI_USAGE;
+		}
+	}
+	if (!file || optind != argc) {
+		fputs(usage, stderr);
+		return CLI_USAGE;
+	}
+	api = cli_api_open(file, "status", &exit_code);
+	if (!api)
+		return exit_code;
+	exit_code = cli_api_request(api, "GET", "/v1/peers", NULL, 0, 30, &a);
+	if (exit_code != CLI_OK || a.status != 200) {
+		exit_code = cli_api_fail("status", &a);
+		goto out;
+	}
+	json_t *doc = json_loads(a.body, 0, NULL);
+	if (!doc) {
+		exit_code = CLI_SOFTWARE;
+		goto out;
+	}
+	if (as_json) {
+		char *text = json_dumps(doc, JSON_INDENT(2));
+		if (text)
+			printf("%s\n", text);
+		free(text);
+	} else {
+		print_table(doc);
+	}
+	json_decref(doc);
+out:
+	httpc_answer_clear(&a);
+	cli_api_destroy(&api);
+	return exit_code;
+}

@@ -1,0 +1,692 @@
+/*
+ * INI config parsing with inih. We feed inih through our own line reader so
+ * that every handler call knows its line number and section header, and so
+ * an over-long line is an error instead of being split silently.
+ */
+#include "config/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto/secret.h"
+#include "proto/err.h"
+#include "base/log.h"
+#include "proto/schema.h"
+#include "proto/wire.h"
+
+#define LINE_MAX_BYTES 200 /* inih's INI_MAX_LINE as Debian builds it */
+
+enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER };
+
+struct parse_state {
+	struct config *cfg;
+	const char *name;      /* file name for messages */
+	const char *text;      /* remaining input */
+	unsigned line;         /* line last handed to inih */
+	unsigned header_line;  /* line of the current section header */
+	unsigned header_seen;  /* headers read so far */
+	unsigned header_used;  /* header number the handler last saw */
+	char keys_seen[24][32];/* keys of the current section, to refuse repeats */
+	unsigned keys_line[24];
+	unsigned n_keys;
+	enum section_kind kind;
+	struct config_peer *peer;
+	bool seen_agent, seen_api, seen_link;
+	unsigned agent_line, api_line;
+	char err[CONFIG_ERR_MAX];
+	/* which keys were given, to find missing ones */
+	bool has_id, has_keys, has_listen, has_data, has_api_listen, has_token;
+};
+
+static void fail(struct parse_state *st, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fail(struct parse_state *st, unsigned line, const char *fmt, ...)
+{
+	if (st->err[0])
+		return; /* keep the first error */
+	int n = snprintf(st->err, sizeof(st->err), "%s:%u: ", st->name, line);
+	if (n < 0 || (size_t)n >= sizeof(st->err))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->err + n, sizeof(st->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static char *reader(char *buf, int size, void *arg)
+{
+	struct parse_state *st = arg;
+	const char *p = st->text;
+
+	if (!p || !*p)
+		return NULL;
+	const char *nl = strchr(p, '\n');
+	size_t len = nl ? (size_t)(nl - p) : strlen(p);
+	st->line++;
+	st->text = nl ? nl + 1 : p + len;
+	if (len >= (size_t)size - 1 || len >= LINE_MAX_BYTES - 1) {
+		fail(st, st->line, "line is too long (%zu bytes, at most %d)", len, LINE_MAX_BYTES - 2);
+		len = 0;
+	}
+	memcpy(buf, p, len);
+	buf[len] = '\0';
+	const char *s = buf;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '[') {
+		st->header_line = st->line;
+		st->header_seen++;
+	}
+	return buf;
+}
+
+static int resolve_path(const struct parse_state *st, const char *value, char *out, size_t len)
+{
+	int n;
+	if (value[0] == '/')
+		n = snprintf(out, len, "%s", value);
+	else
+		n = snprintf(out, len, "%s/%s", st->cfg->dir, value);
+	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+static bool valid_id(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > CONFIG_ID_MAX)
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	if (*s == '-' || *s == '\0')
+		return -1;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int config_parse_duration(const char *text, uint64_t *ms)
+{
+	char *end;
+	if (!text || *text < '0' || *text > '9')
+		return LIMES_E_INVAL;
+	errno = 0;
+	unsigned long long v = strtoull(text, &end, 10);
+	if (errno)
+		return LIMES_E_INVAL;
+	uint64_t mul;
+	if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (*end == '\0' || strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "m") == 0)
+		mul = 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600 * 1000;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400ull * 1000;
+	else
+		return LIMES_E_INVAL;
+	if (v > UINT64_MAX / mul / 2)
+		return LIMES_E_INVAL;
+	*ms = v * mul;
+	return 0;
+}
+
+/* "alert, pre_arrival" into a mask of MessageType bits. */
+static int parse_types(struct parse_state *st, const char *key, const char *value, uint32_t *mask)
+{
+	char buf[512];
+	int n = snprintf(buf, sizeof(buf), "%s", value);
+	if (n < 0 || (size_t)n >= sizeof(buf)) {
+		fail(st, st->line, "%s: list is too long", key);
+		return -1;
+	}
+	*mask = 0;
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		int t = schema_type_from_name(tok);
+		if (t < 0) {
+			fail(st, st->line, "%s: unknown message type '%s' (known: alert, pre_arrival, control_result)",
+			     key, tok);
+			return -1;
+		}
+		*mask |= CONFIG_TYPE_BIT(t);
+	}
+	return 0;
+}
+
+static int parse_api_listen(struct parse_state *st, const char *value)
+{
+	struct config *cfg = st->cfg;
+	const char *colon = strrchr(value, ':');
+	const char *host = value;
+	size_t host_len = colon ? (size_t)(colon - value) : 0;
+	uint64_t port;
+
+	if (!colon || host_len == 0 || parse_u64(colon + 1, 1, 65535, &port) < 0) {
+		fail(st, st->line, "listen: '%s' is not HOST:PORT (e.g. 127.0.0.1:7480)", value);
+		return -1;
+	}
+	if (host[0] == '[' && host[host_len - 1] == ']') {
+		host++;
+		host_len -= 2;
+	}
+	if (host_len == 0 || host_len >= sizeof(cfg->api_host)) {
+		fail(st, st->line, "listen: bad host in '%s'", value);
+		return -1;
+	}
+	memcpy(cfg->api_host, host, host_len);
+	cfg->api_host[host_len] = '\0';
+	cfg->api_port = (uint16_t)port;
+	return 0;
+}
+
+static int set_string(struct parse_state *st, const char *key, const char *value, char *out, size_t len)
+{
+	int n = snprintf(out, len, "%s", value);
+	if (n < 0 || (size_t)n >= len) {
+		fail(st, st->line, "%s: value is too long", key);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_duration(struct parse_state *st, const char *key, const char *value, uint64_t *out)
+{
+	if (config_parse_duration(value, out) < 0 || *out == 0) {
+		fail(st, st->line, "%s: '%s' is not a duration (e.g. 30s, 5m, 24h, 7d)", key, value);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_size(struct parse_state *st, const char *key, const char *value, uint64_t min,
+		    uint64_t max, size_t *out)
+{
+	uint64_t v;
+	if (parse_u64(value, min, max, &v) < 0) {
+		fail(st, st->line, "%s: '%s' is not a whole number from %llu to %llu", key, value,
+		     (unsigned long long)min, (unsigned long long)max);
+		return -1;
+	}
+	*out = (size_t)v;
+	return 0;
+}
+
+static int agent_key(struct parse_state *st, const char *key, const char *value)
+{
+	struct config *cfg = st->cfg;
+
+	if (strcmp(key, "id") == 0) {
+		if (!valid_id(value)) {
+			fail(st, st->line, "id: '%s' is not an agency id (1-64 of A-Z a-z 0-9 . _ -)", value);
+			return -1;
+		}
+		st->has_id = true;
+		return set_string(st, key, value, cfg->id, sizeof(cfg->id));
+	}
+	if (strcmp(key, "keys") == 0) {
+		st->has_keys = true;
+		return resolve_path(st, value, cfg->keys_dir, sizeof(cfg->keys_dir)) < 0
+			       ? (fail(st, st->line, "keys: path is too long"), -1) : 0;
+	}
+	if (strcmp(key, "data") == 0) {
+		st->has_data = true;
+		return resolve_path(st, value, cfg->data_dir, sizeof(cfg->data_dir)) < 0
+			       ? (fail(st, st->line, "data: path is too long"), -1) : 0;
+	}
+	if (strcmp(key, "listen") == 0) {
+		if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0) {
+			fail(st, st->line, "listen: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT)", value);
+			return -1;
+		}
+		st->has_listen = true;
+		return set_string(st, key, value, cfg->listen, sizeof(cfg->listen));
+	}
+	if (strcmp(key, "log_level") == 0) {
+		static const char *names[] = { "error", "warn", "info", "debug" };
+		for (int i = 0; i < 4; i++)
+			if (strcmp(value, names[i]) == 0) {
+				cfg->log_level = i;
+				return 0;
+			}
+		fail(st, st->line, "log_level: '%s' is not one of error, warn, info, debug", value);
+		return -1;
+	}
+	if (strcmp(key, "default_ttl") == 0)
+		return set_duration(st, key, value, &cfg->default_ttl_ms);
+	if (strcmp(key, "max_ttl") == 0)
+		return set_duration(st, key, value, &cfg->max_ttl_ms);
+	if (strcmp(key, "max_clock_skew") == 0)
+		return set_duration(st, key, value, &cfg->max_clock_skew_ms);
+	if (strcmp(key, "retention") == 0)
+		return set_duration(st, key, value, &cfg->retention_ms);
+	if (strcmp(key, "min_free_mb") == 0) {
+		size_t mb;
+		if (set_size(st, key, value, 0, 1u << 20, &mb) < 0)
+			return -1;
+		cfg->min_free_bytes = (uint64_t)mb << 20;
+		return 0;
+	}
+	fail(st, st->line, "unknown key '%s' in [agent]", key);
+	return -1;
+}
+
+static int api_key(struct parse_state *st, const char *key, const char *value)
+{
+	struct config *cfg = st->cfg;
+
+	if (strcmp(key, "listen") == 0) {
+		st->has_api_listen = true;
+		return parse_api_listen(st, value);
+	}
+	if (strcmp(key, "token_file") == 0) {
+		st->has_token = true;
+		return resolve_path(st, value, cfg->token_file, sizeof(cfg->token_file)) < 0
+			       ? (fail(st, st->line, "token_file: path is too long"), -1) : 0;
+	}
+	if (strcmp(key, "max_body") == 0)
+		return set_size(st, key, value, 1024, 64u << 20, &cfg->max_body_bytes);
+	fail(st, st->line, "unknown key '%s' in [api]", key);
+	return -1;
+}
+
+static int link_key(struct parse_state *st, const char *key, const char *value)
+{
+	struct config *cfg = st->cfg;
+	size_t v;
+
+	if (strcmp(key, "window") == 0) {
+		if (set_size(st, key, value, 1, 100000, &v) < 0)
+			return -1;
+		cfg->window = (uint32_t)v;
+		return 0;
+	}
+	if (strcmp(key, "retry") == 0)
+		return set_duration(st, key, value, &cfg->retry_initial_ms);
+	if (strcmp(key, "retry_max") == 0)
+		return set_duration(st, key, value, &cfg->retry_max_ms);
+	if (strcmp(key, "heartbeat") == 0)
+		return set_duration(st, key, value, &cfg->heartbeat_ms);
+	if (strcmp(key, "dead_after") == 0)
+		return set_duration(st, key, value, &cfg->dead_after_ms);
+	if (strcmp(key, "max_frame") == 0)
+		/* room for the largest receipt the protocol allows, and more */
+		return set_size(st, key, value, 2 * WIRE_RECEIPT_MAX_BYTES, 64u << 20, &cfg->max_frame_bytes);
+	fail(st, st->line, "unknown key '%s' in [link]", key);
+	return -1;
+}
+
+static int peer_key_value(struct parse_state *st, const char *key, const char *value)
+{
+	struct config_peer *p = st->peer;
+	char why[256];
+
+	if (strcmp(key, "endpoint") == 0) {
+		if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0) {
+			fail(st, st->line, "endpoint: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT)", value);
+			return -1;
+		}
+		return set_string(st, key, value, p->endpoint, sizeof(p->endpoint));
+	}
+	if (strcmp(key, "via") == 0) {
+		if (!valid_id(value)) {
+			fail(st, st->line, "via: '%s' is not an agency id", value);
+			return -1;
+		}
+		return set_string(st, key, value, p->via, sizeof(p->via));
+	}
+	if (strcmp(key, "key") == 0) {
+		if (identity_line_parse(value, &p->key, why, sizeof(why)) < 0) {
+			fail(st, st->line, "key: %s", why);
+			return -1;
+		}
+		p->key_set = true;
+		return 0;
+	}
+	if (strcmp(key, "send") == 0)
+		return parse_types(st, key, value, &p->send_mask);
+	if (strcmp(key, "accept") == 0)
+		return parse_types(st, key, value, &p->accept_mask);
+	fail(st, st->line, "unknown key '%s' in [peer \"%s\"]", key, p->id);
+	return -1;
+}
+
+/* A new section header: decide its kind, refuse duplicates. */
+static int begin_section(struct parse_state *st, const char *section)
+{
+	struct config *cfg = st->cfg;
+
+	st->peer = NULL;
+	if (strcmp(section, "agent") == 0) {
+		if (st->seen_agent) {
+			fail(st, st->header_line, "section [agent] appears twice (first at line %u)", st->agent_line);
+			return -1;
+		}
+		st->seen_agent = true;
+		st->agent_line = st->header_line;
+		st->kind = SECTION_AGENT;
+		return 0;
+	}
+	if (strcmp(section, "api") == 0) {
+		if (st->seen_api) {
+			fail(st, st->header_line, "section [api] appears twice (first at line %u)", st->api_line);
+			return -1;
+		}
+		st->seen_api = true;
+		st->api_line = st->header_line;
+		st->kind = SECTION_API;
+		return 0;
+	}
+	if (strcmp(section, "link") == 0) {
+		if (st->seen_link) {
+			fail(st, st->header_line, "section [link] appears twice");
+			return -1;
+		}
+		st->seen_link = true;
+		st->kind = SECTION_LINK;
+		return 0;
+	}
+	if (strncmp(section, "peer ", 5) == 0) {
+		const char *q = section + 5;
+		size_t n = strlen(q);
+		char id[CONFIG_ID_MAX + 1];
+		if (n < 3 || q[0] != '"' || q[n - 1] != '"' || n - 2 > CONFIG_ID_MAX) {
+			fail(st, st->header_line, "section [%s]: write it as [peer \"AGENCY-ID\"]", section);
+			return -1;
+		}
+		memcpy(id, q + 1, n - 2);
+		id[n - 2] = '\0';
+		if (!valid_id(id)) {
+			fail(st, st->header_line, "section [%s]: '%s' is not an agency id", section, id);
+			return -1;
+		}
+		for (size_t i = 0; i < cfg->n_peers; i++)
+			if (strcmp(cfg->peers[i].id, id) == 0) {
+				fail(st, st->header_line, "duplicate peer \"%s\" (first at line %u)", id,
+				     cfg->peers[i].line);
+				return -1;
+			}
+		struct config_peer *grown = realloc(cfg->peers, (cfg->n_peers + 1) * sizeof(*grown));
+		if (!grown) {
+			fail(st, st->header_line, "out of memory");
+			return -1;
+		}
+		cfg->peers = grown;
+		st->peer = &cfg->peers[cfg->n_peers++];
+		memset(st->peer, 0, sizeof(*st->peer));
+		memcpy(st->peer->id, id, n - 1);
+		st->peer->line = st->header_line;
+		st->kind = SECTION_PEER;
+		return 0;
+	}
+	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, peer \"ID\")", section);
+	return -1;
+}
+
+static int handler(void *arg, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = arg;
+
+	if (st->err[0])
+		return 0;
+	if (st->header_seen == 0) {
+		fail(st, st->line, "key '%s' outside any section", name);
+		return 0;
+	}
+	if (st->header_used != st->header_seen) {
+		st->header_used = st->header_seen;
+		st->n_keys = 0;
+		if (begin_section(st, section) < 0)
+			return 0;
+	}
+	/* a repeated key would silently override the first: refuse it */
+	for (unsigned i = 0; i < st->n_keys; i++)
+		if (strcmp(st->keys_seen[i], name) == 0) {
+			fail(st, st->line, "key '%s' given twice in this section (first at line %u)", name,
+			     st->keys_line[i]);
+			return 0;
+		}
+	if (st->n_keys < sizeof(st->keys_seen) / sizeof(st->keys_seen[0]) && strlen(name) < sizeof(st->keys_seen[0])) {
+		memcpy(st->keys_seen[st->n_keys], name, strlen(name) + 1);
+		st->keys_line[st->n_keys++] = st->line;
+	}
+	int rc;
+	switch (st->kind) {
+	case SECTION_AGENT: rc = agent_key(st, name, value); break;
+	case SECTION_API: rc = api_key(st, name, value); break;
+	case SECTION_LINK: rc = link_key(st, name, value); break;
+	case SECTION_PEER: rc = peer_key_value(st, name, value); break;
+	default: rc = -1; break;
+	}
+	return rc == 0;
+}
+
+static void set_defaults(struct config *cfg)
+{
+	cfg->log_level = LOG_LEVEL_INFO;
+	cfg->default_ttl_ms = 24ull * 3600 * 1000;
+	cfg->max_ttl_ms = 30ull * 86400 * 1000;
+	cfg->max_clock_skew_ms = 5ull * 60 * 1000;
+	cfg->retention_ms = 90ull * 86400 * 1000;
+	cfg->min_free_bytes = 64ull << 20;
+	snprintf(cfg->api_host, sizeof(cfg->api_host), "127.0.0.1");
+	cfg->api_port = 7480;
+	cfg->max_body_bytes = 16u << 20;
+	cfg->window = 256;
+	cfg->retry_initial_ms = 2000;
+	cfg->retry_max_ms = 5 * 60 * 1000;
+	cfg->heartbeat_ms = 5000;
+	cfg->dead_after_ms = 15000;
+	cfg->max_frame_bytes = 2u << 20;
+}
+
+/* Checks what only the whole file can tell: required keys, peer completeness. */
+static int check_whole(struct parse_state *st)
+{
+	struct config *cfg = st->cfg;
+
+	if (!st->seen_agent) {
+		fail(st, 1, "missing section [agent]");
+		return -1;
+	}
+	static const struct { size_t off; const char *key; } need[] = {
+		{ offsetof(struct parse_state, has_id), "id" },
+		{ offsetof(struct parse_state, has_keys), "keys" },
+		{ offsetof(struct parse_state, has_listen), "listen" },
+		{ offsetof(struct parse_state, has_data), "data" },
+	};
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (!*(const bool *)((const char *)st + need[i].off)) {
+			fail(st, st->agent_line, "[agent]: missing key '%s'", need[i].key);
+			return -1;
+		}
+	if (!st->seen_api || !st->has_token) {
+		fail(st, st->seen_api ? st->api_line : 1, "[api]: missing key 'token_file'");
+		return -1;
+	}
+	if (cfg->default_ttl_ms > cfg->max_ttl_ms) {
+		fail(st, st->agent_line, "default_ttl is longer than max_ttl");
+		return -1;
+	}
+	if (cfg->retry_initial_ms > cfg->retry_max_ms) {
+		fail(st, st->agent_line, "[link] retry is longer than retry_max");
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		struct config_peer *p = &cfg->peers[i];
+		if (strcmp(p->id, cfg->id) == 0) {
+			fail(st, p->line, "peer \"%s\" is this agent's own id", p->id);
+			return -1;
+		}
+		if (!p->key_set) {
+			fail(st, p->line, "peer \"%s\": missing key 'key' (the neighbour's public identity line)", p->id);
+			return -1;
+		}
+		if (p->endpoint[0] && p->via[0]) {
+			fail(st, p->line, "peer \"%s\": give either 'endpoint' or 'via', not both", p->id);
+			return -1;
+		}
+		if (!p->endpoint[0] && !p->via[0]) {
+			fail(st, p->line, "peer \"%s\": missing key 'endpoint' (or 'via' for a relayed peer)", p->id);
+			return -1;
+		}
+		if (p->via[0]) {
+			const struct config_peer *relay = config_peer_find(cfg, p->via);
+			if (!relay || !relay->endpoint[0]) {
+				fail(st, p->line, "peer \"%s\": via \"%s\" is not a directly linked peer", p->id, p->via);
+				return -1;
+			}
+		}
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(cfg->peers[j].key.key_id, p->key.key_id, sizeof(p->key.key_id)) == 0) {
+				fail(st, p->line, "peer \"%s\" has the same key as peer \"%s\" (line %u)", p->id,
+				     cfg->peers[j].id, cfg->peers[j].line);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+struct config *config_load_string(const char *text, const char *name, const char *dir, char *err,
+				  size_t err_len)
+{
+	struct parse_state st;
+	struct config *cfg = calloc(1, sizeof(*cfg));
+
+	memset(&st, 0, sizeof(st));
+	if (!cfg) {
+		snprintf(err, err_len, "%s: out of memory", name);
+		return NULL;
+	}
+	set_defaults(cfg);
+	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
+	snprintf(cfg->dir, sizeof(cfg->dir), "%s", dir);
+	st.cfg = cfg;
+	st.name = name;
+	st.text = text;
+
+	int rc = ini_parse_stream(reader, &st, handler, &st);
+	if (rc != 0 && !st.err[0]) {
+		/* inih found a line it cannot parse (no '=' or an unclosed '[') */
+		fail(&st, rc > 0 ? (unsigned)rc : st.line, "syntax error: expected [section] or key = value");
+	}
+	if (!st.err[0])
+		check_whole(&st);
+	if (st.err[0]) {
+		snprintf(err, err_len, "%s", st.err);
+		config_destroy(&cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct config *config_load(const char *file, char *err, size_t err_len)
+{
+	struct config *cfg = NULL;
+	char *text = NULL;
+	char dir[PATH_MAX];
+	FILE *f = fopen(file, "re");
+
+	if (!f) {
+		snprintf(err, err_len, "%s: cannot open: %s", file, strerror(errno));
+		return NULL;
+	}
+	struct stat sb;
+	if (fstat(fileno(f), &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > (1 << 20)) {
+		snprintf(err, err_len, "%s: not a regular file of at most 1 MiB", file);
+		goto out;
+	}
+	text = malloc((size_t)sb.st_size + 1);
+	if (!text) {
+		snprintf(err, err_len, "%s: out of memory", file);
+		goto out;
+	}
+	size_t got = fread(text, 1, (size_t)sb.st_size, f);
+	if (ferror(f)) {
+		snprintf(err, err_len, "%s: read error: %s", file, strerror(errno));
+		goto out;
+	}
+	text[got] = '\0';
+	if (memchr(text, '\0', got)) {
+		snprintf(err, err_len, "%s: contains a NUL byte: not a text file", file);
+		goto out;
+	}
+	/* folder of the file, absolute, for relative paths */
+	char abs[PATH_MAX];
+	if (!realpath(file, abs)) {
+		snprintf(err, err_len, "%s: %s", file, strerror(errno));
+		goto out;
+	}
+	char *slash = strrchr(abs, '/');
+	if (slash == abs)
+		snprintf(dir, sizeof(dir), "/");
+	else {
+		*slash = '\0';
+		snprintf(dir, sizeof(dir), "%s", abs);
+	}
+	cfg = config_load_string(text, file, dir, err, err_len);
+out:
+	free(text);
+	fclose(f);
+	return cfg;
+}
+
+void config_destroy(struct config **cfg)
+{
+	if (!cfg || !*cfg)
+		return;
+	free((*cfg)->peers);
+	free(*cfg);
+	*cfg = NULL;
+}
+
+const struct config_peer *config_peer_find(const struct config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->n_peers; i++)
+		if (strcmp(cfg->peers[i].id, id) == 0)
+			return &cfg->peers[i];
+	return NULL;
+}
+
+int config_read_token(const struct config *cfg, char *buf, size_t len, char *err, size_t err_len)
+{
+	size_t n = 0;
+	int rc = secret_file_read(cfg->token_file, "token file", buf, len, &n, err, err_len);
+
+	if (rc < 0)
+		return rc;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	if (memchr(buf, '\0', n)) {
+		snprintf(err, err_len, "%s: the token contains a NUL byte", cfg->token_file);
+		return LIMES_E_INVAL;
+	}
+	if (n < 16) {
+		snprintf(err, err_len, "%s: token is shorter than 16 characters", cfg->token_file);
+		return LIMES_E_INVAL;
+	}
+	return 0;
+}

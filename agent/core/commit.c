@@ -1,0 +1,147 @@
+/*
+ * The group commit: the only caller of store_begin and store_commit. Any
+ * module stages writes with commit_stage(); once per turn of the loop, just
+ * before it waits for I/O (a uv_prepare), one commit makes everything staged
+ * durable with one fsync, then every listener hears the result and sends the
+ * acknowledgements that depended on it (202s, receipts), or withdraws them.
+ * It owns the commit counters, so they count each commit exactly once.
+ */
+#include <stdlib.h>
+
+#include "base/log.h"
+#include "core/core.h"
+#include "proto/err.h"
+
+#define COMMIT_LISTENERS 8
+
+struct commit {
+	struct store *store;                /* borrowed */
+	uv_prepare_t turn;                  /* commits before the loop waits */
+	uv_idle_t again;                    /* keeps the loop from sleeping on work staged mid-flush */
+	bool handles, flushing;
+	bool staged;                        /* commit_stage() was called since the last commit */
+	unsigned changes;                   /* staged since the last commit */
+	struct {
+		commit_done_fn fn;
+		void *arg;
+	} listeners[COMMIT_LISTENERS];
+	size_t n_listeners;
+	uint64_t commits, failures;
+};
+
+static void on_turn(uv_prepare_t *p)
+{
+	struct commit *c = p->data;
+	uv_prepare_stop(&c->turn);
+	uv_idle_stop(&c->again);
+	(void)commit_flush(c); /* a failure was logged and told to every listener */
+}
+
+static void on_again(uv_idle_t *i)
+{
+	(void)i; /* nothing: its being active makes the loop poll without blocking */
+}
+
+struct commit *commit_new(uv_loop_t *loop, struct store *store)
+{
+	struct commit *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->store = store;
+	if (uv_prepare_init(loop, &c->turn) < 0 || uv_idle_init(loop, &c->again) < 0) {
+		free(c);
+		return NULL;
+	}
+	c->turn.data = c->again.data = c;
+	c->handles = true;
+	return c;
+}
+
+void commit_stop(struct commit *c)
+{
+	if (!c || !c->handles)
+		return;
+	c->handles = false;
+	uv_prepare_stop(&c->turn);
+	uv_idle_stop(&c->again);
+	uv_close((uv_handle_t *)&c->turn, NULL);
+	uv_close((uv_handle_t *)&c->again, NULL);
+}
+
+void commit_destroy(struct commit **pc)
+{
+	if (!pc || !*pc)
+		return;
+	free(*pc);
+	*pc = NULL;
+}
+
+int commit_listen(struct commit *c, commit_done_fn fn, void *arg)
+{
+	if (c->n_listeners == COMMIT_LISTENERS)
+		return LIMES_E_TOOBIG;
+	c->listeners[c->n_listeners].fn = fn;
+	c->listeners[c->n_listeners].arg = arg;
+	c->n_listeners++;
+	return 0;
+}
+
+int commit_stage(struct commit *c, unsigned changes)
+{
+	int rc = store_begin(c->store);
+	if (rc < 0)
+		return rc;
+	c->changes |= changes;
+	c->staged = true;
+	if (c->handles) {
+		uv_prepare_start(&c->turn, on_turn);
+		/* staged by a listener while flushing: the prepare of this turn
+		 * has run, so keep the loop from sleeping before the next one */
+		if (c->flushing)
+			uv_idle_start(&c->again, on_again);
+	}
+	return 0;
+}
+
+int commit_flush(struct commit *c)
+{
+	int rc;
+
+	if (!c->staged && !store_in_transaction(c->store))
+		return 0;
+	unsigned changes = c->changes;
+	c->changes = 0;
+	c->staged = false;
+	if (store_in_transaction(c->store)) {
+		rc = store_commit(c->store);
+	} else {
+		/* staged, but a failed write rolled the transaction back: what
+		 * waited on this commit must hear that it is not durable */
+		rc = store_commit(c->store);
+		if (rc == 0)
+			rc = LIMES_E_IO;
+	}
+	if (rc == 0) {
+		c->commits++;
+	} else {
+		c->failures++;
+		log_error("event=store_failed reason=\"%s\" action=\"nothing staged this turn is acknowledged\"",
+			  store_health_reason(c->store));
+	}
+	c->flushing = true;
+	for (size_t i = 0; i < c->n_listeners; i++)
+		c->listeners[i].fn(c->listeners[i].arg, rc, changes);
+	c->flushing = false;
+	return rc;
+}
+
+uint64_t commit_count(const struct commit *c)
+{
+	return c->commits;
+}
+
+uint64_t commit_failures(const struct commit *c)
+{
+	return c->failures;
+}

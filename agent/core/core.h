@@ -1,0 +1,226 @@
+/*
+ * The core: what the API and the links share, each piece with one writer.
+ *
+ *  - the peer table (peers.c): owns the config, swapped whole on reload, and
+ *    one runtime peer per configured peer with its crypto, its link state
+ *    and its counters; the next-hop rule lives here and nowhere else;
+ *  - the commit (commit.c): the only caller of store_begin/store_commit. Any
+ *    module stages writes with commit_stage(); once per loop turn, just
+ *    before the loop waits for I/O, one commit makes them durable and the
+ *    listeners hear the result (acknowledge only then);
+ *  - submission and re-queueing (submit.c, requeue.c): policy, sealing and
+ *    staging into the outbox, returning our own error codes and the field;
+ *  - expiry (expire.c): overdue deliveries expired, counted per peer, logged
+ *    per message.
+ *
+ * Everything runs on the loop thread. Lower modules (store, config, crypto,
+ * proto, base) know nothing of this; higher ones (api, link, daemon) use it
+ * and never each other.
+ */
+#ifndef LIMES_CORE_H
+#define LIMES_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "store/store.h"
+
+struct identity;
+struct envelope_peer;
+
+/* ------------------------------------------------------------ errors */
+
+/* Why core refused a request: a LIMES_E_* code, the request field it is
+ * about ("to[1]", "ttl_s", "" for none) and a sentence for a human. The API
+ * alone turns the code into an HTTP status. */
+struct core_error {
+	int code;
+	char field[128];
+	char message[256];
+};
+
+/* ------------------------------------------------------------ peer table */
+
+enum link_state { LINK_DOWN = 0, LINK_CONNECTING = 1, LINK_UP = 2 };
+
+/* Name of a link state ("down", "connecting", "up"); static storage. */
+const char *link_state_name(enum link_state state);
+
+/* Link health of one direct peer, written by the link module only. */
+struct peer_link {
+	enum link_state state;
+	uint64_t since_ms;          /* wall clock of the last state change, 0 never */
+	uint64_t up_since_ms;
+	uint64_t last_heard_ms;     /* wall clock of the last frame from it, 0 never */
+	double rtt_ms;              /* smoothed, from heartbeats; valid when has_rtt */
+	double clock_offset_ms;     /* its clock minus ours */
+	bool has_rtt;
+};
+
+/* Message counters of one peer since start. */
+enum peer_counter {
+	PEER_SENT,               /* envelopes sent to it (first sends and re-sends) */
+	PEER_RESENT,             /* of those, re-sends */
+	PEER_DELIVERED,          /* verified receipts: accepted or duplicate */
+	PEER_REJECTED,           /* verified rejections by it */
+	PEER_RECEIVED,           /* envelopes accepted from it */
+	PEER_REFUSED,            /* envelopes from it we refused */
+	PEER_DUPLICATES,         /* replays from it answered as duplicates */
+	PEER_EXPIRED,            /* our deliveries to it that expired undelivered */
+	PEER_COUNTERS
+};
+struct peer_counters {
+	uint64_t n[PEER_COUNTERS];
+};
+
+struct peers;
+struct peer;
+
+/* Builds the peer table for cfg, taking ownership of *cfg (nulled) on
+ * success; derives each peer's pair key with `me`. NULL with "file:line:
+ * reason" in err on failure (cfg left with the caller). */
+struct peers *peers_new(struct config **cfg, const struct identity *me, char *err, size_t err_len);
+/* Frees the table and its config; accepts NULL and nulls *peers. */
+void peers_destroy(struct peers **peers);
+/* Swaps in a new config (SIGHUP), taking *cfg on success. Peers that stay
+ * with the same key keep their link state and counters. On failure nothing
+ * changes and err says why. */
+int peers_reload(struct peers *peers, struct config **cfg, char *err, size_t err_len);
+
+/* The current config; borrowed, valid until the next reload. */
+const struct config *peers_config(const struct peers *peers);
+/* Number of peers and the i-th one (config order); borrowed until reload. */
+size_t peers_count(const struct peers *peers);
+struct peer *peers_at(struct peers *peers, size_t i);
+/* The peer with that id, or NULL; borrowed until reload. */
+struct peer *peers_find(struct peers *peers, const char *id);
+/* The direct peer whose CURVE key is box_pk, or NULL. */
+struct peer *peers_find_by_box_key(struct peers *peers, const uint8_t box_pk[32]);
+
+const struct config_peer *peer_conf(const struct peer *p);
+const char *peer_id(const struct peer *p);
+/* True for a peer with an endpoint of its own (not reached through a relay). */
+bool peer_is_direct(const struct peer *p);
+/* The peer its envelopes are handed to: its relay, or itself when direct. */
+const char *peer_next_hop(const struct peer *p);
+/* The pair key for sealing to it and verifying it; borrowed. */
+const struct envelope_peer *peer_crypto(const struct peer *p);
+const struct peer_link *peer_link(const struct peer *p);
+const struct peer_counters *peer_counters(const struct peer *p);
+
+/* Link module: state changes and measurements of a direct peer. */
+void peer_link_set_state(struct peer *p, enum link_state state, uint64_t now_ms);
+void peer_link_heard(struct peer *p, uint64_t now_ms);
+void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms);
+/* Adds n to one counter. */
+void peer_count(struct peer *p, enum peer_counter which, uint64_t n);
+
+/* Queued count and oldest unacknowledged creation time toward a direct
+ * peer. Counting scans the queue, so when it takes long (a big backlog) the
+ * figure is reused for up to 50 times what it cost. */
+int peer_outbox_stats(struct peer *p, struct store *store, uint64_t *queued, uint64_t *oldest_ms);
+
+/* ------------------------------------------------------------ commit */
+
+/* What the staged writes touched, for the listeners. */
+enum commit_change {
+	COMMIT_OUTBOX = 1u << 0,    /* deliveries became due: links may send */
+	COMMIT_INBOX = 1u << 1,     /* messages arrived: long-polls may answer */
+	COMMIT_RECEIPTS = 1u << 2,  /* receipts wait on the commit to be sent */
+};
+
+/* Hears the end of every commit: rc 0 (durable) or the store's error (the
+ * staged writes are gone), and the union of the changes staged. */
+typedef void (*commit_done_fn)(void *arg, int rc, unsigned changes);
+
+struct commit;
+
+/* The group commit of `store`, run once per turn of `loop`. Caller owns it. */
+struct commit *commit_new(uv_loop_t *loop, struct store *store);
+/* Closes its loop handle; accepts NULL. */
+void commit_stop(struct commit *c);
+/* Frees after the loop closed the handle; accepts NULL and nulls *c. */
+void commit_destroy(struct commit **c);
+/* Adds a listener (at most 8; for the daemon's wiring). */
+int commit_listen(struct commit *c, commit_done_fn fn, void *arg);
+/* Opens the turn's transaction if none is open, so the caller can write;
+ * `changes` says what the writes will touch. 0 or the store's error (then
+ * write nothing). */
+int commit_stage(struct commit *c, unsigned changes);
+/* Commits now and tells the listeners (also run by the loop each turn).
+ * 0 when nothing was staged or the commit succeeded. */
+int commit_flush(struct commit *c);
+/* Commits made and commits that failed since start. */
+uint64_t commit_count(const struct commit *c);
+uint64_t commit_failures(const struct commit *c);
+
+/* ------------------------------------------------------------ submission */
+
+#define SUBMIT_MAX_TO 16
+
+struct submit_request {
+	const char *to[SUBMIT_MAX_TO];
+	size_t n_to;
+	int type;                  /* MessageType */
+	int priority;              /* 0 normal, 1 urgent */
+	uint64_t ttl_ms;           /* 0: the configured default */
+	bool has_ref;
+	uint8_t ref[STORE_ID_LEN];
+	const char *idempotency_key; /* may be NULL */
+	const uint8_t *body;       /* packed protobuf of the type's message */
+	size_t body_len;
+};
+
+struct submit_result {
+	uint8_t id[STORE_ID_LEN];
+	bool existing;             /* idempotency key seen before: nothing new queued */
+};
+
+struct submit;
+
+/* Submission and re-queueing for the agent `me` (borrowed, as are the
+ * others, for the submitter's life). Caller owns the result. */
+struct submit *submit_new(struct peers *peers, struct store *store, struct commit *commit,
+			  const struct identity *me);
+void submit_destroy(struct submit **s);
+
+/* Checks policy for every request, seals one envelope per recipient and
+ * stages them all in the turn's commit (COMMIT_OUTBOX). The caller answers
+ * only once the commit's listeners heard rc 0. On error nothing of this
+ * call remains staged; err says why (codes: LIMES_E_UNKNOWN_PEER, _POLICY,
+ * _INVAL, _MISSING, _RANGE, _STORE_FAILED, _STORE_FULL, _NOMEM). */
+int submit_stage(struct submit *s, const char *client, const struct submit_request *reqs, size_t n,
+		 struct submit_result *results, struct core_error *err);
+
+/* Stages a fresh envelope (same id, new expiry, sealed to the recipient's
+ * current key) for an expired or rejected message, to one recipient or to
+ * all when recipient is NULL. Committed with the turn, like a submission;
+ * *requeued says how many deliveries. Codes: LIMES_E_NOTFOUND,
+ * _NOT_REQUEUEABLE, _UNKNOWN_PEER, _RANGE, store errors. */
+int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
+		   int *requeued, struct core_error *err);
+
+/* ------------------------------------------------------------ expiry */
+
+/* Expires every delivery whose TTL passed (staged in the turn's commit),
+ * counting each against its peer and logging each message id. Returns the
+ * number expired or a store error. */
+int core_expire(struct peers *peers, struct store *store, struct commit *commit, uint64_t now_ms);
+
+/* ------------------------------------------------------------ link figures */
+
+/* Agent-wide link figures, written by the link module only and read by
+ * whoever publishes them (through a getter the daemon hands out). */
+#define LINK_REASON_SLOTS 32
+struct link_stats {
+	uint64_t envelopes_refused[LINK_REASON_SLOTS]; /* by RejectReason */
+	uint64_t receipts_bad;
+	uint64_t frames_garbage;
+	uint64_t relayed;
+	uint64_t refused_handshakes;
+};
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * Shared by the core's files only: the submitter's fields (submit.c owns
+ * them; requeue.c seals through it) and the error helpers.
+ */
+#ifndef LIMES_CORE_INT_H
+#define LIMES_CORE_INT_H
+
+#include "core/core.h"
+
+struct wire_header;
+
+struct submit {
+	struct peers *peers;                /* borrowed */
+	struct store *store;                /* borrowed */
+	struct commit *commit;              /* borrowed */
+	const struct identity *me;          /* borrowed */
+	uint64_t next_seq;                  /* envelope sequence numbers */
+};
+
+/* Fills err; returns code. */
+int core_set_error(struct core_error *err, int code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Fills err for a store that cannot take writes (rc its error); returns rc. */
+int core_store_refusal(struct store *store, int rc, struct core_error *err);
+/* Gives h the next sequence number and seals body to `to`; *env is the
+ * caller's (free()). */
+int core_seal(struct submit *s, const struct peer *to, struct wire_header *h, const uint8_t *body, size_t len,
+	      uint8_t **env, size_t *env_len);
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * The peer table: owns the config (swapped whole on reload) and one runtime
+ * peer per configured peer: its pair key, its link health (written by the
+ * link module through peer_link_*) and its counters. The next-hop rule and
+ * the outbox figures' cache live here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "core/core.h"
+#include "crypto/envelope.h"
+#include "proto/err.h"
+
+struct peer {
+	const struct config_peer *conf;     /* borrowed from the table's config */
+	struct envelope_peer *crypto;       /* owned */
+	struct peer_link link;
+	struct peer_counters counters;
+	/* outbox figures toward this next hop, cached when counting is slow */
+	uint64_t stats_queued, stats_oldest_ms, stats_at_ms, stats_cost_ms;
+	bool stats_valid;
+};
+
+struct peers {
+	struct config *cfg;                 /* owned */
+	const struct identity *me;          /* borrowed */
+	struct peer *peers;                 /* one per cfg->peers[i], same order */
+	size_t n;
+};
+
+const char *link_state_name(enum link_state state)
+{
+	switch (state) {
+	case LINK_DOWN: return "down";
+	case LINK_CONNECTING: return "connecting";
+	case LINK_UP: return "up";
+	}
+	return "unknown";
+}
+
+static void free_array(struct peer *peers, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		envelope_peer_destroy(&peers[i].crypto);
+	free(peers);
+}
+
+/* Runtime peers for cfg, carrying over the figures of peers that stay with
+ * the same key (old may be NULL). */
+static struct peer *make_array(const struct config *cfg, const struct identity *me, const struct peer *old,
+			       size_t n_old, char *err, size_t err_len)
+{
+	struct peer *peers = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*peers));
+
+	if (!peers) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->n_peers; i++) {
+		const struct config_peer *cp = &cfg->peers[i];
+		struct peer *p = &peers[i];
+		for (size_t j = 0; j < n_old; j++)
+			if (strcmp(old[j].conf->id, cp->id) == 0 &&
+			    memcmp(old[j].conf->key.key_id, cp->key.key_id, sizeof(cp->key.key_id)) == 0) {
+				p->link = old[j].link;
+				p->counters = old[j].counters;
+				break;
+			}
+		p->conf = cp;
+		p->crypto = envelope_peer_new(me, &cp->key, cp->id);
+		if (!p->crypto) {
+			snprintf(err, err_len, "%s:%u: peer \"%s\": cannot derive a shared key from its key", cfg->path,
+				 cp->line, cp->id);
+			free_array(peers, i);
+			return NULL;
+		}
+	}
+	return peers;
+}
+
+struct peers *peers_new(struct config **cfg, const struct identity *me, char *err, size_t err_len)
+{
+	struct peers *t = calloc(1, sizeof(*t));
+
+	if (!t) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	t->me = me;
+	t->peers = make_array(*cfg, me, NULL, 0, err, err_len);
+	if (!t->peers) {
+		free(t);
+		return NULL;
+	}
+	t->cfg = *cfg;
+	t->n = t->cfg->n_peers;
+	*cfg = NULL;
+	return t;
+}
+
+void peers_destroy(struct peers **pt)
+{
+	if (!pt || !*pt)
+		return;
+	free_array((*pt)->peers, (*pt)->n);
+	config_destroy(&(*pt)->cfg);
+	free(*pt);
+	*pt = NULL;
+}
+
+int peers_reload(struct peers *t, struct config **cfg, char *err, size_t err_len)
+{
+	struct peer *peers = make_array(*cfg, t->me, t->peers, t->n, err, err_len);
+
+	if (!peers)
+		return LIMES_E_CONFIG;
+	free_array(t->peers, t->n);
+	config_destroy(&t->cfg);
+	t->cfg = *cfg;
+	t->peers = peers;
+	t->n = t->cfg->n_peers;
+	*cfg = NULL;
+	return 0;
+}
+
+const struct config *peers_config(const struct peers *t)
+{
+	return t->cfg;
+}
+
+size_t peers_count(const struct peers *t)
+{
+	return t->n;
+}
+
+struct peer *peers_at(struct peers *t, size_t i)
+{
+	return i < t->n ? &t->peers[i] : NULL;
+}
+
+struct peer *peers_find(struct peers *t, const char *id)
+{
+	if (!id)
+		return NULL;
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->peers[i].conf->id, id) == 0)
+			return &t->peers[i];
+	return NULL;
+}
+
+struct peer *peers_find_by_box_key(struct peers *t, const uint8_t box_pk[32])
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (peer_is_direct(&t->peers[i]) && memcmp(t->peers[i].conf->key.box_pk, box_pk, 32) == 0)
+			return &t->peers[i];
+	return NULL;
+}
+
+const struct config_peer *peer_conf(const struct peer *p)
+{
+	return p->conf;
+}
+
+const char *peer_id(const struct peer *p)
+{
+	return p->conf->id;
+}
+
+bool peer_is_direct(const struct peer *p)
+{
+	return p->conf->endpoint[0] != '\0';
+}
+
+const char *peer_next_hop(const struct peer *p)
+{
+	return p->conf->via[0] ? p->conf->via : p->conf->id;
+}
+
+const struct envelope_peer *peer_crypto(const struct peer *p)
+{
+	return p->crypto;
+}
+
+const struct peer_link *peer_link(const struct peer *p)
+{
+	return &p->link;
+}
+
+const struct peer_counters *peer_counters(const struct peer *p)
+{
+	return &p->counters;
+}
+
+void peer_link_set_state(struct peer *p, enum link_state state, uint64_t now_ms)
+{
+	if (p->link.state == state)
+		return;
+	if (state == LINK_UP)
+		p->link.up_since_ms = now_ms;
+	p->link.state = state;
+	p->link.since_ms = now_ms;
+}
+
+void peer_link_heard(struct peer *p, uint64_t now_ms)
+{
+	p->link.last_heard_ms = now_ms;
+}
+
+void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms)
+{
+	/* smoothed like TCP's SRTT, so one slow heartbeat does not swing it */
+	if (!p->link.has_rtt) {
+		p->link.rtt_ms = rtt_ms;
+		p->link.clock_offset_ms = clock_offset_ms;
+		p->link.has_rtt = true;
+	} else {
+		p->link.rtt_ms = 0.8 * p->link.rtt_ms + 0.2 * rtt_ms;
+		p->link.clock_offset_ms = 0.8 * p->link.clock_offset_ms + 0.2 * clock_offset_ms;
+	}
+}
+
+void peer_count(struct peer *p, enum peer_counter which, uint64_t n)
+{
+	if ((unsigned)which < PEER_COUNTERS)
+		p->counters.n[which] += n;
+}
+
+int peer_outbox_stats(struct peer *p, struct store *store, uint64_t *queued, uint64_t *oldest_ms)
+{
+	uint64_t start = clock_now_ms();
+
+	if (p->stats_valid && p->stats_cost_ms >= 10 && start - p->stats_at_ms < 50 * p->stats_cost_ms &&
+	    start - p->stats_at_ms < 10000) {
+		*queued = p->stats_queued;
+		*oldest_ms = p->stats_oldest_ms;
+		return 0;
+	}
+	int rc = store_outbox_stats(store, p->conf->id, queued, oldest_ms);
+	if (rc < 0)
+		return rc;
+	uint64_t end = clock_now_ms();
+	p->stats_queued = *queued;
+	p->stats_oldest_ms = *oldest_ms;
+	p->stats_at_ms = end;
+	p->stats_cost_ms = end - start;
+	p->stats_valid = true;
+	return 0;
+}

@@ -1,0 +1,148 @@
+/*
+ * Re-queueing: an expired or rejected message goes out again under the same
+ * id, in a fresh envelope with a new expiry, staged in the turn's commit like
+ * a submission.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "core/core.h"
+#include "core_int.h"
+#include "crypto/encode.h"
+#include "crypto/envelope.h"
+#include "proto/err.h"
+#include "proto/wire.h"
+
+/* A delivery that may be re-queued, copied out of the store. */
+struct requeue_item {
+	char recipient[CONFIG_ID_MAX + 1];
+	enum delivery_state state;
+	uint8_t *envelope;
+	size_t envelope_len;
+};
+
+struct requeue_ctx {
+	const char *recipient;
+	struct requeue_item items[SUBMIT_MAX_TO * 4];
+	size_t n;
+	bool nomem;
+};
+
+static int collect(void *arg, const struct store_delivery_row *row)
+{
+	struct requeue_ctx *c = arg;
+	if (c->recipient && strcmp(c->recipient, row->recipient) != 0)
+		return 0;
+	if (c->n == sizeof(c->items) / sizeof(c->items[0]))
+		return 1;
+	struct requeue_item *it = &c->items[c->n];
+	it->envelope = malloc(row->envelope_len);
+	if (!it->envelope) {
+		c->nomem = true;
+		return 1;
+	}
+	memcpy(it->envelope, row->envelope, row->envelope_len);
+	it->envelope_len = row->envelope_len;
+	it->state = row->state;
+	snprintf(it->recipient, sizeof(it->recipient), "%s", row->recipient);
+	c->n++;
+	return 0;
+}
+
+/* Opens our own envelope and seals it again with a fresh expiry: same id. */
+static int requeue_one(struct submit *s, const uint8_t id[STORE_ID_LEN], const struct requeue_item *it,
+		       uint64_t ttl_ms, struct core_error *err)
+{
+	const struct config *cfg = peers_config(s->peers);
+	const struct peer *p = peers_find(s->peers, it->recipient);
+	struct envelope_opened o;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+
+	if (!p)
+		return core_set_error(err, LIMES_E_UNKNOWN_PEER, "to", "recipient '%s' is no longer configured",
+				      it->recipient);
+	int rc = envelope_reopen_own(s->me, peer_crypto(p), it->envelope, it->envelope_len, cfg->max_frame_bytes, &o);
+	if (rc < 0)
+		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot reopen the stored envelope: %s",
+				      limes_strerror(rc));
+	struct wire_header h = o.header;
+	uint64_t now = clock_now_ms();
+	h.created_ms = now;
+	h.expires_ms = now + (ttl_ms ? ttl_ms : cfg->default_ttl_ms);
+	rc = core_seal(s, p, &h, o.body, o.body_len, &env, &env_len);
+	envelope_opened_clear(&o);
+	if (rc < 0)
+		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot seal the message: %s", limes_strerror(rc));
+	rc = store_delivery_requeue(s->store, id, it->recipient, env, env_len, h.expires_ms);
+	free(env);
+	if (rc < 0)
+		return core_store_refusal(s->store, rc, err);
+	return 0;
+}
+
+int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
+		   int *requeued, struct core_error *err)
+{
+	struct requeue_ctx c = { .recipient = recipient };
+	int rc;
+
+	*requeued = 0;
+	memset(err, 0, sizeof(*err));
+	if (ttl_ms > peers_config(s->peers)->max_ttl_ms) {
+		rc = core_set_error(err, LIMES_E_RANGE, "ttl_s", "ttl exceeds the maximum");
+		goto out;
+	}
+	rc = store_message_get(s->store, id, collect, &c);
+	if (c.nomem) {
+		rc = core_store_refusal(s->store, LIMES_E_NOMEM, err);
+		goto out;
+	}
+	if (rc == LIMES_E_NOTFOUND || (rc >= 0 && c.n == 0)) {
+		rc = core_set_error(err, LIMES_E_NOTFOUND, recipient ? "to" : "id", "no such message%s",
+				    recipient ? " for that recipient" : "");
+		goto out;
+	}
+	if (rc < 0) {
+		core_store_refusal(s->store, rc, err);
+		goto out;
+	}
+	rc = commit_stage(s->commit, COMMIT_OUTBOX);
+	if (rc == 0)
+		rc = store_mark(s->store);
+	if (rc < 0) {
+		core_store_refusal(s->store, rc, err);
+		goto out;
+	}
+	for (size_t i = 0; i < c.n && rc == 0; i++) {
+		if (c.items[i].state != DELIVERY_EXPIRED && c.items[i].state != DELIVERY_REJECTED)
+			continue;
+		rc = requeue_one(s, id, &c.items[i], ttl_ms, err);
+		if (rc == 0)
+			(*requeued)++;
+	}
+	if (rc == 0 && *requeued == 0)
+		rc = core_set_error(err, LIMES_E_NOT_REQUEUEABLE, "id",
+				    "only expired or rejected deliveries can be re-queued");
+	if (rc < 0) {
+		store_mark_undo(s->store);
+		*requeued = 0;
+		goto out;
+	}
+	rc = store_mark_keep(s->store);
+	if (rc < 0) {
+		core_store_refusal(s->store, rc, err);
+		*requeued = 0;
+		goto out;
+	}
+	char hex[2 * STORE_ID_LEN + 1];
+	encode_hex(hex, sizeof(hex), id, STORE_ID_LEN);
+	log_info("msg=%s event=requeued count=%d", hex, *requeued);
+out:
+	for (size_t i = 0; i < c.n; i++)
+		free(c.items[i].envelope);
+	return rc;
+}

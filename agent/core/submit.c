@@ -1,0 +1,224 @@
+/*
+ * Submission: national systems' messages into the outbox. Policy first
+ * (known recipient, type allowed to it), then one sealed and signed envelope
+ * per recipient, all staged in the turn's commit; whoever submitted answers
+ * only after the commit's listeners heard it succeed. Owns the envelope
+ * sequence counter.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "core/core.h"
+#include "core_int.h"
+#include "crypto/envelope.h"
+#include "crypto/random.h"
+#include "proto/err.h"
+#include "proto/schema.h"
+#include "proto/wire.h"
+
+struct submit *submit_new(struct peers *peers, struct store *store, struct commit *commit,
+			  const struct identity *me)
+{
+	struct submit *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->peers = peers;
+	s->store = store;
+	s->commit = commit;
+	s->me = me;
+	/* seeded from the start time, so a restart never reuses a value;
+	 * receivers never order or dedupe by it (docs/protocol.md) */
+	s->next_seq = clock_now_ms() * 1000;
+	return s;
+}
+
+void submit_destroy(struct submit **ps)
+{
+	if (!ps || !*ps)
+		return;
+	free(*ps);
+	*ps = NULL;
+}
+
+int core_set_error(struct core_error *err, int code, const char *field, const char *fmt, ...)
+{
+	va_list ap;
+	err->code = code;
+	snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int core_store_refusal(struct store *store, int rc, struct core_error *err)
+{
+	if (rc == LIMES_E_STORE_FULL)
+		return core_set_error(err, rc, NULL, "the store's disk is full: nothing was accepted");
+	if (rc == LIMES_E_NOMEM)
+		return core_set_error(err, rc, NULL, "out of memory: nothing was accepted");
+	return core_set_error(err, rc, NULL, "the store cannot take writes (%s): nothing was accepted",
+			      store_health_reason(store)[0] ? store_health_reason(store) : limes_strerror(rc));
+}
+
+int core_seal(struct submit *s, const struct peer *to, struct wire_header *h, const uint8_t *body, size_t len,
+	      uint8_t **env, size_t *env_len)
+{
+	h->has_seq = true;
+	h->seq = s->next_seq++;
+	return envelope_build(s->me, peer_crypto(to), h, body, len, env, env_len);
+}
+
+static int check_policy(struct submit *s, const struct submit_request *r, size_t index, size_t n,
+			struct core_error *err)
+{
+	char field[64];
+	for (size_t k = 0; k < r->n_to; k++) {
+		if (n > 1)
+			snprintf(field, sizeof(field), "[%zu].to[%zu]", index, k);
+		else
+			snprintf(field, sizeof(field), "to[%zu]", k);
+		const struct peer *p = peers_find(s->peers, r->to[k]);
+		if (!p)
+			return core_set_error(err, LIMES_E_UNKNOWN_PEER, field, "recipient '%s' is not a configured peer",
+					      r->to[k]);
+		if (!(peer_conf(p)->send_mask & CONFIG_TYPE_BIT(r->type)))
+			return core_set_error(err, LIMES_E_POLICY, field,
+					      "policy does not allow sending '%s' messages to '%s' (see its send list)",
+					      schema_type_name(r->type), r->to[k]);
+		for (size_t j = 0; j < k; j++)
+			if (strcmp(r->to[j], r->to[k]) == 0)
+				return core_set_error(err, LIMES_E_INVAL, field, "recipient '%s' is listed twice",
+						      r->to[k]);
+	}
+	if (r->n_to == 0) {
+		if (n > 1)
+			snprintf(field, sizeof(field), "[%zu].to", index);
+		return core_set_error(err, LIMES_E_MISSING, n > 1 ? field : "to", "at least one recipient is needed");
+	}
+	const struct config *cfg = peers_config(s->peers);
+	uint64_t ttl = r->ttl_ms ? r->ttl_ms : cfg->default_ttl_ms;
+	if (ttl > cfg->max_ttl_ms) {
+		if (n > 1)
+			snprintf(field, sizeof(field), "[%zu].ttl_s", index);
+		return core_set_error(err, LIMES_E_RANGE, n > 1 ? field : "ttl_s", "ttl exceeds the maximum of %llu s",
+				      (unsigned long long)(cfg->max_ttl_ms / 1000));
+	}
+	if (r->priority != 0 && r->priority != 1)
+		return core_set_error(err, LIMES_E_INVAL, "priority", "priority must be normal or urgent");
+	return 0;
+}
+
+/* Seals one envelope for (message, recipient). */
+static int seal_for(struct submit *s, const struct store_message *m, const struct submit_request *r,
+		    const struct peer *to, uint8_t **env, size_t *env_len)
+{
+	struct wire_header h;
+	memset(&h, 0, sizeof(h));
+	h.version_major = WIRE_VERSION_MAJOR;
+	memcpy(h.message_id, m->id, 16);
+	snprintf(h.sender, sizeof(h.sender), "%s", peers_config(s->peers)->id);
+	snprintf(h.recipient, sizeof(h.recipient), "%s", peer_id(to));
+	h.type = r->type;
+	h.priority = r->priority;
+	h.created_ms = m->created_ms;
+	h.expires_ms = m->expires_ms;
+	h.has_ref = r->has_ref;
+	memcpy(h.ref, r->ref, 16);
+	h.schema_major = 1;
+	return core_seal(s, to, &h, r->body, r->body_len, env, env_len);
+}
+
+int submit_stage(struct submit *s, const char *client, const struct submit_request *reqs, size_t n,
+		 struct submit_result *results, struct core_error *err)
+{
+	uint8_t *envs[SUBMIT_MAX_TO] = { 0 };
+	int rc = 0;
+
+	memset(err, 0, sizeof(*err));
+	for (size_t i = 0; i < n; i++) {
+		rc = check_policy(s, &reqs[i], i, n, err);
+		if (rc < 0)
+			return rc;
+	}
+	if (!store_healthy(s->store))
+		return core_store_refusal(s->store, LIMES_E_STORE_FAILED, err);
+	rc = commit_stage(s->commit, COMMIT_OUTBOX);
+	if (rc < 0)
+		return core_store_refusal(s->store, rc, err);
+	/* a mark, not a fresh transaction: others may have staged writes this
+	 * turn (delivery marks) that a refusal here must not throw away */
+	rc = store_mark(s->store);
+	if (rc < 0)
+		return core_store_refusal(s->store, rc, err);
+
+	const struct config *cfg = peers_config(s->peers);
+	uint64_t now = clock_now_ms();
+	for (size_t i = 0; i < n; i++) {
+		const struct submit_request *r = &reqs[i];
+		struct submit_result *res = &results[i];
+		res->existing = false;
+		if (r->idempotency_key &&
+		    store_idempotency_get(s->store, client, r->idempotency_key, res->id) == 0) {
+			res->existing = true;
+			continue;
+		}
+		struct store_message m = {
+			.type = r->type,
+			.priority = r->priority,
+			.created_ms = now,
+			.expires_ms = now + (r->ttl_ms ? r->ttl_ms : cfg->default_ttl_ms),
+			.has_ref = r->has_ref,
+			.client = client,
+			.idempotency_key = r->idempotency_key,
+		};
+		random_fill(m.id, sizeof(m.id));
+		memcpy(m.ref, r->ref, 16);
+		struct store_delivery d[SUBMIT_MAX_TO];
+		size_t lens[SUBMIT_MAX_TO];
+		for (size_t k = 0; k < r->n_to; k++) {
+			const struct peer *p = peers_find(s->peers, r->to[k]);
+			rc = seal_for(s, &m, r, p, &envs[k], &lens[k]);
+			if (rc < 0) {
+				rc = core_set_error(err, rc == LIMES_E_NOMEM ? rc : LIMES_E_INTERNAL, NULL,
+						    "cannot seal the message: %s", limes_strerror(rc));
+				goto fail;
+			}
+			d[k].recipient = peer_id(p);
+			d[k].next_hop = peer_next_hop(p);
+			d[k].envelope = envs[k];
+			d[k].envelope_len = lens[k];
+		}
+		rc = store_outbox_put(s->store, &m, d, r->n_to);
+		for (size_t k = 0; k < r->n_to; k++) {
+			free(envs[k]);
+			envs[k] = NULL;
+		}
+		if (rc == LIMES_E_EXISTS && r->idempotency_key &&
+		    store_idempotency_get(s->store, client, r->idempotency_key, res->id) == 0) {
+			res->existing = true; /* the same key twice in one batch */
+			continue;
+		}
+		if (rc < 0) {
+			core_store_refusal(s->store, rc, err);
+			goto fail;
+		}
+		memcpy(res->id, m.id, 16);
+	}
+	rc = store_mark_keep(s->store);
+	if (rc < 0) {
+		core_store_refusal(s->store, rc, err);
+		goto fail;
+	}
+	return 0;
+fail:
+	for (size_t k = 0; k < SUBMIT_MAX_TO; k++)
+		free(envs[k]);
+	store_mark_undo(s->store);
+	return rc < 0 ? rc : LIMES_E_INVAL;
+}
+

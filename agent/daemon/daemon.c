@@ -1,0 +1,349 @@
+/*
+ * The agent daemon, the composition root: builds every part from the config
+ * and wires them (the links and the API hear the commit through listeners,
+ * the API reads the links' figures through a getter), runs the libuv loop,
+ * handles signals (SIGTERM/SIGINT stop, SIGHUP reloads peers and policy) and
+ * the housekeeping timer (expiry, retention purge). Owns the data-folder
+ * lock; struct agent is private to this file.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "core/core.h"
+#include "crypto/identity.h"
+#include "crypto/random.h"
+#include "crypto/secret.h"
+#include "link/link.h"
+#include "proto/err.h"
+#include "store/store.h"
+
+#define HOUSEKEEPING_MS 1000
+#define PURGE_EVERY_MS (3600 * 1000)
+
+struct agent {
+	uv_loop_t loop;
+	bool loop_ready, stopping;
+	char config_file[PATH_MAX];
+	char id[CONFIG_ID_MAX + 1];
+	struct identity *me;
+	struct store *store;
+	struct peers *peers;                /* owns the config */
+	struct commit *commit;
+	struct submit *submit;
+	struct links *links;
+	struct api *api;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t housekeeping;
+	uint64_t last_purge_ms;
+	int lock_fd;                        /* flock on DATA/agent.lock */
+};
+
+const char *agent_id(const struct agent *agent)
+{
+	return agent->id;
+}
+
+static const struct link_stats *link_stats_of(void *arg)
+{
+	return links_stats(arg);
+}
+
+static void on_stop_signal(uv_signal_t *sig, int signum)
+{
+	struct agent *agent = sig->data;
+	log_info("event=stop signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	agent_stop(agent);
+}
+
+/* SIGHUP: parse into a fresh config and swap it in whole, or keep the old. */
+static void reload(struct agent *agent)
+{
+	char err[CONFIG_ERR_MAX];
+	struct config *cfg = config_load(agent->config_file, err, sizeof(err));
+	const struct config *old = peers_config(agent->peers);
+
+	if (!cfg) {
+		log_error("event=reload_failed keeping=old_config reason=\"%s\"", err);
+		return;
+	}
+	/* identity, store and endpoints are fixed for the process' life */
+	if (strcmp(cfg->id, old->id) || strcmp(cfg->keys_dir, old->keys_dir) || strcmp(cfg->listen, old->listen) ||
+	    strcmp(cfg->data_dir, old->data_dir) || strcmp(cfg->api_host, old->api_host) ||
+	    cfg->api_port != old->api_port) {
+		log_error("event=reload_failed keeping=old_config reason=\"[agent] id, keys, listen, data "
+			  "and [api] listen change only with a restart\"");
+		config_destroy(&cfg);
+		return;
+	}
+	if (peers_reload(agent->peers, &cfg, err, sizeof(err)) < 0) {
+		log_error("event=reload_failed keeping=old_config reason=\"%s\"", err);
+		config_destroy(&cfg);
+		return;
+	}
+	cfg = NULL; /* the peer table owns it now */
+	int rc = links_reload(agent->links);
+	if (rc < 0)
+		log_error("event=reload_links_failed reason=\"%s\"", limes_strerror(rc));
+	const struct config *now = peers_config(agent->peers);
+	log_set_level(now->log_level);
+	log_info("event=reload peers=%zu config=%s", now->n_peers, now->path);
+}
+
+static void on_hup(uv_signal_t *sig, int signum)
+{
+	(void)signum;
+	reload(sig->data);
+}
+
+static void on_housekeeping(uv_timer_t *timer)
+{
+	struct agent *agent = timer->data;
+	uint64_t now = clock_now_ms();
+
+	if (!store_healthy(agent->store))
+		return;
+	int expired = core_expire(agent->peers, agent->store, agent->commit, now);
+	if (expired < 0)
+		log_error("event=expire_failed reason=\"%s\"", limes_strerror(expired));
+	if (now - agent->last_purge_ms > PURGE_EVERY_MS) {
+		int rc = commit_stage(agent->commit, 0);
+		if (rc == 0)
+			rc = store_purge(agent->store, now, peers_config(agent->peers)->retention_ms);
+		if (rc < 0)
+			log_error("event=purge_failed reason=\"%s\"", limes_strerror(rc));
+		agent->last_purge_ms = now;
+	}
+	/* committed with the rest of the turn */
+}
+
+/* The data folder holds the store: create it 0700, refuse one others can enter. */
+static int check_data_dir(const char *dir, char *err, size_t err_len)
+{
+	struct stat sb;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		int rc = limes_from_errno(errno);
+		snprintf(err, err_len, "%s: cannot create the data folder: %s", dir, strerror(errno));
+		return rc;
+	}
+	if (lstat(dir, &sb) < 0) {
+		int rc = limes_from_errno(errno);
+		snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+		return rc;
+	}
+	return secret_path_check(dir, &sb, "data folder", true, err, err_len);
+}
+
+/* One agent per data folder: two would interleave their commits and
+ * receipts. Taken before the store is opened; lives as long as the process
+ * and names the holder's pid. */
+static int lock_data_dir(struct agent *agent, const char *dir, char *err, size_t err_len)
+{
+	char path[PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/agent.lock", dir);
+	agent->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (agent->lock_fd < 0) {
+		int rc = limes_from_errno(errno);
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	if (flock(agent->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t n = pread(agent->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		snprintf(err, err_len, "%s: another agent is running on this data folder (pid %s)", dir,
+			 pid[0] ? pid : "unknown");
+		return LIMES_E_EXISTS;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(agent->lock_fd, 0) < 0 || pwrite(agent->lock_fd, pid, (size_t)n, 0) != n) {
+		int rc = limes_from_errno(errno);
+		snprintf(err, err_len, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
+struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_len)
+{
+	struct agent *agent = calloc(1, sizeof(*agent));
+	struct config *cfg = NULL;
+	char why[512];
+	int rc;
+
+	if (!agent) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	agent->lock_fd = -1;
+	/* no core dumps: they would hold the secret keys */
+	struct rlimit nocore = { 0, 0 };
+	if (setrlimit(RLIMIT_CORE, &nocore) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		log_warn("event=core_dumps_not_disabled reason=\"%s\"", strerror(errno));
+
+	snprintf(agent->config_file, sizeof(agent->config_file), "%s", opts->config_file);
+	cfg = config_load(opts->config_file, err, err_len);
+	if (!cfg)
+		goto fail;
+	snprintf(agent->id, sizeof(agent->id), "%s", cfg->id);
+	log_set_level(cfg->log_level);
+	if (random_init() < 0) {
+		snprintf(err, err_len, "libsodium failed to initialise");
+		goto fail;
+	}
+	agent->me = identity_load(cfg->keys_dir, &rc, why, sizeof(why));
+	if (!agent->me) {
+		snprintf(err, err_len, "%s", why);
+		goto fail;
+	}
+	if (check_data_dir(cfg->data_dir, err, err_len) < 0 || lock_data_dir(agent, cfg->data_dir, err, err_len) < 0)
+		goto fail;
+	agent->store = store_open(cfg->data_dir, &rc);
+	if (!agent->store) {
+		snprintf(err, err_len, "%s: cannot open the store: %s", cfg->data_dir, limes_strerror(rc));
+		goto fail;
+	}
+	agent->peers = peers_new(&cfg, agent->me, err, err_len);
+	if (!agent->peers)
+		goto fail;
+
+	if (uv_loop_init(&agent->loop) < 0) {
+		snprintf(err, err_len, "cannot create the event loop");
+		goto fail;
+	}
+	agent->loop_ready = true;
+	agent->commit = commit_new(&agent->loop, agent->store);
+	agent->submit = agent->commit ? submit_new(agent->peers, agent->store, agent->commit, agent->me) : NULL;
+	if (!agent->submit) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
+	const struct link_deps ld = {
+		.loop = &agent->loop, .peers = agent->peers, .store = agent->store,
+		.commit = agent->commit, .me = agent->me, .trace_fd = opts->trace_fd,
+	};
+	agent->links = links_new(&ld, err, err_len);
+	if (!agent->links)
+		goto fail;
+	const struct api_deps ad = {
+		.loop = &agent->loop, .peers = agent->peers, .store = agent->store, .commit = agent->commit,
+		.submit = agent->submit, .link_stats = link_stats_of, .link_stats_arg = agent->links,
+		.started_ms = clock_now_ms(), .me = agent->me,
+	};
+	agent->api = api_new(&ad, err, err_len);
+	if (!agent->api)
+		goto fail;
+	/* after each commit: the links send receipts and what became due, the
+	 * API answers the submissions and long-polls that waited on it */
+	if (commit_listen(agent->commit, links_on_commit, agent->links) < 0 ||
+	    commit_listen(agent->commit, api_on_commit, agent->api) < 0) {
+		snprintf(err, err_len, "cannot wire the commit listeners");
+		goto fail;
+	}
+
+	uv_signal_init(&agent->loop, &agent->sig_term);
+	uv_signal_init(&agent->loop, &agent->sig_int);
+	uv_signal_init(&agent->loop, &agent->sig_hup);
+	agent->sig_term.data = agent->sig_int.data = agent->sig_hup.data = agent;
+	uv_signal_start(&agent->sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&agent->sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&agent->sig_hup, on_hup, SIGHUP);
+	uv_timer_init(&agent->loop, &agent->housekeeping);
+	agent->housekeeping.data = agent;
+	uv_timer_start(&agent->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
+	agent->last_purge_ms = clock_now_ms() - PURGE_EVERY_MS; /* purge once at start */
+	return agent;
+
+fail:
+	config_destroy(&cfg);
+	agent_destroy(&agent);
+	return NULL;
+}
+
+int agent_run(struct agent *agent)
+{
+	const struct config *cfg = peers_config(agent->peers);
+	log_info("event=start id=%s listen=%s api=%s:%u peers=%zu version=%s", cfg->id, cfg->listen, cfg->api_host,
+		 cfg->api_port, cfg->n_peers, LIMES_VERSION);
+	uv_run(&agent->loop, UV_RUN_DEFAULT);
+	return store_healthy(agent->store) ? 0 : LIMES_E_STORE_FAILED;
+}
+
+static void close_walk(uv_handle_t *handle, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(handle))
+		uv_close(handle, NULL);
+}
+
+static void stop_parts(struct agent *agent)
+{
+	/* what the last turn staged is committed and answered before the API goes */
+	if (agent->commit && commit_flush(agent->commit) < 0)
+		log_error("event=final_commit_failed");
+	api_stop(agent->api);
+	links_stop(agent->links);
+	commit_stop(agent->commit);
+}
+
+void agent_stop(struct agent *agent)
+{
+	if (agent->stopping)
+		return;
+	agent->stopping = true;
+	uv_signal_stop(&agent->sig_term);
+	uv_signal_stop(&agent->sig_int);
+	uv_signal_stop(&agent->sig_hup);
+	uv_timer_stop(&agent->housekeeping);
+	stop_parts(agent);
+	uv_close((uv_handle_t *)&agent->sig_term, NULL);
+	uv_close((uv_handle_t *)&agent->sig_int, NULL);
+	uv_close((uv_handle_t *)&agent->sig_hup, NULL);
+	uv_close((uv_handle_t *)&agent->housekeeping, NULL);
+}
+
+void agent_destroy(struct agent **pagent)
+{
+	if (!pagent || !*pagent)
+		return;
+	struct agent *agent = *pagent;
+	if (agent->loop_ready) {
+		/* make sure every handle is closed before the loop goes */
+		if (!agent->stopping)
+			stop_parts(agent);
+		uv_walk(&agent->loop, close_walk, NULL);
+		uv_run(&agent->loop, UV_RUN_DEFAULT);
+		api_destroy(&agent->api);
+		links_destroy(&agent->links);
+		if (uv_loop_close(&agent->loop) < 0)
+			log_warn("event=loop_not_closed reason=\"handles still open\"");
+	}
+	submit_destroy(&agent->submit);
+	commit_destroy(&agent->commit);
+	peers_destroy(&agent->peers);
+	store_destroy(&agent->store);
+	if (agent->lock_fd >= 0)
+		close(agent->lock_fd);
+	identity_destroy(&agent->me);
+	free(agent);
+	*pagent = NULL;
+}

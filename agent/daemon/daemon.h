@@ -1,0 +1,36 @@
+/*
+ * The daemon: the composition root. Builds every part from the config
+ * (identity, store, peer table, commit, submission, links, API), hands each
+ * its dependencies and callbacks, and owns what belongs to no part: the
+ * loop, the signals (SIGTERM/SIGINT stop, SIGHUP reloads), the housekeeping
+ * timer (expiry, retention purge) and the data-folder lock. Nothing includes
+ * this header but the `limes-agent` program.
+ */
+#ifndef LIMES_DAEMON_H
+#define LIMES_DAEMON_H
+
+#include <stddef.h>
+
+struct agent;
+
+struct agent_options {
+	const char *config_file;
+	int trace_fd;               /* -1, or the descriptor the delivery trace goes to (see link/link.h) */
+};
+
+/* Builds an agent: loads and checks the config, takes the data-folder lock,
+ * loads the identity, opens the store, binds the links and the API; nothing
+ * runs yet. NULL with the reason in err on failure (nothing is left bound
+ * or locked). Caller owns the result. */
+struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_len);
+/* Runs the loop until SIGTERM/SIGINT or agent_stop(); 0, or
+ * LIMES_E_STORE_FAILED when the store failed on the way. */
+int agent_run(struct agent *agent);
+/* Asks the loop to stop: closes watchers; agent_run() returns afterwards. */
+void agent_stop(struct agent *agent);
+/* Frees everything; accepts NULL and sets *agent to NULL. */
+void agent_destroy(struct agent **agent);
+/* The agency id this agent runs as; borrowed. */
+const char *agent_id(const struct agent *agent);
+
+#endif

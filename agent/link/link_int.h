@@ -1,0 +1,125 @@
+/*
+ * Shared by the files of the link module only: link.c (sockets, life cycle,
+ * health, commit), send.c (outgoing), receipts.c (answers on a DEALER),
+ * recv.c (incoming on the ROUTER), relay.c, inflight.c, zap.c.
+ */
+#ifndef LIMES_LINK_INT_H
+#define LIMES_LINK_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#include "config/config.h"
+#include "core/core.h"
+#include "link/link.h"
+#include "proto/wire.h"
+#include "zsock.h"
+
+/* A delivery sent and not yet receipted (memory only: after a restart the
+ * store makes everything unreceipted due again). */
+struct inflight {
+	uint8_t id[16];
+	char recipient[CONFIG_ID_MAX + 1];
+	uint8_t hash[32];
+	uint64_t sent_ms;
+	bool used;
+};
+
+/* Our DEALER to one direct peer. The peer is looked up by peer_id whenever
+ * it is needed: a reload replaces the peer table's entries. */
+struct outlink {
+	struct links *links;
+	char peer_id[CONFIG_ID_MAX + 1];
+	char endpoint[CONFIG_ENDPOINT_MAX];
+	uint8_t key_id[8];
+	void *dealer;
+	struct zsock *watch;
+	uint32_t window;
+	struct inflight *inflight;    /* open addressing, inflight_cap a power of 2 */
+	size_t inflight_cap, n_inflight;
+	uint64_t connect_ms, last_heard_ms, last_send_ms, last_heartbeat_ms;
+	uint64_t heartbeat_mono_us;   /* monotonic send time of the last heartbeat, for RTT */
+};
+
+/* A neighbour connected to our ROUTER, with the receipt entries waiting for
+ * the next commit. */
+struct inbound {
+	char peer_id[CONFIG_ID_MAX + 1];
+	uint8_t routing_id[256];
+	size_t routing_len;
+	struct wire_receipt_entry *pending;
+	char (*pending_to)[CONFIG_ID_MAX + 1]; /* addressee of each entry: the original sender */
+	size_t n_pending, cap_pending;
+};
+
+struct links {
+	struct link_deps deps;        /* borrowed pointers, see link.h */
+	void *ctx, *zap, *router;
+	struct zloop *zl;
+	struct zsock *zap_watch, *router_watch;
+	struct outlink **out;
+	size_t n_out;
+	struct inbound *in;
+	size_t n_in;
+	uv_timer_t tick;
+	bool tick_on, stopped;
+	/* a commit_stage() of ours succeeded since the last commit: the commit
+	 * listener will run, so receipts wait for it rather than leave now */
+	bool staged;
+	struct link_stats stats;      /* written here only, read through links_stats() */
+};
+
+/* inflight.c: the in-flight set of one outlink. */
+struct inflight *link_inflight_find(struct outlink *ol, const uint8_t id[16], const char *recipient);
+struct inflight *link_inflight_add(struct outlink *ol, const uint8_t id[16], const char *recipient);
+void link_inflight_remove(struct outlink *ol, struct inflight *f);
+void link_inflight_clear(struct outlink *ol);
+/* zap.c: answers the ZAP requests waiting on the handler socket. */
+bool link_zap_drain(struct zsock *zs, void *arg);
+
+/* link.c: opens the turn's transaction for writes touching `changes`
+ * (COMMIT_*, 0 for none a listener cares about); 0 or the store's error,
+ * and then the caller writes nothing. */
+int link_stage(struct links *L, unsigned changes);
+/* link.c: records a state change of ol's peer (logging up and down). */
+void link_set_state(struct links *L, struct outlink *ol, enum link_state state, const char *why);
+
+/* send.c: packs f and sends it without blocking: 0 or LIMES_E_* (LIMES_E_AGAIN
+ * when the socket would block); *why (may be NULL) gets static text saying
+ * why it failed, in ZeroMQ's words when it refused. */
+int link_send_frame(void *socket, const struct wire_frame *f, int flags, const char **why);
+/* send.c: sends one frame on our ROUTER to the neighbour `in`; as link_send_frame. */
+int link_send_routed(struct links *L, const struct inbound *in, const struct wire_frame *f, const char **why);
+/* send.c: sends due outbox rows to the peer while its window has room. */
+void link_fill(struct links *L, struct outlink *ol);
+/* send.c: sends a heartbeat on ol's DEALER (now: wall clock ms). */
+void link_send_heartbeat(struct outlink *ol, uint64_t now);
+
+/* receipts.c: input on a DEALER (receipts, heartbeat replies). */
+bool link_dealer_drain(struct zsock *zs, void *arg);
+
+/* recv.c: input on the ROUTER (envelopes, heartbeats from neighbours). */
+bool link_router_drain(struct zsock *zs, void *arg);
+/* recv.c: after a commit: one signed receipt per neighbour, addressee and batch. */
+void link_send_pending(struct links *L);
+/* recv.c: the commit failed: forgets the waiting receipt entries, returns how many. */
+size_t link_drop_pending(struct links *L);
+/* recv.c: frees the neighbours' state. */
+void link_recv_free(struct links *L);
+/* recv.c: envelope_open's key lookup: the configured key of `sender` (arg: links). */
+const struct envelope_peer *link_sender_lookup(void *arg, const char *sender, const uint8_t key_id[8],
+					       uint64_t created_ms, int *err);
+
+/* relay.c: an envelope for another agency arrived from `from`; stage it for
+ * its next hop. Returns 0 when taken (no receipt from us: the final
+ * recipient's receipt travels back), or a negative error to reject it. */
+int link_relay_envelope(struct links *L, struct inbound *from, const struct wire_header *h, const uint8_t *buf,
+			size_t len, const uint8_t hash[32], const char **detail);
+/* relay.c: a receipt on a DEALER addressed to someone else; forward it. */
+void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len);
+
+/* 32 hex digits of an id, in a static buffer (for log lines). */
+const char *link_hex_id(const uint8_t id[16]);
+
+#endif

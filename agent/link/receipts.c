@@ -1,0 +1,257 @@
+/*
+ * What comes back on our DEALERs: the signed receipts that mark our
+ * deliveries delivered or rejected (from the neighbour, or from a final
+ * recipient through it when it relays), and the replies to our heartbeats
+ * that measure the link's round trip and the neighbour's clock. Also the
+ * delivery trace for limes-bench (link.h, trace_fd).
+ */
+#include "link_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "crypto/envelope.h"
+#include "crypto/receipt.h"
+#include "proto/err.h"
+#include "proto/reason.h"
+
+#define DRAIN_BUDGET 2048
+
+/* One trace line per verified receipt entry; format in link.h. */
+static void trace_delivery(struct links *L, const uint8_t id[16], enum delivery_state st)
+{
+	char line[96];
+	int n = snprintf(line, sizeof(line), "%s %llu %s\n", link_hex_id(id),
+			 (unsigned long long)clock_mono_us() * 1000ull, store_delivery_state_name(st));
+	if (n > 0 && write(L->deps.trace_fd, line, (size_t)n) < 0) {
+		log_warn("event=trace_stopped fd=%d reason=\"the reader went away\"", L->deps.trace_fd);
+		L->deps.trace_fd = -1;
+	}
+}
+
+/* Finds the delivery a receipt entry speaks of: the one to `recipient`, or
+ * (for a refusal by the relay itself) one routed through `relay`; either way
+ * its envelope must hash to the entry's hash. */
+struct recipient_match {
+	const char *recipient;
+	const char *relay;        /* NULL unless the issuer is our next hop */
+	const uint8_t *hash;
+	bool match;
+	char matched[CONFIG_ID_MAX + 1];
+};
+
+static int match_recipient(void *arg, const struct store_delivery_row *row)
+{
+	struct recipient_match *m = arg;
+	bool mine = strcmp(row->recipient, m->recipient) == 0;
+	bool via = m->relay && strcmp(row->next_hop, m->relay) == 0;
+	if (!mine && !via)
+		return 0;
+	uint8_t h[32];
+	envelope_hash(row->envelope, row->envelope_len, h);
+	if (memcmp(h, m->hash, 32) != 0)
+		return 0;
+	m->match = true;
+	snprintf(m->matched, sizeof(m->matched), "%s", row->recipient);
+	return 1;
+}
+
+/* receipt_open's key lookup: the configured signing key of `issuer`. */
+static const struct peer_key *receipt_lookup(void *arg, const char *issuer, const uint8_t key_id[8],
+					     uint64_t issued_ms, int *err)
+{
+	struct links *L = arg;
+	struct peer *p = peers_find(L->deps.peers, issuer);
+	(void)issued_ms;
+	if (!p || memcmp(peer_conf(p)->key.key_id, key_id, 8) != 0) {
+		*err = LIMES_E_ENV_UNKNOWN_KEY;
+		return NULL;
+	}
+	return &peer_conf(p)->key;
+}
+
+static void bad_receipt(struct links *L)
+{
+	L->stats.receipts_bad++;
+}
+
+/* Records one verified entry against our delivery; false when the store
+ * refuses the receipt itself (nothing more of it can be recorded). */
+static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issuer,
+			  const struct wire_receipt_body *body, const struct wire_receipt_entry *e, const uint8_t *buf,
+			  size_t len, int64_t *receipt_id, uint64_t now)
+{
+	struct store *store = L->deps.store;
+	const char *recipient = body->issuer;
+	struct inflight *fl = link_inflight_find(ol, e->message_id, body->issuer);
+	bool bound;
+	struct recipient_match m = { .recipient = body->issuer, .hash = e->envelope_hash };
+	int rc;
+
+	if (fl) {
+		bound = memcmp(fl->hash, e->envelope_hash, 32) == 0;
+	} else {
+		/* a relay may refuse what it cannot carry; it can never deliver */
+		if (e->status == WIRE_RECEIPT_REJECTED && strcmp(body->issuer, ol->peer_id) == 0)
+			m.relay = ol->peer_id;
+		rc = store_message_get(store, e->message_id, match_recipient, &m);
+		if (rc < 0 && rc != LIMES_E_NOTFOUND)
+			log_warn("peer=%s msg=%s event=store_read_failed reason=%s", body->issuer,
+				 link_hex_id(e->message_id), limes_errname(rc));
+		bound = m.match;
+		if (bound) {
+			recipient = m.matched;
+			fl = link_inflight_find(ol, e->message_id, recipient);
+		}
+	}
+	if (!bound) {
+		bad_receipt(L);
+		log_warn("peer=%s msg=%s event=bad_receipt reason=\"entry does not match a message we sent\"",
+			 body->issuer, link_hex_id(e->message_id));
+		return true;
+	}
+	if (fl)
+		link_inflight_remove(ol, fl);
+	enum delivery_state st = e->status == WIRE_RECEIPT_REJECTED ? DELIVERY_REJECTED : DELIVERY_DELIVERED;
+	/* the signed receipt is kept once, however many entries it covers */
+	if (*receipt_id == 0) {
+		rc = store_receipt_put(store, buf, len, receipt_id);
+		if (rc < 0) {
+			log_warn("peer=%s event=mark_failed state=%s reason=%s action=\"the next re-send asks again\"",
+				 body->issuer, store_delivery_state_name(st), limes_errname(rc));
+			return false;
+		}
+	}
+	/* delivered = when we verified the receipt, on our clock */
+	rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now, *receipt_id);
+	if (rc < 0) {
+		log_warn("peer=%s msg=%s event=mark_failed state=%s reason=%s", body->issuer,
+			 link_hex_id(e->message_id), store_delivery_state_name(st), limes_errname(rc));
+		return true;
+	}
+	if (L->deps.trace_fd >= 0)
+		trace_delivery(L, e->message_id, st);
+	if (st == DELIVERY_REJECTED) {
+		peer_count(issuer, PEER_REJECTED, 1);
+		log_warn("peer=%s msg=%s event=rejected_by_peer reason=%s detail=\"%s\"", body->issuer,
+			 link_hex_id(e->message_id), reason_name(e->reason), e->detail);
+	} else {
+		peer_count(issuer, PEER_DELIVERED, 1);
+		log_debug("peer=%s msg=%s event=delivered", body->issuer, link_hex_id(e->message_id));
+	}
+	return true;
+}
+
+/* A receipt from the peer behind ol's DEALER (or relayed through it). */
+static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, size_t len)
+{
+	const struct config *cfg = peers_config(L->deps.peers);
+	struct wire_receipt_body body;
+	uint64_t now = clock_now_ms();
+	int rc = receipt_open(buf, len, cfg->max_frame_bytes, receipt_lookup, L, &body);
+
+	if (rc < 0) {
+		bad_receipt(L);
+		log_warn("peer=%s event=bad_receipt reason=%s", ol->peer_id, limes_errname(rc));
+		return;
+	}
+	/* addressed to another agency: we relayed its message */
+	bool relay = strcmp(body.addressee, cfg->id) != 0;
+	if (relay && !peers_find(L->deps.peers, body.addressee)) {
+		bad_receipt(L);
+		log_warn("peer=%s event=bad_receipt reason=\"addressed to unknown %s\"", ol->peer_id, body.addressee);
+		goto out;
+	}
+	/* a receipt may come from the final recipient through a relay: the
+	 * issuer must route through this link */
+	struct peer *issuer = peers_find(L->deps.peers, body.issuer);
+	if (!issuer || strcmp(peer_next_hop(issuer), ol->peer_id) != 0) {
+		bad_receipt(L);
+		log_warn("peer=%s event=bad_receipt reason=\"issuer %s does not route through this link\"",
+			 ol->peer_id, body.issuer);
+		goto out;
+	}
+	rc = link_stage(L, 0);
+	if (rc < 0) {
+		log_warn("peer=%s event=receipt_unrecorded reason=%s action=\"the next re-send asks again\"",
+			 ol->peer_id, limes_errname(rc));
+		goto out;
+	}
+	int64_t receipt_id = 0;
+	for (size_t i = 0; i < body.n_entries; i++)
+		if (!receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, &receipt_id, now))
+			break;
+	if (relay)
+		link_relay_receipt(L, &body, buf, len);
+out:
+	wire_receipt_body_clear(&body);
+}
+
+static void on_heartbeat_reply(struct links *L, struct outlink *ol, const struct wire_heartbeat *hb,
+			       uint64_t now)
+{
+	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
+	if (!p || !hb->reply || !hb->has_echo || hb->echo_sent_ms > now)
+		return;
+	/* NTP-style: t0 our send, t1 their receive, t2 their send, t3 our receive */
+	double t0 = (double)hb->echo_sent_ms, t1 = (double)hb->echo_received_ms;
+	double t2 = (double)hb->sent_ms, t3 = (double)now;
+	double rtt = (t3 - t0) - (t2 - t1);
+	/* our own clock in microseconds when this answers our last heartbeat:
+	 * the millisecond fields would round a loopback or LAN RTT to zero */
+	if (hb->echo_sent_ms == ol->last_heartbeat_ms && ol->heartbeat_mono_us)
+		rtt = (double)(clock_mono_us() - ol->heartbeat_mono_us) / 1000.0 - (t2 - t1);
+	if (rtt < 0)
+		rtt = 0;
+	double offset = ((t1 - t0) + (t2 - t3)) / 2;
+	peer_link_measured(p, rtt, offset); /* the peer table smooths */
+}
+
+/* Input on a DEALER: receipts and heartbeat replies from that peer. */
+bool link_dealer_drain(struct zsock *zs, void *arg)
+{
+	struct outlink *ol = arg;
+	struct links *L = ol->links;
+	size_t max_frame = peers_config(L->deps.peers)->max_frame_bytes;
+	void *s = zsock_socket(zs);
+	size_t n = 0;
+	bool heard = false;
+
+	for (; n < DRAIN_BUDGET; n++) {
+		zmq_msg_t msg;
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, s, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			break;
+		}
+		uint64_t now = clock_now_ms();
+		struct wire_frame f;
+		int rc = wire_frame_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), max_frame, &f);
+		heard = true;
+		ol->last_heard_ms = now;
+		if (rc < 0) {
+			L->stats.frames_garbage++;
+			log_warn("peer=%s event=garbage_frame reason=%s", ol->peer_id, limes_errname(rc));
+		} else if (f.kind == WIRE_FRAME_RECEIPT) {
+			on_receipt(L, ol, f.bytes, f.len);
+		} else if (f.kind == WIRE_FRAME_HEARTBEAT) {
+			on_heartbeat_reply(L, ol, &f.heartbeat, now);
+		} else {
+			L->stats.frames_garbage++;
+			log_warn("peer=%s event=unexpected_frame kind=%d", ol->peer_id, (int)f.kind);
+		}
+		zmq_msg_close(&msg);
+	}
+	if (heard) {
+		struct peer *p = peers_find(L->deps.peers, ol->peer_id);
+		if (p)
+			peer_link_heard(p, ol->last_heard_ms);
+		link_set_state(L, ol, LINK_UP, "");
+	}
+	/* the window may have room again */
+	link_fill(L, ol);
+	return n == DRAIN_BUDGET;
+}

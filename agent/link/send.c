@@ -1,0 +1,183 @@
+/*
+ * The outgoing side of store-and-forward: windowed sending of due outbox
+ * rows to a direct peer (marking them sent, with back-off for the re-send),
+ * heartbeats, and the one way a frame is put on a socket.
+ */
+#include "link_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "crypto/envelope.h"
+#include "proto/err.h"
+
+#define FILL_BATCH 512
+
+int link_send_frame(void *socket, const struct wire_frame *f, int flags, const char **why)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = wire_frame_pack(f, &buf, &len);
+
+	if (rc < 0) {
+		if (why)
+			*why = limes_strerror(rc);
+		return rc;
+	}
+	if (zmq_send(socket, buf, len, flags | ZMQ_DONTWAIT) < 0) {
+		int e = zmq_errno();
+		rc = limes_from_errno(e);
+		if (why)
+			*why = zmq_strerror(e);
+	}
+	free(buf);
+	return rc;
+}
+
+int link_send_routed(struct links *L, const struct inbound *in, const struct wire_frame *f, const char **why)
+{
+	if (zmq_send(L->router, in->routing_id, in->routing_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+		int e = zmq_errno();
+		if (why)
+			*why = zmq_strerror(e);
+		return limes_from_errno(e);
+	}
+	return link_send_frame(L->router, f, 0, why);
+}
+
+static uint64_t retry_delay(const struct config *cfg, uint32_t attempts)
+{
+	uint64_t d = cfg->retry_initial_ms;
+	for (uint32_t i = 1; i < attempts && d < cfg->retry_max_ms; i++)
+		d *= 2;
+	return d < cfg->retry_max_ms ? d : cfg->retry_max_ms;
+}
+
+/* A due delivery copied out of the store (its rows are not to be touched
+ * while the store iterates). */
+struct due {
+	uint8_t id[16];
+	char recipient[CONFIG_ID_MAX + 1];
+	uint32_t attempts;
+	uint8_t *envelope;
+	size_t envelope_len;
+};
+
+struct collect_ctx {
+	struct outlink *ol;
+	uint64_t now;
+	struct due *due;
+	size_t n, cap;
+};
+
+static int collect_one(void *arg, const struct store_delivery_row *row)
+{
+	struct collect_ctx *c = arg;
+	if (c->n == c->cap)
+		return 1;
+	if (link_inflight_find(c->ol, row->id, row->recipient))
+		return 0; /* already on its way */
+	if (row->expires_ms <= c->now)
+		return 0; /* never sent late: housekeeping marks it expired */
+	struct due *d = &c->due[c->n];
+	d->envelope = malloc(row->envelope_len);
+	if (!d->envelope)
+		return 1;
+	memcpy(d->envelope, row->envelope, row->envelope_len);
+	d->envelope_len = row->envelope_len;
+	memcpy(d->id, row->id, 16);
+	snprintf(d->recipient, sizeof(d->recipient), "%s", row->recipient);
+	d->attempts = row->attempts;
+	c->n++;
+	return 0;
+}
+
+/* Sends one due delivery; false when the socket takes no more now. */
+static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const struct due *d, uint64_t now)
+{
+	const struct config *cfg = peers_config(L->deps.peers);
+	struct wire_frame f = { .kind = WIRE_FRAME_ENVELOPE, .bytes = d->envelope, .len = d->envelope_len };
+	const char *why = "";
+	int rc = link_send_frame(ol->dealer, &f, 0, &why);
+
+	if (rc < 0) {
+		if (rc != LIMES_E_AGAIN)
+			log_warn("peer=%s msg=%s event=send_failed reason=\"%s\"", ol->peer_id, link_hex_id(d->id),
+				 why);
+		return false;
+	}
+	struct inflight *fl = link_inflight_add(ol, d->id, d->recipient);
+	if (fl) {
+		fl->sent_ms = now;
+		envelope_hash(d->envelope, d->envelope_len, fl->hash);
+	}
+	/* the "sent" mark needs no fsync of its own: it rides the turn's commit;
+	 * lost in a crash, it only costs a re-send answered as a duplicate */
+	rc = store_delivery_sent(L->deps.store, d->id, d->recipient, now,
+				 now + retry_delay(cfg, d->attempts + 1));
+	if (rc < 0)
+		log_warn("peer=%s msg=%s event=mark_failed state=sent reason=%s", ol->peer_id, link_hex_id(d->id),
+			 limes_errname(rc));
+	peer_count(p, PEER_SENT, 1);
+	if (d->attempts > 0)
+		peer_count(p, PEER_RESENT, 1);
+	return true;
+}
+
+void link_fill(struct links *L, struct outlink *ol)
+{
+	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
+	uint64_t now = clock_now_ms();
+	size_t sent = 0;
+	bool blocked = false;
+
+	if (!ol->dealer || !p || peer_link(p)->state != LINK_UP || !store_healthy(L->deps.store))
+		return;
+	while (ol->n_inflight < ol->window && !blocked) {
+		size_t room = ol->window - ol->n_inflight;
+		struct due batch[FILL_BATCH];
+		struct collect_ctx c = { .ol = ol, .now = now, .due = batch,
+					 .cap = room < FILL_BATCH ? room : FILL_BATCH };
+		/* ask for more than we take: rows already in flight are skipped */
+		int n = store_outbox_due(L->deps.store, ol->peer_id, now, c.cap + ol->n_inflight, collect_one, &c);
+		if (n < 0)
+			log_warn("peer=%s event=outbox_read_failed reason=%s", ol->peer_id, limes_errname(n));
+		if (n <= 0 || c.n == 0)
+			break;
+		/* nothing is sent that could not be marked sent */
+		if (link_stage(L, 0) < 0)
+			blocked = true;
+		for (size_t i = 0; i < c.n; i++) {
+			if (!blocked) {
+				if (send_due(L, ol, p, &batch[i], now))
+					sent++;
+				else
+					blocked = true;
+			}
+			free(batch[i].envelope);
+		}
+	}
+	/* any zmq call may have consumed the socket's edge: look again */
+	zsock_poke(ol->watch);
+	if (sent)
+		ol->last_send_ms = now;
+}
+
+void link_send_heartbeat(struct outlink *ol, uint64_t now)
+{
+	struct wire_frame f = { .kind = WIRE_FRAME_HEARTBEAT };
+
+	if (!ol->dealer)
+		return; /* not connected: the tick reconnects it */
+	f.heartbeat.sent_ms = now;
+	/* a failure (mostly: no connection yet) is what the silence check sees */
+	if (link_send_frame(ol->dealer, &f, 0, NULL) == 0) {
+		ol->last_send_ms = now;
+		ol->last_heartbeat_ms = now;
+		ol->heartbeat_mono_us = clock_mono_us();
+	}
+	zsock_poke(ol->watch);
+}

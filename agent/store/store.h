@@ -1,0 +1,289 @@
+/*
+ * The durable store: one SQLite database (WAL, synchronous=FULL) in the data
+ * folder holding the outbox with per-recipient delivery state, the inbox with
+ * the durable seen-id set, receipts and idempotency keys.
+ *
+ * Writes are staged inside a transaction opened by store_begin() and made
+ * durable together by store_commit() (group commit): callers acknowledge
+ * anything only after store_commit() returned 0. Any I/O, fsync or disk-full
+ * error makes the store refuse every further write (store_healthy() turns
+ * false with the reason); it never reports success for data it could not make
+ * durable. Only this module includes sqlite3.h.
+ *
+ * Message ids are 16 raw bytes. Envelopes and bodies are stored as the sealed
+ * bytes they are on the wire: the disk holds ciphertext only.
+ *
+ * Ownership: the store keeps no pointer it is handed beyond the call (it
+ * copies what it stores). What it gives back is either written into memory
+ * the caller provides, or a row lent to a callback: the row and every
+ * pointer in it are valid only during that callback, which must not call
+ * into the store. int functions return 0 or a negative LIMES_E_* error
+ * (proto/err.h); those that count say so.
+ *
+ * One thread (the loop) uses a store; docs/store.md has the schema, the rules
+ * and which file holds each query.
+ */
+#ifndef LIMES_STORE_H
+#define LIMES_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_ID_LEN 16
+#define STORE_HASH_LEN 32
+#define STORE_AGENCY_MAX 64
+/* ReceiptStatus ACCEPTED, as store_inbox_put() records it in the seen set. */
+#define STORE_SEEN_ACCEPTED 1
+
+struct store;
+
+enum delivery_state {
+	DELIVERY_QUEUED = 0,    /* waiting to be sent */
+	DELIVERY_SENT = 1,      /* sent, no receipt yet */
+	DELIVERY_DELIVERED = 2, /* verified receipt: accepted or duplicate */
+	DELIVERY_REJECTED = 3,  /* verified rejection, reason kept */
+	DELIVERY_EXPIRED = 4,   /* TTL passed undelivered; re-queueable */
+};
+
+/* Name of a delivery state ("queued", "sent", ...); static storage. */
+const char *store_delivery_state_name(enum delivery_state state);
+
+/* One outgoing message as submitted (shared by all its recipients); the
+ * store copies it and its strings. */
+struct store_message {
+	uint8_t id[STORE_ID_LEN];
+	int type;                  /* MessageType value */
+	int priority;              /* 0 normal, 1 urgent */
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	bool has_ref;
+	uint8_t ref[STORE_ID_LEN];
+	const char *client;          /* API client (token name), for idempotency; may be NULL */
+	const char *idempotency_key; /* may be NULL */
+};
+
+/* One recipient's copy: the envelope sealed to it; the store copies it. */
+struct store_delivery {
+	const char *recipient;     /* final recipient agency id */
+	const char *next_hop;      /* peer the envelope is sent to (recipient, or its relay) */
+	const uint8_t *envelope;
+	size_t envelope_len;
+};
+
+/* A delivery as read back for sending or reporting; lent to a callback:
+ * it and its pointers are valid only during the callback. */
+struct store_delivery_row {
+	uint8_t id[STORE_ID_LEN];
+	char recipient[STORE_AGENCY_MAX + 1];
+	char next_hop[STORE_AGENCY_MAX + 1];
+	int type;
+	int priority;
+	enum delivery_state state;
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	uint64_t sent_ms;          /* last send, 0 if never */
+	uint64_t next_attempt_ms;  /* earliest re-send */
+	uint32_t attempts;
+	uint64_t done_ms;          /* delivered / rejected / expired time, 0 otherwise */
+	int reason;                /* RejectReason when rejected */
+	const char *detail;        /* rejection detail or "" */
+	const uint8_t *envelope;
+	size_t envelope_len;
+	const uint8_t *receipt;    /* signed receipt bytes when delivered/rejected, else NULL */
+	size_t receipt_len;
+};
+
+/* One received message as handed to store_inbox_put() (the store copies it). */
+struct store_inbox_entry {
+	uint8_t id[STORE_ID_LEN];
+	const char *sender;
+	int type;
+	int priority;
+	uint64_t created_ms;
+	uint64_t expires_ms;
+	uint64_t received_ms;
+	bool has_ref;
+	uint8_t ref[STORE_ID_LEN];
+	uint8_t envelope_hash[STORE_HASH_LEN];
+	const uint8_t *envelope;   /* exact envelope bytes as received */
+	size_t envelope_len;
+};
+
+/* An inbox row read back; `cursor` increases strictly. Lent to a callback:
+ * it and its pointers are valid only during the callback. */
+struct store_inbox_row {
+	int64_t cursor;
+	struct store_inbox_entry entry;
+	char sender_buf[STORE_AGENCY_MAX + 1];
+};
+
+/* One delivery that expired: id, final recipient, next hop. Lent to the
+ * store_expire() callback, valid only during it. */
+struct store_expired {
+	uint8_t id[STORE_ID_LEN];
+	char recipient[STORE_AGENCY_MAX + 1];
+	char next_hop[STORE_AGENCY_MAX + 1];
+	int type;                  /* MessageType value */
+};
+
+/* What the seen-id set remembers of a message id, to answer duplicates with
+ * the original receipt entry. Plain values: the caller owns its copy. */
+struct store_seen {
+	char sender[STORE_AGENCY_MAX + 1];
+	uint8_t envelope_hash[STORE_HASH_LEN];
+	int status;                /* ReceiptStatus of the original answer */
+	int reason;                /* RejectReason, 0 when accepted */
+	uint64_t received_ms;
+	uint64_t forget_after_ms;  /* kept at least until then */
+};
+
+/* Opens (creating if needed) DIR/limes.db; DIR is created mode 0700. Returns
+ * NULL and sets *err (may be NULL) on failure. Caller owns the result
+ * (store_destroy()); dir is not kept. */
+struct store *store_open(const char *dir, int *err);
+/* Same, through the named SQLite VFS (NULL: the default); for fault tests.
+ * Caller owns the result; dir and vfs_name are not kept. */
+struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err);
+/* Closes the store and frees it; accepts NULL and sets *store to NULL. An
+ * open transaction is rolled back. */
+void store_destroy(struct store **store);
+
+/* False once an I/O, fsync, full-disk or corruption error happened. */
+bool store_healthy(const struct store *store);
+/* Why the store is unhealthy ("" when healthy); static or store-owned, valid
+ * until store_destroy(). */
+const char *store_health_reason(const struct store *store);
+
+/* Runs PRAGMA integrity_check (full) or quick_check: 0 when the database is
+ * sound, LIMES_E_STORE_CORRUPT when not, or another error. Reads every page:
+ * O(database size). */
+int store_check(struct store *store, bool full);
+
+/*
+ * Transactions. store_begin() and store_commit() belong to the core's commit
+ * module, the one place that decides when a turn's writes become durable;
+ * no other module calls them.
+ */
+/* Opens a write transaction if none is open (nesting is a no-op); 0 or an
+ * error. Every write function below also opens one itself when none is open
+ * (auto-begin): its change is staged, not durable, until store_commit(). */
+int store_begin(struct store *store);
+/* Commits the open transaction durably: 0 only when it is on disk (0 too when
+ * none is open). On error the transaction is rolled back and the store marked
+ * unhealthy when the cause was I/O. */
+int store_commit(struct store *store);
+/* Abandons the open transaction: nothing staged since store_begin() remains
+ * (if even the rollback fails, the store turns unhealthy rather than ever
+ * commit it). */
+void store_rollback(struct store *store);
+
+/* True while a write transaction is open (staged writes wait for a commit). */
+bool store_in_transaction(const struct store *store);
+/* Marks the current point of the open transaction (opening one if needed),
+ * so one caller's writes can be undone without discarding what others
+ * staged before; one mark at a time. 0 or an error. */
+int store_mark(struct store *store);
+/* Keeps what was written since store_mark(): it commits with the rest. 0, or
+ * LIMES_E_INVAL when no transaction is open, or an error. */
+int store_mark_keep(struct store *store);
+/* Undoes what was written since store_mark(), and drops the mark (if the
+ * undo fails, the store turns unhealthy rather than ever commit those writes). */
+void store_mark_undo(struct store *store);
+
+/* Stages one message and its per-recipient deliveries (state queued); the
+ * store copies msg and deliveries. 0, LIMES_E_EXISTS for a known id or
+ * idempotency key (nothing written), LIMES_E_INVAL, LIMES_E_TOOBIG, or an error. */
+int store_outbox_put(struct store *store, const struct store_message *msg,
+		     const struct store_delivery *deliveries, size_t n_deliveries);
+/* Stages one more delivery for a message already in the outbox (a relay
+ * carrying one message id to several recipients); the store copies d.
+ * LIMES_E_NOTFOUND when the message is not there, LIMES_E_EXISTS when that
+ * recipient already has it. */
+int store_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
+			      const struct store_delivery *d);
+/* Finds the id stored for (client, key): 0 and writes the caller's id, or
+ * LIMES_E_NOTFOUND, or an error. */
+int store_idempotency_get(struct store *store, const char *client, const char *key,
+			  uint8_t id[STORE_ID_LEN]);
+
+/* Calls fn for up to `limit` deliveries to next_hop that are due at now_ms:
+ * queued, or sent with next_attempt_ms <= now_ms; urgent first, then oldest
+ * (created_ms, then insertion order). Stops early when fn returns non-zero.
+ * The row is lent to fn for the call only; fn must not call into the store:
+ * collect, then mark sent afterwards. Returns the count visited or a
+ * negative error. */
+int store_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
+		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+/* Records a send: state sent, attempts+1, sent_ms, next_attempt_ms.
+ * LIMES_E_NOTFOUND unless the delivery exists and is queued or sent. */
+int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			uint64_t now_ms, uint64_t next_attempt_ms);
+/* Makes every sent-but-unreceipted delivery to next_hop due now (after a
+ * reconnect): they go back to queued, keeping their attempt count. 0 or an
+ * error. */
+int store_delivery_reset_hop(struct store *store, const char *next_hop);
+/* Stages a copy of the bytes of one verified signed receipt (it may cover
+ * many deliveries) and writes its id into the caller's *receipt_id, for
+ * store_delivery_done(). 0 or an error. */
+int store_receipt_put(struct store *store, const uint8_t *receipt, size_t len, int64_t *receipt_id);
+/* Records a verified receipt: delivered or rejected (with reason, detail,
+ * copied); receipt_id from store_receipt_put(), or 0 for none. Applies to
+ * queued, sent or expired deliveries; a finished one is left as it is and 0
+ * returned (a duplicate receipt). LIMES_E_NOTFOUND if none, LIMES_E_INVAL when
+ * state is neither delivered nor rejected. */
+int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
+			int64_t receipt_id);
+/* Marks queued/sent deliveries whose expiry is <= now_ms as expired, calling
+ * fn (may be NULL) for each after it is staged; the struct is lent to fn for
+ * the call only, and fn must not call into the store. Returns the count or a
+ * negative error. */
+/* 1 when some queued/sent delivery has expires_ms <= now_ms (read only, no
+ * transaction), 0 when none, or a negative error. */
+int store_expire_due(struct store *store, uint64_t now_ms);
+int store_expire(struct store *store, uint64_t now_ms,
+		 void (*fn)(void *arg, const struct store_expired *e), void *arg);
+/* Puts an expired or rejected delivery back in the queue with a copy of a new
+ * envelope (same place in the send order). LIMES_E_NOTFOUND if none,
+ * LIMES_E_INVAL in another state. */
+int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
+/* Calls fn for each recipient's delivery of message id (stops early when fn
+ * returns non-zero); each row is lent to fn for the call only. 0,
+ * LIMES_E_NOTFOUND if none, or an error. */
+int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
+		      int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+
+/* Counts per next hop into the caller's variables (either may be NULL):
+ * queued (queued+sent) and the oldest unacknowledged created_ms (0 when
+ * none). 0 or an error. */
+int store_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
+		       uint64_t *oldest_unacked_created_ms);
+
+/* Looks up a message id in the seen set: 0 and fills the caller's *seen, or
+ * LIMES_E_NOTFOUND, or an error. */
+int store_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen);
+/* Stages a copy of a received message: inbox row and seen id (status
+ * accepted). LIMES_E_EXISTS when the id is already in the seen set. */
+int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
+		    uint64_t forget_after_ms);
+/* Stages a copy of a refused message id into the seen set (so a replay gets
+ * the same answer). LIMES_E_EXISTS when the id is there already. */
+int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struct store_seen *seen);
+/* Stages the removal of a seen id: a refused message the sender re-queued
+ * under the same id with new, verified bytes gets a fresh hearing. 0 (also
+ * when the id was not there) or an error. */
+int store_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN]);
+/* Calls fn for up to `limit` inbox rows with cursor > after, in cursor order
+ * (stops early when fn returns non-zero); each row is lent to fn for the call
+ * only. Returns the count visited or a negative error. */
+int store_inbox_list(struct store *store, int64_t after, size_t limit,
+		     int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
+/* Stages the forgetting of seen ids with forget_after_ms <= now_ms, inbox
+ * rows received and finished deliveries done at or before now_ms -
+ * retention_ms, and messages left without deliveries. Queued and sent
+ * deliveries are kept. 0 or an error. */
+int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+
+#endif
