@@ -20,7 +20,8 @@ static void on_expired(void *arg, const struct store_expired *e)
 
 	if (p)
 		peer_count(p, PEER_EXPIRED, 1);
-	encode_hex(hex, sizeof(hex), e->id, STORE_ID_LEN);
+	if (encode_hex(hex, sizeof(hex), e->id, STORE_ID_LEN) < 0)
+		hex[0] = '\0'; /* cannot happen: the buffer fits */
 	log_info("peer=%s msg=%s type=%s event=expired via=%s", e->recipient, hex, schema_type_name(e->type),
 		 e->next_hop);
 }

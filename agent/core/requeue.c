@@ -139,7 +139,8 @@ int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char 
 		goto out;
 	}
 	char hex[2 * STORE_ID_LEN + 1];
-	encode_hex(hex, sizeof(hex), id, STORE_ID_LEN);
+	if (encode_hex(hex, sizeof(hex), id, STORE_ID_LEN) < 0)
+		hex[0] = '\0'; /* cannot happen: the buffer fits */
 	log_info("msg=%s event=requeued count=%d", hex, *requeued);
 out:
 	for (size_t i = 0; i < c.n; i++)
