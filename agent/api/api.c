@@ -22,6 +22,7 @@
 
 #include "api_conn.h"
 #include "api_int.h"
+#include "api_tls.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "core/core.h"
@@ -544,6 +545,7 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len)
 	char token[TOKEN_MAX];
 	char port[8];
 	char why[512];
+	struct api_tls tls = { 0 };
 
 	if (!deps || !deps->loop || !deps->peers || !deps->store || !deps->commit || !deps->submit || !deps->me) {
 		snprintf(err, err_len, "the API needs the loop, the peer table, the store, the commit, the submitter "
@@ -581,17 +583,26 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len)
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* HTTPS when configured; plain HTTP off loopback only when allowed */
+	rc = api_tls_setup(&tls, cfg, ai->ai_addr, &flags, err, err_len);
+	if (rc < 0) {
+		freeaddrinfo(ai);
+		goto fail;
+	}
 	api->mhd = MHD_start_daemon(flags, cfg->api_port, NULL, NULL, on_request, api,
 				    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
 				    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
 				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
 				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+				    MHD_OPTION_ARRAY, tls.options,
 				    MHD_OPTION_END);
 	freeaddrinfo(ai);
+	api_tls_clear(&tls); /* GnuTLS holds its own copy of the key now */
 	if (!api->mhd) {
-		snprintf(err, err_len, "%s: [api] cannot listen on %s:%u (address in use or not local?)", cfg->path,
-			 cfg->api_host, cfg->api_port);
+		snprintf(err, err_len, "%s: [api] cannot listen on %s:%u (address in use or not local?%s)", cfg->path,
+			 cfg->api_host, cfg->api_port,
+			 cfg->tls_cert[0] ? " or tls_cert and tls_key are not a matching PEM certificate and key" : "");
 		goto fail;
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_EPOLL_FD);
@@ -625,9 +636,11 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len)
 		goto fail;
 	}
 	api_run_mhd_soon(api);
-	log_info("event=api_listen address=%s:%u", cfg->api_host, cfg->api_port);
+	log_info("event=api_listen address=%s:%u tls=%s", cfg->api_host, cfg->api_port,
+		 cfg->tls_cert[0] ? "yes" : "no");
 	return api;
 fail:
+	api_tls_clear(&tls);
 	api_stop(api);
 	api_destroy(&api);
 	return NULL;

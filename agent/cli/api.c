@@ -52,6 +52,13 @@ struct cli_api *cli_api_open(const char *config_file, const char *cmd, int *exit
 		api = NULL;
 		goto out;
 	}
+	/* HTTPS when the agent serves it, trusting tls_ca, else its own certificate */
+	if (cfg->tls_cert[0] && httpc_use_tls(api->http, cfg->tls_ca[0] ? cfg->tls_ca : cfg->tls_cert) < 0) {
+		fprintf(stderr, "limes %s: %s: [api] tls_ca or tls_cert: path is too long\n", cmd, config_file);
+		cli_api_destroy(&api);
+		*exit_code = CLI_CONFIG;
+		goto out;
+	}
 	api->max_body = cfg->max_body_bytes;
 	*exit_code = CLI_OK;
 out:

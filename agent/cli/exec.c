@@ -12,12 +12,17 @@
 
 #include "cli/cli.h"
 
+/* Both set by cmake/install.cmake from the install's libexec folder. */
 #ifndef LIMES_LIBEXECDIR
 #define LIMES_LIBEXECDIR "/usr/libexec/limes"
 #endif
+#ifndef LIMES_LIBEXEC_FROM_BIN
+#define LIMES_LIBEXEC_FROM_BIN "../libexec/limes"
+#endif
 
-/* Runs PROGRAM found beside our own executable, else in the install's
- * libexec folder; returns only on failure. */
+/* Runs PROGRAM found beside our own executable (the build tree), else in
+ * the libexec folder relative to it (an installed tree, wherever its root),
+ * else in the configured libexec folder; returns only on failure. */
 static int exec_sibling(const char *command, const char *program, int argc, char **argv)
 {
 	char self[PATH_MAX], path[PATH_MAX + 64];
@@ -33,11 +38,15 @@ static int exec_sibling(const char *command, const char *program, int argc, char
 		char *slash = strrchr(self, '/');
 		if (slash) {
 			*slash = '\0';
-			snprintf(path, sizeof(path), "%s/%s", self, program);
-			if (access(path, X_OK) == 0) {
-				execv(path, args);
-				fprintf(stderr, "limes %s: cannot run %s: %s\n", command, path, strerror(errno));
-				return CLI_SOFTWARE;
+			const char *const dirs[] = { "", "/" LIMES_LIBEXEC_FROM_BIN };
+			for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+				snprintf(path, sizeof(path), "%s%s/%s", self, dirs[i], program);
+				if (access(path, X_OK) == 0) {
+					execv(path, args);
+					fprintf(stderr, "limes %s: cannot run %s: %s\n", command, path,
+						strerror(errno));
+					return CLI_SOFTWARE;
+				}
 			}
 		}
 	}

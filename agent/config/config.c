@@ -308,6 +308,25 @@ static int api_key(struct parse_state *st, const char *key, const char *value)
 	}
 	if (strcmp(key, "max_body") == 0)
 		return set_size(st, key, value, 1024, 64u << 20, &cfg->max_body_bytes);
+	if (strcmp(key, "tls_cert") == 0 || strcmp(key, "tls_key") == 0 || strcmp(key, "tls_ca") == 0) {
+		char *out = strcmp(key, "tls_cert") == 0  ? cfg->tls_cert
+			    : strcmp(key, "tls_key") == 0 ? cfg->tls_key
+							  : cfg->tls_ca;
+		if (!value[0]) {
+			fail(st, st->line, "%s: empty path", key);
+			return -1;
+		}
+		return resolve_path(st, value, out, PATH_MAX) < 0 ? (fail(st, st->line, "%s: path is too long", key), -1)
+								 : 0;
+	}
+	if (strcmp(key, "allow_plaintext") == 0) {
+		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
+			fail(st, st->line, "allow_plaintext: '%s' is not yes or no", value);
+			return -1;
+		}
+		cfg->allow_plaintext = strcmp(value, "yes") == 0;
+		return 0;
+	}
 	fail(st, st->line, "unknown key '%s' in [api]", key);
 	return -1;
 }
@@ -524,6 +543,15 @@ static int check_whole(struct parse_state *st)
 		}
 	if (!st->seen_api || !st->has_token) {
 		fail(st, st->seen_api ? st->api_line : 1, "[api]: missing key 'token_file'");
+		return -1;
+	}
+	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+		fail(st, st->api_line, "[api]: %s is set without %s (HTTPS needs both)",
+		     cfg->tls_cert[0] ? "tls_cert" : "tls_key", cfg->tls_cert[0] ? "tls_key" : "tls_cert");
+		return -1;
+	}
+	if (cfg->tls_ca[0] && !cfg->tls_cert[0]) {
+		fail(st, st->api_line, "[api]: tls_ca is set but the API has no tls_cert (plain HTTP)");
 		return -1;
 	}
 	if (cfg->default_ttl_ms > cfg->max_ttl_ms) {

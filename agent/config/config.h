@@ -54,6 +54,10 @@ struct config {
 	uint16_t api_port;
 	char token_file[PATH_MAX];
 	size_t max_body_bytes;      /* largest accepted HTTP request body */
+	char tls_cert[PATH_MAX];    /* PEM chain: the API speaks HTTPS; "" = plain HTTP */
+	char tls_key[PATH_MAX];     /* its private key (a secret file: ours, 0600); set with tls_cert */
+	char tls_ca[PATH_MAX];      /* what clients (the CLI) trust; "" = tls_cert itself */
+	bool allow_plaintext;       /* plain HTTP on a non-loopback address, warned at every start */
 
 	/* [link] */
 	uint32_t window;            /* envelopes in flight per link */

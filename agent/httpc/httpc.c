@@ -8,6 +8,7 @@
 #include "httpc/httpc.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ struct slot {
 
 struct httpc {
 	char base[128];
+	char ca_file[PATH_MAX];     /* "" for plain HTTP */
 	char auth[640];             /* "Authorization: Bearer ..." */
 	struct curl_slist *headers;
 	bool curl_started;          /* curl_global_init succeeded: one cleanup owed */
@@ -90,6 +92,15 @@ static int prepare(struct httpc *h, struct slot *s, const char *method, const ch
 	ok &= curl_easy_setopt(e, CURLOPT_NOPROXY, "*") == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 0L) == CURLE_OK;
+	if (h->ca_file[0]) {
+		/* this CA file only, not the system's store: the agent's
+		 * certificate is the agency's own, never a public one */
+		ok &= curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_CAPATH, NULL) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
+		ok &= curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) == CURLE_OK;
+	}
 	if (body) {
 		ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDS, body) == CURLE_OK;
 		ok &= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) == CURLE_OK;
@@ -192,6 +203,20 @@ void httpc_destroy(struct httpc **hp)
 		curl_global_cleanup();
 	free(h);
 	*hp = NULL;
+}
+
+int httpc_use_tls(struct httpc *h, const char *ca_file)
+{
+	char base[sizeof(h->base)];
+
+	if (snprintf(h->ca_file, sizeof(h->ca_file), "%s", ca_file) >= (int)sizeof(h->ca_file) ||
+	    strncmp(h->base, "http://", 7) != 0 ||
+	    snprintf(base, sizeof(base), "https://%s", h->base + 7) >= (int)sizeof(base)) {
+		h->ca_file[0] = '\0';
+		return LIMES_E_TOOBIG;
+	}
+	memcpy(h->base, base, sizeof(base));
+	return 0;
 }
 
 const char *httpc_base(const struct httpc *h)

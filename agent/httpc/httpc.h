@@ -36,7 +36,12 @@ struct httpc *httpc_new(const char *host, uint16_t port, const char *token, unsi
 /* Frees the client, wiping the token; accepts NULL and nulls *h. Requests
  * still in flight are abandoned without their done callback. */
 void httpc_destroy(struct httpc **h);
-/* "http://HOST:PORT", for messages; owned by h. */
+/* Makes the client speak HTTPS (TLS 1.2 or later) to its host, trusting
+ * only the PEM certificate(s) in ca_file (the path is copied; a server's own
+ * certificate will do), whose names must include the host. Call before any
+ * request. 0, or LIMES_E_TOOBIG when the path is too long. */
+int httpc_use_tls(struct httpc *h, const char *ca_file);
+/* "http://HOST:PORT" (https once httpc_use_tls), for messages; owned by h. */
 const char *httpc_base(const struct httpc *h);
 
 /* Makes one request and waits for it, at most timeout_ms in all. body

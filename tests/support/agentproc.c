@@ -37,6 +37,9 @@ struct agentproc {
 	char *peers;
 	bool written;
 	pid_t pid;
+	char api_host[64];            /* [api] listen host; "127.0.0.1" unless set */
+	char tls_ca[600];             /* "" for plain HTTP */
+	const char *wrapper[8];       /* runs the agent under this command (borrowed); [0] NULL: none */
 };
 
 static void sleep_ms(int ms)
@@ -103,6 +106,7 @@ struct agentproc *agentproc_new(const char *root, const char *id)
 	ap->api_port = agentproc_free_port();
 	ap->zmq_port = agentproc_free_port();
 	snprintf(ap->endpoint, sizeof(ap->endpoint), "tcp://127.0.0.1:%u", ap->zmq_port);
+	snprintf(ap->api_host, sizeof(ap->api_host), "127.0.0.1");
 	ap->peers = strdup("");
 	ap->agent_extra = strdup("");
 	ap->api_extra = strdup("");
@@ -149,6 +153,25 @@ static void replace(char **slot, const char *text)
 void agentproc_set_agent_extra(struct agentproc *ap, const char *lines) { replace(&ap->agent_extra, lines); ap->written = false; }
 void agentproc_set_api_extra(struct agentproc *ap, const char *lines) { replace(&ap->api_extra, lines); ap->written = false; }
 void agentproc_set_link_extra(struct agentproc *ap, const char *lines) { replace(&ap->link_extra, lines); ap->written = false; }
+
+void agentproc_set_api_host(struct agentproc *ap, const char *host)
+{
+	snprintf(ap->api_host, sizeof(ap->api_host), "%s", host);
+	ap->written = false;
+}
+
+void agentproc_set_tls_ca(struct agentproc *ap, const char *ca_file)
+{
+	snprintf(ap->tls_ca, sizeof(ap->tls_ca), "%s", ca_file);
+}
+
+void agentproc_set_wrapper(struct agentproc *ap, const char *const *argv)
+{
+	size_t i = 0;
+	for (; argv && argv[i] && i + 1 < sizeof(ap->wrapper) / sizeof(ap->wrapper[0]); i++)
+		ap->wrapper[i] = argv[i];
+	ap->wrapper[i] = NULL;
+}
 
 void agentproc_set_data_dir(struct agentproc *ap, const char *dir)
 {
@@ -228,9 +251,10 @@ int agentproc_write_config(struct agentproc *ap)
 	snprintf(text, n,
 		 "; written by tests/support/agentproc.c\n"
 		 "[agent]\nid = %s\nkeys = keys\nlisten = %s\ndata = %s\n%s%s\n"
-		 "[api]\nlisten = 127.0.0.1:%u\ntoken_file = api.token\n%s\n"
+		 "[api]\nlisten = %s%s%s:%u\ntoken_file = api.token\n%s\n"
 		 "[link]\n%s%s\n%s",
-		 ap->id, ap->endpoint, ap->data_dir, agent_def, ap->agent_extra, ap->api_port, ap->api_extra, link_def,
+		 ap->id, ap->endpoint, ap->data_dir, agent_def, ap->agent_extra, strchr(ap->api_host, ':') ? "[" : "",
+		 ap->api_host, strchr(ap->api_host, ':') ? "]" : "", ap->api_port, ap->api_extra, link_def,
 		 ap->link_extra, ap->peers);
 	rc = write_file(ap->config, text, 0600);
 	free(text);
@@ -261,7 +285,20 @@ int agentproc_start(struct agentproc *ap)
 			dup2(fd, 1);
 			close(fd);
 		}
-		execl(LIMES_BIN, "limes", "agent", "-c", ap->config, (char *)NULL);
+		if (ap->wrapper[0]) {
+			const char *argv[sizeof(ap->wrapper) / sizeof(ap->wrapper[0]) + 5];
+			size_t n = 0;
+			for (; ap->wrapper[n]; n++)
+				argv[n] = ap->wrapper[n];
+			argv[n++] = LIMES_BIN;
+			argv[n++] = "agent";
+			argv[n++] = "-c";
+			argv[n++] = ap->config;
+			argv[n] = NULL;
+			execv(argv[0], (char *const *)argv);
+		} else {
+			execl(LIMES_BIN, "limes", "agent", "-c", ap->config, (char *)NULL);
+		}
 		_exit(127);
 	}
 	ap->pid = pid;
@@ -274,6 +311,11 @@ int agentproc_start(struct agentproc *ap)
 		sleep_ms(50);
 	}
 	return -1;
+}
+
+int agentproc_pid(const struct agentproc *ap)
+{
+	return ap->pid;
 }
 
 bool agentproc_running(struct agentproc *ap)
@@ -372,12 +414,16 @@ long agentproc_http(struct agentproc *ap, const char *method, const char *path, 
 	long status = 0;
 	/* A client per request: each may carry another token, and the tests
 	 * call this from several threads at once. */
-	struct httpc *h = httpc_new("127.0.0.1", (uint16_t)ap->api_port, token ? token : ap->token, 1);
+	struct httpc *h = httpc_new(ap->api_host, (uint16_t)ap->api_port, token ? token : ap->token, 1);
 
 	if (answer)
 		*answer = NULL;
 	if (!h)
 		return 0;
+	if (ap->tls_ca[0] && httpc_use_tls(h, ap->tls_ca) < 0) {
+		httpc_destroy(&h);
+		return 0;
+	}
 	if (httpc_request(h, method, path, body, len, HTTP_TIMEOUT_MS, &a) == 0)
 		status = a.status;
 	if (answer) {

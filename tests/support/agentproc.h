@@ -36,6 +36,14 @@ const char *agentproc_endpoint(const struct agentproc *ap);
 void agentproc_set_agent_extra(struct agentproc *ap, const char *lines);
 void agentproc_set_api_extra(struct agentproc *ap, const char *lines);
 void agentproc_set_link_extra(struct agentproc *ap, const char *lines);
+/* The [api] listen host (an IP address; IPv6 without brackets), instead of
+ * 127.0.0.1; requests go there too. */
+void agentproc_set_api_host(struct agentproc *ap, const char *host);
+/* Requests speak HTTPS, trusting the PEM file ca_file (copied). */
+void agentproc_set_tls_ca(struct agentproc *ap, const char *ca_file);
+/* Starts the agent as `argv... LIMES_BIN agent -c CONFIG` (argv: NULL-terminated,
+ * at most 7 entries, borrowed until the agent stops; NULL for none). */
+void agentproc_set_wrapper(struct agentproc *ap, const char *const *argv);
 /* Sets the data folder (absolute), instead of ROOT/ID/data. */
 void agentproc_set_data_dir(struct agentproc *ap, const char *dir);
 /* Adds [peer "ID"] with endpoint, key, send and accept lists. */
@@ -60,6 +68,8 @@ int agentproc_stop(struct agentproc *ap);
 void agentproc_kill9(struct agentproc *ap);
 /* Sends a signal; 0 or -1. */
 int agentproc_signal(struct agentproc *ap, int sig);
+/* Its process id while started (0 once reaped). */
+int agentproc_pid(const struct agentproc *ap);
 /* True while the process runs. */
 bool agentproc_running(struct agentproc *ap);
 /* True when the agent's log contains needle. */
