@@ -49,6 +49,10 @@ if grep -E ' \./(etc|var)/' "$work/contents"; then
 	fail "the package ships files in /etc or /var (made by tmpfiles instead)"
 fi
 
+# each dependency is a package Debian's archive offers (a fresh machine gets it from there)
+for pkg in $(printf '%s\n' "$depends" | tr ',' '\n' | sed 's/([^)]*)//; s/|.*//; s/ //g'); do
+	apt-cache policy "$pkg" | grep -q 'Candidate: [0-9]' || fail "no installation candidate for dependency $pkg"
+done
 # apt on this machine resolves its dependencies (a simulation changes nothing)
 apt-get install --simulate --no-install-recommends "$deb" >"$work/apt.log" 2>&1 || {
 	cat "$work/apt.log"

@@ -258,3 +258,68 @@ Test(config, reads_the_token_only_from_a_private_file)
 	config_destroy(&cfg);
 	free(text);
 }
+
+/* A minimal config whose [api] section (line 6 on) holds `api_lines`. */
+static char *with_api(const char *api_lines)
+{
+	size_t n = 512 + strlen(api_lines);
+	char *text = malloc(n);
+	cr_assert(text != NULL);
+	snprintf(text, n,
+		 "[agent]\nid = RS-CUSTOMS-HORGOS\nkeys = keys\nlisten = tcp://0.0.0.0:7400\ndata = data\n" /* 1-5 */
+		 "[api]\ntoken_file = api.token\n%s",                                                 /* 6-7 */
+		 api_lines);
+	return text;
+}
+
+Test(config, reads_the_tls_settings_of_the_api)
+{
+	char err[CONFIG_ERR_MAX] = "", want[600];
+	char *text = with_api("listen = 10.20.0.5:7480\ntls_cert = tls/api.crt\ntls_key = /etc/limes/tls/api.key\n"
+			      "tls_ca = ca.crt\nallow_plaintext = no\n");
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	snprintf(want, sizeof(want), "%s/tls/api.crt", dir);
+	cr_assert(eq(str, cfg->tls_cert, want));
+	cr_assert(eq(str, cfg->tls_key, "/etc/limes/tls/api.key"));
+	snprintf(want, sizeof(want), "%s/ca.crt", dir);
+	cr_assert(eq(str, cfg->tls_ca, want));
+	cr_assert(eq(int, cfg->allow_plaintext, 0));
+	config_destroy(&cfg);
+	free(text);
+
+	/* none of them: plain HTTP, and no plaintext allowance off loopback */
+	text = with_api("");
+	cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(str, cfg->tls_cert, ""));
+	cr_assert(eq(str, cfg->tls_ca, ""));
+	cr_assert(eq(int, cfg->allow_plaintext, 0));
+	config_destroy(&cfg);
+	free(text);
+	text = with_api("allow_plaintext = yes\n");
+	cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(int, cfg->allow_plaintext, 1));
+	config_destroy(&cfg);
+	free(text);
+}
+
+Test(config, refuses_incomplete_or_bad_tls_settings)
+{
+	char *text = with_api("tls_cert = api.crt\n");
+	refused(text, 6, "[api]: tls_cert is set without tls_key");
+	free(text);
+	text = with_api("tls_key = api.key\n");
+	refused(text, 6, "[api]: tls_key is set without tls_cert");
+	free(text);
+	text = with_api("tls_ca = ca.crt\n");
+	refused(text, 6, "tls_ca is set but the API has no tls_cert");
+	free(text);
+	text = with_api("allow_plaintext = sure\n");
+	refused(text, 8, "allow_plaintext: 'sure' is not yes or no");
+	free(text);
+	text = with_api("tls_cert =\n");
+	refused(text, 8, "tls_cert: empty path");
+	free(text);
+}
