@@ -10,6 +10,10 @@
 #   share/doc/limes/                        docs, example configs and message bodies
 #   share/limes/prometheus/                 alert rules and the Grafana dashboard
 include(GNUInstallDirs)
+# `make install` and cpack install what was built (build first, as
+# deploy/setup.sh does) rather than re-checking the whole tree, tests
+# included: cpack in the suite's .deb test stays quick.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 
 # `limes agent` finds limes-agent beside itself (the build tree), then at the
 # same place relative to its own folder as at install time (so a package
