@@ -14,7 +14,8 @@ cd "$here"
 if ! (cd "$here/tests/dashboard" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>"$here/build/npm-ci.log"); then
   echo "== WARNING: npm ci in tests/dashboard failed, so the browser test will fail:" >&2
   echo "   missing: $(node -e 'const l=require(process.argv[1]);console.log(Object.entries(l.packages).filter(([k])=>k).map(([k,v])=>k.replace(/^node_modules\//,"")+"@"+v.version).join(", "))' "$here/tests/dashboard/package-lock.json" 2>/dev/null || echo "the packages of tests/dashboard/package-lock.json")" >&2
-  echo "   from: $(npm config get registry 2>/dev/null) ($(tail -n 3 "$here/build/npm-ci.log" | tr '\n' ' '))" >&2
+  echo "   registry: $(npm config get registry 2>/dev/null)" >&2
+  grep -m 1 -E 'FetchError|request to|code E' "$here/build/npm-ci.log" | sed 's/^/   /' >&2 || true
 fi
 echo "== tests (unit + integration)"
 ctest --test-dir "$here/build" --output-on-failure -j2
