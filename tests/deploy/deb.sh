@@ -54,7 +54,9 @@ for pkg in $(printf '%s\n' "$depends" | tr ',' '\n' | sed 's/([^)]*)//; s/|.*//;
 	apt-cache policy "$pkg" | grep -q 'Candidate: [0-9]' || fail "no installation candidate for dependency $pkg"
 done
 # apt on this machine resolves its dependencies (a simulation changes nothing)
-apt-get install --simulate --no-install-recommends "$deb" >"$work/apt.log" 2>&1 || {
+# (without apt's lock: as root a simulation would take it, and fail while
+# anything else installs packages on this machine)
+apt-get install --simulate -o Debug::NoLocking=1 --no-install-recommends "$deb" >"$work/apt.log" 2>&1 || {
 	cat "$work/apt.log"
 	fail "apt-get install --simulate ./$(basename "$deb") failed"
 }
