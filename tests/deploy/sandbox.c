@@ -150,8 +150,7 @@ static void apply_word(struct names *set, const char *word, bool remove, int dep
 struct unit {
 	bool filter_set, allow_list;
 	struct names syscalls;
-	int error_number;           /* 0: kill */
-	bool native_only;
+	bool native_only;           /* libseccomp's default: other ABIs are killed */
 	bool families_set;
 	struct names families;
 	bool mdwe, nnp, no_caps;
@@ -392,8 +391,10 @@ int main(int argc, char **argv)
 	struct unit u;
 	load_groups();
 	parse_unit(argv[1], &u);
-	if (!u.filter_set || !u.families_set || !u.nnp)
-		die("%s sets no SystemCallFilter=, RestrictAddressFamilies= or NoNewPrivileges=", argv[1]);
+	if (!u.filter_set || !u.families_set || !u.nnp || !u.native_only)
+		die("%s lacks SystemCallFilter=, RestrictAddressFamilies=, NoNewPrivileges= or "
+		    "SystemCallArchitectures=native",
+		    argv[1]);
 	apply(&u, uid);
 	execv(argv[sep + 1], argv + sep + 1);
 	die("cannot run %s: %s", argv[sep + 1], strerror(errno));
