@@ -258,6 +258,44 @@ static enum MHD_Result check_query_key(void *cls, enum MHD_ValueKind kind, const
 	return MHD_YES;
 }
 
+static const char *query(struct request *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct query_known {
+	const char *known;          /* NUL-separated names, ending with an empty one */
+	const char *bad;
+};
+
+static enum MHD_Result check_known_key(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct query_known *q = cls;
+	(void)kind;
+	(void)value;
+	for (const char *k = q->known; *k; k += strlen(k) + 1)
+		if (strcmp(k, key) == 0)
+			return MHD_YES;
+	q->bad = key;
+	return MHD_NO;
+}
+
+/* False, with the 400 naming the parameter in r, when the query has one not in known. */
+static bool known_query(struct request *req, const char *known, struct api_reply *r)
+{
+	struct query_known q = { known, NULL };
+	char field[64], names[128] = "";
+
+	(void)MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, check_known_key, &q); /* a count */
+	if (!q.bad)
+		return true;
+	for (const char *k = known; *k; k += strlen(k) + 1)
+		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", names[0] ? ", " : "", k);
+	log_path(field, sizeof(field), q.bad);
+	api_json_error(r, 400, "unknown_field", field, "unknown parameter (known: %s)", names);
+	return false;
+}
+
 /* GET /v1/inbox: answers, or suspends the connection until messages arrive or the wait ends. */
 static enum MHD_Result serve_inbox(struct request *req, const char *method, const char *url)
 {
@@ -390,6 +428,18 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 		if (!get)
 			goto not_allowed;
 		api_routes_peers(deps, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/v1/events") == 0 || strcmp(url, "/v1/stats/history") == 0) {
+		if (!get)
+			goto not_allowed;
+		bool events = url[4] == 'e';
+		if (!known_query(req, events ? "after\0limit\0" : "peer\0minutes\0", &r))
+			return send_reply(req, method, url, &r);
+		if (events)
+			api_console_events(deps, query(req, "after"), query(req, "limit"), &r);
+		else
+			api_console_history(deps, query(req, "peer"), query(req, "minutes"), &r);
 		return send_reply(req, method, url, &r);
 	}
 	api_json_error(&r, 404, "not_found", "", "no such endpoint (see docs/api.md)");

@@ -20,6 +20,7 @@ struct submit;
 struct api;
 struct link_stats;
 struct identity;
+struct history;
 
 /* What the API uses, all borrowed for its whole life (until api_destroy). */
 struct api_deps {
@@ -32,6 +33,7 @@ struct api_deps {
 	void *link_stats_arg;
 	uint64_t started_ms;        /* for limes_uptime_seconds */
 	const struct identity *me;  /* ours, to open inbox bodies for GET /v1/inbox; required */
+	const struct history *history; /* per-peer samples for GET /v1/stats/history; may be NULL (404) */
 };
 
 /* Reads the token, binds the config's [api] listen and joins deps->loop;

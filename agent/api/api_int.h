@@ -118,9 +118,18 @@ void api_routes_healthz(const struct api_deps *deps, struct api_reply *r);
 /* GET /metrics: Prometheus text format for the agent and the API counters. */
 void metrics_render(const struct api_deps *deps, const struct api_counters *counters, struct api_reply *r);
 
+/* --- console.c --- */
+
+/* GET /v1/events?after=&limit=: recent events after the cursor (query
+ * values may be NULL when absent); 400 naming the parameter when bad. */
+void api_console_events(const struct api_deps *deps, const char *after, const char *limit, struct api_reply *r);
+/* GET /v1/stats/history?peer=&minutes=: the per-peer samples of the last
+ * minutes (default a day), as columns; 404 for an unknown peer. */
+void api_console_history(const struct api_deps *deps, const char *peer, const char *minutes, struct api_reply *r);
+
 /* --- dashboard.c --- */
 
-/* GET /: the dashboard page (static storage) and its length. */
+/* GET /: the console page (static storage, embedded from console.html) and its length. */
 const char *dashboard_page(size_t *len);
 
 #endif

@@ -203,11 +203,13 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 				     "resent", (json_int_t)n->n[PEER_RESENT]);
 	/* "s*": endpoint for a direct peer, via for a relayed one; "o?": null
 	 * for a figure not measured yet */
-	return json_pack("{s:s, s:s*, s:s*, s:s, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o}",
+	return json_pack("{s:s, s:s*, s:s*, s:s, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o}",
 			 "id", peer_id(p),
 			 "endpoint", peer_is_direct(p) ? peer_conf(p)->endpoint : NULL,
 			 "via", peer_is_direct(p) ? NULL : peer_next_hop(p),
 			 "state", link_state_name(link->state),
+			 "state_since", api_json_time_value(link->since_ms),
+			 "state_age_s", age_value(now, link->since_ms),
 			 "rtt_ms", link->has_rtt ? json_real(link->rtt_ms) : NULL,
 			 "last_heard", api_json_time_value(link->last_heard_ms),
 			 "last_heard_age_s", age_value(now, link->last_heard_ms),

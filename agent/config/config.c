@@ -327,6 +327,15 @@ static int api_key(struct parse_state *st, const char *key, const char *value)
 		cfg->allow_plaintext = strcmp(value, "yes") == 0;
 		return 0;
 	}
+	if (strcmp(key, "history_interval") == 0) {
+		if (set_duration(st, key, value, &cfg->history_interval_ms) < 0)
+			return -1;
+		if (cfg->history_interval_ms < 1000 || cfg->history_interval_ms > 3600 * 1000) {
+			fail(st, st->line, "history_interval: '%s' is out of range (1s to 1h)", value);
+			return -1;
+		}
+		return 0;
+	}
 	fail(st, st->line, "unknown key '%s' in [api]", key);
 	return -1;
 }
@@ -517,6 +526,7 @@ static void set_defaults(struct config *cfg)
 	cfg->retry_initial_ms = 2000;
 	cfg->retry_max_ms = 5 * 60 * 1000;
 	cfg->heartbeat_ms = 5000;
+	cfg->history_interval_ms = 60 * 1000;
 	cfg->dead_after_ms = 15000;
 	cfg->max_frame_bytes = 2u << 20;
 }

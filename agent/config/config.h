@@ -58,6 +58,7 @@ struct config {
 	char tls_key[PATH_MAX];     /* its private key (a secret file: ours, 0600); set with tls_cert */
 	char tls_ca[PATH_MAX];      /* what clients (the CLI) trust; "" = tls_cert itself */
 	bool allow_plaintext;       /* plain HTTP on a non-loopback address, warned at every start */
+	uint64_t history_interval_ms; /* the console's chart samples: one per interval (1s to 1h) */
 
 	/* [link] */
 	uint32_t window;            /* envelopes in flight per link */

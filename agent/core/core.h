@@ -92,6 +92,9 @@ int peers_reload(struct peers *peers, struct config **cfg, char *err, size_t err
 
 /* The current config; borrowed, valid until the next reload. */
 const struct config *peers_config(const struct peers *peers);
+/* The recent-events ring (core/events.h), owned by the table for its whole
+ * life (reloads keep it): the core and the link append, the API reads. */
+struct events *peers_events(struct peers *peers);
 /* Number of peers and the i-th one (config order); borrowed until reload. */
 size_t peers_count(const struct peers *peers);
 struct peer *peers_at(struct peers *peers, size_t i);

@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "core/core.h"
+#include "core/events.h"
 #include "crypto/envelope.h"
 #include "proto/err.h"
 
@@ -18,6 +19,7 @@ struct peer {
 	struct envelope_peer *crypto;       /* owned */
 	struct peer_link link;
 	struct peer_counters counters;
+	struct events *events;              /* the table's, for link changes */
 	/* outbox figures toward this next hop, cached when counting is slow */
 	uint64_t stats_queued, stats_oldest_ms, stats_at_ms, stats_cost_ms;
 	bool stats_valid;
@@ -28,6 +30,7 @@ struct peers {
 	const struct identity *me;          /* borrowed */
 	struct peer *peers;                 /* one per cfg->peers[i], same order */
 	size_t n;
+	struct events *events;              /* owned: recent events for the console */
 };
 
 const char *link_state_name(enum link_state state)
@@ -89,14 +92,20 @@ struct peers *peers_new(struct config **cfg, const struct identity *me, char *er
 		return NULL;
 	}
 	t->me = me;
-	t->peers = make_array(*cfg, me, NULL, 0, err, err_len);
+	t->events = events_new(EVENTS_CAPACITY);
+	t->peers = t->events ? make_array(*cfg, me, NULL, 0, err, err_len) : NULL;
 	if (!t->peers) {
+		if (!t->events)
+			snprintf(err, err_len, "out of memory");
+		events_destroy(&t->events);
 		free(t);
 		return NULL;
 	}
 	t->cfg = *cfg;
 	t->n = t->cfg->n_peers;
 	*cfg = NULL;
+	for (size_t i = 0; i < t->n; i++)
+		t->peers[i].events = t->events;
 	return t;
 }
 
@@ -106,6 +115,7 @@ void peers_destroy(struct peers **pt)
 		return;
 	free_array((*pt)->peers, (*pt)->n);
 	config_destroy(&(*pt)->cfg);
+	events_destroy(&(*pt)->events);
 	free(*pt);
 	*pt = NULL;
 }
@@ -122,7 +132,14 @@ int peers_reload(struct peers *t, struct config **cfg, char *err, size_t err_len
 	t->peers = peers;
 	t->n = t->cfg->n_peers;
 	*cfg = NULL;
+	for (size_t i = 0; i < t->n; i++)
+		t->peers[i].events = t->events;
 	return 0;
+}
+
+struct events *peers_events(struct peers *t)
+{
+	return t->events;
 }
 
 const struct config *peers_config(const struct peers *t)
@@ -197,6 +214,13 @@ void peer_link_set_state(struct peer *p, enum link_state state, uint64_t now_ms)
 {
 	if (p->link.state == state)
 		return;
+	/* the console's feed: which way the link went and how long it had been as it was */
+	char kind[EVENT_KIND_MAX], detail[96] = "";
+	snprintf(kind, sizeof(kind), "link_%s", link_state_name(state));
+	if (p->link.since_ms && now_ms >= p->link.since_ms)
+		snprintf(detail, sizeof(detail), "was %s for %.1f s", link_state_name(p->link.state),
+			 (double)(now_ms - p->link.since_ms) / 1000.0);
+	events_add(p->events, now_ms, kind, p->conf->id, NULL, NULL, detail);
 	if (state == LINK_UP)
 		p->link.up_since_ms = now_ms;
 	p->link.state = state;

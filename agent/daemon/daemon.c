@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "core/core.h"
+#include "core/history.h"
 #include "crypto/identity.h"
 #include "crypto/random.h"
 #include "crypto/secret.h"
@@ -49,6 +50,7 @@ struct agent {
 	struct submit *submit;
 	struct links *links;
 	struct api *api;
+	struct history *history;            /* the console's charts, sampled by housekeeping */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t housekeeping;
 	uint64_t last_purge_ms;
@@ -117,6 +119,10 @@ static void on_housekeeping(uv_timer_t *timer)
 	struct agent *agent = timer->data;
 	uint64_t now = clock_now_ms();
 
+	/* before the store check: the charts should show an unhealthy spell too */
+	int sampled = history_sample(agent->history, agent->peers, agent->store, now);
+	if (sampled < 0)
+		log_warn("event=history_sample_failed reason=\"%s\"", limes_strerror(sampled));
 	if (!store_healthy(agent->store))
 		return;
 	int expired = core_expire(agent->peers, agent->store, agent->commit, now);
@@ -244,10 +250,15 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	agent->links = links_new(&ld, err, err_len);
 	if (!agent->links)
 		goto fail;
+	agent->history = history_new(peers_config(agent->peers)->history_interval_ms);
+	if (!agent->history) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
 	const struct api_deps ad = {
 		.loop = &agent->loop, .peers = agent->peers, .store = agent->store, .commit = agent->commit,
 		.submit = agent->submit, .link_stats = link_stats_of, .link_stats_arg = agent->links,
-		.started_ms = clock_now_ms(), .me = agent->me,
+		.started_ms = clock_now_ms(), .me = agent->me, .history = agent->history,
 	};
 	agent->api = api_new(&ad, err, err_len);
 	if (!agent->api)
@@ -338,6 +349,7 @@ void agent_destroy(struct agent **pagent)
 			log_warn("event=loop_not_closed reason=\"handles still open\"");
 	}
 	submit_destroy(&agent->submit);
+	history_destroy(&agent->history);
 	commit_destroy(&agent->commit);
 	peers_destroy(&agent->peers);
 	store_destroy(&agent->store);

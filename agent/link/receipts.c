@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "core/events.h"
 #include "crypto/envelope.h"
 #include "crypto/receipt.h"
 #include "proto/err.h"
@@ -136,6 +137,8 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 		trace_delivery(L, e->message_id, st);
 	if (st == DELIVERY_REJECTED) {
 		peer_count(issuer, PEER_REJECTED, 1);
+		events_add(peers_events(L->deps.peers), now, "rejected", body->issuer, link_hex_id(e->message_id),
+			   reason_name(e->reason), e->detail);
 		log_warn("peer=%s msg=%s event=rejected_by_peer reason=%s detail=\"%s\"", body->issuer,
 			 link_hex_id(e->message_id), reason_name(e->reason), e->detail);
 	} else {

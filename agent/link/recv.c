@@ -15,6 +15,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "core/events.h"
 #include "crypto/envelope.h"
 #include "crypto/identity.h"
 #include "crypto/receipt.h"
@@ -82,6 +83,8 @@ static void reject(struct links *L, struct inbound *in, const char *addressee, c
 	struct peer *p = peers_find(L->deps.peers, in->peer_id);
 	if (p)
 		peer_count(p, PEER_REFUSED, 1);
+	events_add(peers_events(L->deps.peers), clock_now_ms(), "refused", in->peer_id, link_hex_id(id),
+		   reason_name(reason), detail);
 	log_warn("peer=%s msg=%s event=%s reason=%s detail=\"%s\"", in->peer_id, link_hex_id(id), limes_errname(err),
 		 reason_name(reason), detail);
 	if (!e) {
