@@ -321,5 +321,43 @@ Test(config, refuses_incomplete_or_bad_tls_settings)
 	free(text);
 	text = with_api("tls_cert =\n");
 	refused(text, 8, "tls_cert: empty path");
+
+/* The valid config with `line` as line 9, in [api]; caller frees. */
+static char *with_api_line(const char *line)
+{
+	char *base = good(NULL), *at = strstr(base, "token_file = api.token\n");
+	cr_assert(at != NULL);
+	at += strlen("token_file = api.token\n");
+	size_t n = strlen(base) + strlen(line) + 2;
+	char *text = malloc(n);
+	cr_assert(text != NULL);
+	snprintf(text, n, "%.*s%s\n%s", (int)(at - base), base, line, at);
+	free(base);
+	return text;
+}
+
+Test(config, history_interval_defaults_to_a_minute_and_is_refused_out_of_range)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	char *text = with_api_line("history_interval = 5s");
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(u64, cfg->history_interval_ms, 5000));
+	config_destroy(&cfg);
+	free(text);
+	text = good(NULL);
+	cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(u64, cfg->history_interval_ms, 60000));
+	config_destroy(&cfg);
+	free(text);
+	text = with_api_line("history_interval = 500ms");
+	refused(text, 9, "history_interval: '500ms' is out of range (1s to 1h)");
+	free(text);
+	text = with_api_line("history_interval = 2h");
+	refused(text, 9, "history_interval: '2h' is out of range");
+	free(text);
+	text = with_api_line("history_interval = often");
+	refused(text, 9, "history_interval: 'often' is not a duration");
 	free(text);
 }
