@@ -14,6 +14,8 @@
 
 #include "base/clock.h"
 #include "core/core.h"
+#include "core/events.h"
+#include "crypto/encode.h"
 #include "proto/err.h"
 #include "proto/reason.h"
 #include "proto/wire.h"
@@ -625,4 +627,28 @@ Test(expire, expiring_nothing_makes_no_commit)
 	cr_assert(eq(int, commit_flush(w.commit), 0));
 	cr_assert(eq(u64, commit_count(w.commit), commits));
 	cr_assert(eq(int, h.calls, 0));
+}
+
+Test(expire, each_expired_delivery_is_an_event_for_the_console)
+{
+	uint8_t id[STORE_ID_LEN];
+	char hex[2 * STORE_ID_LEN + 1];
+	struct event out[4];
+
+	submit_committed(id, RO, AT);
+	uint64_t later = clock_now_ms() + 3600 * 1000;
+	uint64_t before = events_last_seq(peers_events(w.peers));
+	cr_assert(eq(int, core_expire(w.peers, w.store, w.commit, later), 2));
+	cr_assert(eq(int, commit_flush(w.commit), 0));
+	cr_assert(eq(int, encode_hex(hex, sizeof(hex), id, STORE_ID_LEN), 0));
+	cr_assert(eq(sz, events_after(peers_events(w.peers), before, out, 4, NULL), 2));
+	for (int i = 0; i < 2; i++) {
+		cr_assert(eq(str, out[i].kind, "expired"));
+		cr_assert(eq(str, out[i].msg, hex));
+		cr_assert(eq(str, out[i].reason, "ttl"));
+		cr_assert(eq(str, out[i].detail, "alert"));
+		cr_assert(eq(u64, out[i].at_ms, later));
+	}
+	cr_assert(is(strcmp(out[0].peer, RO) == 0 ? strcmp(out[1].peer, AT) == 0
+						  : strcmp(out[0].peer, AT) == 0 && strcmp(out[1].peer, RO) == 0));
 }
