@@ -128,6 +128,9 @@ static void log_path(char *out, size_t len, const char *url)
 	out[i] = '\0';
 }
 
+#define CONSOLE_CSP "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; " \
+	"connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+
 static enum MHD_Result send_reply(struct request *req, const char *method, const char *url, struct api_reply *r)
 {
 	struct api *api = req->api;
@@ -153,7 +156,12 @@ static enum MHD_Result send_reply(struct request *req, const char *method, const
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
 	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
 	    (r->status == 401 &&
-	     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"limes\"") != MHD_YES)) {
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"limes\"") != MHD_YES) ||
+	    /* the console: it may talk to this agent only (a script injected
+	     * anyhow could not send the token elsewhere) and not be framed */
+	    (r->content_type && strncmp(r->content_type, "text/html", 9) == 0 &&
+	     (MHD_add_response_header(resp, "Content-Security-Policy", CONSOLE_CSP) != MHD_YES ||
+	      MHD_add_response_header(resp, "Referrer-Policy", "no-referrer") != MHD_YES))) {
 		log_warn("event=http_error detail=\"cannot build the response headers\"");
 		ret = MHD_NO;
 	} else {

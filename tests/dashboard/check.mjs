@@ -53,6 +53,10 @@ try {
   const response = await page.goto(url);
   if (!response || response.status() !== 200) fail('GET / answered ' + (response && response.status()));
   if (response.headers()['content-type']?.indexOf('text/html') !== 0) fail('GET / is not HTML');
+  // the browser itself holds the page to this agent (any breach shows as a console error below)
+  const csp = response.headers()['content-security-policy'] || '';
+  if (!/connect-src 'self'/.test(csp) || !/default-src 'none'/.test(csp) || !/frame-ancestors 'none'/.test(csp))
+    fail('GET / has no strict Content-Security-Policy: "' + csp + '"');
 
   // --- sign-in: a wrong token first
   await page.locator('#signin').waitFor({ state: 'visible', timeout: 5000 });
