@@ -136,8 +136,10 @@ int history_sample(struct history *h, struct peers *peers, struct store *store, 
 		in[i].received = c->n[PEER_RECEIVED];
 		in[i].refused = c->n[PEER_REFUSED];
 		if (peer_is_direct(p)) {
+			/* counted afresh, not through peer_outbox_stats: its cache
+			 * would then serve this figure to /v1/peers for a while */
 			uint64_t oldest;
-			in[i].has_queued = peer_outbox_stats(p, store, &in[i].queued, &oldest) == 0;
+			in[i].has_queued = store_outbox_stats(store, peer_id(p), &in[i].queued, &oldest) == 0;
 			in[i].has_rtt = peer_link(p)->has_rtt;
 			in[i].rtt_ms = peer_link(p)->rtt_ms;
 		}
