@@ -321,6 +321,8 @@ Test(config, refuses_incomplete_or_bad_tls_settings)
 	free(text);
 	text = with_api("tls_cert =\n");
 	refused(text, 8, "tls_cert: empty path");
+	free(text);
+}
 
 /* The valid config with `line` as line 9, in [api]; caller frees. */
 static char *with_api_line(const char *line)
