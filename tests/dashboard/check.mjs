@@ -9,7 +9,8 @@
 //   DOWN <state> <ms>  VICTIM's row shown down (wall clock ms when seen)
 //   UPAGAIN <ms>       VICTIM's row up again after the caller restarted it
 //   CHARTS <n>         n drawn points checked against GET /v1/stats/history
-//   DONE               events, lookup and screenshots done, no console error
+//   DONE               events, lookup, a degraded row, the phone layout,
+//                      sign-out and screenshots done, no console error
 // Exits non-zero after "FAIL <reason>" on any failure.
 import { chromium } from 'playwright-core';
 
@@ -184,6 +185,34 @@ try {
   await page.fill('#msg-id', '0'.repeat(32));
   await page.click('#lookup-form button');
   await page.locator('#lookup-missing').waitFor({ timeout: 5000 });
+
+  // --- degraded (a state the link module may report with its reason): the
+  // agent's answer is altered in flight, as no link can be made to degrade here
+  await page.route('**/v1/peers', async (route) => {
+    try {
+      const real = await route.fetch();
+      const doc = await real.json();
+      for (const p of doc.peers) if (p.id === victim) { p.state = 'degraded'; p.state_reason = 'rtt 812 ms above 500 ms'; }
+      await route.fulfill({ response: real, json: doc });
+    } catch (e) {
+      // the page dropped the request (it polls on): nothing to answer
+    }
+  });
+  await page.waitForFunction((p) => {
+    const r = document.querySelector('#rows tr[data-peer="' + p + '"]');
+    return r && r.dataset.state === 'degraded' && r.cells[1].textContent.includes('rtt 812 ms above 500 ms');
+  }, victim, { timeout: 5000, polling: 50 });
+  const warn = await page.locator('#banner').getAttribute('class');
+  const warnText = await page.locator('#banner').textContent();
+  if (!(await page.locator('#banner').isVisible()) || !/warn/.test(warn) || !warnText.includes('degraded: ' + victim))
+    fail('no amber banner for a degraded link: "' + warnText + '" (' + warn + ')');
+  // the banner stays in view wherever the operator has scrolled to
+  const top = await page.locator('#banner').evaluate((b) => b.getBoundingClientRect().top);
+  if (top < 0 || top > 10) fail('the banner is out of view when scrolled (top ' + top + ')');
+  if (!(await page.title()).includes('1 degraded')) fail('the tab title does not say a link is degraded: ' + await page.title());
+  await page.screenshot({ path: shots + '/console-degraded.png' });
+  await page.unrouteAll({ behavior: 'wait' }); // lets an answer in flight finish
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: 3000 });
 
   // --- on a phone: no sideways scrolling, rows as cards
   await page.setViewportSize({ width: 390, height: 844 });

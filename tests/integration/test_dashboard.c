@@ -83,7 +83,7 @@ Test(dashboard, an_operator_signs_in_watches_a_peer_go_down_and_reads_its_charts
 	cr_assert(eq(int, pclose(p), 0));
 
 	static const char *const files[] = { "signin-refused.png", "console-1280.png", "console-peer-down.png",
-					     "console-phone.png" };
+					     "console-degraded.png", "console-phone.png" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char path[1200];
 		struct stat sb;
