@@ -19,14 +19,22 @@
 #include "crypto/identity.h"
 #include "crypto/random.h"
 #include "crypto/receipt.h"
+#include "proto/schema.h"
 #include "proto/wire.h"
 #include "support/fuzzseed.h"
+#include <jansson.h>
 
 TestSuite(vector, .timeout = 60);
 
 #define CREATED_MS 1764182607120ull   /* 2025-11-26T18:43:27.120Z */
 #define EXPIRES_MS (CREATED_MS + 86400000ull)
-#define BODY "{\"action\":\"create\",\"alert_id\":\"RS-2025-000117\"}"
+/* A real Alert, as a receiver's schema check wants it: the body sealed is
+ * its protobuf encoding (docs/schemas.md maps the JSON). */
+#define BODY_JSON "{\"action\":\"create\",\"alert_id\":\"RS-2025-000117\",\"category\":\"stolen_vehicle\"," \
+	"\"requested_action\":\"locate\",\"handling_code\":\"H0\",\"legal_basis\":\"Prum\"," \
+	"\"issuing_authority\":\"RS-MUP\",\"contact_desk\":\"PCCC +381 11 000\"}"
+static uint8_t *BODY;
+static size_t BODY_LEN;
 
 static char out[65536];
 static size_t out_n;
@@ -147,6 +155,16 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	long doc_len;
 
 	cr_assert(eq(int, random_init(), 0));
+	{
+		json_error_t jerr;
+		struct pbjson_error perr;
+		json_t *j = json_loads(BODY_JSON, 0, &jerr);
+		cr_assert(j != NULL);
+		cr_assert(eq(int, schema_body_from_json(WIRE_TYPE_ALERT, j, "body", &BODY, &BODY_LEN, &perr), 0),
+			  "%s", perr.message);
+		json_decref(j);
+		cr_assert(eq(int, schema_body_check(WIRE_TYPE_ALERT, BODY, BODY_LEN), 0));
+	}
 	fill(a_seed, 32, 0x00);
 	fill(a_box, 32, 0x20);
 	fill(b_seed, 32, 0x40);
@@ -219,14 +237,15 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	h.expires_ms = EXPIRES_MS;
 	h.has_seq = true;
 	h.seq = 1;
-	cr_assert(eq(int, envelope_build_with_nonce(a, a_to_b, &h, nonce, (const uint8_t *)BODY, strlen(BODY),
+	cr_assert(eq(int, envelope_build_with_nonce(a, a_to_b, &h, nonce, BODY, BODY_LEN,
 						    &env, &env_len), 0));
 	cr_assert(eq(int, wire_envelope_unpack(env, env_len, env_len, &e), 0));
 
 	emit("envelope\n");
 	annotate(e.header, e.header_len);
 	hexblock("header", e.header, e.header_len);
-	emit("body (%zu bytes):\n  %s\n", strlen(BODY), BODY);
+	emit("body: a serialized Alert, from the JSON\n  %s\n", BODY_JSON);
+	hexblock("body", BODY, BODY_LEN);
 	hexblock("ciphertext", e.ciphertext, e.ciphertext_len);
 
 	/* Independent: the AEAD opens with the derived key, header as AD. */
@@ -234,8 +253,8 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	cr_assert(eq(int, crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plain_len, NULL, e.ciphertext,
 								     e.ciphertext_len, e.header, e.header_len,
 								     nonce, mkey), 0));
-	cr_assert(eq(u64, plain_len, strlen(BODY)));
-	cr_assert(eq(int, memcmp(plain, BODY, strlen(BODY)), 0));
+	cr_assert(eq(u64, plain_len, BODY_LEN));
+	cr_assert(eq(int, memcmp(plain, BODY, BODY_LEN), 0));
 	free(plain);
 
 	/* Independent: the signed bytes and the Ed25519 signature over them. */
@@ -313,6 +332,7 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	wire_envelope_clear(&e);
 	free(env);
 	free(rcpt);
+	free(BODY);
 	envelope_peer_destroy(&a_to_b);
 	envelope_peer_destroy(&b_from_a);
 	identity_destroy(&a);
