@@ -19,6 +19,7 @@
 #define ENVELOPE_TAG_LEN 16   /* ciphertext = body + 16-byte Poly1305 tag */
 
 struct envelope_peer;
+struct envelope_root_cache;
 
 /*
  * Finds the sender's key: the peer whose agency id is `sender` and whose key
@@ -39,6 +40,11 @@ struct envelope_open_params {
 	size_t max_envelope_bytes;
 	envelope_lookup_fn lookup;
 	void *lookup_arg;
+	/* highest envelope major taken: 0 or 1 v1 only (a v2 envelope is
+	 * unknown_version), 2 both */
+	uint32_t max_version;
+	/* v2 roots already verified (NULL: none); borrowed, see envelope_root_cache_new */
+	struct envelope_root_cache *cache;
 };
 
 /* What envelope_open gives back; release with envelope_opened_clear. */
@@ -75,6 +81,34 @@ int envelope_reopen_own(const struct identity *me, const struct envelope_peer *t
 /* Unseals an envelope from `from` that was verified when it was received (inbox rows): decode and unseal only, no time or signature checks. Fills out as envelope_open. */
 int envelope_unseal(const struct identity *me, const struct envelope_peer *from, const uint8_t *buf, size_t len,
 		    size_t max_envelope_bytes, struct envelope_opened *out);
+/*
+ * Protocol v2 (docs/protocol.md "Protocol v2"): the envelopes of one batch
+ * share one Ed25519 signature over the root of a Merkle tree of their
+ * leaves; each carries its inclusion proof and opens on its own with
+ * envelope_open (max_version 2).
+ */
+struct envelope_batch_item {
+	const struct envelope_peer *to;     /* borrowed: the recipient, as envelope_build */
+	struct wire_header *h;              /* as envelope_build; version_major is set to 2 */
+	const uint8_t *body;                /* borrowed */
+	size_t body_len;
+	const uint8_t *nonce;               /* NULL: random (test vectors only give one) */
+	uint8_t *out;                       /* filled: the envelope, malloc'd, the caller frees */
+	size_t out_len;
+};
+/* Seals every item, builds the tree and signs its root once; on success every
+ * items[k].out is set, on failure none is. 1 <= n <= WIRE_BATCH_MAX. */
+int envelope_build_batch(const struct identity *me, struct envelope_batch_item *items, size_t n);
+/* A cache of verified v2 roots (public key, count, root, signature), so a
+ * receiver verifies each batch's signature once; the caller owns it. */
+struct envelope_root_cache *envelope_root_cache_new(void);
+/* Forgets every root (e.g. after a drain of frames); accepts NULL. */
+void envelope_root_cache_clear(struct envelope_root_cache *c);
+/* Frees *c and sets it to NULL; accepts NULL. */
+void envelope_root_cache_destroy(struct envelope_root_cache **c);
+/* How many Ed25519 verifies the cache has seen done (not found in it). */
+uint64_t envelope_root_cache_verifies(const struct envelope_root_cache *c);
+
 /* Frees out->body (wiped) and zeroes out; accepts NULL. */
 void envelope_opened_clear(struct envelope_opened *out);
 /* BLAKE2b-256 of exactly buf[0..len) into the caller's out. */

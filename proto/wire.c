@@ -262,6 +262,16 @@ int wire_envelope_pack(const struct wire_envelope *e, uint8_t **out, size_t *out
 	m.header = bin(e->header, e->header_len);
 	m.ciphertext = bin(e->ciphertext, e->ciphertext_len);
 	m.signature = bin(e->signature, WIRE_SIG_LEN);
+	Limes__BatchProof bp = LIMES__BATCH_PROOF__INIT;
+	if (e->has_batch) {
+		if (e->batch_path_len % WIRE_HASH_LEN || (!e->batch_path && e->batch_path_len))
+			return LIMES_E_INVAL;
+		bp.index = e->batch_index;
+		bp.count = e->batch_count;
+		bp.has_path = e->batch_path_len > 0;
+		bp.path = bin(e->batch_path, e->batch_path_len);
+		m.batch = &bp;
+	}
 	return pack_message(&m.base, out, out_len);
 }
 
@@ -288,6 +298,18 @@ int wire_envelope_unpack(const uint8_t *buf, size_t len, size_t max, struct wire
 	e->ciphertext = m->ciphertext.data;
 	e->ciphertext_len = m->ciphertext.len;
 	e->signature = m->signature.data;
+	if (m->batch) {
+		/* the proof's shape is checked by whoever folds it (crypto/batch.c) */
+		if (m->batch->path.len % WIRE_HASH_LEN || m->batch->path.len > WIRE_BATCH_DEPTH_MAX * WIRE_HASH_LEN) {
+			limes__envelope__free_unpacked(m, NULL);
+			return LIMES_E_ENV_MALFORMED;
+		}
+		e->has_batch = true;
+		e->batch_index = m->batch->index;
+		e->batch_count = m->batch->count;
+		e->batch_path = m->batch->path.data;
+		e->batch_path_len = m->batch->path.len;
+	}
 	e->decoded = m;
 	return 0;
 }
@@ -513,6 +535,8 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		hb.echo_received_ms = f->heartbeat.echo_received_ms;
 		hb.has_reply = f->heartbeat.reply;
 		hb.reply = f->heartbeat.reply;
+		hb.has_protocol = f->heartbeat.protocol != 0;
+		hb.protocol = f->heartbeat.protocol;
 		m.kind_case = LIMES__FRAME__KIND_HEARTBEAT;
 		m.heartbeat = &hb;
 		return pack_message(&m.base, out, out_len);
@@ -552,6 +576,7 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 		f->heartbeat.echo_sent_ms = f->heartbeat.has_echo ? hb->echo_sent_ms : 0;
 		f->heartbeat.echo_received_ms = f->heartbeat.has_echo ? hb->echo_received_ms : 0;
 		f->heartbeat.reply = hb->has_reply && hb->reply;
+		f->heartbeat.protocol = hb->has_protocol ? hb->protocol : 0;
 		limes__heartbeat__free_unpacked(hb, NULL);
 		return 0;
 	}

@@ -24,6 +24,9 @@
 #define WIRE_RECEIPT_MAX_ENTRIES 1024      /* entries in one receipt: more is malformed */
 #define WIRE_RECEIPT_MAX_BYTES (64 * 1024) /* a serialized Receipt never exceeds this */
 #define WIRE_VERSION_MAJOR 1
+#define WIRE_VERSION_BATCH 2          /* protocol v2: batch-signed envelopes */
+#define WIRE_BATCH_MAX 1024           /* leaves in one v2 batch tree */
+#define WIRE_BATCH_DEPTH_MAX 10       /* log2(WIRE_BATCH_MAX): hashes in a proof at most */
 
 /* MessageType values. */
 enum wire_type {
@@ -73,6 +76,12 @@ struct wire_envelope {
 	const uint8_t *ciphertext;
 	size_t ciphertext_len;
 	const uint8_t *signature;           /* WIRE_SIG_LEN bytes */
+	/* protocol v2: the BatchProof (has_batch false for v1 envelopes);
+	 * path is batch_path_len bytes, a multiple of WIRE_HASH_LEN */
+	bool has_batch;
+	uint32_t batch_index, batch_count;
+	const uint8_t *batch_path;
+	size_t batch_path_len;
 	void *decoded;                      /* private */
 };
 
@@ -110,6 +119,7 @@ struct wire_heartbeat {
 	uint64_t echo_sent_ms;
 	uint64_t echo_received_ms;
 	bool reply;
+	uint32_t protocol;                  /* highest envelope version the sender accepts; 0 = absent (v1) */
 };
 
 enum wire_frame_kind {

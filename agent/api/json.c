@@ -203,7 +203,9 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 				     "resent", (json_int_t)n->n[PEER_RESENT]);
 	/* "s*": endpoint for a direct peer, via for a relayed one; "o?": null
 	 * for a figure not measured yet */
-	return json_pack("{s:s, s:s*, s:s*, s:s, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o}",
+	/* the envelope version agreed on our link to it (null: none yet, or relayed) */
+	json_t *proto = peer_is_direct(p) && link->protocol ? json_integer(link->protocol) : NULL;
+	return json_pack("{s:s, s:s*, s:s*, s:s, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o?, s:o}",
 			 "id", peer_id(p),
 			 "endpoint", peer_is_direct(p) ? peer_conf(p)->endpoint : NULL,
 			 "via", peer_is_direct(p) ? NULL : peer_next_hop(p),
@@ -216,6 +218,7 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 			 "queued", have_stats ? json_integer((json_int_t)queued) : NULL,
 			 "oldest_unacked_age_s", have_stats ? age_value(now, oldest) : NULL,
 			 "clock_offset_ms", link->has_rtt ? json_real(link->clock_offset_ms) : NULL,
+			 "protocol", proto,
 			 "counters", counters);
 }
 

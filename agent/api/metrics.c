@@ -182,6 +182,9 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 			    counters->by_status[i].count);
 	counter(&t, "limes_api_accepted_messages_total", "Messages accepted through the API",
 		counters->accepted_messages);
+	counter(&t, "limes_envelope_signatures_total",
+		"Ed25519 signatures made for envelopes (one per v1 envelope, one per v2 batch)",
+		submit_signatures(deps->submit));
 
 	header(&t, "limes_store_healthy", "gauge", "1 while the store accepts writes");
 	put(&t, "limes_store_healthy %d\n", store_healthy(deps->store) ? 1 : 0);

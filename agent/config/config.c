@@ -362,6 +362,13 @@ static int link_key(struct parse_state *st, const char *key, const char *value)
 	if (strcmp(key, "max_frame") == 0)
 		/* room for the largest receipt the protocol allows, and more */
 		return set_size(st, key, value, 2 * WIRE_RECEIPT_MAX_BYTES, 64u << 20, &cfg->max_frame_bytes);
+	if (strcmp(key, "protocol") == 0) {
+		/* 1 makes this agent a v1-only peer (interoperation, tests) */
+		if (set_size(st, key, value, 1, 2, &v) < 0)
+			return -1;
+		cfg->protocol = (uint32_t)v;
+		return 0;
+	}
 	fail(st, st->line, "unknown key '%s' in [link]", key);
 	return -1;
 }
@@ -523,6 +530,7 @@ static void set_defaults(struct config *cfg)
 	cfg->api_port = 7480;
 	cfg->max_body_bytes = 16u << 20;
 	cfg->window = 256;
+	cfg->protocol = 2;
 	cfg->retry_initial_ms = 2000;
 	cfg->retry_max_ms = 5 * 60 * 1000;
 	cfg->heartbeat_ms = 5000;

@@ -67,6 +67,7 @@ struct config {
 	uint64_t heartbeat_ms;      /* idle interval before a heartbeat */
 	uint64_t dead_after_ms;     /* silence after which a link is down */
 	size_t max_frame_bytes;     /* ZMQ_MAXMSGSIZE */
+	uint32_t protocol;          /* highest envelope version offered and taken: 1, or 2 (batch signatures) */
 
 	struct config_peer *peers;
 	size_t n_peers;

@@ -58,6 +58,7 @@ struct peer_link {
 	double rtt_ms;              /* smoothed, from heartbeats; valid when has_rtt */
 	double clock_offset_ms;     /* its clock minus ours */
 	bool has_rtt;
+	uint32_t protocol;          /* envelope version agreed on our DEALER (its heartbeat replies); 0 not yet = 1 */
 };
 
 /* Message counters of one peer since start. */
@@ -118,6 +119,8 @@ const struct peer_counters *peer_counters(const struct peer *p);
 void peer_link_set_state(struct peer *p, enum link_state state, uint64_t now_ms);
 void peer_link_heard(struct peer *p, uint64_t now_ms);
 void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms);
+/* The envelope version agreed with a direct peer (0: not known, build v1). */
+void peer_link_set_protocol(struct peer *p, uint32_t version);
 /* Adds n to one counter. */
 void peer_count(struct peer *p, enum peer_counter which, uint64_t n);
 
@@ -189,6 +192,9 @@ struct submit;
 struct submit *submit_new(struct peers *peers, struct store *store, struct commit *commit,
 			  const struct identity *me);
 void submit_destroy(struct submit **s);
+/* Ed25519 signatures made for envelopes since start (one per v1 envelope,
+ * one per v2 batch). */
+uint64_t submit_signatures(const struct submit *s);
 
 /* Checks policy for every request, seals one envelope per recipient and
  * stages them all in the turn's commit (COMMIT_OUTBOX). The caller answers

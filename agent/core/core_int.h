@@ -15,6 +15,7 @@ struct submit {
 	struct commit *commit;              /* borrowed */
 	const struct identity *me;          /* borrowed */
 	uint64_t next_seq;                  /* envelope sequence numbers */
+	uint64_t signatures;                /* Ed25519 signatures made for envelopes */
 };
 
 /* Fills err; returns code. */

@@ -232,6 +232,11 @@ void peer_link_heard(struct peer *p, uint64_t now_ms)
 	p->link.last_heard_ms = now_ms;
 }
 
+void peer_link_set_protocol(struct peer *p, uint32_t version)
+{
+	p->link.protocol = version;
+}
+
 void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms)
 {
 	/* smoothed like TCP's SRTT, so one slow heartbeat does not swing it */

@@ -36,6 +36,11 @@ struct submit *submit_new(struct peers *peers, struct store *store, struct commi
 	return s;
 }
 
+uint64_t submit_signatures(const struct submit *s)
+{
+	return s->signatures;
+}
+
 void submit_destroy(struct submit **ps)
 {
 	if (!ps || !*ps)
@@ -70,7 +75,10 @@ int core_seal(struct submit *s, const struct peer *to, struct wire_header *h, co
 {
 	h->has_seq = true;
 	h->seq = s->next_seq++;
-	return envelope_build(s->me, peer_crypto(to), h, body, len, env, env_len);
+	int rc = envelope_build(s->me, peer_crypto(to), h, body, len, env, env_len);
+	if (rc == 0)
+		s->signatures++;
+	return rc;
 }
 
 static int check_policy(struct submit *s, const struct submit_request *r, size_t index, size_t n,
@@ -113,30 +121,100 @@ static int check_policy(struct submit *s, const struct submit_request *r, size_t
 	return 0;
 }
 
-/* Seals one envelope for (message, recipient). */
-static int seal_for(struct submit *s, const struct store_message *m, const struct submit_request *r,
-		    const struct peer *to, uint8_t **env, size_t *env_len)
+/* The header of the envelope for (message, recipient). */
+static void header_for(struct submit *s, const struct store_message *m, const struct submit_request *r,
+		       const struct peer *to, struct wire_header *h)
 {
+	memset(h, 0, sizeof(*h));
+	h->version_major = WIRE_VERSION_MAJOR;
+	memcpy(h->message_id, m->id, 16);
+	snprintf(h->sender, sizeof(h->sender), "%s", peers_config(s->peers)->id);
+	snprintf(h->recipient, sizeof(h->recipient), "%s", peer_id(to));
+	h->type = r->type;
+	h->priority = r->priority;
+	h->created_ms = m->created_ms;
+	h->expires_ms = m->expires_ms;
+	h->has_ref = r->has_ref;
+	memcpy(h->ref, r->ref, 16);
+	h->schema_major = 1;
+}
+
+/* Protocol v2 for this recipient: it is our direct peer (a relay passes the
+ * bytes on to an agent whose version we do not know) and our link to it
+ * agreed on 2. */
+static bool batch_eligible(const struct submit *s, const struct peer *to)
+{
+	return peers_config(s->peers)->protocol >= WIRE_VERSION_BATCH && peer_is_direct(to) &&
+	       peer_link(to)->protocol >= WIRE_VERSION_BATCH;
+}
+
+/* One envelope to seal: (message, recipient). */
+struct slot {
 	struct wire_header h;
-	memset(&h, 0, sizeof(h));
-	h.version_major = WIRE_VERSION_MAJOR;
-	memcpy(h.message_id, m->id, 16);
-	snprintf(h.sender, sizeof(h.sender), "%s", peers_config(s->peers)->id);
-	snprintf(h.recipient, sizeof(h.recipient), "%s", peer_id(to));
-	h.type = r->type;
-	h.priority = r->priority;
-	h.created_ms = m->created_ms;
-	h.expires_ms = m->expires_ms;
-	h.has_ref = r->has_ref;
-	memcpy(h.ref, r->ref, 16);
-	h.schema_major = 1;
-	return core_seal(s, to, &h, r->body, r->body_len, env, env_len);
+	const struct peer *to;
+	const struct submit_request *r;
+	uint8_t *env;
+	size_t env_len;
+};
+
+/* Seals every slot: the v2 ones together (one signature per batch of up to
+ * WIRE_BATCH_MAX), the others one by one as v1. */
+static int seal_all(struct submit *s, struct slot *slots, size_t n)
+{
+	struct envelope_batch_item *items = NULL;
+	size_t *which = NULL, n_items = 0;
+	int rc = 0;
+
+	items = malloc((n ? n : 1) * sizeof(*items));
+	which = malloc((n ? n : 1) * sizeof(*which));
+	if (!items || !which) {
+		rc = LIMES_E_NOMEM;
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		struct slot *sl = &slots[k];
+		if (!batch_eligible(s, sl->to)) {
+			rc = core_seal(s, sl->to, &sl->h, sl->r->body, sl->r->body_len, &sl->env, &sl->env_len);
+			if (rc < 0)
+				goto out;
+			continue;
+		}
+		sl->h.has_seq = true;
+		sl->h.seq = s->next_seq++;
+		items[n_items] = (struct envelope_batch_item){ .to = peer_crypto(sl->to), .h = &sl->h,
+							       .body = sl->r->body, .body_len = sl->r->body_len };
+		which[n_items++] = k;
+	}
+	for (size_t off = 0; off < n_items; off += WIRE_BATCH_MAX) {
+		size_t c = n_items - off < WIRE_BATCH_MAX ? n_items - off : WIRE_BATCH_MAX;
+		rc = envelope_build_batch(s->me, items + off, c);
+		if (rc < 0)
+			goto out;
+		s->signatures++;
+		for (size_t k = off; k < off + c; k++) {
+			slots[which[k]].env = items[k].out;
+			slots[which[k]].env_len = items[k].out_len;
+		}
+	}
+out:
+	free(items);
+	free(which);
+	return rc;
+}
+
+static void free_slots(struct slot *slots, size_t n)
+{
+	for (size_t k = 0; slots && k < n; k++)
+		free(slots[k].env);
+	free(slots);
 }
 
 int submit_stage(struct submit *s, const char *client, const struct submit_request *reqs, size_t n,
 		 struct submit_result *results, struct core_error *err)
 {
-	uint8_t *envs[SUBMIT_MAX_TO] = { 0 };
+	struct store_message *msgs = NULL;
+	struct slot *slots = NULL;
+	size_t n_slots = 0;
 	int rc = 0;
 
 	memset(err, 0, sizeof(*err));
@@ -158,16 +236,27 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 
 	const struct config *cfg = peers_config(s->peers);
 	uint64_t now = clock_now_ms();
+	for (size_t i = 0; i < n; i++)
+		n_slots += reqs[i].n_to;
+	msgs = calloc(n ? n : 1, sizeof(*msgs));
+	slots = calloc(n_slots ? n_slots : 1, sizeof(*slots));
+	if (!msgs || !slots) {
+		rc = core_set_error(err, LIMES_E_NOMEM, NULL, "out of memory: nothing was accepted");
+		goto fail;
+	}
+	/* first every envelope, so that the v2 ones share one signature */
+	n_slots = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct submit_request *r = &reqs[i];
 		struct submit_result *res = &results[i];
+		struct store_message *m = &msgs[i];
 		res->existing = false;
 		if (r->idempotency_key &&
 		    store_idempotency_get(s->store, client, r->idempotency_key, res->id) == 0) {
 			res->existing = true;
 			continue;
 		}
-		struct store_message m = {
+		*m = (struct store_message){
 			.type = r->type,
 			.priority = r->priority,
 			.created_ms = now,
@@ -176,28 +265,37 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 			.client = client,
 			.idempotency_key = r->idempotency_key,
 		};
-		random_fill(m.id, sizeof(m.id));
-		memcpy(m.ref, r->ref, 16);
+		random_fill(m->id, sizeof(m->id));
+		memcpy(m->ref, r->ref, 16);
+		for (size_t k = 0; k < r->n_to; k++) {
+			struct slot *sl = &slots[n_slots++];
+			sl->to = peers_find(s->peers, r->to[k]);
+			sl->r = r;
+			header_for(s, m, r, sl->to, &sl->h);
+		}
+	}
+	rc = seal_all(s, slots, n_slots);
+	if (rc < 0) {
+		rc = core_set_error(err, rc == LIMES_E_NOMEM ? rc : LIMES_E_INTERNAL, NULL,
+				    "cannot seal the message: %s", limes_strerror(rc));
+		goto fail;
+	}
+	size_t next = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct submit_request *r = &reqs[i];
+		struct submit_result *res = &results[i];
+		if (res->existing)
+			continue;
 		struct store_delivery d[SUBMIT_MAX_TO];
-		size_t lens[SUBMIT_MAX_TO];
 		for (size_t k = 0; k < r->n_to; k++) {
-			const struct peer *p = peers_find(s->peers, r->to[k]);
-			rc = seal_for(s, &m, r, p, &envs[k], &lens[k]);
-			if (rc < 0) {
-				rc = core_set_error(err, rc == LIMES_E_NOMEM ? rc : LIMES_E_INTERNAL, NULL,
-						    "cannot seal the message: %s", limes_strerror(rc));
-				goto fail;
-			}
-			d[k].recipient = peer_id(p);
-			d[k].next_hop = peer_next_hop(p);
-			d[k].envelope = envs[k];
-			d[k].envelope_len = lens[k];
+			struct slot *sl = &slots[next + k];
+			d[k].recipient = peer_id(sl->to);
+			d[k].next_hop = peer_next_hop(sl->to);
+			d[k].envelope = sl->env;
+			d[k].envelope_len = sl->env_len;
 		}
-		rc = store_outbox_put(s->store, &m, d, r->n_to);
-		for (size_t k = 0; k < r->n_to; k++) {
-			free(envs[k]);
-			envs[k] = NULL;
-		}
+		next += r->n_to;
+		rc = store_outbox_put(s->store, &msgs[i], d, r->n_to);
 		if (rc == LIMES_E_EXISTS && r->idempotency_key &&
 		    store_idempotency_get(s->store, client, r->idempotency_key, res->id) == 0) {
 			res->existing = true; /* the same key twice in one batch */
@@ -207,17 +305,19 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 			core_store_refusal(s->store, rc, err);
 			goto fail;
 		}
-		memcpy(res->id, m.id, 16);
+		memcpy(res->id, msgs[i].id, 16);
 	}
 	rc = store_mark_keep(s->store);
 	if (rc < 0) {
 		core_store_refusal(s->store, rc, err);
 		goto fail;
 	}
+	free_slots(slots, n_slots);
+	free(msgs);
 	return 0;
 fail:
-	for (size_t k = 0; k < SUBMIT_MAX_TO; k++)
-		free(envs[k]);
+	free_slots(slots, n_slots);
+	free(msgs);
 	store_mark_undo(s->store);
 	return rc < 0 ? rc : LIMES_E_INVAL;
 }

@@ -19,6 +19,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "crypto/envelope.h"
 #include "crypto/identity.h"
 #include "proto/err.h"
 
@@ -159,6 +160,8 @@ void link_set_state(struct links *L, struct outlink *ol, enum link_state state, 
 	enum link_state was = peer_link(p)->state;
 	if (was == state)
 		return;
+	if (state != LINK_UP)
+		peer_link_set_protocol(p, 0); /* agreed afresh by the next heartbeat reply */
 	if (state == LINK_UP)
 		log_info("peer=%s event=link_up", ol->peer_id);
 	else if (was == LINK_UP)
@@ -303,7 +306,8 @@ struct links *links_new(const struct link_deps *deps, char *err, size_t err_len)
 	L->deps = *deps;
 	L->ctx = zmq_ctx_new();
 	L->zl = zloop_new(deps->loop);
-	if (!L->ctx || !L->zl) {
+	L->roots = envelope_root_cache_new();
+	if (!L->ctx || !L->zl || !L->roots) {
 		snprintf(err, err_len, "cannot create the ZeroMQ context");
 		goto fail;
 	}
@@ -371,6 +375,7 @@ void links_destroy(struct links **pL)
 		free_outlink(L->out[i]);
 	free(L->out);
 	link_recv_free(L);
+	envelope_root_cache_destroy(&L->roots);
 	zloop_destroy(&L->zl);
 	if (L->ctx) {
 		int rc;
@@ -426,6 +431,12 @@ int links_reload(struct links *L)
 			link_set_state(L, L->out[k], LINK_CONNECTING, "");
 	}
 	return first;
+}
+
+uint32_t link_protocol_offer(const struct links *L)
+{
+	uint32_t v = peers_config(L->deps.peers)->protocol;
+	return v > WIRE_VERSION_MAJOR ? v : 0;
 }
 
 const char *link_hex_id(const uint8_t id[16])

@@ -68,7 +68,14 @@ struct links {
 	 * listener will run, so receipts wait for it rather than leave now */
 	bool staged;
 	struct link_stats stats;      /* written here only, read through links_stats() */
+	/* v2 batch roots verified during one drain of the ROUTER, so a batch
+	 * costs one Ed25519 verify; cleared after each drain */
+	struct envelope_root_cache *roots;
 };
+
+/* link.c: the protocol field of our heartbeats: the configured version, or
+ * 0 (absent, as a v1 agent sends it) when we are v1 only. */
+uint32_t link_protocol_offer(const struct links *L);
 
 /* inflight.c: the in-flight set of one outlink. */
 struct inflight *link_inflight_find(struct outlink *ol, const uint8_t id[16], const char *recipient);

@@ -197,7 +197,13 @@ static void on_heartbeat_reply(struct links *L, struct outlink *ol, const struct
 			       uint64_t now)
 {
 	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
-	if (!p || !hb->reply || !hb->has_echo || hb->echo_sent_ms > now)
+	if (!p || !hb->reply)
+		return;
+	/* the version both take: a v1 agent's reply has no protocol field */
+	uint32_t ours = peers_config(L->deps.peers)->protocol;
+	uint32_t theirs = hb->protocol ? hb->protocol : WIRE_VERSION_MAJOR;
+	peer_link_set_protocol(p, theirs < ours ? theirs : ours);
+	if (!hb->has_echo || hb->echo_sent_ms > now)
 		return;
 	/* NTP-style: t0 our send, t1 their receive, t2 their send, t3 our receive */
 	double t0 = (double)hb->echo_sent_ms, t1 = (double)hb->echo_received_ms;

@@ -303,6 +303,8 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		.max_envelope_bytes = cfg->max_frame_bytes,
 		.lookup = link_sender_lookup,
 		.lookup_arg = L,
+		.max_version = cfg->protocol,
+		.cache = L->roots,
 	};
 	rc = envelope_open(&params, buf, len, &opened);
 	if (rehearing && (rc == 0 || rc == LIMES_E_ENV_DECRYPT)) {
@@ -343,6 +345,7 @@ static void on_heartbeat(struct links *L, struct inbound *in, const struct wire_
 	f.heartbeat.echo_sent_ms = hb->sent_ms;
 	f.heartbeat.echo_received_ms = now;
 	f.heartbeat.reply = true;
+	f.heartbeat.protocol = link_protocol_offer(L);
 	if (link_send_routed(L, in, &f, &why) < 0)
 		log_debug("peer=%s event=heartbeat_unanswered reason=\"%s\"", in->peer_id, why);
 }
@@ -427,6 +430,7 @@ next:
 		zmq_msg_close(&rid);
 		zmq_msg_close(&msg);
 	}
+	envelope_root_cache_clear(L->roots);
 	for (size_t i = 0; i < L->n_in; i++)
 		if (L->in[i].n_pending) {
 			receipts_wait(L);

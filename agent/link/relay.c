@@ -110,6 +110,8 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 		.max_envelope_bytes = cfg->max_frame_bytes,
 		.lookup = link_sender_lookup,
 		.lookup_arg = L,
+		.max_version = cfg->protocol,
+		.cache = L->roots,
 	};
 	memset(&v, 0, sizeof(v));
 	rc = envelope_verify(&params, buf, len, &v);

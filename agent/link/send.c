@@ -173,6 +173,7 @@ void link_send_heartbeat(struct outlink *ol, uint64_t now)
 	if (!ol->dealer)
 		return; /* not connected: the tick reconnects it */
 	f.heartbeat.sent_ms = now;
+	f.heartbeat.protocol = link_protocol_offer(ol->links);
 	/* a failure (mostly: no connection yet) is what the silence check sees */
 	if (link_send_frame(ol->dealer, &f, 0, NULL) == 0) {
 		ol->last_send_ms = now;

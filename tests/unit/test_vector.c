@@ -338,3 +338,151 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	identity_destroy(&a);
 	identity_destroy(&b);
 }
+
+/* BLAKE2b-256(domain || parts...) by hand, for the v2 tree. */
+static void h2(uint8_t digest[32], const char *domain, size_t dlen, const uint8_t *a, size_t alen, const uint8_t *b,
+	       size_t blen)
+{
+	crypto_generichash_state st;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const uint8_t *)domain, dlen);
+	crypto_generichash_update(&st, a, alen);
+	if (blen)
+		crypto_generichash_update(&st, b, blen);
+	crypto_generichash_final(&st, digest, 32);
+}
+
+Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
+{
+	uint8_t a_seed[32], a_box[32], b_seed[32], b_box[32], ids[3][16], nonces[3][24];
+	uint8_t leaf[3][32], n01[32], root[32], signed_batch[15 + 4 + 32];
+	struct identity *a, *b;
+	struct envelope_peer *a_to_b, *b_from_a;
+	struct wire_header h[3];
+	struct envelope_batch_item items[3];
+	struct wire_envelope e[3];
+	struct envelope_opened o;
+	json_error_t jerr;
+	struct pbjson_error perr;
+
+	out_n = 0;
+	cr_assert(eq(int, random_init(), 0));
+	json_t *j = json_loads(BODY_JSON, 0, &jerr);
+	cr_assert(eq(int, schema_body_from_json(WIRE_TYPE_ALERT, j, "body", &BODY, &BODY_LEN, &perr), 0));
+	json_decref(j);
+	fill(a_seed, 32, 0x00);
+	fill(a_box, 32, 0x20);
+	fill(b_seed, 32, 0x40);
+	fill(b_box, 32, 0x60);
+	a = identity_from_seeds(a_seed, a_box);
+	b = identity_from_seeds(b_seed, b_box);
+	cr_assert(a && b);
+	a_to_b = envelope_peer_new(a, identity_public(b), "HU-NAV-ROSZKE");
+	b_from_a = envelope_peer_new(b, identity_public(a), "RS-CUSTOMS-HORGOS");
+	cr_assert(a_to_b && b_from_a);
+	a_seen_by_b = b_from_a;
+	for (int k = 0; k < 3; k++) {
+		fill(ids[k], 16, (uint8_t)(0xa0 + 0x10 * k));
+		fill(nonces[k], 24, (uint8_t)(0xb0 + 0x18 * k));
+		memset(&h[k], 0, sizeof(h[k]));
+		memcpy(h[k].message_id, ids[k], 16);
+		snprintf(h[k].sender, sizeof(h[k].sender), "RS-CUSTOMS-HORGOS");
+		snprintf(h[k].recipient, sizeof(h[k].recipient), "HU-NAV-ROSZKE");
+		h[k].type = WIRE_TYPE_ALERT;
+		h[k].priority = WIRE_PRIORITY_URGENT;
+		h[k].created_ms = CREATED_MS;
+		h[k].expires_ms = EXPIRES_MS;
+		h[k].has_seq = true;
+		h[k].seq = (uint64_t)k + 1;
+		items[k] = (struct envelope_batch_item){ .to = a_to_b, .h = &h[k], .body = BODY, .body_len = BODY_LEN,
+							 .nonce = nonces[k] };
+	}
+	cr_assert(eq(int, envelope_build_batch(a, items, 3), 0));
+
+	emit("v2 batch of 3, RS-CUSTOMS-HORGOS to HU-NAV-ROSZKE (keys and body as above)\n");
+	for (int k = 0; k < 3; k++) {
+		cr_assert(eq(int, wire_envelope_unpack(items[k].out, items[k].out_len, items[k].out_len, &e[k]), 0));
+		emit("leaf %d\n", k);
+		hexblock("header", e[k].header, e[k].header_len);
+		hexblock("ciphertext", e[k].ciphertext, e[k].ciphertext_len);
+		/* Independent: leaf = BLAKE2b-256("limes/leaf/v2\0" || u32be(len(header)) || header || ciphertext) */
+		uint8_t *in = malloc(4 + e[k].header_len + e[k].ciphertext_len);
+		in[0] = (uint8_t)(e[k].header_len >> 24);
+		in[1] = (uint8_t)(e[k].header_len >> 16);
+		in[2] = (uint8_t)(e[k].header_len >> 8);
+		in[3] = (uint8_t)e[k].header_len;
+		memcpy(in + 4, e[k].header, e[k].header_len);
+		memcpy(in + 4 + e[k].header_len, e[k].ciphertext, e[k].ciphertext_len);
+		h2(leaf[k], "limes/leaf/v2", 14, in, 4 + e[k].header_len + e[k].ciphertext_len, NULL, 0);
+		free(in);
+		hexblock("leaf hash", leaf[k], 32);
+	}
+	/* Independent: the tree. Level 1: H(l0, l1), and l2 carried up; root: H(n01, l2). */
+	uint8_t pair[64];
+	memcpy(pair, leaf[0], 32);
+	memcpy(pair + 32, leaf[1], 32);
+	h2(n01, "limes/node/v2", 14, pair, 64, NULL, 0);
+	memcpy(pair, n01, 32);
+	memcpy(pair + 32, leaf[2], 32);
+	h2(root, "limes/node/v2", 14, pair, 64, NULL, 0);
+	emit("tree\n");
+	hexblock("node(leaf 0, leaf 1)", n01, 32);
+	hexblock("root = node(node(leaf 0, leaf 1), leaf 2)", root, 32);
+	memcpy(signed_batch, "limes/batch/v2\0", 15);
+	signed_batch[15] = 0;
+	signed_batch[16] = 0;
+	signed_batch[17] = 0;
+	signed_batch[18] = 3;
+	memcpy(signed_batch + 19, root, 32);
+	hexblock("signed bytes", signed_batch, sizeof(signed_batch));
+	cr_assert(eq(int, crypto_sign_verify_detached(e[0].signature, signed_batch, sizeof(signed_batch),
+						      identity_public(a)->sign_pk), 0));
+	hexblock("root signature", e[0].signature, 64);
+	/* Independent: each proof is the siblings on the way up */
+	const uint8_t *want[3][2] = { { leaf[1], leaf[2] }, { leaf[0], leaf[2] }, { n01, NULL } };
+	size_t want_n[3] = { 2, 2, 1 };
+	for (int k = 0; k < 3; k++) {
+		cr_assert(eq(int, memcmp(e[k].signature, e[0].signature, 64), 0));
+		cr_assert(eq(u32, e[k].batch_index, (uint32_t)k));
+		cr_assert(eq(u32, e[k].batch_count, 3));
+		cr_assert(eq(sz, e[k].batch_path_len, 32 * want_n[k]));
+		for (size_t i = 0; i < want_n[k]; i++)
+			cr_assert(eq(int, memcmp(e[k].batch_path + 32 * i, want[k][i], 32), 0));
+		emit("envelope %d: index %d, count 3\n", k, k);
+		hexblock("proof path", e[k].batch_path, e[k].batch_path_len);
+		hexblock("envelope", items[k].out, items[k].out_len);
+		/* and B opens each one on its own */
+		struct envelope_open_params p = {
+			.me = b, .my_id = "HU-NAV-ROSZKE", .now_ms = CREATED_MS, .max_ttl_ms = 7ull * 86400000,
+			.max_skew_ms = 300000, .max_envelope_bytes = 65536, .lookup = lookup, .max_version = 2,
+		};
+		cr_assert(eq(int, envelope_open(&p, items[k].out, items[k].out_len, &o), 0));
+		cr_assert(eq(sz, o.body_len, BODY_LEN));
+		envelope_opened_clear(&o);
+		fuzzseed_write("fuzz_envelope_open", k == 0 ? "v2_leaf0" : k == 1 ? "v2_leaf1" : "v2_leaf2",
+			       items[k].out, items[k].out_len);
+	}
+
+	if (getenv("LIMES_PRINT_VECTOR"))
+		fputs(out, stdout);
+	FILE *f = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
+	cr_assert(f != NULL);
+	fseek(f, 0, SEEK_END);
+	long doc_len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *doc = calloc(1, (size_t)doc_len + 1);
+	cr_assert(eq(sz, fread(doc, 1, (size_t)doc_len, f), (size_t)doc_len));
+	fclose(f);
+	cr_assert(strstr(doc, out) != NULL,
+		  "docs/protocol.md does not hold the v2 example; regenerate with LIMES_PRINT_VECTOR=1");
+	free(doc);
+	for (int k = 0; k < 3; k++) {
+		wire_envelope_clear(&e[k]);
+		free(items[k].out);
+	}
+	free(BODY);
+	envelope_peer_destroy(&a_to_b);
+	envelope_peer_destroy(&b_from_a);
+	identity_destroy(&a);
+	identity_destroy(&b);
+}
