@@ -35,6 +35,7 @@ struct bench_opts {
 	unsigned connections;       /* concurrent API connections, throughput phase */
 	unsigned big_batch;         /* messages per POST when queueing (backlog, queued) */
 	unsigned window;            /* [link] window of both agents; 0: the agent's default */
+	unsigned protocol;          /* [link] protocol of both agents; 0: the agent's default (2) */
 	const char *dir;            /* parent of the temporary folder */
 };
 
@@ -51,6 +52,9 @@ struct bench_results {
 	double rss_1m_queued_mb, rss_1m_queued_hwm_mb, rss_1m_queued_restart_mb, queued_submit_s;
 	double nats_sync_msgs_per_s, nats_async_msgs_per_s, ratio_to_nats_sync, ratio_to_nats_async;
 	unsigned nats_async_window;
+	/* throughput phase: the envelope version the sender's link agreed on,
+	 * and the sender's envelope signatures per message (its metric) */
+	double protocol_version, signatures_per_msg;
 	char fs_type[32];
 };
 
@@ -92,7 +96,8 @@ struct bench_env {
 
 /* Makes the temporary folder under parent, two identities, tokens and configs
  * on free loopback ports. 0 or -1 with the reason in err. */
-int bench_agents_setup(struct bench_env *env, const char *parent, unsigned window, char *err, size_t err_len);
+int bench_agents_setup(struct bench_env *env, const char *parent, unsigned window, unsigned protocol, char *err,
+		       size_t err_len);
 /* Starts limes-agent (found beside this program) for ag; with trace, gives
  * it a pipe as descriptor 3 with `--trace-fd 3` and keeps the read end in
  * ag->trace_fd. */
@@ -106,6 +111,10 @@ int bench_agents_check(struct bench_env *env, char *err, size_t err_len);
 void bench_agents_stop(struct bench_agent *ag);
 /* Records the agent's VmHWM into ag->rss_hwm_mb; returns it (NAN if not running). */
 double bench_agents_sample(struct bench_agent *ag);
+/* bench_proto.c: one series of the agent's GET /metrics (NAN if absent or unreachable). */
+double bench_agents_metric(struct bench_agent *ag, const char *series);
+/* bench_proto.c: the "protocol" figure of the agent's first peer in GET /v1/peers (NAN if null). */
+double bench_agents_protocol(struct bench_agent *ag);
 /* CPU time (user + system) the process has used so far, in seconds; NAN if unknown. */
 double bench_agents_cpu_s(pid_t pid);
 /* A /proc/PID/status field ("VmRSS:", "VmHWM:") in MiB, NAN if unreadable. */

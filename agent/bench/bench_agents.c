@@ -105,12 +105,19 @@ static int prepare_agent(struct bench_env *env, struct bench_agent *ag, const ch
 }
 
 static int write_config(const struct bench_agent *ag, const char *stem, const struct bench_agent *peer,
-			const char *peer_line, unsigned window, char *err, size_t err_len)
+			const char *peer_line, unsigned window, unsigned protocol, char *err, size_t err_len)
 {
-	char text[2048], link[64] = "";
+	char text[2048], link[96] = "";
+	size_t at = 0;
 
+	if (window || protocol)
+		at += (size_t)snprintf(link, sizeof(link), "[link]\n");
 	if (window)
-		snprintf(link, sizeof(link), "[link]\nwindow = %u\n\n", window);
+		at += (size_t)snprintf(link + at, sizeof(link) - at, "window = %u\n", window);
+	if (protocol)
+		at += (size_t)snprintf(link + at, sizeof(link) - at, "protocol = %u\n", protocol);
+	if (at)
+		snprintf(link + at, sizeof(link) - at, "\n");
 	int n = snprintf(text, sizeof(text),
 			 "; written by limes bench\n"
 			 "[agent]\nid = %s\nkeys = keys-%s\nlisten = tcp://127.0.0.1:%u\ndata = data-%s\n"
@@ -125,7 +132,8 @@ static int write_config(const struct bench_agent *ag, const char *stem, const st
 	return 0;
 }
 
-int bench_agents_setup(struct bench_env *env, const char *parent, unsigned window, char *err, size_t err_len)
+int bench_agents_setup(struct bench_env *env, const char *parent, unsigned window, unsigned protocol, char *err,
+		       size_t err_len)
 {
 	char line_s[IDENTITY_LINE_SIZE], line_r[IDENTITY_LINE_SIZE];
 
@@ -150,8 +158,8 @@ int bench_agents_setup(struct bench_env *env, const char *parent, unsigned windo
 		snprintf(err, err_len, "free port probe returned the same port twice; run again");
 		return -1;
 	}
-	if (write_config(&env->sender, "sender", &env->receiver, line_r, window, err, err_len) < 0 ||
-	    write_config(&env->receiver, "receiver", &env->sender, line_s, window, err, err_len) < 0)
+	if (write_config(&env->sender, "sender", &env->receiver, line_r, window, protocol, err, err_len) < 0 ||
+	    write_config(&env->receiver, "receiver", &env->sender, line_s, window, protocol, err, err_len) < 0)
 		return -1;
 	if (snprintf(env->nats.log, sizeof(env->nats.log), "%s/nats.log", env->dir) >= (int)sizeof(env->nats.log)) {
 		snprintf(err, err_len, "temporary folder path is too long: %s", env->dir);

@@ -46,6 +46,7 @@ void bench_report_init(struct bench_results *r)
 		&r->rss_peak_receiver_mb, &r->rss_1m_queued_mb, &r->rss_1m_queued_hwm_mb,
 		&r->rss_1m_queued_restart_mb, &r->queued_submit_s, &r->nats_sync_msgs_per_s,
 		&r->nats_async_msgs_per_s, &r->ratio_to_nats_sync, &r->ratio_to_nats_async,
+		&r->protocol_version, &r->signatures_per_msg,
 	};
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -127,13 +128,13 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 
 	machine_read(&m);
 	json_t *doc = json_object();
-	json_t *params = json_pack("{s:b, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
+	json_t *params = json_pack("{s:b, s:I, s:I, s:f, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}",
 				   "quick", o->quick, "messages", (json_int_t)o->messages,
 				   "body_bytes", (json_int_t)o->body_bytes, "rate_per_s", o->rate,
 				   "latency_duration_s", o->latency_s, "backlog", (json_int_t)o->backlog,
 				   "queued", (json_int_t)o->queued, "batch", (json_int_t)o->batch,
 				   "connections", (json_int_t)o->connections, "big_batch", (json_int_t)o->big_batch,
-				   "window", (json_int_t)o->window,
+				   "window", (json_int_t)o->window, "protocol", (json_int_t)o->protocol,
 				   "nats", o->nats);
 	json_t *mach = json_pack("{s:s, s:I, s:o, s:s, s:s}", "cpu_model", m.cpu, "cores", (json_int_t)m.cores,
 				 "memory_mb", num(m.mem_mb), "kernel", m.kernel, "data_fs", r->fs_type);
@@ -172,6 +173,8 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "nats_async_msgs_per_s", r->nats_async_msgs_per_s },
 		{ "ratio_to_nats_sync", r->ratio_to_nats_sync },
 		{ "ratio_to_nats_async", r->ratio_to_nats_async },
+		{ "protocol_version", r->protocol_version },
+		{ "signatures_per_msg", r->signatures_per_msg },
 	};
 	if (!doc || !params || !mach)
 		goto out;
@@ -248,6 +251,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	row("  API accept rate (same phase)", r->api_accept_msgs_per_s, "msg/s", NULL, -1);
 	row("  CPU per message, sender", r->sender_cpu_us_per_msg, "us", NULL, -1);
 	row("  CPU per message, receiver", r->receiver_cpu_us_per_msg, "us", NULL, -1);
+	row("  envelope protocol version", r->protocol_version, "", NULL, -1);
+	row("  sender signatures per message", r->signatures_per_msg, "", NULL, -1);
 	row("Ed25519 verify, one core", r->verify_limit_per_s, "/s", NULL, -1);
 	row("fdatasync (1 KiB append)", r->fdatasync_per_s, "/s", NULL, -1);
 	row("throughput / verify limit", r->ratio_to_verify_limit, "", ">= 0.8",

@@ -361,6 +361,7 @@ int bench_run_throughput(struct bench_ctx *c)
 	double cpu_sender = bench_agents_cpu_s(c->env->sender.proc.pid);
 	double cpu_receiver = bench_agents_cpu_s(c->env->receiver.proc.pid);
 	double cpu_self = self_cpu_s();
+	double sigs = bench_agents_metric(&c->env->sender, "limes_envelope_signatures_total");
 	/* Bounded: assumes at least 200 msg/s, plus start-up slack. */
 	uint64_t deadline = deadline_after(30.0 + (double)o->messages / 200.0);
 	if (submit_all(&p, o->messages, o->batch, deadline) < 0 ||
@@ -381,6 +382,9 @@ int bench_run_throughput(struct bench_ctx *c)
 	c->res->sender_cpu_us_per_msg = (bench_agents_cpu_s(c->env->sender.proc.pid) - cpu_sender) * per_msg;
 	c->res->receiver_cpu_us_per_msg = (bench_agents_cpu_s(c->env->receiver.proc.pid) - cpu_receiver) * per_msg;
 	c->res->harness_cpu_us_per_msg = (self_cpu_s() - cpu_self) * per_msg;
+	c->res->signatures_per_msg =
+		(bench_agents_metric(&c->env->sender, "limes_envelope_signatures_total") - sigs) / (double)o->messages;
+	c->res->protocol_version = bench_agents_protocol(&c->env->sender);
 	bench_progress("throughput: %.0f msg/s delivered (%.0f msg/s accepted by the API); CPU per message: "
 		       "sender %.0f us, receiver %.0f us, harness %.0f us",
 		       c->res->throughput_msgs_per_s, c->res->api_accept_msgs_per_s, c->res->sender_cpu_us_per_msg,

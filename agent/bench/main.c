@@ -21,7 +21,7 @@ enum { EXIT_DONE = 0, EXIT_FAILED = 1, EXIT_USAGE = 64, EXIT_SOFTWARE = 70, EXIT
 static const char usage[] =
 	"usage: limes bench [--quick] [--json] [--messages N] [--body-bytes B] [--rate R]\n"
 	"                   [--duration S] [--backlog N] [--queued N] [--batch N] [--connections N]\n"
-	"                   [--window N] [--no-nats] [--dir DIR] [--keep]\n"
+	"                   [--window N] [--protocol V] [--no-nats] [--dir DIR] [--keep]\n"
 	"       limes-bench [the same options]\n"
 	"\n"
 	"Starts two agents on 127.0.0.1 with temporary keys and stores, and measures in one run:\n"
@@ -47,6 +47,8 @@ static const char usage[] =
 	"  --connections N   concurrent API connections in the throughput phase (default 4)\n"
 	"  --window N        [link] window (envelopes in flight) of both agents (default: the\n"
 	"                    agent's own default, 256)\n"
+	"  --protocol V      [link] protocol of both agents: 1 (one signature per envelope) or 2\n"
+	"                    (batch signatures; the agent's default)\n"
 	"  --no-nats         skip the NATS JetStream baseline\n"
 	"  --dir DIR         make the temporary folder under DIR (default $TMPDIR or /tmp);\n"
 	"                    the fdatasync figure is for DIR's disk\n"
@@ -89,7 +91,7 @@ static int parse_real(const char *opt, const char *text, double min, double max,
 static int parse_options(int argc, char **argv, struct bench_opts *o)
 {
 	enum { O_MESSAGES = 256, O_BODY, O_RATE, O_DURATION, O_BACKLOG, O_QUEUED, O_BATCH, O_CONN, O_NO_NATS,
-	       O_DIR, O_KEEP, O_WINDOW };
+	       O_DIR, O_KEEP, O_WINDOW, O_PROTOCOL };
 	static const struct option longs[] = {
 		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },         { "messages", required_argument, NULL, O_MESSAGES },
@@ -99,6 +101,7 @@ static int parse_options(int argc, char **argv, struct bench_opts *o)
 		{ "batch", required_argument, NULL, O_BATCH }, { "connections", required_argument, NULL, O_CONN },
 		{ "no-nats", no_argument, NULL, O_NO_NATS }, { "dir", required_argument, NULL, O_DIR },
 		{ "keep", no_argument, NULL, O_KEEP },      { "window", required_argument, NULL, O_WINDOW },
+		{ "protocol", required_argument, NULL, O_PROTOCOL },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* Explicit values win over --quick whatever the order: note them. */
@@ -164,6 +167,11 @@ static int parse_options(int argc, char **argv, struct bench_opts *o)
 				return -1;
 			o->window = (unsigned)v;
 			break;
+		case O_PROTOCOL:
+			if (parse_count("--protocol", optarg, 1, 2, &v) < 0)
+				return -1;
+			o->protocol = (unsigned)v;
+			break;
 		case O_NO_NATS: o->nats = false; break;
 		case O_DIR: o->dir = optarg; break;
 		case O_KEEP: o->keep = true; break;
@@ -191,7 +199,7 @@ static int run(struct bench_ctx *c)
 	struct bench_env *env = c->env;
 	struct bench_results *res = c->res;
 
-	if (bench_agents_setup(env, o->dir, o->window, c->err, sizeof(c->err)) < 0 || bench_run_body(c) < 0)
+	if (bench_agents_setup(env, o->dir, o->window, o->protocol, c->err, sizeof(c->err)) < 0 || bench_run_body(c) < 0)
 		return -1;
 	bench_progress("working in %s; body %zu bytes as protobuf, %zu as JSON", env->dir, c->body_pb_len,
 		       c->body_len);
