@@ -81,6 +81,7 @@ static void open_envelope(const uint8_t *data, size_t size)
 		.max_skew_ms = 300000,
 		.max_envelope_bytes = FUZZ_MAX,
 		.lookup = lookup,
+		.max_version = 2, /* v2 proofs too */
 	};
 	struct envelope_opened o;
 
