@@ -22,6 +22,7 @@
 	X(ACCES,           -11,  "permission_denied",  "permission denied") \
 	X(NOENT,           -12,  "no_such_file",       "no such file or folder") \
 	X(INTERNAL,        -13,  "internal",           "internal error") \
+	X(FORBIDDEN,       -14,  "forbidden",          "the API client lacks the right for this request") \
 	X(KEY_NOT_REGULAR, -20,  "key_not_regular",    "key file is not a regular file") \
 	X(KEY_SYMLINK,     -21,  "key_symlink",        "key file is a symbolic link") \
 	X(KEY_OWNER,       -22,  "key_owner",          "key file is not owned by the running user") \

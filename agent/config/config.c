@@ -18,12 +18,14 @@
 #include "crypto/secret.h"
 #include "proto/err.h"
 #include "base/log.h"
+#include "config_int.h"
 #include "proto/schema.h"
 #include "proto/wire.h"
 
 #define LINE_MAX_BYTES 200 /* inih's INI_MAX_LINE as Debian builds it */
 
-enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER };
+enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER, SECTION_CLIENT,
+		    SECTION_AUDIT };
 
 struct parse_state {
 	struct config *cfg;
@@ -38,7 +40,7 @@ struct parse_state {
 	unsigned n_keys;
 	enum section_kind kind;
 	struct config_peer *peer;
-	bool seen_agent, seen_api, seen_link;
+	bool seen_agent, seen_api, seen_link, seen_audit;
 	unsigned agent_line, api_line;
 	char err[CONFIG_ERR_MAX];
 	/* which keys were given, to find missing ones */
@@ -476,7 +478,26 @@ static int begin_section(struct parse_state *st, const char *section)
 		st->kind = SECTION_PEER;
 		return 0;
 	}
-	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, peer \"ID\")", section);
+	if (strncmp(section, "client ", 7) == 0 || strcmp(section, "audit") == 0) {
+		char why[CONFIG_ERR_MAX];
+		if (section[0] == 'a') {
+			if (st->seen_audit) {
+				fail(st, st->header_line, "section [audit] appears twice");
+				return -1;
+			}
+			st->seen_audit = true;
+			st->kind = SECTION_AUDIT;
+			return 0;
+		}
+		if (config_client_begin(cfg, section, st->header_line, why, sizeof(why)) < 0) {
+			fail(st, st->header_line, "%s", why);
+			return -1;
+		}
+		st->kind = SECTION_CLIENT;
+		return 0;
+	}
+	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, audit, peer \"ID\", client \"NAME\")",
+	     section);
 	return -1;
 }
 
@@ -513,6 +534,15 @@ static int handler(void *arg, const char *section, const char *name, const char 
 	case SECTION_API: rc = api_key(st, name, value); break;
 	case SECTION_LINK: rc = link_key(st, name, value); break;
 	case SECTION_PEER: rc = peer_key_value(st, name, value); break;
+	case SECTION_CLIENT:
+	case SECTION_AUDIT: {
+		char why[CONFIG_ERR_MAX];
+		rc = st->kind == SECTION_CLIENT ? config_client_key(st->cfg, name, value, why, sizeof(why))
+						: config_audit_key(st->cfg, name, value, why, sizeof(why));
+		if (rc < 0)
+			fail(st, st->line, "%s", why);
+		break;
+	}
 	default: rc = -1; break;
 	}
 	return rc == 0;
@@ -537,6 +567,8 @@ static void set_defaults(struct config *cfg)
 	cfg->history_interval_ms = 60 * 1000;
 	cfg->dead_after_ms = 15000;
 	cfg->max_frame_bytes = 2u << 20;
+	cfg->audit_checkpoint_entries = 1000;
+	cfg->audit_checkpoint_ms = 60 * 1000;
 }
 
 /* Checks what only the whole file can tell: required keys, peer completeness. */
@@ -559,8 +591,8 @@ static int check_whole(struct parse_state *st)
 			fail(st, st->agent_line, "[agent]: missing key '%s'", need[i].key);
 			return -1;
 		}
-	if (!st->seen_api || !st->has_token) {
-		fail(st, st->seen_api ? st->api_line : 1, "[api]: missing key 'token_file'");
+	if (!st->seen_api && cfg->n_clients == 0) {
+		fail(st, 1, "[api]: missing key 'token_file'");
 		return -1;
 	}
 	if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
@@ -611,6 +643,14 @@ static int check_whole(struct parse_state *st)
 				     cfg->peers[j].id, cfg->peers[j].line);
 				return -1;
 			}
+	}
+	{
+		char why[CONFIG_ERR_MAX];
+		unsigned line = 1;
+		if (config_clients_finish(cfg, why, sizeof(why), &line) < 0) {
+			fail(st, line, "%s", why);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -704,6 +744,7 @@ void config_destroy(struct config **cfg)
 	if (!cfg || !*cfg)
 		return;
 	free((*cfg)->peers);
+	free((*cfg)->clients);
 	free(*cfg);
 	*cfg = NULL;
 }

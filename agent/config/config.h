@@ -33,6 +33,26 @@ struct config_peer {
 	unsigned line;                      /* line of its section header */
 };
 
+/* Every message type, for a right given as "*". */
+#define CONFIG_TYPES_ALL 0xfffffffeu
+#define CONFIG_CLIENT_TO_MAX 32
+/* The client [api] token_file stands for (the simple setup). */
+#define CONFIG_DEFAULT_CLIENT "default"
+
+/* A named API client ([client "NAME"]) and its rights; closed by default. */
+struct config_client {
+	char name[CONFIG_ID_MAX + 1];
+	char token_file[PATH_MAX];
+	uint32_t submit_mask;               /* types it may submit */
+	bool to_any;                        /* to = *: any configured peer */
+	char to[CONFIG_CLIENT_TO_MAX][CONFIG_ID_MAX + 1]; /* peers it may send to */
+	size_t n_to;
+	uint32_t read_mask;                 /* types it may read from the inbox */
+	bool admin;                         /* status, requeue, backup, audit */
+	bool simple;                        /* the [api] token_file client: every right */
+	unsigned line;                      /* line of its section header */
+};
+
 struct config {
 	char path[PATH_MAX];        /* the config file as given */
 	char dir[PATH_MAX];         /* its folder, for relative paths */
@@ -71,6 +91,14 @@ struct config {
 
 	struct config_peer *peers;
 	size_t n_peers;
+
+	/* [client "NAME"], plus "default" for [api] token_file */
+	struct config_client *clients;
+	size_t n_clients;
+
+	/* [audit] */
+	uint64_t audit_checkpoint_entries; /* checkpoint after this many entries */
+	uint64_t audit_checkpoint_ms;      /* ...or this long */
 };
 
 /* Parses and checks FILE. On success returns a config the caller owns; on
@@ -92,5 +120,8 @@ int config_parse_duration(const char *text, uint64_t *ms);
 /* Reads the API bearer token from cfg->token_file, refusing a loose mode or a
  * foreign owner. Writes a NUL-terminated token into buf. */
 int config_read_token(const struct config *cfg, char *buf, size_t len, char *err, size_t err_len);
+
+/* Reads one client's token like config_read_token(). */
+int config_read_client_token(const struct config_client *c, char *buf, size_t len, char *err, size_t err_len);
 
 #endif

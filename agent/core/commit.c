@@ -27,6 +27,7 @@ struct commit {
 	} listeners[COMMIT_LISTENERS];
 	size_t n_listeners;
 	uint64_t commits, failures;
+	struct audit *audit;                /* borrowed; NULL: no trail */
 };
 
 static void on_turn(uv_prepare_t *p)
@@ -126,6 +127,7 @@ int commit_flush(struct commit *c)
 		c->commits++;
 	} else {
 		c->failures++;
+		audit_rolled_back(c->audit);
 		log_error("event=store_failed reason=\"%s\" action=\"nothing staged this turn is acknowledged\"",
 			  store_health_reason(c->store));
 	}
@@ -134,6 +136,16 @@ int commit_flush(struct commit *c)
 		c->listeners[i].fn(c->listeners[i].arg, rc, changes);
 	c->flushing = false;
 	return rc;
+}
+
+void commit_set_audit(struct commit *c, struct audit *a)
+{
+	c->audit = a;
+}
+
+struct audit *commit_audit(const struct commit *c)
+{
+	return c ? c->audit : NULL;
 }
 
 uint64_t commit_count(const struct commit *c)

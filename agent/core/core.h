@@ -30,6 +30,8 @@
 
 struct identity;
 struct envelope_peer;
+struct audit;
+struct audit_builder;
 
 /* ------------------------------------------------------------ errors */
 
@@ -136,6 +138,7 @@ enum commit_change {
 	COMMIT_OUTBOX = 1u << 0,    /* deliveries became due: links may send */
 	COMMIT_INBOX = 1u << 1,     /* messages arrived: long-polls may answer */
 	COMMIT_RECEIPTS = 1u << 2,  /* receipts wait on the commit to be sent */
+	COMMIT_AUDIT = 1u << 3,     /* an audit checkpoint was made: links may send it */
 };
 
 /* Hears the end of every commit: rc 0 (durable) or the store's error (the
@@ -159,6 +162,11 @@ int commit_stage(struct commit *c, unsigned changes);
 /* Commits now and tells the listeners (also run by the loop each turn).
  * 0 when nothing was staged or the commit succeeded. */
 int commit_flush(struct commit *c);
+/* Hands the commit the audit trail whose entries ride on it (NULL: none,
+ * as in unit tests); borrowed, must outlive the commit's use. */
+void commit_set_audit(struct commit *c, struct audit *a);
+/* The audit trail of this commit, or NULL; borrowed. */
+struct audit *commit_audit(const struct commit *c);
 /* Commits made and commits that failed since start. */
 uint64_t commit_count(const struct commit *c);
 uint64_t commit_failures(const struct commit *c);
@@ -212,12 +220,89 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
 		   int *requeued, struct core_error *err);
 
+/* submit_requeue() on behalf of an API client, named in the audit entry. */
+int submit_requeue_for(struct submit *s, const char *client, const uint8_t id[STORE_ID_LEN],
+		       const char *recipient, uint64_t ttl_ms, int *requeued, struct core_error *err);
+
+/* ------------------------------------------------------------ clients */
+
+/* The configured API client named `name`, or NULL; borrowed from cfg. */
+const struct config_client *client_find(const struct config *cfg, const char *name);
+/* May the client read messages of `type` (inbox, by id)? */
+bool client_may_read(const struct config_client *c, int type);
+/* The rights of a client as one line ("submit = alert; to = *; read = *;
+ * admin = yes"), into the caller's buf. */
+void client_rights_text(const struct config_client *c, char *buf, size_t len);
+
 /* ------------------------------------------------------------ expiry */
 
 /* Expires every delivery whose TTL passed (staged in the turn's commit),
  * counting each against its peer and logging each message id. Returns the
  * number expired or a store error. */
 int core_expire(struct peers *peers, struct store *store, struct commit *commit, uint64_t now_ms);
+
+/* ------------------------------------------------------------ audit trail */
+
+/*
+ * The audit trail (audit.c, docs/audit.md). Every audit_* recording function
+ * stages one entry in the turn's transaction (opening it through the commit)
+ * and returns 0 or the store's error: the caller treats an error like a
+ * failure of the action itself, so no action commits without its entry.
+ * They accept a NULL audit (no trail: unit tests) and then record nothing.
+ * Ids are 16 raw bytes, hashes 32; strings are copied into the entry.
+ */
+/* The trail of agent my_id, signing checkpoints with me; store, commit and
+ * me are borrowed. A checkpoint is made every every_entries entries or
+ * every_ms (0: 1,000 entries, 60 s). Caller owns the result. */
+struct audit *audit_new(struct store *store, struct commit *commit, const struct identity *me,
+			const char *my_id, uint64_t every_entries, uint64_t every_ms);
+/* Frees; accepts NULL and nulls *a. */
+void audit_destroy(struct audit **a);
+/* New checkpoint intervals (reload); 0 keeps the current one. */
+void audit_set_checkpoints(struct audit *a, uint64_t every_entries, uint64_t every_ms);
+/* Begins an entry of `kind` in the audit's own buffer (NULL when a is NULL);
+ * add fields with audit_put_*, then audit_finish(). */
+struct audit_builder *audit_start(struct audit *a, int kind);
+/* Chains, hashes and stages the entry begun by audit_start(). */
+int audit_finish(struct audit *a);
+/* Stages a signed checkpoint of the chain head when every_entries entries
+ * or every_ms passed since the last one (or, with force, whenever the head
+ * moved). 0 or an error. */
+int audit_checkpoint_tick(struct audit *a, uint64_t now_ms, bool force);
+/* Tells the audit a commit failed (its checkpoint may be gone). */
+void audit_rolled_back(struct audit *a);
+/* Entries staged since start; the signing identity and agency id (borrowed). */
+uint64_t audit_entries(const struct audit *a);
+const struct identity *audit_identity(const struct audit *a);
+const char *audit_agent_id(const struct audit *a);
+
+int audit_submitted(struct audit *a, const char *client, const uint8_t id[STORE_ID_LEN], int type,
+		    const char *const *recipients, size_t n, const uint8_t body_hash[STORE_HASH_LEN]);
+int audit_sent(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
+	       uint32_t attempt);
+int audit_receipt(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
+		  const char *status, const char *reason, const uint8_t receipt_hash[STORE_HASH_LEN]);
+/* body_hash and envelope_hash may be NULL. */
+int audit_received(struct audit *a, const char *peer, const char *author, const uint8_t id[STORE_ID_LEN],
+		   int type, const uint8_t body_hash[STORE_HASH_LEN],
+		   const uint8_t envelope_hash[STORE_HASH_LEN]);
+int audit_relayed(struct audit *a, const char *peer, const char *author, const char *recipient,
+		  const uint8_t id[STORE_ID_LEN], int type, const uint8_t envelope_hash[STORE_HASH_LEN]);
+/* id may be NULL (a frame whose id is unknown). */
+int audit_refused(struct audit *a, const char *peer, const uint8_t *id, const char *reason,
+		  const char *detail);
+/* The consultation log: client read these n inbox messages. */
+int audit_read(struct audit *a, const char *client, const uint8_t (*ids)[STORE_ID_LEN], size_t n,
+	       const char *detail);
+/* A client's request refused for want of `right`; id may be NULL. */
+int audit_denied(struct audit *a, const char *client, const char *right, const uint8_t *id,
+		 const char *detail);
+int audit_requeued(struct audit *a, const char *client, const uint8_t id[STORE_ID_LEN], const char *recipient);
+int audit_expired(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
+		  int type);
+int audit_purged(struct audit *a, uint64_t retention_ms, const char *detail);
+int audit_config(struct audit *a, const char *what, const uint8_t config_hash[STORE_HASH_LEN]);
+int audit_key(struct audit *a, const char *peer, const uint8_t *key_id, size_t key_id_len, const char *what);
 
 /* ------------------------------------------------------------ link figures */
 

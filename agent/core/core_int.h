@@ -16,7 +16,13 @@ struct submit {
 	const struct identity *me;          /* borrowed */
 	uint64_t next_seq;                  /* envelope sequence numbers */
 	uint64_t signatures;                /* Ed25519 signatures made for envelopes */
+	const char *acting_client;          /* the API client of a requeue in progress, for its entry */
 };
+
+/* clients.c: may `client` submit request r (index i of n)? 0, or
+ * LIMES_E_FORBIDDEN with err naming the right it lacks. */
+int client_may_submit(const struct config *cfg, const char *client, const struct submit_request *r,
+		      size_t index, size_t n, struct core_error *err);
 
 /* Fills err; returns code. */
 int core_set_error(struct core_error *err, int code, const char *field, const char *fmt, ...)

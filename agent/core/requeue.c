@@ -79,9 +79,22 @@ static int requeue_one(struct submit *s, const uint8_t id[STORE_ID_LEN], const s
 		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot seal the message: %s", limes_strerror(rc));
 	rc = store_delivery_requeue(s->store, id, it->recipient, env, env_len, h.expires_ms);
 	free(env);
+	if (rc == 0)
+		rc = audit_requeued(commit_audit(s->commit), s->acting_client, id, it->recipient);
 	if (rc < 0)
 		return core_store_refusal(s->store, rc, err);
 	return 0;
+}
+
+int submit_requeue_for(struct submit *s, const char *client, const uint8_t id[STORE_ID_LEN],
+		       const char *recipient, uint64_t ttl_ms, int *requeued, struct core_error *err)
+{
+	int rc;
+
+	s->acting_client = client;
+	rc = submit_requeue(s, id, recipient, ttl_ms, requeued, err);
+	s->acting_client = NULL;
+	return rc;
 }
 
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,

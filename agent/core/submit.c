@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/log.h"
 #include "core/core.h"
 #include "core_int.h"
 #include "crypto/envelope.h"
@@ -219,6 +220,19 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 
 	memset(err, 0, sizeof(*err));
 	for (size_t i = 0; i < n; i++) {
+		rc = client_may_submit(peers_config(s->peers), client, &reqs[i], i, n, err);
+		if (rc < 0) {
+			/* the attempt itself is on the record; the refusal stands even
+			 * if the entry cannot be written (the store then refuses all) */
+			int arc = commit_stage(s->commit, 0);
+			if (arc == 0)
+				arc = audit_denied(commit_audit(s->commit), client,
+						   strstr(err->field, "to") ? "to" : "submit", NULL, err->message);
+			if (arc < 0)
+				log_warn("client=%s audit entry of a refused submission failed: %s", client,
+					 limes_strerror(arc));
+			return rc;
+		}
 		rc = check_policy(s, &reqs[i], i, n, err);
 		if (rc < 0)
 			return rc;
@@ -300,6 +314,13 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 		    store_idempotency_get(s->store, client, r->idempotency_key, res->id) == 0) {
 			res->existing = true; /* the same key twice in one batch */
 			continue;
+		}
+		if (rc == 0) {
+			/* the submission's entry rides in the same mark: both or neither */
+			uint8_t body_hash[STORE_HASH_LEN];
+			envelope_hash(r->body, r->body_len, body_hash);
+			rc = audit_submitted(commit_audit(s->commit), client, m.id, r->type, r->to, r->n_to,
+					     body_hash);
 		}
 		if (rc < 0) {
 			core_store_refusal(s->store, rc, err);

@@ -123,7 +123,7 @@ static const char schema_v1[] =
 	"CREATE INDEX seen_forget ON seen(forget_after_ms);";
 
 /* migrations[v] brings a database from user_version v to v + 1. */
-static const char *const migrations[] = { schema_v1 };
+static const char *const migrations[] = { schema_v1, store_audit_schema };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static bool is_fatal_code(int rc)
@@ -696,6 +696,49 @@ struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err)
 		e = migrate(store);
 	if (!e && !store->healthy)
 		e = store->fail_code;
+out:
+	if (e) {
+		store_destroy(&store);
+		if (err)
+			*err = e;
+		return NULL;
+	}
+	if (err)
+		*err = 0;
+	return store;
+}
+
+struct store *store_open_existing(const char *dir, int *err)
+{
+	struct store *store = NULL;
+	char path[PATH_MAX];
+	int rc, e = 0;
+
+	if (!dir || !*dir) {
+		e = LIMES_E_INVAL;
+		goto out;
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, STORE_DB_NAME) >= sizeof(path)) {
+		e = LIMES_E_TOOBIG;
+		goto out;
+	}
+	store = calloc(1, sizeof(*store));
+	if (!store) {
+		e = LIMES_E_NOMEM;
+		goto out;
+	}
+	store->healthy = true;
+	/* Read-write without create: a WAL left by a killed agent is replayed
+	 * on open, which needs write access to the -shm file; nothing else is
+	 * ever written through this handle. */
+	rc = sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		e = rc == SQLITE_CANTOPEN ? LIMES_E_NOENT : (limes_code(rc) ? limes_code(rc) : LIMES_E_IO);
+		goto out;
+	}
+	if (sqlite3_extended_result_codes(store->db, 1) != SQLITE_OK ||
+	    sqlite3_busy_timeout(store->db, 250) != SQLITE_OK)
+		e = LIMES_E_IO;
 out:
 	if (e) {
 		store_destroy(&store);

@@ -145,6 +145,11 @@ struct store *store_open(const char *dir, int *err);
 /* Same, through the named SQLite VFS (NULL: the default); for fault tests.
  * Caller owns the result; dir and vfs_name are not kept. */
 struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err);
+/* Opens an existing DIR/limes.db as it is, for reading by tools (`limes
+ * audit verify`): no folder or file is created, no PRAGMA set, no migration
+ * run, nothing written. LIMES_E_NOENT when there is no database. Caller owns
+ * the result. */
+struct store *store_open_existing(const char *dir, int *err);
 /* Closes the store and frees it; accepts NULL and sets *store to NULL. An
  * open transaction is rolled back. */
 void store_destroy(struct store **store);
@@ -285,5 +290,94 @@ int store_inbox_list(struct store *store, int64_t after, size_t limit,
  * retention_ms, and messages left without deliveries. Queued and sent
  * deliveries are kept. 0 or an error. */
 int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+
+/* ------------------------------------------------------------ audit trail
+ * (audit.c). The store keeps the bytes and hashes it is given; core/audit.c
+ * decides what is recorded and crypto/audit.c builds and signs the bytes. */
+
+#define STORE_SIG_LEN 64
+
+/* One audit entry: written by store_audit_append() (copied), or lent to a
+ * store_audit_list() callback (valid only during it). */
+struct store_audit_row {
+	uint64_t seq;              /* 1, 2, 3, ... without gaps */
+	uint64_t time_ms;
+	int kind;                  /* enum audit_kind */
+	const uint8_t *bytes;      /* the entry as hashed */
+	size_t len;
+	uint8_t hash[STORE_HASH_LEN];
+	size_t hash_len;           /* as stored (32 unless tampered with) */
+};
+
+/* Which entries store_audit_list() visits. Zero fields do not filter. */
+struct store_audit_filter {
+	uint64_t from_seq;
+	uint64_t since_ms;
+	uint64_t until_ms;         /* 0: no upper bound */
+	bool has_id;
+	uint8_t id[STORE_ID_LEN];  /* entries naming this message id */
+	size_t limit;              /* 0: all */
+};
+
+/* One of our checkpoints (a signed chain head); copied when put, lent when listed. */
+struct store_audit_checkpoint {
+	uint64_t seq;
+	uint64_t time_ms;
+	uint8_t head[STORE_HASH_LEN];
+	const uint8_t *body;       /* the signed checkpoint body */
+	size_t body_len;
+	uint8_t sig[STORE_SIG_LEN];
+};
+
+/* A neighbour's checkpoint we verified and countersigned, kept as evidence. */
+struct store_audit_kept {
+	const char *peer;
+	char peer_buf[STORE_AGENCY_MAX + 1];
+	uint64_t seq;
+	const uint8_t *body;
+	size_t body_len;
+	uint8_t sig[STORE_SIG_LEN];
+	uint8_t countersig[STORE_SIG_LEN];
+	uint64_t time_ms;
+};
+
+/* The last entry's seq and hash into the caller's variables (0 and zeros
+ * when the trail is empty). Sees what the open transaction staged. */
+int store_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);
+/* Stages a copy of one entry and an index row for each message id it names
+ * (ids may be NULL when n_ids is 0). LIMES_E_EXISTS when the seq is taken. */
+int store_audit_append(struct store *store, const struct store_audit_row *row,
+		       const uint8_t (*ids)[STORE_ID_LEN], size_t n_ids);
+/* Calls fn for each entry matching f in seq order (stops when fn returns
+ * non-zero); rows are lent for the call, fn must not call into the store.
+ * Returns the count visited or a negative error. */
+int store_audit_list(struct store *store, const struct store_audit_filter *f,
+		     int (*fn)(void *arg, const struct store_audit_row *row), void *arg);
+/* Stages a copy of a checkpoint. LIMES_E_EXISTS when one has that seq. */
+int store_audit_checkpoint_put(struct store *store, const struct store_audit_checkpoint *cp);
+/* The last checkpoint's seq and time into the caller's variables (0, 0 when none). */
+int store_audit_checkpoint_last(struct store *store, uint64_t *seq, uint64_t *time_ms);
+/* Calls fn for each checkpoint with seq > after_seq, in order; lent rows.
+ * Returns the count visited or a negative error. */
+int store_audit_checkpoints(struct store *store, uint64_t after_seq,
+			    int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+/* Same, for up to `limit` checkpoints after after_seq that `peer` has not
+ * countersigned yet. */
+int store_audit_uncountersigned(struct store *store, const char *peer, uint64_t after_seq, size_t limit,
+				int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+/* Stages a copy of peer's countersignature of our checkpoint seq (a repeat is ignored). */
+int store_audit_countersig_put(struct store *store, uint64_t seq, const char *peer,
+			       const uint8_t countersig[STORE_SIG_LEN], uint64_t time_ms);
+/* Calls fn for each countersignature of checkpoint seq; lent values. Count or error. */
+int store_audit_countersigs(struct store *store, uint64_t seq,
+			    int (*fn)(void *arg, const char *peer, const uint8_t *countersig, size_t len,
+				      uint64_t time_ms),
+			    void *arg);
+/* Stages a copy of a neighbour's checkpoint we countersigned (a repeat is ignored). */
+int store_audit_kept_put(struct store *store, const struct store_audit_kept *k);
+/* Calls fn for each kept checkpoint of peer (NULL: of every peer), by peer
+ * then seq; lent rows. Count or error. */
+int store_audit_kept_list(struct store *store, const char *peer,
+			  int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
 
 #endif

@@ -21,6 +21,7 @@ enum store_file {
 	STORE_FILE_STORE,   /* store.c: transactions and savepoints */
 	STORE_FILE_OUTBOX,  /* outbox.c: messages, deliveries, receipts, idempotency */
 	STORE_FILE_INBOX,   /* inbox.c: inbox rows and the seen set */
+	STORE_FILE_AUDIT,   /* audit.c: the audit trail, checkpoints, countersignatures */
 	STORE_FILE_COUNT_
 };
 
@@ -85,5 +86,8 @@ int store_outbox_purge(struct store *store, uint64_t cut);
 /* inbox.c: seen ids with forget_after_ms <= now_ms, inbox rows received at or
  * before cut. */
 int store_inbox_purge(struct store *store, uint64_t now_ms, uint64_t cut);
+
+/* audit.c: the tables of schema version 2 (the audit trail). */
+extern const char store_audit_schema[];
 
 #endif

@@ -1,0 +1,423 @@
+/*
+ * What the audit trail records and when (docs/audit.md): one entry per
+ * action, staged in the same transaction as the action itself, so a commit
+ * keeps both or neither; every N entries or T seconds a checkpoint (the
+ * chain head signed with the agent's Ed25519 key) staged with them. It owns
+ * the one entry buffer; the bytes are crypto/audit.c's, the tables the
+ * store's. Reached through the commit (commit_audit()), since whoever
+ * stages an action holds the commit.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "core/core.h"
+#include "crypto/audit.h"
+#include "crypto/envelope.h"
+#include "proto/err.h"
+#include "proto/schema.h"
+
+/* Message ids one entry may name in the index (a READ names a page). */
+#define AUDIT_INDEX_MAX 4096
+
+struct audit {
+	struct store *store;          /* borrowed */
+	struct commit *commit;        /* borrowed */
+	const struct identity *me;    /* borrowed */
+	char my_id[STORE_AGENCY_MAX + 1];
+	uint64_t every_entries;
+	uint64_t every_ms;
+	uint64_t last_cp_seq;         /* committed view, refreshed at each checkpoint */
+	uint64_t last_cp_ms;
+	bool started;                 /* an entry is being built */
+	struct audit_builder b;
+	uint8_t (*ids)[STORE_ID_LEN];
+	uint64_t entries, checkpoints;
+};
+
+struct audit *audit_new(struct store *store, struct commit *commit, const struct identity *me,
+			const char *my_id, uint64_t every_entries, uint64_t every_ms)
+{
+	struct audit *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->ids = calloc(AUDIT_INDEX_MAX, STORE_ID_LEN);
+	if (!a->ids) {
+		free(a);
+		return NULL;
+	}
+	a->store = store;
+	a->commit = commit;
+	a->me = me;
+	snprintf(a->my_id, sizeof(a->my_id), "%s", my_id);
+	a->every_entries = every_entries ? every_entries : 1000;
+	a->every_ms = every_ms ? every_ms : 60000;
+	if (store_audit_checkpoint_last(store, &a->last_cp_seq, &a->last_cp_ms) < 0)
+		log_warn("audit: cannot read the last checkpoint; the next one starts afresh");
+	a->last_cp_ms = a->last_cp_ms ? a->last_cp_ms : clock_now_ms();
+	return a;
+}
+
+void audit_destroy(struct audit **pa)
+{
+	if (!pa || !*pa)
+		return;
+	free((*pa)->ids);
+	free(*pa);
+	*pa = NULL;
+}
+
+void audit_set_checkpoints(struct audit *a, uint64_t every_entries, uint64_t every_ms)
+{
+	if (!a)
+		return;
+	if (every_entries)
+		a->every_entries = every_entries;
+	if (every_ms)
+		a->every_ms = every_ms;
+}
+
+struct audit_builder *audit_start(struct audit *a, int kind)
+{
+	if (!a)
+		return NULL;
+	/* seq, time and the previous hash are written by audit_finish(), when
+	 * the head of the (staged) chain is read */
+	audit_begin(&a->b, 0, 0, kind, NULL);
+	a->started = true;
+	return &a->b;
+}
+
+struct collect {
+	uint8_t (*ids)[STORE_ID_LEN];
+	size_t n;
+};
+
+static int collect_id(void *arg, int tag, const uint8_t *value, size_t len)
+{
+	struct collect *c = arg;
+
+	if (tag == AUDIT_T_ID && len == STORE_ID_LEN && c->n < AUDIT_INDEX_MAX)
+		memcpy(c->ids[c->n++], value, STORE_ID_LEN);
+	return 0;
+}
+
+static void put_u64_at(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+int audit_finish(struct audit *a)
+{
+	struct store_audit_row row;
+	struct audit_head head;
+	struct collect ids = { NULL, 0 };
+	uint8_t prev[STORE_HASH_LEN];
+	uint64_t seq;
+	char why[128];
+	int rc;
+
+	if (!a || !a->started)
+		return LIMES_E_INVAL;
+	a->started = false;
+	if (a->b.overflow) {
+		log_error("audit: an entry of kind %s does not fit in %u bytes",
+			  audit_kind_name(a->b.buf[20]), AUDIT_ENTRY_MAX);
+		return LIMES_E_TOOBIG;
+	}
+	rc = commit_stage(a->commit, 0);
+	if (rc < 0)
+		return rc;
+	rc = store_audit_head(a->store, &seq, prev);
+	if (rc < 0)
+		return rc;
+	put_u64_at(a->b.buf + 4, seq + 1);
+	put_u64_at(a->b.buf + 12, clock_now_ms());
+	memcpy(a->b.buf + 21, prev, STORE_HASH_LEN);
+	ids.ids = a->ids;
+	rc = audit_entry_parse(a->b.buf, a->b.len, &head, collect_id, &ids, why, sizeof(why));
+	if (rc < 0) {
+		log_error("audit: built a malformed entry: %s", why);
+		return LIMES_E_INTERNAL;
+	}
+	memset(&row, 0, sizeof(row));
+	row.seq = seq + 1;
+	row.time_ms = head.time_ms;
+	row.kind = head.kind;
+	row.bytes = a->b.buf;
+	row.len = a->b.len;
+	audit_entry_hash(a->b.buf, a->b.len, row.hash);
+	row.hash_len = STORE_HASH_LEN;
+	rc = store_audit_append(a->store, &row, (const uint8_t(*)[STORE_ID_LEN])ids.ids, ids.n);
+	if (rc == 0)
+		a->entries++;
+	return rc;
+}
+
+int audit_checkpoint_tick(struct audit *a, uint64_t now_ms, bool force)
+{
+	struct store_audit_checkpoint cp;
+	uint8_t body[AUDIT_CHECKPOINT_MAX];
+	uint64_t seq;
+	int n, rc;
+
+	if (!a)
+		return 0;
+	rc = store_audit_head(a->store, &seq, cp.head);
+	if (rc < 0)
+		return rc;
+	if (seq <= a->last_cp_seq)
+		return 0;
+	if (!force && seq - a->last_cp_seq < a->every_entries && now_ms - a->last_cp_ms < a->every_ms)
+		return 0;
+	/* The checkpoint commits with the entries it covers (staged ones
+	 * included): it can never name a head that was rolled back. */
+	rc = commit_stage(a->commit, COMMIT_AUDIT);
+	if (rc < 0)
+		return rc;
+	n = audit_checkpoint_body(a->my_id, seq, cp.head, now_ms, body);
+	if (n < 0)
+		return n;
+	cp.seq = seq;
+	cp.time_ms = now_ms;
+	cp.body = body;
+	cp.body_len = (size_t)n;
+	rc = audit_checkpoint_sign(a->me, body, (size_t)n, cp.sig);
+	if (rc == 0)
+		rc = store_audit_checkpoint_put(a->store, &cp);
+	if (rc == 0) {
+		a->last_cp_seq = seq;
+		a->last_cp_ms = now_ms;
+		a->checkpoints++;
+		log_debug("audit checkpoint seq=%llu", (unsigned long long)seq);
+	}
+	return rc;
+}
+
+void audit_rolled_back(struct audit *a)
+{
+	/* A failed commit may have taken a checkpoint with it: read the
+	 * committed one back so the next tick makes it again. */
+	if (a && store_audit_checkpoint_last(a->store, &a->last_cp_seq, &a->last_cp_ms) < 0)
+		a->last_cp_seq = 0;
+}
+
+uint64_t audit_entries(const struct audit *a)
+{
+	return a ? a->entries : 0;
+}
+
+const struct identity *audit_identity(const struct audit *a)
+{
+	return a ? a->me : NULL;
+}
+
+const char *audit_agent_id(const struct audit *a)
+{
+	return a ? a->my_id : "";
+}
+
+/* ------------------------------------------------------------ typed entries */
+
+static void put_type(struct audit_builder *b, int type)
+{
+	const char *name = schema_type_name(type);
+	char num[16];
+
+	if (!name) {
+		snprintf(num, sizeof(num), "%d", type);
+		name = num;
+	}
+	audit_put_text(b, AUDIT_T_TYPE, name);
+}
+
+int audit_submitted(struct audit *a, const char *client, const uint8_t id[STORE_ID_LEN], int type,
+		    const char *const *recipients, size_t n, const uint8_t body_hash[STORE_HASH_LEN])
+{
+	struct audit_builder *b = audit_start(a, AUDIT_SUBMITTED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_CLIENT, client);
+	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	put_type(b, type);
+	for (size_t i = 0; i < n; i++)
+		audit_put_text(b, AUDIT_T_RECIPIENT, recipients[i]);
+	audit_put_bytes(b, AUDIT_T_BODY_HASH, body_hash, STORE_HASH_LEN);
+	return audit_finish(a);
+}
+
+int audit_sent(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
+	       uint32_t attempt)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_SENT);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	audit_put_text(b, AUDIT_T_RECIPIENT, recipient);
+	audit_put_u64(b, AUDIT_T_ATTEMPT, attempt);
+	return audit_finish(a);
+}
+
+int audit_receipt(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
+		  const char *status, const char *reason, const uint8_t receipt_hash[STORE_HASH_LEN])
+{
+	struct audit_builder *b = audit_start(a, AUDIT_RECEIPT);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	audit_put_text(b, AUDIT_T_RECIPIENT, recipient);
+	audit_put_text(b, AUDIT_T_STATUS, status);
+	audit_put_text(b, AUDIT_T_REASON, reason);
+	audit_put_bytes(b, AUDIT_T_RECEIPT_HASH, receipt_hash, STORE_HASH_LEN);
+	return audit_finish(a);
+}
+
+int audit_received(struct audit *a, const char *peer, const char *author, const uint8_t id[STORE_ID_LEN],
+		   int type, const uint8_t body_hash[STORE_HASH_LEN],
+		   const uint8_t envelope_hash[STORE_HASH_LEN])
+{
+	struct audit_builder *b = audit_start(a, AUDIT_RECEIVED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	audit_put_text(b, AUDIT_T_AUTHOR, author);
+	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	put_type(b, type);
+	if (body_hash)
+		audit_put_bytes(b, AUDIT_T_BODY_HASH, body_hash, STORE_HASH_LEN);
+	if (envelope_hash)
+		audit_put_bytes(b, AUDIT_T_ENVELOPE_HASH, envelope_hash, STORE_HASH_LEN);
+	return audit_finish(a);
+}
+
+int audit_relayed(struct audit *a, const char *peer, const char *author, const char *recipient,
+		  const uint8_t id[STORE_ID_LEN], int type, const uint8_t envelope_hash[STORE_HASH_LEN])
+{
+	struct audit_builder *b = audit_start(a, AUDIT_RELAYED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	audit_put_text(b, AUDIT_T_AUTHOR, author);
+	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	put_type(b, type);
+	audit_put_text(b, AUDIT_T_RECIPIENT, recipient);
+	if (envelope_hash)
+		audit_put_bytes(b, AUDIT_T_ENVELOPE_HASH, envelope_hash, STORE_HASH_LEN);
+	return audit_finish(a);
+}
+
+int audit_refused(struct audit *a, const char *peer, const uint8_t *id, const char *reason,
+		  const char *detail)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_REFUSED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	if (id)
+		audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	audit_put_text(b, AUDIT_T_REASON, reason);
+	audit_put_text(b, AUDIT_T_DETAIL, detail);
+	return audit_finish(a);
+}
+
+int audit_read(struct audit *a, const char *client, const uint8_t (*ids)[STORE_ID_LEN], size_t n,
+	       const char *detail)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_READ);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_CLIENT, client);
+	for (size_t i = 0; i < n; i++)
+		audit_put_bytes(b, AUDIT_T_ID, ids[i], STORE_ID_LEN);
+	audit_put_text(b, AUDIT_T_DETAIL, detail);
+	return audit_finish(a);
+}
+
+int audit_denied(struct audit *a, const char *client, const char *right, const uint8_t *id,
+		 const char *detail)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_DENIED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_CLIENT, client);
+	if (id)
+		audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	audit_put_text(b, AUDIT_T_RIGHT, right);
+	audit_put_text(b, AUDIT_T_DETAIL, detail);
+	return audit_finish(a);
+}
+
+int audit_requeued(struct audit *a, const char *client, const uint8_t id[STORE_ID_LEN], const char *recipient)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_REQUEUED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_CLIENT, client);
+	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	audit_put_text(b, AUDIT_T_RECIPIENT, recipient);
+	return audit_finish(a);
+}
+
+int audit_expired(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
+		  int type)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_EXPIRED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
+	put_type(b, type);
+	audit_put_text(b, AUDIT_T_RECIPIENT, recipient);
+	return audit_finish(a);
+}
+
+int audit_purged(struct audit *a, uint64_t retention_ms, const char *detail)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_PURGED);
+
+	if (!b)
+		return 0;
+	audit_put_u64(b, AUDIT_T_COUNT, retention_ms);
+	audit_put_text(b, AUDIT_T_DETAIL, detail);
+	return audit_finish(a);
+}
+
+int audit_config(struct audit *a, const char *what, const uint8_t config_hash[STORE_HASH_LEN])
+{
+	struct audit_builder *b = audit_start(a, AUDIT_CONFIG);
+
+	if (!b)
+		return 0;
+	audit_put_bytes(b, AUDIT_T_CONFIG_HASH, config_hash, STORE_HASH_LEN);
+	audit_put_text(b, AUDIT_T_DETAIL, what);
+	return audit_finish(a);
+}
+
+int audit_key(struct audit *a, const char *peer, const uint8_t *key_id, size_t key_id_len, const char *what)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_KEY);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	audit_put_bytes(b, AUDIT_T_KEY_ID, key_id, key_id_len);
+	audit_put_text(b, AUDIT_T_DETAIL, what);
+	return audit_finish(a);
+}
