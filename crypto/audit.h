@@ -142,4 +142,21 @@ int audit_countersign_verify(const uint8_t sign_pk[32], const char *signer_id, c
 			     size_t len, const uint8_t sig[AUDIT_SIG_LEN],
 			     const uint8_t countersig[AUDIT_SIG_LEN]);
 
+/* ---- audit_json.c: the JSON-lines form (docs/audit.md) ---- */
+#include <jansson.h>
+
+/* One entry as a JSON object (record "entry": seq, time, kind, its fields
+ * by name, prev, hash, bytes in hex); NULL when out of memory. Caller owns it. */
+json_t *audit_entry_to_json(const uint8_t *entry, size_t len, const uint8_t *hash, size_t hash_len);
+/* A checkpoint as a JSON object of `record` ("checkpoint", "countersignature"
+ * or "kept"): agent, seq, head, time, body, sig and, when given, the
+ * countersigner and countersig. Caller owns it; NULL when out of memory. */
+json_t *audit_checkpoint_to_json(const char *record, const char *peer, const uint8_t *body, size_t len,
+				 const uint8_t sig[AUDIT_SIG_LEN], const uint8_t *countersig);
+/* True when a PEER, RECIPIENT or AUTHOR field of the entry is `peer`. */
+bool audit_entry_names_peer(const uint8_t *entry, size_t len, const char *peer);
+/* "2026-12-01T10:00:00Z" (fraction optional), "2026-12-01", or unix ms into
+ * *ms; LIMES_E_INVAL otherwise. */
+int audit_parse_time(const char *text, uint64_t *ms);
+
 #endif

@@ -29,7 +29,6 @@
 #include "crypto/secret.h"
 #include "proto/err.h"
 
-#define TOKEN_MAX 512
 #define CONNECTION_LIMIT 256
 #define CONNECTION_TIMEOUT_S 120
 
@@ -195,16 +194,17 @@ static enum MHD_Result send_error(struct request *req, const char *method, const
 
 /* ------------------------------------------------------------ requests */
 
-static bool authorized(struct api *api, struct MHD_Connection *conn)
+/* The configured client whose bearer token the request carries, or NULL. */
+static const char *authorized(struct api *api, struct MHD_Connection *conn)
 {
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
+		return NULL;
 	h += 7;
 	while (*h == ' ')
 		h++;
-	return secret_matches(h, strlen(h), api->token_digest);
+	return api_clients_match(api, h);
 }
 
 static bool needs_token(const char *url)
@@ -304,6 +304,8 @@ static bool known_query(struct request *req, const char *known, struct api_reply
 	return false;
 }
 
+static enum MHD_Result answer_staged(struct request *req, const char *method, const char *url, struct api_reply *r);
+
 /* GET /v1/inbox: answers, or suspends the connection until messages arrive or the wait ends. */
 static enum MHD_Result serve_inbox(struct request *req, const char *method, const char *url)
 {
@@ -327,12 +329,13 @@ static enum MHD_Result serve_inbox(struct request *req, const char *method, cons
 		req->deadline_ms = clock_now_ms() + (uint64_t)req->inbox.wait_s * 1000;
 	}
 	bool may_wait = !api->stopped && req->inbox.wait_s > 0 && clock_now_ms() < req->deadline_ms;
-	int rc = api_routes_inbox(&api->deps, &req->inbox, may_wait, &r);
+	int rc = api_routes_inbox(&api->deps, req->client, &req->inbox, may_wait, &r);
 	if (rc == 0 && may_wait) {
 		api_defer_wait(req);
 		return MHD_YES;
 	}
-	return send_reply(req, method, url, &r);
+	/* what was shown is in the consultation log: answered once durable */
+	return answer_staged(req, method, url, &r);
 }
 
 /* "/v1/messages/{id}" or "/v1/messages/{id}/requeue": copies the id, says which. */
@@ -402,7 +405,8 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 	if (strcmp(url, "/metrics") == 0) {
 		if (!get)
 			goto not_allowed;
-		metrics_render(deps, &req->api->counters, &r);
+		if (api_clients_admin(deps, req->client, &r, "read the metrics"))
+			metrics_render(deps, &req->api->counters, &r);
 		return send_reply(req, method, url, &r);
 	}
 	if (strcmp(url, "/v1/messages") == 0) {
@@ -421,11 +425,11 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 		if (requeue ? !post : !get)
 			goto not_allowed;
 		if (requeue) {
-			api_routes_requeue(deps, id, req->body ? req->body : "", req->len, &r);
+			api_routes_requeue(deps, req->client, id, req->body ? req->body : "", req->len, &r);
 			return answer_staged(req, method, url, &r);
 		}
-		api_routes_get_message(deps, id, &r);
-		return send_reply(req, method, url, &r);
+		api_routes_get_message(deps, req->client, id, &r);
+		return answer_staged(req, method, url, &r);
 	}
 	if (strcmp(url, "/v1/inbox") == 0) {
 		if (!get)
@@ -435,7 +439,15 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 	if (strcmp(url, "/v1/peers") == 0) {
 		if (!get)
 			goto not_allowed;
-		api_routes_peers(deps, &r);
+		if (api_clients_admin(deps, req->client, &r, "read the link status"))
+			api_routes_peers(deps, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/v1/audit") == 0) {
+		if (!get)
+			goto not_allowed;
+		if (api_clients_admin(deps, req->client, &r, "read the audit trail"))
+			api_audit_route(deps, req->conn, &r);
 		return send_reply(req, method, url, &r);
 	}
 	if (strcmp(url, "/v1/events") == 0 || strcmp(url, "/v1/stats/history") == 0) {
@@ -471,12 +483,21 @@ static enum MHD_Result begin(struct api *api, struct MHD_Connection *conn, const
 	client_address(conn, req->addr, sizeof(req->addr));
 	if (api->stopped)
 		return send_error(req, method, url, 503, "shutting_down", "", "the agent is stopping");
-	if (needs_token(url) && !authorized(api, conn))
+	const char *who = needs_token(url) ? authorized(api, conn) : NULL;
+	if (needs_token(url) && !who)
 		return send_error(req, method, url, 401, "unauthorized", "Authorization",
 				  "a valid bearer token is needed (Authorization: Bearer TOKEN)");
 	if (client_name(conn, req->client, sizeof(req->client)) < 0)
 		return send_error(req, method, url, 400, "bad_format", "Limes-Client",
 				  "the Limes-Client header must be 1 to 64 of A-Z a-z 0-9 . _ -");
+	/* a named client is its token; only the simple setup's token lets
+	 * Limes-Client name the system, and never as another client */
+	if (who && strcmp(who, CONFIG_DEFAULT_CLIENT) != 0)
+		snprintf(req->client, sizeof(req->client), "%s", who);
+	else if (who && strcmp(req->client, CONFIG_DEFAULT_CLIENT) != 0 &&
+		 client_find(peers_config(api->deps.peers), req->client))
+		return send_error(req, method, url, 403, "forbidden", "Limes-Client",
+				  "the Limes-Client header names another configured client: use its own token");
 	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		char *end;
@@ -583,7 +604,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 
 static void free_api(struct api *api)
 {
-	secret_wipe(api->token_digest, sizeof(api->token_digest));
+	api_clients_wipe(api);
 	free(api);
 }
 
@@ -600,8 +621,8 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len)
 {
 	struct api *api = NULL;
 	struct addrinfo hints, *ai = NULL;
-	char token[TOKEN_MAX];
 	char port[8];
+	int rc;
 	char why[512];
 	struct api_tls tls = { 0 };
 
@@ -619,13 +640,10 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len)
 	uv_loop_t *loop = deps->loop;
 	/* the config in force now; later lookups go through peers_config() again (reload swaps it) */
 	const struct config *cfg = peers_config(deps->peers);
-	int rc = config_read_token(cfg, token, sizeof(token), why, sizeof(why));
-	if (rc < 0) {
+	if (api_clients_load(api, cfg, why, sizeof(why)) < 0) {
 		snprintf(err, err_len, "%s", why);
 		goto fail;
 	}
-	secret_digest(token, strlen(token), api->token_digest);
-	secret_wipe(token, sizeof(token));
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;

@@ -48,7 +48,9 @@ struct api {
 	int handles;            /* loop handles not yet closed */
 	bool stopped;
 	bool orphaned;          /* api_destroy ran before the handles closed: the last close frees */
-	uint8_t token_digest[SECRET_DIGEST_LEN];
+	struct api_token *tokens;  /* clients.c: one digest per configured client */
+	size_t n_tokens;
+	const struct config *tokens_cfg; /* the config they were read from */
 	struct request *waiters;
 	struct api_counters counters;
 };
@@ -78,5 +80,16 @@ void api_defer_waiter_unlink(struct request *req);
 void api_defer_arm_wait_timer(struct api *api);
 /* Resumes a waiting long-poll so it answers with what there is. */
 void api_defer_wake(struct request *req);
+
+/* clients.c: reads every client's token of cfg and keeps their digests
+ * (replacing the old ones only on success); err says why it failed. */
+int api_clients_load(struct api *api, const struct config *cfg, char *err, size_t err_len);
+/* clients.c: the client whose token `bearer` is, or NULL; borrowed until
+ * the next reload. */
+const char *api_clients_match(struct api *api, const char *bearer);
+/* audit.c: GET /v1/audit (the caller checked the admin right). */
+void api_audit_route(const struct api_deps *deps, struct MHD_Connection *conn, struct api_reply *r);
+/* clients.c: wipes and frees the digests. */
+void api_clients_wipe(struct api *api);
 
 #endif

@@ -95,23 +95,35 @@ uint64_t api_json_free_bytes(const struct api_deps *deps);
 void api_routes_post_messages(const struct api_deps *deps, const char *client, const char *body, size_t len,
 			      struct api_reply *r);
 /* GET /v1/messages/{id}. */
-void api_routes_get_message(const struct api_deps *deps, const char *id_text, struct api_reply *r);
+void api_routes_get_message(const struct api_deps *deps, const char *client, const char *id_text,
+			    struct api_reply *r);
 /* POST /v1/messages/{id}/requeue with an optional {"to", "ttl_s"} body:
  * stages like a submission (r->needs_commit) or fills r with the refusal. */
-void api_routes_requeue(const struct api_deps *deps, const char *id_text, const char *body, size_t len,
-			struct api_reply *r);
+void api_routes_requeue(const struct api_deps *deps, const char *client, const char *id_text, const char *body,
+			size_t len, struct api_reply *r);
 /* Parses after/limit/wait; on error fills r and returns LIMES_E_INVAL. */
 int api_routes_inbox_params(const char *after, const char *limit, const char *wait,
 			    struct api_inbox_params *p, struct api_reply *r);
 /* GET /v1/inbox: answers and returns the number of messages; when none and
  * may_wait, returns 0 without answering so the caller can wait. Negative
  * (reply filled) on a store error. */
-int api_routes_inbox(const struct api_deps *deps, const struct api_inbox_params *p, bool may_wait,
-		     struct api_reply *r);
+int api_routes_inbox(const struct api_deps *deps, const char *client, const struct api_inbox_params *p,
+		     bool may_wait, struct api_reply *r);
 /* GET /v1/peers. */
 void api_routes_peers(const struct api_deps *deps, struct api_reply *r);
 /* GET /healthz. */
 void api_routes_healthz(const struct api_deps *deps, struct api_reply *r);
+
+/* --- clients.c --- */
+
+/* Fills r with the 403 for `client` lacking `right` (message from fmt), and
+ * stages the attempt's DENIED entry in the audit trail (id may be NULL). */
+void api_clients_deny(const struct api_deps *deps, const char *client, const char *right, const uint8_t *id,
+		      struct api_reply *r, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
+/* True when client is an admin; otherwise fills r with the 403 (and the
+ * DENIED entry) for the action `what` and returns false. */
+bool api_clients_admin(const struct api_deps *deps, const char *client, struct api_reply *r, const char *what);
 
 /* --- metrics.c --- */
 

@@ -325,7 +325,8 @@ static int add_recipient(void *arg, const struct store_delivery_row *row)
 	return 0;
 }
 
-void api_routes_get_message(const struct api_deps *deps, const char *id_text, struct api_reply *r)
+void api_routes_get_message(const struct api_deps *deps, const char *client, const char *id_text,
+			    struct api_reply *r)
 {
 	uint8_t id[STORE_ID_LEN];
 	struct message_view mv = { .recipients = json_array() };
@@ -350,6 +351,25 @@ void api_routes_get_message(const struct api_deps *deps, const char *id_text, st
 	snprintf(r->msg_id, sizeof(r->msg_id), "%s", id_text);
 	const char *type = schema_type_name(mv.type);
 	const char *prio = schema_priority_name(mv.priority);
+	/* its submitter and clients that may read its type see it; the look
+	 * itself goes on the record before the answer */
+	const struct config_client *cl = client_rights(peers_config(deps->peers), client);
+	char submitter[STORE_AGENCY_MAX + 1] = "";
+	(void)store_message_client(deps->store, id, submitter, sizeof(submitter));
+	if (strcmp(submitter, client) != 0 && !client_may_read(cl, mv.type)) {
+		char list[256];
+		api_clients_deny(deps, client, "read", id, r, "id", "client '%s' may not read '%s' messages (read = %s)",
+				 client, type ? type : "unknown", client_read_text(cl, list, sizeof(list)));
+		goto out;
+	}
+	int arc = commit_stage(deps->commit, 0);
+	if (arc == 0)
+		arc = audit_read(commit_audit(deps->commit), client, (const uint8_t(*)[STORE_ID_LEN])id, 1, "message");
+	if (arc < 0) {
+		api_json_store_error(r, arc, "the read cannot be recorded: %s", limes_strerror(arc));
+		goto out;
+	}
+	r->needs_commit = commit_audit(deps->commit) != NULL;
 	api_json_reply(r, 200,
 		       json_pack("{s:o, s:s, s:s, s:o, s:o, s:O}", "id", api_json_id_value(id), "type",
 				 type ? type : "unknown", "priority", prio ? prio : "normal", "created",
@@ -359,8 +379,8 @@ out:
 	json_decref(mv.recipients);
 }
 
-void api_routes_requeue(const struct api_deps *deps, const char *id_text, const char *text, size_t len,
-			struct api_reply *r)
+void api_routes_requeue(const struct api_deps *deps, const char *client, const char *id_text, const char *text,
+			size_t len, struct api_reply *r)
 {
 	uint8_t id[STORE_ID_LEN];
 	json_t *doc = NULL;
@@ -402,7 +422,9 @@ void api_routes_requeue(const struct api_deps *deps, const char *id_text, const 
 	}
 	memset(&cerr, 0, sizeof(cerr));
 	/* staged in the turn's commit like a submission: answered once durable */
-	int rc = submit_requeue(deps->submit, id, to, ttl_ms, &requeued, &cerr);
+	if (!api_clients_admin(deps, client, r, "re-queue messages"))
+		goto out;
+	int rc = submit_requeue_for(deps->submit, client, id, to, ttl_ms, &requeued, &cerr);
 	if (rc < 0) {
 		api_json_core_error(r, rc, &cerr);
 		goto out;
@@ -464,8 +486,11 @@ int api_routes_inbox_params(const char *after, const char *limit, const char *wa
 
 struct inbox_view {
 	const struct api_deps *deps;
+	const struct config_client *client; /* its read right filters the rows */
 	json_t *messages;
-	int64_t last;
+	int64_t last;                       /* last row looked at, shown or not */
+	size_t shown, want;
+	uint8_t (*ids)[STORE_ID_LEN];       /* the ids shown, for the consultation log */
 	bool nomem;
 };
 
@@ -503,7 +528,13 @@ static int add_inbox_row(void *arg, const struct store_inbox_row *row)
 	const struct store_inbox_entry *e = &row->entry;
 	const char *type = schema_type_name(e->type), *prio = schema_priority_name(e->priority);
 	const char *why = NULL;
-	json_t *body = decoded_body(iv->deps, row, &why);
+	json_t *body;
+
+	iv->last = row->cursor;
+	/* rows of a type the client may not read are passed over, never shown */
+	if (iv->client && !client_may_read(iv->client, e->type))
+		return 0;
+	body = decoded_body(iv->deps, row, &why);
 
 	/* "o?": null for a missing ref or body; "s*": body_error only when there is one */
 	json_t *o = json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o?, s:o?, s:s*}",
@@ -522,17 +553,33 @@ static int add_inbox_row(void *arg, const struct store_inbox_row *row)
 		iv->nomem = true;
 		return 1; /* stop */
 	}
-	iv->last = row->cursor;
-	return 0;
+	memcpy(iv->ids[iv->shown++], e->id, STORE_ID_LEN);
+	return iv->shown == iv->want;
 }
 
-int api_routes_inbox(const struct api_deps *deps, const struct api_inbox_params *p, bool may_wait,
-		     struct api_reply *r)
+int api_routes_inbox(const struct api_deps *deps, const char *client, const struct api_inbox_params *p,
+		     bool may_wait, struct api_reply *r)
 {
-	struct inbox_view iv = { .deps = deps, .messages = json_array(), .last = p->after };
+	const struct config *cfg = peers_config(deps->peers);
+	struct inbox_view iv = { .deps = deps, .messages = json_array(), .last = p->after, .want = p->limit };
+	int rc = 0;
 
-	int rc = store_inbox_list(deps->store, p->after, p->limit, add_inbox_row, &iv);
+	iv.client = cfg->n_clients ? client_rights(cfg, client) : NULL;
+	iv.ids = calloc(p->limit ? p->limit : 1, STORE_ID_LEN);
+	if (!iv.ids)
+		iv.nomem = true;
+	/* pages of rows until `limit` readable ones or the end: a client never
+	 * stalls behind rows it may not read (bounded: 20 pages a request) */
+	for (int page = 0; !iv.nomem && iv.shown < iv.want && page < 20; page++) {
+		int64_t before = iv.last;
+		rc = store_inbox_list(deps->store, iv.last, p->limit, add_inbox_row, &iv);
+		if (rc <= 0 || iv.last == before)
+			break;
+	}
+	if (rc > 0)
+		rc = (int)iv.shown;
 	if (iv.nomem || !iv.messages) {
+		free(iv.ids);
 		api_json_code_error(r, LIMES_E_NOMEM, "", "out of memory");
 		json_decref(iv.messages);
 		return LIMES_E_NOMEM;
@@ -540,14 +587,31 @@ int api_routes_inbox(const struct api_deps *deps, const struct api_inbox_params 
 	if (rc < 0) {
 		api_json_store_error(r, rc, "the store cannot be read: %s", limes_strerror(rc));
 		json_decref(iv.messages);
+		free(iv.ids);
 		return rc;
 	}
-	if (rc == 0 && may_wait) {
+	if (iv.shown == 0 && may_wait) {
 		json_decref(iv.messages);
+		free(iv.ids);
 		return 0;
 	}
+	if (iv.shown > 0) {
+		/* the consultation log: who read which ids, durable before the answer */
+		int arc = commit_stage(deps->commit, 0);
+		if (arc == 0)
+			arc = audit_read(commit_audit(deps->commit), client, (const uint8_t(*)[STORE_ID_LEN])iv.ids,
+					 iv.shown, "inbox");
+		if (arc < 0) {
+			api_json_store_error(r, arc, "the read cannot be recorded: %s", limes_strerror(arc));
+			json_decref(iv.messages);
+			free(iv.ids);
+			return arc;
+		}
+		r->needs_commit = commit_audit(deps->commit) != NULL;
+	}
+	free(iv.ids);
 	api_json_reply(r, 200, json_pack("{s:o, s:I}", "messages", iv.messages, "next", (json_int_t)iv.last));
-	return rc;
+	return (int)iv.shown;
 }
 
 void api_routes_peers(const struct api_deps *deps, struct api_reply *r)

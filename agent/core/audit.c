@@ -7,6 +7,8 @@
  * store's. Reached through the commit (commit_audit()), since whoever
  * stages an action holds the commit.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -408,6 +410,47 @@ int audit_config(struct audit *a, const char *what, const uint8_t config_hash[ST
 	audit_put_bytes(b, AUDIT_T_CONFIG_HASH, config_hash, STORE_HASH_LEN);
 	audit_put_text(b, AUDIT_T_DETAIL, what);
 	return audit_finish(a);
+}
+
+int audit_config_file(struct audit *a, const char *what, const char *path)
+{
+	uint8_t hash[STORE_HASH_LEN];
+	uint8_t *text = NULL;
+	size_t len = 0, cap = 0;
+	FILE *f;
+	int rc = 0;
+
+	if (!a)
+		return 0;
+	/* the bytes as they are on disk now: an auditor can hash a kept copy */
+	f = fopen(path, "rbe");
+	if (!f)
+		return limes_from_errno(errno);
+	for (;;) {
+		if (len == cap) {
+			uint8_t *grown = cap >= (1u << 20) ? NULL : realloc(text, cap ? 2 * cap : 4096);
+			if (!grown) {
+				rc = cap >= (1u << 20) ? LIMES_E_TOOBIG : LIMES_E_NOMEM;
+				break;
+			}
+			text = grown;
+			cap = cap ? 2 * cap : 4096;
+		}
+		size_t n = fread(text + len, 1, cap - len, f);
+		len += n;
+		if (n == 0) {
+			if (ferror(f))
+				rc = LIMES_E_IO;
+			break;
+		}
+	}
+	fclose(f);
+	if (rc == 0) {
+		envelope_hash(text ? text : (const uint8_t *)"", len, hash);
+		rc = audit_config(a, what, hash);
+	}
+	free(text);
+	return rc;
 }
 
 int audit_key(struct audit *a, const char *peer, const uint8_t *key_id, size_t key_id_len, const char *what)

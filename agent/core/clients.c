@@ -22,6 +22,15 @@ const struct config_client *client_find(const struct config *cfg, const char *na
 	return NULL;
 }
 
+const struct config_client *client_rights(const struct config *cfg, const char *name)
+{
+	const struct config_client *c = client_find(cfg, name);
+
+	/* the API lets a name that is not a configured client through only
+	 * with the simple setup's token (Limes-Client names the system) */
+	return c ? c : client_find(cfg, CONFIG_DEFAULT_CLIENT);
+}
+
 bool client_may_read(const struct config_client *c, int type)
 {
 	return c && type > 0 && type < 32 && (c->read_mask & CONFIG_TYPE_BIT(type));
@@ -80,10 +89,16 @@ void client_rights_text(const struct config_client *c, char *buf, size_t len)
 		 c->admin ? "yes" : "no");
 }
 
+const char *client_read_text(const struct config_client *c, char *buf, size_t len)
+{
+	types_text(c ? c->read_mask : 0, buf, len);
+	return buf;
+}
+
 int client_may_submit(const struct config *cfg, const char *client, const struct submit_request *r,
 		      size_t index, size_t n, struct core_error *err)
 {
-	const struct config_client *c = client_find(cfg, client);
+	const struct config_client *c = client_rights(cfg, client);
 	char field[64], list[256];
 
 	/* no client table (unit tests building a config by hand): the caller

@@ -228,8 +228,14 @@ int submit_requeue_for(struct submit *s, const char *client, const uint8_t id[ST
 
 /* The configured API client named `name`, or NULL; borrowed from cfg. */
 const struct config_client *client_find(const struct config *cfg, const char *name);
+/* The rights that apply to requests attributed to `name`: its client, or
+ * for any other name the simple setup's client "default" (the API passes
+ * such names only with that client's token); NULL when none. Borrowed. */
+const struct config_client *client_rights(const struct config *cfg, const char *name);
 /* May the client read messages of `type` (inbox, by id)? */
 bool client_may_read(const struct config_client *c, int type);
+/* Its read right as a list ("control_result", "*", "nothing") in buf; returns buf. */
+const char *client_read_text(const struct config_client *c, char *buf, size_t len);
 /* The rights of a client as one line ("submit = alert; to = *; read = *;
  * admin = yes"), into the caller's buf. */
 void client_rights_text(const struct config_client *c, char *buf, size_t len);
@@ -302,6 +308,8 @@ int audit_expired(struct audit *a, const char *peer, const char *recipient, cons
 		  int type);
 int audit_purged(struct audit *a, uint64_t retention_ms, const char *detail);
 int audit_config(struct audit *a, const char *what, const uint8_t config_hash[STORE_HASH_LEN]);
+/* A CONFIG entry with the BLAKE2b-256 of the file at path as it is now. */
+int audit_config_file(struct audit *a, const char *what, const char *path);
 int audit_key(struct audit *a, const char *peer, const uint8_t *key_id, size_t key_id_len, const char *what);
 
 /* ------------------------------------------------------------ link figures */

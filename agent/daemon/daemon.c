@@ -47,6 +47,7 @@ struct agent {
 	struct store *store;
 	struct peers *peers;                /* owns the config */
 	struct commit *commit;
+	struct audit *audit;                /* the audit trail, riding on the commit */
 	struct submit *submit;
 	struct links *links;
 	struct api *api;
@@ -94,12 +95,31 @@ static void reload(struct agent *agent)
 		config_destroy(&cfg);
 		return;
 	}
+	/* peers whose key is new or changed, noted before the old config goes */
+	struct { char id[CONFIG_ID_MAX + 1]; uint8_t key_id[IDENTITY_KEY_ID_LEN]; } changed[64];
+	size_t n_changed = 0;
+	for (size_t i = 0; i < cfg->n_peers && n_changed < 64; i++) {
+		const struct config_peer *was = config_peer_find(old, cfg->peers[i].id);
+		if (was && memcmp(was->key.key_id, cfg->peers[i].key.key_id, IDENTITY_KEY_ID_LEN) == 0)
+			continue;
+		snprintf(changed[n_changed].id, sizeof(changed[n_changed].id), "%s", cfg->peers[i].id);
+		memcpy(changed[n_changed++].key_id, cfg->peers[i].key.key_id, IDENTITY_KEY_ID_LEN);
+	}
 	if (peers_reload(agent->peers, &cfg, err, sizeof(err)) < 0) {
 		log_error("event=reload_failed keeping=old_config reason=\"%s\"", err);
 		config_destroy(&cfg);
 		return;
 	}
 	cfg = NULL; /* the peer table owns it now */
+	/* the reload and any key it changed go on the record (staged with the turn) */
+	audit_set_checkpoints(agent->audit, peers_config(agent->peers)->audit_checkpoint_entries,
+			      peers_config(agent->peers)->audit_checkpoint_ms);
+	int arc = audit_config_file(agent->audit, "reload", agent->config_file);
+	for (size_t i = 0; arc == 0 && i < n_changed; i++)
+		arc = audit_key(agent->audit, changed[i].id, changed[i].key_id, sizeof(changed[i].key_id),
+				"peer key changed by reload");
+	if (arc < 0)
+		log_error("event=audit_failed what=reload reason=\"%s\"", limes_strerror(arc));
 	int rc = links_reload(agent->links);
 	if (rc < 0)
 		log_error("event=reload_links_failed reason=\"%s\"", limes_strerror(rc));
@@ -132,10 +152,16 @@ static void on_housekeeping(uv_timer_t *timer)
 		int rc = commit_stage(agent->commit, 0);
 		if (rc == 0)
 			rc = store_purge(agent->store, now, peers_config(agent->peers)->retention_ms);
+		if (rc == 0)
+			rc = audit_purged(agent->audit, peers_config(agent->peers)->retention_ms,
+					  "bodies and inbox rows past retention removed; entries kept");
 		if (rc < 0)
 			log_error("event=purge_failed reason=\"%s\"", limes_strerror(rc));
 		agent->last_purge_ms = now;
 	}
+	int rc = audit_checkpoint_tick(agent->audit, now, false);
+	if (rc < 0)
+		log_error("event=audit_checkpoint_failed reason=\"%s\"", limes_strerror(rc));
 	/* committed with the rest of the turn */
 }
 
@@ -238,7 +264,13 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	}
 	agent->loop_ready = true;
 	agent->commit = commit_new(&agent->loop, agent->store);
-	agent->submit = agent->commit ? submit_new(agent->peers, agent->store, agent->commit, agent->me) : NULL;
+	const struct config *now_cfg = peers_config(agent->peers);
+	agent->audit = agent->commit ? audit_new(agent->store, agent->commit, agent->me, now_cfg->id,
+						 now_cfg->audit_checkpoint_entries, now_cfg->audit_checkpoint_ms)
+				     : NULL;
+	if (agent->audit)
+		commit_set_audit(agent->commit, agent->audit);
+	agent->submit = agent->audit ? submit_new(agent->peers, agent->store, agent->commit, agent->me) : NULL;
 	if (!agent->submit) {
 		snprintf(err, err_len, "out of memory");
 		goto fail;
@@ -282,6 +314,17 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	agent->housekeeping.data = agent;
 	uv_timer_start(&agent->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
 	agent->last_purge_ms = clock_now_ms() - PURGE_EVERY_MS; /* purge once at start */
+	/* the config and key this process runs with, on the record before anything else */
+	rc = audit_config_file(agent->audit, "load", agent->config_file);
+	if (rc == 0)
+		rc = audit_key(agent->audit, agent->id, identity_public(agent->me)->key_id, IDENTITY_KEY_ID_LEN,
+			       "agent key in use at start");
+	if (rc == 0)
+		rc = commit_flush(agent->commit);
+	if (rc < 0) {
+		snprintf(err, err_len, "%s: cannot write the audit trail: %s", now_cfg->data_dir, limes_strerror(rc));
+		goto fail;
+	}
 	return agent;
 
 fail:
@@ -308,7 +351,11 @@ static void close_walk(uv_handle_t *handle, void *arg)
 
 static void stop_parts(struct agent *agent)
 {
-	/* what the last turn staged is committed and answered before the API goes */
+	/* what the last turn staged is committed and answered before the API
+	 * goes, with a checkpoint of the trail's head as it stops */
+	if (agent->audit && store_healthy(agent->store) &&
+	    audit_checkpoint_tick(agent->audit, clock_now_ms(), true) < 0)
+		log_error("event=audit_checkpoint_failed at=stop");
 	if (agent->commit && commit_flush(agent->commit) < 0)
 		log_error("event=final_commit_failed");
 	api_stop(agent->api);
@@ -351,6 +398,7 @@ void agent_destroy(struct agent **pagent)
 	submit_destroy(&agent->submit);
 	history_destroy(&agent->history);
 	commit_destroy(&agent->commit);
+	audit_destroy(&agent->audit);
 	peers_destroy(&agent->peers);
 	store_destroy(&agent->store);
 	if (agent->lock_fd >= 0)

@@ -127,7 +127,22 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 		}
 	}
 	/* delivered = when we verified the receipt, on our clock */
-	rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now, *receipt_id);
+	rc = store_mark(store);
+	if (rc == 0)
+		rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now, *receipt_id);
+	if (rc == 0) {
+		/* the verified receipt's entry: both or neither */
+		uint8_t receipt_hash[32];
+		envelope_hash(buf, len, receipt_hash);
+		rc = audit_receipt(commit_audit(L->deps.commit), ol->peer_id, recipient, e->message_id,
+				   e->status == WIRE_RECEIPT_REJECTED ? "rejected"
+				   : e->status == WIRE_RECEIPT_DUPLICATE ? "duplicate" : "accepted",
+				   e->status == WIRE_RECEIPT_REJECTED ? reason_name(e->reason) : NULL, receipt_hash);
+		if (rc == 0)
+			rc = store_mark_keep(store);
+		if (rc < 0)
+			store_mark_undo(store);
+	}
 	if (rc < 0) {
 		log_warn("peer=%s msg=%s event=mark_failed state=%s reason=%s", body->issuer,
 			 link_hex_id(e->message_id), store_delivery_state_name(st), limes_errname(rc));
@@ -143,7 +158,8 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 			 link_hex_id(e->message_id), reason_name(e->reason), e->detail);
 	} else {
 		peer_count(issuer, PEER_DELIVERED, 1);
-		log_debug("peer=%s msg=%s event=delivered", body->issuer, link_hex_id(e->message_id));
+		log_info("peer=%s msg=%s event=delivered via=%s", body->issuer, link_hex_id(e->message_id),
+			 ol->peer_id);
 	}
 	return true;
 }

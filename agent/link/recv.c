@@ -87,6 +87,14 @@ static void reject(struct links *L, struct inbound *in, const char *addressee, c
 		   reason_name(reason), detail);
 	log_warn("peer=%s msg=%s event=%s reason=%s detail=\"%s\"", in->peer_id, link_hex_id(id), limes_errname(err),
 		 reason_name(reason), detail);
+	static const uint8_t zero[16];
+	int arc = link_stage(L, 0);
+	if (arc == 0)
+		arc = audit_refused(commit_audit(L->deps.commit), in->peer_id, memcmp(id, zero, 16) ? id : NULL,
+				    reason_name(reason), detail);
+	if (arc < 0)
+		log_error("peer=%s msg=%s event=audit_failed what=refused reason=\"%s\"", in->peer_id,
+			  link_hex_id(id), limes_strerror(arc));
 	if (!e) {
 		log_error("peer=%s msg=%s event=receipt_failed reason=\"out of memory\"", in->peer_id, link_hex_id(id));
 		return;
@@ -190,8 +198,9 @@ static int refusal_of(struct links *L, struct inbound *in, const struct envelope
 
 /* Stages an accepted envelope into the inbox and its receipt entry. */
 static void accept_envelope(struct links *L, struct inbound *in, const char *addressee, const uint8_t *buf,
-			    size_t len, const struct wire_header *oh, const uint8_t hash[32], uint64_t now)
+			    size_t len, const struct envelope_opened *opened, const uint8_t hash[32], uint64_t now)
 {
+	const struct wire_header *oh = &opened->header;
 	struct store_inbox_entry entry = {
 		.sender = oh->sender,
 		.type = oh->type,
@@ -208,8 +217,26 @@ static void accept_envelope(struct links *L, struct inbound *in, const char *add
 	memcpy(entry.envelope_hash, hash, 32);
 	int rc = link_stage(L, COMMIT_INBOX);
 	if (rc == 0)
+		rc = store_mark(L->deps.store);
+	if (rc == 0) {
 		rc = store_inbox_put(L->deps.store, &entry,
 				     oh->expires_ms + peers_config(L->deps.peers)->max_clock_skew_ms);
+		if (rc == 0) {
+			/* the reception's entry in the same mark: both or neither */
+			uint8_t body_hash[32];
+			envelope_hash(opened->body, opened->body_len, body_hash);
+			rc = audit_received(commit_audit(L->deps.commit), in->peer_id, oh->sender, oh->message_id,
+					    oh->type, body_hash, hash);
+			if (rc < 0) {
+				store_mark_undo(L->deps.store);
+				rc = rc == LIMES_E_EXISTS ? LIMES_E_IO : rc;
+			}
+		} else {
+			store_mark_undo(L->deps.store);
+		}
+		if (rc == 0)
+			rc = store_mark_keep(L->deps.store);
+	}
 	if (rc < 0 && rc != LIMES_E_EXISTS) {
 		/* not durable: no receipt, the sender will resend */
 		log_error("peer=%s msg=%s event=store_failed reason=\"%s\"", in->peer_id, link_hex_id(oh->message_id),
@@ -232,7 +259,8 @@ static void accept_envelope(struct links *L, struct inbound *in, const char *add
 		struct peer *sender = peers_find(L->deps.peers, oh->sender);
 		if (sender)
 			peer_count(sender, PEER_RECEIVED, 1);
-		log_debug("peer=%s msg=%s event=received type=%d", oh->sender, link_hex_id(oh->message_id), oh->type);
+		log_info("peer=%s msg=%s type=%s event=received via=%s", oh->sender, link_hex_id(oh->message_id),
+			 schema_type_name(oh->type) ? schema_type_name(oh->type) : "?", in->peer_id);
 	}
 }
 
@@ -329,7 +357,7 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		reject(L, in, addressee, opened.header.message_id, hash, refuse, detail);
 		remember_refusal(L, &opened.header, hash, refuse, now);
 	} else {
-		accept_envelope(L, in, addressee, buf, len, &opened.header, hash, now);
+		accept_envelope(L, in, addressee, buf, len, &opened, hash, now);
 	}
 	envelope_opened_clear(&opened);
 }

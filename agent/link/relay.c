@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "crypto/envelope.h"
 #include "proto/err.h"
+#include "proto/schema.h"
 
 static struct inbound *inbound_find(struct links *L, const char *peer_id)
 {
@@ -143,6 +144,11 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 	struct store_delivery d = { .recipient = peer_id(to), .next_hop = peer_next_hop(to), .envelope = buf,
 				    .envelope_len = len };
 	rc = link_stage(L, COMMIT_OUTBOX);
+	bool marked = false;
+	if (rc == 0) {
+		rc = store_mark(store);
+		marked = rc == 0;
+	}
 	if (rc == 0 && s.found) {
 		/* the author re-queued it (new expiry, same id, verified above):
 		 * carry the new bytes, ours expired or was rejected */
@@ -153,6 +159,15 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 	} else if (rc == 0) {
 		rc = relay_put(store, h, &d);
 	}
+	/* the relay's entry rides the same turn; a failed entry fails the store
+	 * write's acknowledgement too (the author resends) */
+	if (rc == 0)
+		rc = audit_relayed(commit_audit(L->deps.commit), from->peer_id, h->sender, h->recipient, h->message_id,
+				   h->type, hash);
+	if (rc == 0)
+		rc = store_mark_keep(store);
+	else if (marked)
+		store_mark_undo(store);
 	if (rc < 0) {
 		*detail = "relay could not store it";
 		log_error("peer=%s msg=%s event=relay_store_failed reason=\"%s\"", from->peer_id,
@@ -160,7 +175,8 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 		return LIMES_E_IO; /* reason internal: the author will resend */
 	}
 	L->stats.relayed++; /* links_on_commit sends it on (COMMIT_OUTBOX) */
-	log_debug("peer=%s msg=%s event=relayed to=%s", from->peer_id, link_hex_id(h->message_id), h->recipient);
+	log_info("peer=%s msg=%s type=%s event=relayed to=%s", from->peer_id, link_hex_id(h->message_id),
+		 schema_type_name(h->type) ? schema_type_name(h->type) : "?", h->recipient);
 	return 0;
 }
 

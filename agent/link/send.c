@@ -118,6 +118,8 @@ static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const 
 	 * lost in a crash, it only costs a re-send answered as a duplicate */
 	rc = store_delivery_sent(L->deps.store, d->id, d->recipient, now,
 				 now + retry_delay(cfg, d->attempts + 1));
+	if (rc == 0)
+		rc = audit_sent(commit_audit(L->deps.commit), ol->peer_id, d->recipient, d->id, d->attempts + 1);
 	if (rc < 0)
 		log_warn("peer=%s msg=%s event=mark_failed state=sent reason=%s", ol->peer_id, link_hex_id(d->id),
 			 limes_errname(rc));

@@ -69,6 +69,7 @@ enum {
 	SQL_KEPT_INSERT,
 	SQL_KEPT_LIST,
 	SQL_KEPT_LIST_ALL,
+	SQL_MSG_CLIENT,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -104,6 +105,8 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"SELECT peer, seq, body, sig, countersig, time_ms FROM audit_kept WHERE peer = ?1 ORDER BY seq",
 	[SQL_KEPT_LIST_ALL] =
 		"SELECT peer, seq, body, sig, countersig, time_ms FROM audit_kept ORDER BY peer, seq",
+	/* who submitted a message: an access check, beside the trail's queries */
+	[SQL_MSG_CLIENT] = "SELECT client FROM messages WHERE id = ?1",
 };
 
 static const struct store_queries queries = { STORE_FILE_AUDIT, SQL_COUNT_, sql_text };
@@ -433,4 +436,30 @@ int store_audit_kept_list(struct store *store, const char *peer,
 		err = store_sqlite_error(store, rc, "audit kept list");
 	store_reset(stmt);
 	return err ? err : count;
+}
+
+int store_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len)
+{
+	int err = 0, rc;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id || !buf || len == 0)
+		return LIMES_E_INVAL;
+	buf[0] = '\0';
+	stmt = stmt_get(store, SQL_MSG_CLIENT, &err);
+	if (!stmt)
+		return err;
+	err = store_bind_result(store, sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK,
+				"message client");
+	if (err)
+		return err;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		store_copy_text(buf, len, stmt, 0);
+	else if (rc == SQLITE_DONE)
+		err = LIMES_E_NOTFOUND;
+	else
+		err = store_sqlite_error(store, rc, "message client");
+	store_reset(stmt);
+	return err;
 }

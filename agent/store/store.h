@@ -373,6 +373,9 @@ int store_audit_countersigs(struct store *store, uint64_t seq,
 			    int (*fn)(void *arg, const char *peer, const uint8_t *countersig, size_t len,
 				      uint64_t time_ms),
 			    void *arg);
+/* The API client that submitted message id (its name into buf; "" when
+ * none was recorded): 0, LIMES_E_NOTFOUND or an error. */
+int store_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
 /* Stages a copy of a neighbour's checkpoint we countersigned (a repeat is ignored). */
 int store_audit_kept_put(struct store *store, const struct store_audit_kept *k);
 /* Calls fn for each kept checkpoint of peer (NULL: of every peer), by peer
