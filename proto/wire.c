@@ -541,7 +541,49 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		m.heartbeat = &hb;
 		return pack_message(&m.base, out, out_len);
 	}
+	if (f->kind == WIRE_FRAME_AUDIT_CHECKPOINT || f->kind == WIRE_FRAME_AUDIT_COUNTERSIGN) {
+		Limes__Frame m = LIMES__FRAME__INIT;
+		Limes__AuditCheckpoint cp = LIMES__AUDIT_CHECKPOINT__INIT;
+		Limes__AuditCountersign cs = LIMES__AUDIT_COUNTERSIGN__INIT;
+
+		if (!f->bytes || !f->len || f->len > WIRE_AUDIT_BODY_MAX || !f->sig)
+			return LIMES_E_INVAL;
+		if (f->kind == WIRE_FRAME_AUDIT_CHECKPOINT) {
+			cp.body.data = (uint8_t *)f->bytes;
+			cp.body.len = f->len;
+			cp.signature.data = (uint8_t *)f->sig;
+			cp.signature.len = WIRE_SIG_LEN;
+			m.kind_case = LIMES__FRAME__KIND_AUDIT_CHECKPOINT;
+			m.audit_checkpoint = &cp;
+		} else {
+			cs.body.data = (uint8_t *)f->bytes;
+			cs.body.len = f->len;
+			cs.countersignature.data = (uint8_t *)f->sig;
+			cs.countersignature.len = WIRE_SIG_LEN;
+			m.kind_case = LIMES__FRAME__KIND_AUDIT_COUNTERSIGN;
+			m.audit_countersign = &cs;
+		}
+		return pack_message(&m.base, out, out_len);
+	}
 	return LIMES_E_INVAL;
+}
+
+/* An audit frame's two bytes fields (1: body, 2: signature), pointing into
+ * buf: both present once, the body within its cap, the signature 64 bytes. */
+static int audit_frame_fields(const struct span *outer, struct wire_frame *f)
+{
+	struct span inner[MAX_FIELD];
+	int rc = walk(outer->p, outer->len, inner);
+
+	if (rc < 0)
+		return LIMES_E_ENV_MALFORMED;
+	if (inner[1].count != 1 || inner[2].count != 1 || inner[1].wire_type != 2 || inner[2].wire_type != 2 ||
+	    inner[1].len == 0 || inner[1].len > WIRE_AUDIT_BODY_MAX || inner[2].len != WIRE_SIG_LEN)
+		return LIMES_E_ENV_MALFORMED;
+	f->bytes = inner[1].p;
+	f->len = inner[1].len;
+	f->sig = inner[2].p;
+	return 0;
 }
 
 int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_frame *f)
@@ -556,14 +598,22 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 	if ((rc = precheck(buf, len, max, spans)) < 0)
 		return rc;
 	/* A oneof seen more than once would be "last one wins": refuse instead. */
-	if (spans[1].count + spans[2].count + spans[3].count != 1)
+	if (spans[1].count + spans[2].count + spans[3].count + spans[WIRE_FRAME_AUDIT_CHECKPOINT].count +
+	    spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count != 1)
 		return LIMES_E_ENV_MALFORMED;
-	for (int kind = 1; kind <= 3; kind++)
-		if (spans[kind].count)
+	for (int kind = 1; kind < MAX_FIELD; kind++)
+		if (spans[kind].count && (kind <= 3 || kind == WIRE_FRAME_AUDIT_CHECKPOINT ||
+					  kind == WIRE_FRAME_AUDIT_COUNTERSIGN))
 			s = &spans[kind];
 	if (s->wire_type != 2)
 		return LIMES_E_ENV_MALFORMED;
 	f->kind = (enum wire_frame_kind)(s - spans);
+	if (f->kind == WIRE_FRAME_AUDIT_CHECKPOINT || f->kind == WIRE_FRAME_AUDIT_COUNTERSIGN) {
+		rc = audit_frame_fields(s, f);
+		if (rc < 0)
+			memset(f, 0, sizeof(*f));
+		return rc;
+	}
 	if (f->kind == WIRE_FRAME_HEARTBEAT) {
 		Limes__Heartbeat *hb = limes__heartbeat__unpack(NULL, s->len, s->p);
 

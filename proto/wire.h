@@ -18,6 +18,8 @@
 #define WIRE_KEY_ID_LEN 8
 #define WIRE_NONCE_LEN 24
 #define WIRE_SIG_LEN 64
+/* Largest audit checkpoint body: id length, id (64), seq, head, time. */
+#define WIRE_AUDIT_BODY_MAX (1 + 64 + 8 + 32 + 8)
 #define WIRE_HASH_LEN 32
 #define WIRE_AGENCY_MAX 64    /* agency ids: 1..64 of [A-Za-z0-9._-] */
 #define WIRE_DETAIL_MAX 256   /* receipt entry detail, bytes */
@@ -126,6 +128,8 @@ enum wire_frame_kind {
 	WIRE_FRAME_ENVELOPE = 1,
 	WIRE_FRAME_RECEIPT = 2,
 	WIRE_FRAME_HEARTBEAT = 3,
+	WIRE_FRAME_AUDIT_CHECKPOINT = 10,  /* bytes: checkpoint body, sig: author's signature */
+	WIRE_FRAME_AUDIT_COUNTERSIGN = 11, /* bytes: checkpoint body, sig: the countersignature */
 };
 
 /* Frame: one link message. For ENVELOPE and RECEIPT, bytes/len is the serialized Envelope or Receipt; on unpack it points into the caller's input buffer (no copy), so it lives as long as that buffer. */
@@ -134,6 +138,7 @@ struct wire_frame {
 	const uint8_t *bytes;
 	size_t len;
 	struct wire_heartbeat heartbeat;    /* for HEARTBEAT */
+	const uint8_t *sig;                 /* for the AUDIT kinds: WIRE_SIG_LEN bytes */
 };
 
 /* Checks an agency id: 1..64 characters of [A-Za-z0-9._-]. 0 or LIMES_E_INVAL. */

@@ -23,6 +23,7 @@ struct lines {
 	size_t len, cap;
 	bool nomem;
 	const char *peer;       /* entries naming this peer only, or NULL */
+	const char *me;         /* our agency id: the countersigner of kept checkpoints */
 	struct store *store;
 	size_t n;
 };
@@ -61,7 +62,10 @@ static int on_entry(void *arg, const struct store_audit_row *row)
 
 	if (l->peer && !audit_entry_names_peer(row->bytes, row->len, l->peer))
 		return 0;
-	add_line(l, audit_entry_to_json(row->bytes, row->len, row->hash, row->hash_len));
+	json_t *o = audit_entry_to_json(row->bytes, row->len, row->hash, row->hash_len);
+	if (o)
+		json_object_set_new(o, "stored_seq", json_integer((json_int_t)row->seq));
+	add_line(l, o);
 	return l->nomem;
 }
 
@@ -125,7 +129,10 @@ static int collect_cp(void *arg, const struct store_audit_checkpoint *cp)
 static int on_kept(void *arg, const struct store_audit_kept *k)
 {
 	struct lines *l = arg;
-	add_line(l, audit_checkpoint_to_json("kept", NULL, k->body, k->body_len, k->sig, k->countersig));
+	json_t *o = audit_checkpoint_to_json("kept", l->me, k->body, k->body_len, k->sig, k->countersig);
+	if (o)
+		json_object_set_new(o, "peer", json_string(k->peer));
+	add_line(l, o);
 	return l->nomem;
 }
 
@@ -163,6 +170,7 @@ void api_audit_route(const struct api_deps *deps, struct MHD_Connection *conn, s
 	memset(&f, 0, sizeof(f));
 	memset(&l, 0, sizeof(l));
 	l.store = deps->store;
+	l.me = peers_config(deps->peers)->id;
 	f.limit = AUDIT_DEFAULT_LIMIT;
 	(void)MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_key, &kc);
 	if (kc.bad) {

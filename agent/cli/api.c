@@ -34,7 +34,24 @@ struct cli_api *cli_api_open(const char *config_file, const char *cmd, int *exit
 		fprintf(stderr, "limes %s: %s\n", cmd, err);
 		return NULL;
 	}
-	if (config_read_token(cfg, token, sizeof(token), err, sizeof(err)) < 0) {
+	/* LIMES_CLIENT names the client whose token to use; else [api]
+	 * token_file (the client "default"), else the first admin client */
+	const char *want = getenv("LIMES_CLIENT");
+	const struct config_client *who = NULL;
+	for (size_t i = 0; i < cfg->n_clients && !who; i++)
+		if (want ? strcmp(cfg->clients[i].name, want) == 0 : cfg->clients[i].simple)
+			who = &cfg->clients[i];
+	for (size_t i = 0; i < cfg->n_clients && !who && !want; i++)
+		if (cfg->clients[i].admin)
+			who = &cfg->clients[i];
+	if (!who) {
+		fprintf(stderr, "limes %s: %s: no client %s%s%s in the config\n", cmd, config_file,
+			want ? "\"" : "with a token to use (set LIMES_CLIENT=NAME)", want ? want : "", want ? "\"" : "");
+		config_destroy(&cfg);
+		*exit_code = CLI_CONFIG;
+		return NULL;
+	}
+	if (config_read_client_token(who, token, sizeof(token), err, sizeof(err)) < 0) {
 		fprintf(stderr, "limes %s: %s\n", cmd, err);
 		goto out;
 	}

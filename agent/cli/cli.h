@@ -27,5 +27,6 @@ int cli_msg(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_requeue(int argc, char **argv);
 int cli_bench(int argc, char **argv);
+int cli_audit(int argc, char **argv);
 
 #endif

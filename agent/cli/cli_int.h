@@ -35,4 +35,13 @@ int cli_api_fail(const char *cmd, const struct httpc_answer *answer);
 /* True for a message id as the API writes it: 32 hex digits. */
 bool cli_api_plain_id(const char *id);
 
+/* exec.c: runs PROGRAM (beside limes, else in libexec) with args (args[0]
+ * its name, NULL-terminated), its stdout readable from the returned stream
+ * (the caller's: fclose it, then cli_wait_sibling); NULL on failure. */
+#include <stdio.h>
+#include <sys/types.h>
+FILE *cli_spawn_sibling(const char *program, char *const *args, pid_t *pid);
+/* Waits for it; its exit status (CLI_SOFTWARE when it did not exit). */
+int cli_wait_sibling(pid_t pid);
+
 #endif

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -54,6 +55,66 @@ static int exec_sibling(const char *command, const char *program, int argc, char
 	execv(path, args);
 	fprintf(stderr, "limes %s: cannot run %s: %s (is Limes installed?)\n", command, path, strerror(errno));
 	return CLI_SOFTWARE;
+}
+
+/* Where PROGRAM is: beside our own executable, else the libexec folder. */
+static void sibling_path(const char *program, char *path, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(path, len, "%s/%s", self, program);
+			if (access(path, X_OK) == 0)
+				return;
+		}
+	}
+	snprintf(path, len, "%s/%s", LIMES_LIBEXECDIR, program);
+}
+
+FILE *cli_spawn_sibling(const char *program, char *const *args, pid_t *pid)
+{
+	char path[PATH_MAX + 64];
+	int fds[2];
+
+	sibling_path(program, path, sizeof(path));
+	if (pipe(fds) < 0)
+		return NULL;
+	*pid = fork();
+	if (*pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
+	}
+	if (*pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execv(path, args);
+		fprintf(stderr, "limes: cannot run %s: %s\n", path, strerror(errno));
+		_exit(CLI_SOFTWARE);
+	}
+	close(fds[1]);
+	FILE *f = fdopen(fds[0], "r");
+	if (!f) {
+		close(fds[0]);
+		waitpid(*pid, NULL, 0);
+	}
+	return f;
+}
+
+int cli_wait_sibling(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return CLI_SOFTWARE;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : CLI_SOFTWARE;
 }
 
 int cli_agent(int argc, char **argv)

@@ -23,6 +23,11 @@ static const char usage[] =
 	"  requeue -c FILE ID [--to ID] [--ttl DURATION]\n"
 	"                                  put an expired or rejected message back in the queue\n"
 	"  status -c FILE [--json]         one row per peer: link, RTT, last heard, queue, clock offset\n"
+	"  audit verify -c FILE [--from SEQ] [--neighbour EXPORT]\n"
+	"                                  check the audit trail: chain, signatures, countersignatures\n"
+	"  audit export -c FILE [--since T] [--until T] [--msg ID] [--peer ID] [--checkpoints] [--kept PEER]\n"
+	"                                  the audit trail as JSON lines (docs/audit.md)\n"
+	"  audit show -c FILE ID           the life of one message: submitted, sent, receipt, read by whom\n"
 	"  bench [--quick] [--json] ...    run two agents on loopback and measure (limes-bench; see\n"
 	"                                  docs/benchmarks.md)\n"
 	"\n"
@@ -42,7 +47,7 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{ "keygen", cli_keygen }, { "agent", cli_agent },   { "send", cli_send },
 		{ "inbox", cli_inbox },   { "msg", cli_msg },       { "status", cli_status },
-		{ "requeue", cli_requeue }, { "bench", cli_bench },
+		{ "requeue", cli_requeue }, { "bench", cli_bench }, { "audit", cli_audit },
 	};
 
 	if (argc < 2) {

@@ -33,4 +33,8 @@ void agent_destroy(struct agent **agent);
 /* The agency id this agent runs as; borrowed. */
 const char *agent_id(const struct agent *agent);
 
+/* `limes-agent audit-dump ARGS`: prints a stopped agent's audit trail as
+ * JSON lines (docs/audit.md); returns the process exit status. */
+int agent_audit_dump(int argc, char **argv);
+
 #endif

@@ -37,6 +37,10 @@ int main(int argc, char **argv)
 	bool use_syslog = false;
 	int c;
 
+	/* the store-reading half of `limes audit` (the CLI links no SQLite) */
+	if (argc > 1 && strcmp(argv[1], "audit-dump") == 0)
+		return agent_audit_dump(argc - 1, argv + 1);
+
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': o.config_file = optarg; break;

@@ -133,6 +133,7 @@ void links_on_commit(void *arg, int rc, unsigned changes)
 
 	L->staged = false;
 	if (rc < 0 || L->stopped) {
+		link_audit_drop_answers(L);
 		size_t n = link_drop_pending(L);
 		if (n)
 			log_warn("event=receipts_withheld count=%zu reason=\"%s\" action=\"peers will resend\"", n,
@@ -140,6 +141,9 @@ void links_on_commit(void *arg, int rc, unsigned changes)
 		return;
 	}
 	link_send_pending(L);
+	link_audit_send_answers(L);
+	if (changes & COMMIT_AUDIT)
+		link_audit_push(L, clock_now_ms());
 	if (changes & COMMIT_OUTBOX)
 		for (size_t i = 0; i < L->n_out; i++)
 			link_fill(L, L->out[i]);
@@ -212,6 +216,8 @@ static void on_tick(uv_timer_t *timer)
 		}
 		link_fill(L, ol);
 	}
+	/* a neighbour back up gets the checkpoints it missed */
+	link_audit_push(L, now);
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -304,6 +310,12 @@ struct links *links_new(const struct link_deps *deps, char *err, size_t err_len)
 		return NULL;
 	}
 	L->deps = *deps;
+	L->audit = link_audit_new();
+	if (!L->audit) {
+		free(L);
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
 	L->ctx = zmq_ctx_new();
 	L->zl = zloop_new(deps->loop);
 	L->roots = envelope_root_cache_new();
@@ -376,6 +388,7 @@ void links_destroy(struct links **pL)
 	free(L->out);
 	link_recv_free(L);
 	envelope_root_cache_destroy(&L->roots);
+	link_audit_free(&L->audit);
 	zloop_destroy(&L->zl);
 	if (L->ctx) {
 		int rc;

@@ -40,6 +40,8 @@ struct outlink {
 	size_t inflight_cap, n_inflight;
 	uint64_t connect_ms, last_heard_ms, last_send_ms, last_heartbeat_ms;
 	uint64_t heartbeat_mono_us;   /* monotonic send time of the last heartbeat, for RTT */
+	uint64_t audit_offered_seq;   /* audit.c: last checkpoint offered for countersignature */
+	uint64_t audit_offered_ms;
 };
 
 /* A neighbour connected to our ROUTER, with the receipt entries waiting for
@@ -71,6 +73,7 @@ struct links {
 	/* v2 batch roots verified during one drain of the ROUTER, so a batch
 	 * costs one Ed25519 verify; cleared after each drain */
 	struct envelope_root_cache *roots;
+	struct link_audit *audit;     /* audit.c: countersignatures waiting for the commit */
 };
 
 /* link.c: the protocol field of our heartbeats: the configured version, or
@@ -125,6 +128,19 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 			size_t len, const uint8_t hash[32], const char **detail);
 /* relay.c: a receipt on a DEALER addressed to someone else; forward it. */
 void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len);
+
+/* audit.c: audit checkpoints over the links. */
+struct link_audit *link_audit_new(void);
+void link_audit_free(struct link_audit **a);
+/* Offers committed, not yet countersigned checkpoints to every neighbour
+ * that is up (nothing while a transaction is open). */
+void link_audit_push(struct links *L, uint64_t now);
+/* A neighbour's checkpoint (ROUTER) / countersignature of ours (DEALER). */
+void link_audit_on_checkpoint(struct links *L, struct inbound *in, const struct wire_frame *f);
+void link_audit_on_countersign(struct links *L, struct outlink *ol, const struct wire_frame *f);
+/* After a commit: send the countersignatures whose keeping is durable; or drop them. */
+void link_audit_send_answers(struct links *L);
+void link_audit_drop_answers(struct links *L);
 
 /* 32 hex digits of an id, in a static buffer (for log lines). */
 const char *link_hex_id(const uint8_t id[16]);

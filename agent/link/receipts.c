@@ -264,6 +264,8 @@ bool link_dealer_drain(struct zsock *zs, void *arg)
 			on_receipt(L, ol, f.bytes, f.len);
 		} else if (f.kind == WIRE_FRAME_HEARTBEAT) {
 			on_heartbeat_reply(L, ol, &f.heartbeat, now);
+		} else if (f.kind == WIRE_FRAME_AUDIT_COUNTERSIGN) {
+			link_audit_on_countersign(L, ol, &f);
 		} else {
 			L->stats.frames_garbage++;
 			log_warn("peer=%s event=unexpected_frame kind=%d", ol->peer_id, (int)f.kind);

@@ -450,6 +450,8 @@ bool link_router_drain(struct zsock *zs, void *arg)
 			on_envelope(L, in, f.bytes, f.len);
 		} else if (f.kind == WIRE_FRAME_HEARTBEAT) {
 			on_heartbeat(L, in, &f.heartbeat, now);
+		} else if (f.kind == WIRE_FRAME_AUDIT_CHECKPOINT) {
+			link_audit_on_checkpoint(L, in, &f);
 		} else {
 			L->stats.frames_garbage++;
 			log_warn("peer=%s event=unexpected_frame kind=%d", peer_id, (int)f.kind);
