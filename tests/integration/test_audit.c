@@ -1,0 +1,321 @@
+/*
+ * The audit trail and the named API clients, with real agents: every kind
+ * of event leaves its entry naming the right client or peer; a client's
+ * rights are enforced (403 naming the right) and its refused attempts are
+ * on the record; `limes audit verify` finds every kind of tampering with a
+ * stopped agent's database, naming the entry, including a store swapped for
+ * an older copy (through the neighbour's countersigned checkpoints); and
+ * after SIGKILLs of both sides the trails verify and match what happened.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "support/cluster.h"
+
+TestSuite(audit, .timeout = 600);
+
+#define A "RS-CUSTOMS-HORGOS"
+#define R "HU-NAV-ROSZKE"
+#define C "RO-POLITIA-NADLAC"
+
+/* Fast checkpoints, so the tests see countersignatures within a second. */
+#define AUDIT_FAST "[audit]\ncheckpoint_every = 5\ncheckpoint_interval = 300ms\n"
+
+static void write_token(const char *path, const char *token)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(fd >= 0, "cannot write %s", path);
+	cr_assert(write(fd, token, strlen(token)) == (ssize_t)strlen(token));
+	close(fd);
+}
+
+/* GET /v1/audit as an array of records (an admin client's view). */
+static json_t *audit_records(struct agentproc *ap, const char *query)
+{
+	char path[512], *body = NULL;
+	json_t *arr = json_array();
+	snprintf(path, sizeof(path), "/v1/audit%s", query);
+	long status = agentproc_http(ap, "GET", path, NULL, 0, NULL, &body);
+	cr_assert(eq(long, status, 200), "GET %s: %ld %s", path, status, body ? body : "");
+	char *save = NULL;
+	for (char *line = strtok_r(body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		cr_assert(o != NULL, "not a JSON line: %s", line);
+		json_array_append_new(arr, o);
+	}
+	free(body);
+	return arr;
+}
+
+/* Entries of `kind` whose field `key` is `value` (NULL: any), or whose
+ * "id" (a string or an array) holds `id` when id is not NULL. */
+static size_t count(json_t *recs, const char *kind, const char *key, const char *value, const char *id)
+{
+	size_t i, n = 0;
+	json_t *o;
+	json_array_foreach(recs, i, o) {
+		const char *k = json_string_value(json_object_get(o, "kind"));
+		if (!k || strcmp(k, kind) != 0)
+			continue;
+		if (key) {
+			const char *v = json_string_value(json_object_get(o, key));
+			if (!v || strcmp(v, value) != 0)
+				continue;
+		}
+		if (id) {
+			json_t *ids = json_object_get(o, "id");
+			bool hit = false;
+			if (json_is_string(ids))
+				hit = strcmp(json_string_value(ids), id) == 0;
+			size_t j;
+			json_t *x;
+			json_array_foreach(ids, j, x)
+				hit |= strcmp(json_string_value(x), id) == 0;
+			if (!hit)
+				continue;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Waits until `ap` holds `kind` entries matching, at least `want`. */
+static json_t *wait_entries(struct agentproc *ap, const char *kind, const char *key, const char *value,
+			    const char *id, size_t want, int ms)
+{
+	for (int t = 0;; t += 100) {
+		json_t *recs = audit_records(ap, "");
+		if (count(recs, kind, key, value, id) >= want || t >= ms)
+			return recs;
+		json_decref(recs);
+		cluster_sleep_ms(100);
+	}
+}
+
+static long http_as(struct agentproc *ap, const char *token, const char *method, const char *path,
+		    const char *body, json_t **doc)
+{
+	char *text = NULL;
+	long status = agentproc_http(ap, method, path, body, body ? strlen(body) : 0, token, &text);
+	if (doc)
+		*doc = text ? json_loads(text, 0, NULL) : NULL;
+	free(text);
+	return status;
+}
+
+static char *message_body(const char *to, const char *type, const char *ttl)
+{
+	json_t *body = json_loads(cluster_example(type), 0, NULL);
+	json_t *m = json_pack("{s:[s], s:s, s:O}", "to", to, "type", type, "body", body);
+	if (ttl)
+		json_object_set_new(m, "ttl_s", json_integer(atoi(ttl)));
+	char *text = json_dumps(m, JSON_COMPACT);
+	json_decref(m);
+	json_decref(body);
+	return text;
+}
+
+static void submit_one(struct agentproc *ap, const char *token, const char *to, const char *type,
+		       const char *ttl, char id[33])
+{
+	char *text = message_body(to, type, ttl);
+	json_t *doc = NULL;
+	long status = http_as(ap, token, "POST", "/v1/messages", text, &doc);
+	cr_assert(eq(long, status, 202), "submit %s to %s: %ld", type, to, status);
+	snprintf(id, 33, "%s", json_string_value(json_object_get(doc, "id")));
+	json_decref(doc);
+	free(text);
+}
+
+static void error_of(json_t *doc, const char **field, const char **message)
+{
+	json_t *e = json_object_get(doc, "error");
+	*field = json_string_value(json_object_get(e, "field"));
+	*message = json_string_value(json_object_get(e, "message"));
+	bool both = *field && *message;
+	cr_assert(eq(int, both, 1), "403 without field and message");
+}
+
+Test(audit, every_event_is_recorded_with_its_client_or_peer_and_rights_are_enforced)
+{
+	static const char *const ids[] = { A, R, C };
+	struct cluster *c = cluster_new(3, ids);
+	struct cluster_link l[] = {
+		{ A, R, "alert, pre_arrival, control_result", NULL },
+		{ R, C, "alert, pre_arrival", NULL },
+		{ A, C, "alert, pre_arrival", R },
+	};
+	struct agentproc *a = cluster_ap(c, A), *r = cluster_ap(c, R);
+	char extra_a[2048], extra_r[2048], path[700];
+	/* on A: a customs application that may send pre-arrivals to R only and
+	 * read control results; on R: one that may read pre-arrivals only */
+	snprintf(path, sizeof(path), "%s/ncts.token", agentproc_dir(a));
+	write_token(path, "ncts-token-0123456789abcdef");
+	snprintf(extra_a, sizeof(extra_a),
+		 AUDIT_FAST "[client \"customs-ncts\"]\ntoken_file = %s\nsubmit = pre_arrival\nto = " R
+		 "\nread = control_result\n", path);
+	snprintf(path, sizeof(path), "%s/entry.token", agentproc_dir(r));
+	write_token(path, "entry-token-0123456789abcdef");
+	snprintf(extra_r, sizeof(extra_r),
+		 AUDIT_FAST "[client \"customs-entry\"]\ntoken_file = %s\nread = pre_arrival\n", path);
+	agentproc_set_link_extra(a, extra_a);
+	agentproc_set_link_extra(r, extra_r);
+	agentproc_set_link_extra(cluster_ap(c, C), AUDIT_FAST);
+	cluster_configure(c, l, 3, NULL);
+	agentproc_set_link_extra(a, extra_a);
+	agentproc_set_link_extra(r, extra_r);
+	agentproc_set_link_extra(cluster_ap(c, C), AUDIT_FAST);
+	cr_assert(agentproc_write_config(a) == 0 && agentproc_write_config(r) == 0 &&
+		  agentproc_write_config(cluster_ap(c, C)) == 0);
+	/* R accepts no control_result from A: a refusal to record */
+	{
+		FILE *f = fopen(agentproc_config(r), "r");
+		cr_assert(f != NULL);
+		char text[16384];
+		size_t n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		text[n] = '\0';
+		char *hit = strstr(text, "accept = alert, pre_arrival, control_result");
+		cr_assert(hit != NULL, "R's config has no accept line for A:\n%s", text);
+		memmove(hit + strlen("accept = alert, pre_arrival"), hit + strlen("accept = alert, pre_arrival, control_result"),
+			strlen(hit + strlen("accept = alert, pre_arrival, control_result")) + 1);
+		cr_assert(agentproc_write_config_text(r, text) == 0);
+	}
+	cluster_start(c, A);
+	cluster_start(c, R);
+	cluster_start(c, C);
+	cr_assert(eq(int, cluster_wait_up(c, A, R, 10000), 1));
+	cr_assert(eq(int, cluster_wait_up(c, R, C, 10000), 1));
+
+	/* submission, sending, receipt, reception, relaying */
+	char alert[33], pre[33], relayed[33], cr[33];
+	submit_one(a, NULL, R, "alert", NULL, alert);
+	submit_one(a, "ncts-token-0123456789abcdef", R, "pre_arrival", NULL, pre);
+	submit_one(a, NULL, C, "alert", NULL, relayed);
+	submit_one(a, NULL, R, "control_result", NULL, cr);
+	json_t *ra = wait_entries(a, "receipt", "peer", R, relayed, 1, 15000);
+	cr_assert(eq(sz, count(ra, "submitted", "client", "default", alert), 1));
+	cr_assert(eq(sz, count(ra, "submitted", "client", "customs-ncts", pre), 1));
+	cr_assert(ge(sz, count(ra, "sent", "peer", R, alert), 1));
+	cr_assert(ge(sz, count(ra, "sent", "peer", R, relayed), 1), "relayed message sent to the relay");
+	cr_assert(ge(sz, count(ra, "receipt", "status", "accepted", relayed), 1), "end-to-end receipt from C");
+	cr_assert(ge(sz, count(ra, "config", NULL, NULL, NULL), 1));
+	cr_assert(ge(sz, count(ra, "key", "peer", A, NULL), 1));
+	json_decref(ra);
+	json_t *rr = wait_entries(r, "refused", "peer", A, cr, 1, 10000);
+	cr_assert(eq(sz, count(rr, "received", "peer", A, alert), 1));
+	cr_assert(eq(sz, count(rr, "received", "author", A, pre), 1));
+	cr_assert(eq(sz, count(rr, "relayed", "peer", A, relayed), 1));
+	cr_assert(eq(sz, count(rr, "refused", "reason", "policy_deny", cr), 1), "R refused the control_result");
+	json_decref(rr);
+	json_t *rc = wait_entries(cluster_ap(c, C), "received", "peer", R, relayed, 1, 10000);
+	cr_assert(eq(sz, count(rc, "received", "author", A, relayed), 1));
+	json_decref(rc);
+	cr_assert(eq(int, agentproc_wait_log(r, "event=received", 1000), 1), "info line for received");
+	cr_assert(eq(int, agentproc_wait_log(r, "event=relayed", 1000), 1), "info line for relayed");
+	cr_assert(eq(int, agentproc_wait_log(a, "event=delivered", 1000), 1), "info line for delivered");
+
+	/* submitting a type or to a peer outside its rights: 403 naming the right */
+	json_t *doc = NULL;
+	const char *field, *message;
+	char *text = message_body(R, "alert", NULL);
+	cr_assert(eq(long, http_as(a, "ncts-token-0123456789abcdef", "POST", "/v1/messages", text, &doc), 403));
+	free(text);
+	error_of(doc, &field, &message);
+	cr_assert(eq(str, (char *)field, "type"));
+	cr_assert(strstr(message, "may not submit 'alert'") != NULL && strstr(message, "submit = pre_arrival") != NULL, "%s", message);
+	json_decref(doc);
+	text = message_body(C, "pre_arrival", NULL);
+	cr_assert(eq(long, http_as(a, "ncts-token-0123456789abcdef", "POST", "/v1/messages", text, &doc), 403));
+	free(text);
+	error_of(doc, &field, &message);
+	cr_assert(eq(str, (char *)field, "to[0]"));
+	cr_assert(strstr(message, "may not send to '" C "'") != NULL && strstr(message, "to = " R) != NULL, "%s", message);
+	json_decref(doc);
+	/* reading an alert by id without read = alert: 403, and the attempt is recorded */
+	snprintf(path, sizeof(path), "/v1/messages/%s", alert);
+	cr_assert(eq(long, http_as(a, "ncts-token-0123456789abcdef", "GET", path, NULL, &doc), 403));
+	error_of(doc, &field, &message);
+	cr_assert(strstr(message, "may not read 'alert'") != NULL, "%s", message);
+	json_decref(doc);
+	/* its own pre-arrival it may follow */
+	snprintf(path, sizeof(path), "/v1/messages/%s", pre);
+	cr_assert(eq(long, http_as(a, "ncts-token-0123456789abcdef", "GET", path, NULL, NULL), 200));
+	/* admin rights: status and re-queue are refused */
+	cr_assert(eq(long, http_as(a, "ncts-token-0123456789abcdef", "GET", "/v1/peers", NULL, NULL), 403));
+	cr_assert(eq(long, http_as(a, "ncts-token-0123456789abcdef", "GET", "/v1/audit", NULL, NULL), 403));
+	ra = wait_entries(a, "denied", "client", "customs-ncts", NULL, 5, 3000);
+	cr_assert(eq(sz, count(ra, "denied", "right", "submit", NULL), 1));
+	cr_assert(eq(sz, count(ra, "denied", "right", "to", NULL), 1));
+	cr_assert(eq(sz, count(ra, "denied", "right", "read", alert), 1));
+	cr_assert(eq(sz, count(ra, "read", "client", "customs-ncts", pre), 1), "the allowed look is logged");
+	cr_assert(ge(sz, count(ra, "denied", "right", "admin", NULL), 2));
+	json_decref(ra);
+
+	/* the inbox of a client without read = alert never shows an alert */
+	cr_assert(eq(long, http_as(r, "entry-token-0123456789abcdef", "GET", "/v1/inbox", NULL, &doc), 200));
+	json_t *msgs = json_object_get(doc, "messages");
+	size_t i;
+	json_t *m;
+	cr_assert(eq(sz, json_array_size(msgs), 1), "customs-entry sees only the pre-arrival");
+	json_array_foreach(msgs, i, m)
+		cr_assert(eq(str, (char *)json_string_value(json_object_get(m, "type")), "pre_arrival"));
+	json_decref(doc);
+	/* the default client sees both, and both reads are in the consultation log */
+	json_t *all = cluster_inbox(c, R);
+	cr_assert(ge(sz, json_array_size(all), 2));
+	json_decref(all);
+	rr = audit_records(r, "");
+	cr_assert(eq(sz, count(rr, "read", "client", "customs-entry", pre), 1));
+	cr_assert(eq(sz, count(rr, "read", "client", "customs-entry", alert), 0));
+	cr_assert(ge(sz, count(rr, "read", "client", "default", alert), 1));
+	json_decref(rr);
+
+	/* expiry and requeue: C is stopped, a 1 s message to it expires */
+	cluster_stop(c, C);
+	char late[33];
+	submit_one(a, NULL, C, "alert", "1", late);
+	ra = wait_entries(a, "expired", NULL, NULL, late, 1, 8000);
+	cr_assert(eq(sz, count(ra, "expired", "recipient", C, late), 1));
+	json_decref(ra);
+	snprintf(path, sizeof(path), "/v1/messages/%s/requeue", late);
+	cr_assert(eq(long, http_as(a, NULL, "POST", path, "{\"ttl_s\": 600}", NULL), 202));
+	ra = audit_records(a, "");
+	cr_assert(eq(sz, count(ra, "requeued", "client", "default", late), 1));
+	cr_assert(ge(sz, count(ra, "purged", NULL, NULL, NULL), 1), "retention ran at start");
+	json_decref(ra);
+	/* a reload is recorded with the config's hash */
+	cr_assert(agentproc_signal(a, SIGHUP) == 0);
+	ra = wait_entries(a, "config", "detail", "reload", NULL, 1, 5000);
+	cr_assert(eq(sz, count(ra, "config", "detail", "reload", NULL), 1));
+	json_decref(ra);
+	/* checkpoints went to the neighbour and came back countersigned */
+	for (int t = 0; t < 50; t++) {
+		ra = audit_records(a, "?checkpoints=yes&limit=1");
+		size_t n = 0;
+		json_array_foreach(ra, i, m)
+			n += strcmp(json_string_value(json_object_get(m, "record")), "countersignature") == 0;
+		json_decref(ra);
+		if (n)
+			break;
+		cr_assert(t < 49, "no countersigned checkpoint after 5 s");
+		cluster_sleep_ms(100);
+	}
+	/* the /v1/audit filters */
+	cr_assert(eq(long, http_as(a, NULL, "GET", "/v1/audit?msg=zz", NULL, NULL), 400));
+	cr_assert(eq(long, http_as(a, NULL, "GET", "/v1/audit?colour=red", NULL, NULL), 400));
+	snprintf(path, sizeof(path), "?msg=%s", pre);
+	ra = audit_records(a, path);
+	json_array_foreach(ra, i, m)
+		cr_assert(strstr(json_dumps(m, 0), pre) != NULL, "msg filter returned an entry not naming it");
+	cr_assert(ge(sz, json_array_size(ra), 3));
+	json_decref(ra);
+	cluster_destroy(&c);
+}
