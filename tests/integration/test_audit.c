@@ -11,6 +11,7 @@
 #include <criterion/new/assert.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,5 +318,172 @@ Test(audit, every_event_is_recorded_with_its_client_or_peer_and_rights_are_enfor
 		cr_assert(strstr(json_dumps(m, 0), pre) != NULL, "msg filter returned an entry not naming it");
 	cr_assert(ge(sz, json_array_size(ra), 3));
 	json_decref(ra);
+	cluster_destroy(&c);
+}
+
+/* ------------------------------------------------------------ tamper tests */
+
+/* Runs `limes audit ARGS` and returns its exit status, stdout into *out. */
+static int limes_audit(char **out, const char *sub, const char *config, const char *opt, const char *arg)
+{
+	if (opt)
+		return agentproc_cli(out, NULL, "audit", sub, "-c", config, opt, arg, NULL);
+	return agentproc_cli(out, NULL, "audit", sub, "-c", config, NULL);
+}
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int rc = system(cmd);
+	cr_assert(eq(int, rc, 0), "command failed: %s", cmd);
+}
+
+static unsigned long long sql_number(const char *db, const char *query)
+{
+	char cmd[1024], line[64] = "";
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' '%s'", db, query);
+	FILE *p = popen(cmd, "r");
+	cr_assert(p != NULL);
+	char *got = fgets(line, sizeof(line), p);
+	cr_assert(eq(int, pclose(p), 0), "%s", cmd);
+	cr_assert(got != NULL, "no answer to %s", query);
+	return strtoull(line, NULL, 10);
+}
+
+/* Waits until A holds a countersignature by B of a checkpoint at or past seq. */
+static unsigned long long wait_countersigned(struct cluster *c, const char *a_id, unsigned long long seq)
+{
+	for (int t = 0; t < 100; t++) {
+		json_t *recs = audit_records(cluster_ap(c, a_id), "?checkpoints=yes&limit=1");
+		unsigned long long best = 0;
+		size_t i;
+		json_t *m;
+		json_array_foreach(recs, i, m)
+			if (strcmp(json_string_value(json_object_get(m, "record")), "countersignature") == 0 &&
+			    (unsigned long long)json_integer_value(json_object_get(m, "seq")) > best)
+				best = (unsigned long long)json_integer_value(json_object_get(m, "seq"));
+		json_decref(recs);
+		if (best >= seq)
+			return best;
+		cluster_sleep_ms(100);
+	}
+	cr_fatal("no countersigned checkpoint at or past entry %llu after 10 s", seq);
+	return 0;
+}
+
+static void expect_fault(const char *what, int rc, const char *out, const char *first_bad, const char *why)
+{
+	cr_assert(ne(int, rc, 0), "%s: verify passed:\n%s", what, out);
+	char want[64];
+	snprintf(want, sizeof(want), "first bad entry: %s\n", first_bad);
+	cr_assert(strstr(out, want) != NULL, "%s: verify does not name entry %s:\n%s", what, first_bad, out);
+	cr_assert(strstr(out, why) != NULL, "%s: verify does not say \"%s\":\n%s", what, why, out);
+}
+
+Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
+{
+	static const char *const ids[] = { A, R };
+	struct cluster *c = cluster_new(2, ids);
+	struct cluster_link l[] = { { A, R, "alert", NULL } };
+	char sent[40][33];
+	cluster_configure(c, l, 1, AUDIT_FAST);
+	struct agentproc *a = cluster_ap(c, A);
+	char data[700], db[800], kept[800], *out = NULL;
+	snprintf(data, sizeof(data), "%s/data", agentproc_dir(a));
+	snprintf(db, sizeof(db), "%s/limes.db", data);
+	snprintf(kept, sizeof(kept), "%s/kept.jsonl", agentproc_dir(a));
+
+	cluster_start(c, A);
+	cluster_start(c, R);
+	cr_assert(eq(int, cluster_wait_up(c, A, R, 10000), 1));
+	cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 10, sent), 202));
+	json_decref(cluster_inbox(c, R));
+	json_t *recs = wait_entries(a, "receipt", NULL, NULL, NULL, 10, 10000);
+	json_decref(recs);
+	wait_countersigned(c, A, 20);
+	/* the backup: an earlier copy of the whole store */
+	cr_assert(eq(int, cluster_stop(c, A), 0));
+	sh("cp -a '%s' '%s.backup'", data, data);
+	unsigned long long backup_head = sql_number(db, "SELECT max(seq) FROM audit");
+	cluster_start(c, A);
+	cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 20, sent + 10), 202));
+	recs = wait_entries(a, "receipt", NULL, NULL, NULL, 30, 10000);
+	json_decref(recs);
+	unsigned long long countersigned = wait_countersigned(c, A, backup_head + 20);
+	cr_assert(eq(int, cluster_stop(c, A), 0));
+	cr_assert(eq(int, cluster_stop(c, R), 0));
+	/* the neighbour's copies of A's checkpoints, as an auditor would get them */
+	cr_assert(eq(int, limes_audit(&out, "export", agentproc_config(cluster_ap(c, R)), "--kept", A), 0));
+	FILE *f = fopen(kept, "w");
+	cr_assert(f != NULL);
+	fputs(out, f);
+	fclose(f);
+	cr_assert(strstr(out, "\"record\":\"kept\"") != NULL, "R kept none of A's checkpoints:\n%s", out);
+	free(out);
+	sh("cp -a '%s' '%s.orig'", data, data);
+
+	int rc = limes_audit(&out, "verify", agentproc_config(a), "--neighbour", kept);
+	cr_assert(eq(int, rc, 0), "the untouched trail does not verify:\n%s", out);
+	cr_assert(strstr(out, "ok: ") != NULL);
+	free(out);
+
+	static const struct {
+		const char *what, *sql, *first_bad, *why;
+	} cases[] = {
+		{ "one field of one entry changed",
+		  "DROP TRIGGER audit_no_update; UPDATE audit SET bytes = substr(bytes, 1, 59) || X'7A' || "
+		  "substr(bytes, 61) WHERE seq = 7;", "7", "do not hash to its stored hash" },
+		{ "one entry deleted", "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq = 7;", "7", "missing" },
+		{ "one entry inserted",
+		  "DROP TRIGGER audit_no_update; UPDATE audit SET seq = seq + 1000000 WHERE seq >= 8; "
+		  "UPDATE audit SET seq = seq - 999999 WHERE seq > 1000000; "
+		  "INSERT INTO audit SELECT 8, time_ms, kind, bytes, hash FROM audit WHERE seq = 7;", "8",
+		  "its bytes say entry 7" },
+		{ "two entries swapped",
+		  "DROP TRIGGER audit_no_update; UPDATE audit SET seq = -7 WHERE seq = 7; "
+		  "UPDATE audit SET seq = 7 WHERE seq = 8; UPDATE audit SET seq = 8 WHERE seq = -7;", "7",
+		  "its bytes say entry 8" },
+		{ "an entry's hash rewritten to match its changed bytes",
+		  "DROP TRIGGER audit_no_update; UPDATE audit SET bytes = substr(bytes, 1, 59) || X'7A' || "
+		  "substr(bytes, 61) WHERE seq = 9; UPDATE audit SET hash = X'00' || substr(hash, 2) WHERE seq = 9;",
+		  "9", "9" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sh("rm -rf '%s' && cp -a '%s.orig' '%s'", data, data, data);
+		sh("sqlite3 '%s' \"%s\"", db, cases[i].sql);
+		rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+		expect_fault(cases[i].what, rc, out, cases[i].first_bad, cases[i].why);
+		free(out);
+	}
+
+	/* the tail truncated after a countersigned checkpoint, with our own
+	 * checkpoints removed too: only the neighbour's copy shows it */
+	sh("rm -rf '%s' && cp -a '%s.orig' '%s'", data, data, data);
+	unsigned long long cut = countersigned - 2;
+	char sql[512], first[32];
+	snprintf(sql, sizeof(sql),
+		 "DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq > %llu; DELETE FROM audit_ids WHERE seq > %llu;"
+		 " DELETE FROM audit_checkpoints WHERE seq > %llu; DELETE FROM audit_countersigs WHERE seq > %llu;",
+		 cut, cut, cut, cut);
+	sh("sqlite3 '%s' \"%s\"", db, sql);
+	rc = limes_audit(&out, "verify", agentproc_config(a), "--neighbour", kept);
+	snprintf(first, sizeof(first), "%llu", cut + 1);
+	expect_fault("tail truncated after a countersigned checkpoint", rc, out, first, "were removed or the store was replaced");
+	free(out);
+
+	/* the whole store replaced by the earlier backup */
+	sh("rm -rf '%s' && cp -a '%s.backup' '%s'", data, data, data);
+	rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+	cr_assert(eq(int, rc, 0), "the backup alone is a consistent trail:\n%s", out);
+	free(out);
+	rc = limes_audit(&out, "verify", agentproc_config(a), "--neighbour", kept);
+	snprintf(first, sizeof(first), "%llu", backup_head + 1);
+	expect_fault("store replaced by an older backup", rc, out, first, "replaced by an older copy");
+	free(out);
 	cluster_destroy(&c);
 }
