@@ -5,6 +5,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+# --long: the soak runs too (LIMES_LONG=1: e.g. 30 SIGKILLs over 5,000 messages in test_audit)
+if [ "${1:-}" = "--long" ]; then export LIMES_LONG=1; fi
 
 "$here/deploy/setup.sh" --test "$here/build" -DLIMES_WERROR=ON
 # the dashboard test drives headless Chromium with playwright-core, exactly

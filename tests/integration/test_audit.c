@@ -487,3 +487,120 @@ Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 	free(out);
 	cluster_destroy(&c);
 }
+
+/* ------------------------------------------------------------ crashes */
+
+static int cmp33(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+/* The ids of `kind` entries in an export (a sorted array of n strings). */
+static char (*ids_of(const char *export, const char *kind, size_t *n))[33]
+{
+	size_t cap = 1024;
+	char (*ids)[33] = malloc(cap * 33);
+	char *copy = strdup(export), *save = NULL;
+	*n = 0;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		const char *k = o ? json_string_value(json_object_get(o, "kind")) : NULL;
+		const char *id = o ? json_string_value(json_object_get(o, "id")) : NULL;
+		if (k && id && strcmp(k, kind) == 0) {
+			if (*n == cap)
+				ids = realloc(ids, (cap *= 2) * 33);
+			snprintf(ids[(*n)++], 33, "%s", id);
+		}
+		json_decref(o);
+	}
+	free(copy);
+	qsort(ids, *n, 33, cmp33);
+	return ids;
+}
+
+static bool sorted_has(char (*ids)[33], size_t n, const char *id)
+{
+	return bsearch(id, ids, n, 33, cmp33) != NULL;
+}
+
+/* LIMES_LONG=1 (tests/run.sh --long): the full run of the issue, 30 kills
+ * over 5,000 messages; by default a shorter one of the same shape. */
+Test(audit, trails_verify_and_match_after_sigkills_of_both_sides)
+{
+	bool full = getenv("LIMES_LONG") != NULL;
+	const size_t total = full ? 5000 : 600, batch = full ? 100 : 50;
+	const int kills_wanted = full ? 30 : 6;
+	static const char *const ids[] = { A, R };
+	struct cluster *c = cluster_new(2, ids);
+	struct cluster_link l[] = { { A, R, "alert", NULL } };
+	char (*accepted)[33] = calloc(total, 33);
+	size_t n_accepted = 0;
+	int kills = 0;
+
+	cluster_configure(c, l, 1, AUDIT_FAST);
+	cluster_start(c, A);
+	cluster_start(c, R);
+	srand(4242);
+	for (size_t round = 0; n_accepted < total; round++) {
+		size_t want = total - n_accepted < batch ? total - n_accepted : batch;
+		if (cluster_submit(c, A, R, "alert", "normal", want, accepted + n_accepted) == 202)
+			n_accepted += want;
+		if (kills < kills_wanted && round % 2 == 1) {
+			/* the receiver, then the sender, at random moments of delivery */
+			const char *victim = kills % 2 ? A : R;
+			cluster_sleep_ms(rand() % 150);
+			cluster_kill(c, victim);
+			kills++;
+			cluster_start(c, victim);
+		}
+	}
+	while (kills < kills_wanted) {
+		const char *victim = kills % 2 ? A : R;
+		cluster_kill(c, victim);
+		kills++;
+		cluster_start(c, victim);
+	}
+	cr_assert(eq(int, kills, kills_wanted));
+	for (int t = 0; cluster_queued(c, A, R) != 0; t++) {
+		cr_assert(t < 1200, "A still has messages queued for R after 120 s");
+		cluster_sleep_ms(100);
+	}
+	cr_assert(eq(int, cluster_stop(c, A), 0));
+	cr_assert(eq(int, cluster_stop(c, R), 0));
+
+	char *out = NULL, *exp_a = NULL, *exp_r = NULL;
+	int rc = limes_audit(&out, "verify", agentproc_config(cluster_ap(c, A)), NULL, NULL);
+	cr_assert(eq(int, rc, 0), "A's trail after %d kills:\n%s", kills, out);
+	free(out);
+	rc = limes_audit(&out, "verify", agentproc_config(cluster_ap(c, R)), NULL, NULL);
+	cr_assert(eq(int, rc, 0), "R's trail after %d kills:\n%s", kills, out);
+	free(out);
+	cr_assert(eq(int, limes_audit(&exp_a, "export", agentproc_config(cluster_ap(c, A)), NULL, NULL), 0));
+	cr_assert(eq(int, limes_audit(&exp_r, "export", agentproc_config(cluster_ap(c, R)), NULL, NULL), 0));
+	size_t n_sub, n_recv, n_rcpt;
+	char (*submitted)[33] = ids_of(exp_a, "submitted", &n_sub);
+	char (*received)[33] = ids_of(exp_r, "received", &n_recv);
+	char (*receipts)[33] = ids_of(exp_a, "receipt", &n_rcpt);
+	/* every 202'd message has exactly one submission entry */
+	for (size_t i = 0; i < n_accepted; i++)
+		cr_assert(sorted_has(submitted, n_sub, accepted[i]), "202'd %s has no submission entry", accepted[i]);
+	for (size_t i = 0; i + 1 < n_sub; i++)
+		cr_assert(ne(str, submitted[i], submitted[i + 1]), "two submission entries for %s", submitted[i]);
+	/* exactly one delivery entry on the receiver for each, and nothing else:
+	 * a submission whose 202 a kill cut off still happened, and is delivered */
+	cr_assert(eq(sz, n_recv, n_sub), "R has %zu received entries, A %zu submissions", n_recv, n_sub);
+	for (size_t i = 0; i < n_recv; i++) {
+		cr_assert(eq(str, received[i], submitted[i]), "received entry %s without its submission", received[i]);
+		cr_assert(sorted_has(receipts, n_rcpt, received[i]), "no verified receipt entry at A for %s", received[i]);
+	}
+	/* no receipt entry for a message that was not submitted */
+	for (size_t i = 0; i < n_rcpt; i++)
+		cr_assert(sorted_has(submitted, n_sub, receipts[i]), "receipt entry for unknown %s", receipts[i]);
+	free(submitted);
+	free(received);
+	free(receipts);
+	free(exp_a);
+	free(exp_r);
+	free(accepted);
+	cluster_destroy(&c);
+}
