@@ -33,6 +33,10 @@ struct audit {
 	uint64_t last_cp_seq;         /* committed view, refreshed at each checkpoint */
 	uint64_t last_cp_ms;
 	bool started;                 /* an entry is being built */
+	bool head_known;              /* head_seq/head_hash mirror the (staged) chain */
+	uint64_t head_generation;     /* the store's undo generation they were read at */
+	uint64_t head_seq;
+	uint8_t head_hash[STORE_HASH_LEN];
 	struct audit_builder b;
 	uint8_t (*ids)[STORE_ID_LEN];
 	uint64_t entries, checkpoints;
@@ -135,9 +139,17 @@ int audit_finish(struct audit *a)
 	rc = commit_stage(a->commit, 0);
 	if (rc < 0)
 		return rc;
-	rc = store_audit_head(a->store, &seq, prev);
-	if (rc < 0)
-		return rc;
+	/* the head is read once and then followed in memory, until the store
+	 * undoes staged writes (its undo generation moves) */
+	if (!a->head_known || a->head_generation != store_undo_generation(a->store)) {
+		rc = store_audit_head(a->store, &a->head_seq, a->head_hash);
+		if (rc < 0)
+			return rc;
+		a->head_known = true;
+		a->head_generation = store_undo_generation(a->store);
+	}
+	seq = a->head_seq;
+	memcpy(prev, a->head_hash, STORE_HASH_LEN);
 	put_u64_at(a->b.buf + 4, seq + 1);
 	put_u64_at(a->b.buf + 12, clock_now_ms());
 	memcpy(a->b.buf + 21, prev, STORE_HASH_LEN);
@@ -156,8 +168,13 @@ int audit_finish(struct audit *a)
 	audit_entry_hash(a->b.buf, a->b.len, row.hash);
 	row.hash_len = STORE_HASH_LEN;
 	rc = store_audit_append(a->store, &row, (const uint8_t(*)[STORE_ID_LEN])ids.ids, ids.n);
-	if (rc == 0)
+	if (rc == 0) {
 		a->entries++;
+		a->head_seq = row.seq;
+		memcpy(a->head_hash, row.hash, STORE_HASH_LEN);
+	} else {
+		a->head_known = false; /* a failed insert may have left anything */
+	}
 	return rc;
 }
 

@@ -83,7 +83,7 @@ static void bad_receipt(struct links *L)
  * refuses the receipt itself (nothing more of it can be recorded). */
 static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issuer,
 			  const struct wire_receipt_body *body, const struct wire_receipt_entry *e, const uint8_t *buf,
-			  size_t len, int64_t *receipt_id, uint64_t now)
+			  size_t len, const uint8_t receipt_hash[32], int64_t *receipt_id, uint64_t now)
 {
 	struct store *store = L->deps.store;
 	const char *recipient = body->issuer;
@@ -132,8 +132,6 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 		rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now, *receipt_id);
 	if (rc == 0) {
 		/* the verified receipt's entry: both or neither */
-		uint8_t receipt_hash[32];
-		envelope_hash(buf, len, receipt_hash);
 		rc = audit_receipt(commit_audit(L->deps.commit), ol->peer_id, recipient, e->message_id,
 				   e->status == WIRE_RECEIPT_REJECTED ? "rejected"
 				   : e->status == WIRE_RECEIPT_DUPLICATE ? "duplicate" : "accepted",
@@ -200,8 +198,11 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 		goto out;
 	}
 	int64_t receipt_id = 0;
+	uint8_t receipt_hash[32];
+	/* once per receipt: a batch's receipt covers many entries */
+	envelope_hash(buf, len, receipt_hash);
 	for (size_t i = 0; i < body.n_entries; i++)
-		if (!receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, &receipt_id, now))
+		if (!receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, receipt_hash, &receipt_id, now))
 			break;
 	if (relay)
 		link_relay_receipt(L, &body, buf, len);

@@ -189,6 +189,7 @@ static const char *ioerr_detail(int rc)
 
 void store_fail(struct store *store, int code, const char *reason)
 {
+	store->undo_generation++;
 	if (!store->healthy)
 		return;
 	store->healthy = false;
@@ -351,6 +352,11 @@ int store_write_begin(struct store *store)
 	return store_begin(store);
 }
 
+uint64_t store_undo_generation(const struct store *store)
+{
+	return store ? store->undo_generation : 0;
+}
+
 int store_commit(struct store *store)
 {
 	int err;
@@ -397,6 +403,7 @@ void store_mark_undo(struct store *store)
 
 	if (!store || sqlite3_get_autocommit(store->db))
 		return;
+	store->undo_generation++;
 	/* Writes that should be undone must never be committed with the rest:
 	 * if they cannot be undone, the store refuses to commit anything. */
 	err = run(store, SQL_ROLLBACK_TO, "rollback to savepoint");
@@ -416,6 +423,7 @@ void store_rollback(struct store *store)
 
 	if (!store || sqlite3_get_autocommit(store->db))
 		return;
+	store->undo_generation++;
 	err = run(store, SQL_ROLLBACK, "rollback");
 	/* Abandoned writes must never be committed by a later store_commit(). */
 	if (err && !sqlite3_get_autocommit(store->db))

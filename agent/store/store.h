@@ -183,6 +183,9 @@ int store_commit(struct store *store);
  * commit it). */
 void store_rollback(struct store *store);
 
+/* A number that changes whenever staged writes are undone (rollback, undo
+ * to a mark, failure): a cache of what was staged is stale once it moved. */
+uint64_t store_undo_generation(const struct store *store);
 /* True while a write transaction is open (staged writes wait for a commit). */
 bool store_in_transaction(const struct store *store);
 /* Marks the current point of the open transaction (opening one if needed),

@@ -41,6 +41,7 @@ struct store {
 	bool healthy;
 	int fail_code;           /* what writes return once unhealthy */
 	char reason[256];        /* why unhealthy */
+	uint64_t undo_generation; /* bumped whenever staged writes are undone */
 };
 
 /* Query `which` of `file_queries`, prepared once (on first use) and cached in the
