@@ -127,19 +127,20 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 		}
 	}
 	/* delivered = when we verified the receipt, on our clock */
-	rc = store_mark(store);
-	if (rc == 0)
-		rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now, *receipt_id);
+	rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now, *receipt_id);
 	if (rc == 0) {
-		/* the verified receipt's entry: both or neither */
+		/* the verified receipt's entry, in the receipt's mark (on_receipt):
+		 * if it cannot be written, the whole receipt is undone */
 		rc = audit_receipt(commit_audit(L->deps.commit), ol->peer_id, recipient, e->message_id,
 				   e->status == WIRE_RECEIPT_REJECTED ? "rejected"
 				   : e->status == WIRE_RECEIPT_DUPLICATE ? "duplicate" : "accepted",
 				   e->status == WIRE_RECEIPT_REJECTED ? reason_name(e->reason) : NULL, receipt_hash);
-		if (rc == 0)
-			rc = store_mark_keep(store);
-		if (rc < 0)
-			store_mark_undo(store);
+		if (rc < 0) {
+			log_warn("peer=%s msg=%s event=audit_failed what=receipt reason=%s action=\"the receipt is "
+				 "undone; the next re-send asks again\"", body->issuer, link_hex_id(e->message_id),
+				 limes_errname(rc));
+			return false;
+		}
 	}
 	if (rc < 0) {
 		log_warn("peer=%s msg=%s event=mark_failed state=%s reason=%s", body->issuer,
@@ -201,11 +202,23 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 	uint8_t receipt_hash[32];
 	/* once per receipt: a batch's receipt covers many entries */
 	envelope_hash(buf, len, receipt_hash);
-	for (size_t i = 0; i < body.n_entries; i++)
-		if (!receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, receipt_hash, &receipt_id, now))
-			break;
-	if (relay)
-		link_relay_receipt(L, &body, buf, len);
+	/* one mark for the receipt: its marks and their audit entries are kept
+	 * together or undone together */
+	rc = store_mark(L->deps.store);
+	if (rc < 0) {
+		log_warn("peer=%s event=receipt_unrecorded reason=%s action=\"the next re-send asks again\"",
+			 ol->peer_id, limes_errname(rc));
+		goto out;
+	}
+	bool whole = true;
+	for (size_t i = 0; i < body.n_entries && whole; i++)
+		whole = receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, receipt_hash, &receipt_id, now);
+	if (whole && store_mark_keep(L->deps.store) == 0) {
+		if (relay)
+			link_relay_receipt(L, &body, buf, len);
+	} else {
+		store_mark_undo(L->deps.store);
+	}
 out:
 	wire_receipt_body_clear(&body);
 }
