@@ -487,6 +487,7 @@ int api_routes_inbox_params(const char *after, const char *limit, const char *wa
 struct inbox_view {
 	const struct api_deps *deps;
 	const struct config_client *client; /* its read right filters the rows */
+	bool filter;                        /* clients are configured: rows need a read right */
 	json_t *messages;
 	int64_t last;                       /* last row looked at, shown or not */
 	size_t shown, want;
@@ -532,7 +533,7 @@ static int add_inbox_row(void *arg, const struct store_inbox_row *row)
 
 	iv->last = row->cursor;
 	/* rows of a type the client may not read are passed over, never shown */
-	if (iv->client && !client_may_read(iv->client, e->type))
+	if (iv->filter && !client_may_read(iv->client, e->type))
 		return 0;
 	body = decoded_body(iv->deps, row, &why);
 
@@ -564,7 +565,9 @@ int api_routes_inbox(const struct api_deps *deps, const char *client, const stru
 	struct inbox_view iv = { .deps = deps, .messages = json_array(), .last = p->after, .want = p->limit };
 	int rc = 0;
 
-	iv.client = cfg->n_clients ? client_rights(cfg, client) : NULL;
+	/* a client without rights (none found) sees nothing: closed by default */
+	iv.filter = cfg->n_clients > 0;
+	iv.client = iv.filter ? client_rights(cfg, client) : NULL;
 	iv.ids = calloc(p->limit ? p->limit : 1, STORE_ID_LEN);
 	if (!iv.ids)
 		iv.nomem = true;
