@@ -454,6 +454,8 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 		if (!get)
 			goto not_allowed;
 		bool events = url[4] == 'e';
+		if (!api_clients_admin(deps, req->client, &r, "read the link events and history"))
+			return send_reply(req, method, url, &r);
 		if (!known_query(req, events ? "after\0limit\0" : "peer\0minutes\0", &r))
 			return send_reply(req, method, url, &r);
 		if (events)
