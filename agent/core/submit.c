@@ -319,7 +319,7 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 			/* the submission's entry rides in the same mark: both or neither */
 			uint8_t body_hash[STORE_HASH_LEN];
 			envelope_hash(r->body, r->body_len, body_hash);
-			rc = audit_submitted(commit_audit(s->commit), client, m.id, r->type, r->to, r->n_to,
+			rc = audit_submitted(commit_audit(s->commit), client, msgs[i].id, r->type, r->to, r->n_to,
 					     body_hash);
 		}
 		if (rc < 0) {
