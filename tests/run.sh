@@ -17,6 +17,15 @@ if ! (cd "$here/tests/dashboard" && npm ci --no-audit --no-fund --loglevel=error
   echo "   registry: $(npm config get registry 2>/dev/null)" >&2
   grep -m 1 -E 'FetchError|request to|code E' "$here/build/npm-ci.log" | sed 's/^/   /' >&2 || true
 fi
+# one throwaway PostgreSQL (initdb + pg_ctl as an unprivileged user, in a
+# temporary folder) for the store's postgres backend and the HA tests; each
+# test takes a schema of its own on it; stopped and removed on exit
+echo "== throwaway PostgreSQL"
+pg_out=$("$here/tests/pg_throwaway.sh" start)
+pg_dir=$(sed -n 1p <<<"$pg_out")
+LIMES_TEST_PG=$(sed -n 2p <<<"$pg_out")
+export LIMES_TEST_PG
+trap '"$here/tests/pg_throwaway.sh" stop "$pg_dir"' EXIT
 echo "== tests (unit + integration)"
 ctest --test-dir "$here/build" --output-on-failure -j2
 
