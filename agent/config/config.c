@@ -445,6 +445,17 @@ static int store_key(struct parse_state *st, const char *key, const char *value)
 		}
 		return set_string(st, key, value, cfg->node, sizeof(cfg->node));
 	}
+	if (strcmp(key, "schema") == 0) {
+		size_t n = strlen(value);
+		bool ok = n > 0 && n < sizeof(cfg->store_schema) && !(value[0] >= '0' && value[0] <= '9') &&
+			  strncmp(value, "pg_", 3) != 0 && strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+		if (!ok) {
+			fail(st, st->line, "schema: '%s' is not 1 to 48 of a-z 0-9 _ (not starting with a digit or pg_)",
+			     value);
+			return -1;
+		}
+		return set_string(st, key, value, cfg->store_schema, sizeof(cfg->store_schema));
+	}
 	if (strcmp(key, "ha_poll") == 0)
 		return set_duration(st, key, value, &cfg->ha_poll_ms);
 	fail(st, st->line, "unknown key '%s' in [store]", key);

@@ -74,6 +74,7 @@ struct config {
 	int store_backend;          /* enum store_backend: 0 sqlite, 1 postgres */
 	char store_conninfo[1024];  /* postgres: libpq conninfo, when given inline (a secret) */
 	char store_conninfo_file[PATH_MAX]; /* or read from this file, kept 0600 */
+	char store_schema[49];      /* postgres: "" or a schema of its own */
 	char node[CONFIG_ID_MAX + 1]; /* this node's name among the agency's (default: host name) */
 	uint64_t ha_poll_ms;        /* how often a standby tries to become active */
 

@@ -241,6 +241,7 @@ static struct store *open_store(const struct config *cfg, char *err, size_t err_
 	struct store_settings settings = {
 		.backend = cfg->store_backend == 1 ? STORE_BACKEND_POSTGRES : STORE_BACKEND_SQLITE,
 		.dir = cfg->data_dir, .conninfo = cfg->store_conninfo, .agency = cfg->id,
+		.schema = cfg->store_schema[0] ? cfg->store_schema : NULL,
 	};
 
 	if (cfg->store_backend == 1 && cfg->store_conninfo_file[0]) {

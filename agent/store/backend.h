@@ -113,6 +113,10 @@ struct store {
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
 
+/* store_open_pg() in a schema of its own (NULL: the session's search_path). */
+struct store *store_open_pg_schema(const char *conninfo, const char *agency, const char *schema,
+				   int *err);
+
 /* Marks the store unhealthy for good with `reason` (logged once); later
  * writes return `code`. The backend rolls back its own transaction. */
 void store_set_failed(struct store *store, int code, const char *reason);

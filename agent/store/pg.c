@@ -680,7 +680,38 @@ static int configure(struct store *store)
 			     "configure");
 }
 
+/* True for a schema name we put into SQL as is: [a-z0-9_], 1..48, not
+ * starting with a digit or "pg_". */
+static bool schema_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 48 || (s[0] >= '0' && s[0] <= '9') || strncmp(s, "pg_", 3) == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static int use_schema(struct store *store, const char *schema)
+{
+	char sql[160];
+	int err;
+
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA IF NOT EXISTS %s", schema);
+	err = pg_exec_plain(store, sql, "create schema");
+	snprintf(sql, sizeof(sql), "SET search_path = %s", schema);
+	return err ? err : pg_exec_plain(store, sql, "set schema");
+}
+
 struct store *store_open_pg(const char *conninfo, const char *agency, int *err)
+{
+	return store_open_pg_schema(conninfo, agency, NULL, err);
+}
+
+struct store *store_open_pg_schema(const char *conninfo, const char *agency, const char *schema,
+				   int *err)
 {
 	/* libpq's own side of the same bounds; conninfo (last, expanded)
 	 * overrides any of them. */
@@ -692,7 +723,7 @@ struct store *store_open_pg(const char *conninfo, const char *agency, int *err)
 	struct store *store = NULL;
 	int e = 0;
 
-	if (!conninfo || !pg_agency_ok(agency)) {
+	if (!conninfo || !pg_agency_ok(agency) || (schema && !schema_ok(schema))) {
 		e = LIMES_E_INVAL;
 		goto out;
 	}
@@ -714,6 +745,8 @@ struct store *store_open_pg(const char *conninfo, const char *agency, int *err)
 		goto out;
 	}
 	e = configure(store);
+	if (!e && schema)
+		e = use_schema(store, schema);
 	if (!e)
 		e = migrate(store);
 	if (!e && !store->healthy)

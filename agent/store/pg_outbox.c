@@ -88,9 +88,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_MSG_GET] =
 		"SELECT " DLV_COLUMNS " FROM deliveries"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = $1) ORDER BY recipient",
+	/* one count per partial index (an IN (0, 1) would scan the table) */
 	[SQL_STATS] =
-		"SELECT count(*), min(created_ms) FROM deliveries WHERE next_hop = $1"
-		" AND state IN (0, 1)",
+		"SELECT sum(n)::bigint, min(m) FROM ("
+		"SELECT count(*) AS n, min(created_ms) AS m FROM deliveries WHERE next_hop = $1 AND state = 0"
+		" UNION ALL "
+		"SELECT count(*), min(created_ms) FROM deliveries WHERE next_hop = $1 AND state = 1) AS q",
 	/* The CTE's DELETE is invisible to the outer statement's snapshot:
 	 * a message goes when every delivery it has is among those purged. */
 	[SQL_PURGE_DLV] =

@@ -63,7 +63,7 @@ struct store *store_open_with(const struct store_settings *settings, int *err)
 	case STORE_BACKEND_SQLITE:
 		return store_open_vfs(settings->dir, NULL, err);
 	case STORE_BACKEND_POSTGRES:
-		return store_open_pg(settings->conninfo, settings->agency, err);
+		return store_open_pg_schema(settings->conninfo, settings->agency, settings->schema, err);
 	}
 	if (err)
 		*err = LIMES_E_INVAL;

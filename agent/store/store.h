@@ -158,6 +158,8 @@ struct store_settings {
 	const char *dir;            /* sqlite: the data folder */
 	const char *conninfo;       /* postgres: libpq connection string (a secret: never logged) */
 	const char *agency;         /* postgres: the agency id, names the advisory lock */
+	const char *schema;         /* postgres: NULL, or a schema of its own (created if
+				     * missing; [a-z0-9_], 1..48): several agencies on one database */
 };
 
 /* Opens the store the settings describe. Caller owns the result
