@@ -5,6 +5,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+# --long: the soak versions too (e.g. the failover test's 5,000 messages
+# each way and 5 kills instead of 600 and 2)
+if [ "${1:-}" = "--long" ]; then
+  export LIMES_LONG=1
+fi
 
 "$here/deploy/setup.sh" --test "$here/build" -DLIMES_WERROR=ON
 # the dashboard test drives headless Chromium with playwright-core, exactly
