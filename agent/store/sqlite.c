@@ -729,9 +729,11 @@ static int sqlite_ha_active_node(struct store *store, char *node, size_t node_le
 	return LIMES_E_NOTFOUND;
 }
 
+/* No session to lose: a failed disk keeps the agent up, unhealthy, so
+ * /healthz and status can say why (docs/store.md, failure semantics). */
 static int sqlite_ping(struct store *store)
 {
-	return store->healthy ? 0 : store->fail_code;
+	return 0;
 }
 
 const struct store_ops store_sqlite_ops = {

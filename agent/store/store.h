@@ -187,9 +187,10 @@ int store_ha_try_active(struct store *store, const char *node, const char *api);
  * caller's buffers, LIMES_E_NOTFOUND when none ever was, or an error. */
 int store_ha_active_node(struct store *store, char *node, size_t node_len, char *api,
 			 size_t api_len);
-/* A round trip to the database (no transaction open): 0 while the session
- * is alive (and, when active, still holds the lock), else an error and the
- * store turns unhealthy. */
+/* PostgreSQL: a round trip to the database (no transaction open): 0 while
+ * the session is alive (and, when active, still holds the lock), else an
+ * error and the store turns unhealthy. SQLite has no session: always 0 (a
+ * failed disk shows in store_healthy(), the agent stays up to say so). */
 int store_ping(struct store *store);
 
 /* Closes the store and frees it; accepts NULL and sets *store to NULL. An

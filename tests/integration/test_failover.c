@@ -300,3 +300,53 @@ Test(failover, active_node_killed_repeatedly_loses_nothing_and_never_overlaps, .
 	free(ab);
 	free(ba);
 }
+
+Test(failover, a_node_that_loses_its_database_session_stops_at_once, .timeout = 120)
+{
+	char root[128], root2[128], conninfo[1024], schema[96], path[1024], extra[1400];
+
+	cr_assert(eq(int, store_test_mkdtemp(root, sizeof(root), "fence"), 0));
+	cr_assert(eq(int, store_test_mkdtemp(root2, sizeof(root2), "fence2"), 0));
+	cr_assert(eq(int, store_test_pg_create("fence", conninfo, sizeof(conninfo), schema, sizeof(schema)), 0));
+	struct agentproc *node[2] = { agentproc_new(root, "A"), agentproc_new(root2, "A") };
+	cr_assert(node[0] != NULL && node[1] != NULL);
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/pg.conninfo", agentproc_dir(node[i]));
+		FILE *f = fopen(path, "w");
+		cr_assert(f != NULL);
+		fprintf(f, "%s\n", conninfo);
+		fclose(f);
+		cr_assert(eq(int, chmod(path, 0600), 0));
+		snprintf(extra, sizeof(extra), "\n[store]\nbackend = postgres\nconninfo_file = pg.conninfo\nnode = N%d\nha_poll = 200ms\n",
+			 i + 1);
+		agentproc_set_api_extra(node[i], extra);
+	}
+	cr_assert(eq(int, agentproc_start(node[0]), 0));
+	cr_assert(eq(ptr, wait_active(node[0], node[0], 5000), node[0]));
+	cr_assert(eq(int, agentproc_start(node[1]), 0));
+	cr_assert(agentproc_wait_log(node[1], "role=standby", 5000));
+	/* the database ends both nodes' sessions (as a failover or a partition
+	 * would): the active node stops acting within a poll, and so does the
+	 * standby; both exit non-zero, for systemd to restart them */
+	cr_assert(eq(int, store_test_pg_kill_sessions(schema), 2));
+	for (int i = 0; i < 2; i++) {
+		int waited = 0;
+		while (agentproc_running(node[i]) && waited < 5000) {
+			cluster_sleep_ms(50);
+			waited += 50;
+		}
+		cr_assert(not(agentproc_running(node[i])), "N%d still runs 5 s after losing its session", i + 1);
+	}
+	cr_assert(agentproc_log_contains(node[0], "event=role role=stopped node=N1 was=active"));
+	cr_assert(agentproc_log_contains(node[1], "event=role role=stopped node=N2 was=standby"));
+	/* restarted, one of them is active again */
+	cr_assert(eq(int, agentproc_start(node[1]), 0));
+	cr_assert(eq(ptr, wait_active(node[1], node[1], 5000), node[1]));
+	cr_assert(eq(int, agentproc_start(node[0]), 0));
+	cr_assert(not(is_active(node[0])));
+	for (int i = 0; i < 2; i++)
+		agentproc_destroy(&node[i]);
+	cr_assert(eq(int, store_test_pg_drop(schema), 0));
+	store_test_rmtree(root);
+	store_test_rmtree(root2);
+}
