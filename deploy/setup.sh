@@ -23,13 +23,13 @@ shift || true
 packages=(
   build-essential cmake pkg-config git dpkg-dev scdoc
   libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev
-  libsqlite3-dev libmicrohttpd-dev libjansson-dev libinih-dev libcurl4-openssl-dev
+  libsqlite3-dev libpq-dev libmicrohttpd-dev libjansson-dev libinih-dev libcurl4-openssl-dev
   curl procps python3
 )
 # the test suite and the benchmark
 test_packages=(
   libcriterion-dev clang-14 libclang-rt-14-dev
-  nats-server libnats-dev sqlite3
+  nats-server libnats-dev sqlite3 postgresql
   chromium prometheus
   libseccomp-dev systemd openssl iproute2 util-linux man-db
 )

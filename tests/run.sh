@@ -5,8 +5,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-# --long: the soak runs too (LIMES_LONG=1: e.g. 30 SIGKILLs over 5,000 messages in test_audit)
-if [ "${1:-}" = "--long" ]; then export LIMES_LONG=1; fi
+# --long: the soak versions too (e.g. the failover test's 5,000 messages
+# each way and 5 kills instead of 600 and 2)
+if [ "${1:-}" = "--long" ]; then
+  export LIMES_LONG=1
+fi
 
 "$here/deploy/setup.sh" --test "$here/build" -DLIMES_WERROR=ON
 # the dashboard test drives headless Chromium with playwright-core, exactly
@@ -19,6 +22,15 @@ if ! (cd "$here/tests/dashboard" && npm ci --no-audit --no-fund --loglevel=error
   echo "   registry: $(npm config get registry 2>/dev/null)" >&2
   grep -m 1 -E 'FetchError|request to|code E' "$here/build/npm-ci.log" | sed 's/^/   /' >&2 || true
 fi
+# one throwaway PostgreSQL (initdb + pg_ctl as an unprivileged user, in a
+# temporary folder) for the store's postgres backend and the HA tests; each
+# test takes a schema of its own on it; stopped and removed on exit
+echo "== throwaway PostgreSQL"
+pg_out=$("$here/tests/pg_throwaway.sh" start)
+pg_dir=$(sed -n 1p <<<"$pg_out")
+LIMES_TEST_PG=$(sed -n 2p <<<"$pg_out")
+export LIMES_TEST_PG
+trap '"$here/tests/pg_throwaway.sh" stop "$pg_dir"' EXIT
 echo "== tests (unit + integration)"
 ctest --test-dir "$here/build" --output-on-failure -j2
 

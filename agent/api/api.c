@@ -409,6 +409,8 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 			metrics_render(deps, &req->api->counters, &r);
 		return send_reply(req, method, url, &r);
 	}
+	if (strcmp(url, "/v1/peers") != 0 && api_routes_standby(deps, &r))
+		return send_reply(req, method, url, &r);
 	if (strcmp(url, "/v1/messages") == 0) {
 		if (!post)
 			goto not_allowed;

@@ -9,6 +9,7 @@
 #ifndef LIMES_API_H
 #define LIMES_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -22,6 +23,14 @@ struct link_stats;
 struct identity;
 struct history;
 
+/* This node's role among its agency's nodes (docs/availability.md), as the
+ * daemon sees it; strings borrowed until the next call. */
+struct api_role {
+	bool standby;               /* false: active (a single node is always active) */
+	const char *node;           /* this node's name */
+	const char *backend;        /* "sqlite" or "postgres" */
+};
+
 /* What the API uses, all borrowed for its whole life (until api_destroy). */
 struct api_deps {
 	uv_loop_t *loop;
@@ -34,6 +43,11 @@ struct api_deps {
 	uint64_t started_ms;        /* for limes_uptime_seconds */
 	const struct identity *me;  /* ours, to open inbox bodies for GET /v1/inbox; required */
 	const struct history *history; /* per-peer samples for GET /v1/stats/history; may be NULL (404) */
+	/* the node's role; NULL: always active. A standby answers /healthz
+	 * 503 role=standby, serves /metrics, /v1/peers and the console page, and
+	 * answers everything else 503 naming the active node. */
+	void (*role)(void *arg, struct api_role *out);
+	void *role_arg;
 };
 
 /* Reads the token, binds the config's [api] listen and joins deps->loop;

@@ -113,6 +113,11 @@ int api_routes_inbox(const struct api_deps *deps, const char *client, const stru
 void api_routes_peers(const struct api_deps *deps, struct api_reply *r);
 /* GET /healthz. */
 void api_routes_healthz(const struct api_deps *deps, struct api_reply *r);
+/* role.c: this node's role through deps->role (false and "active" when the
+ * daemon gave none); the standby's answers: true when r was filled. */
+bool api_role_get(const struct api_deps *deps, struct api_role *out);
+bool api_routes_standby(const struct api_deps *deps, struct api_reply *r);
+bool api_routes_healthz_standby(const struct api_deps *deps, struct api_reply *r);
 
 /* --- clients.c --- */
 

@@ -234,8 +234,11 @@ json_t *api_json_peers(const struct api_deps *deps)
 			json_decref(list);
 			list = NULL; /* json_pack fails on it below: the caller answers 500 */
 		}
-	return json_pack("{s:{s:s, s:s, s:o, s:f, s:b}, s:o}", "agent", "id", peers_config(deps->peers)->id,
-			 "version", LIMES_VERSION, "now", api_json_time_value(now), "uptime_s",
-			 (double)(now - deps->started_ms) / 1000.0, "store_healthy", store_healthy(deps->store),
-			 "peers", list);
+	struct api_role role;
+	api_role_get(deps, &role);
+	return json_pack("{s:{s:s, s:s, s:o, s:f, s:b, s:s, s:s, s:s}, s:o}", "agent", "id",
+			 peers_config(deps->peers)->id, "version", LIMES_VERSION, "now", api_json_time_value(now),
+			 "uptime_s", (double)(now - deps->started_ms) / 1000.0, "store_healthy",
+			 store_healthy(deps->store), "role", role.standby ? "standby" : "active", "node",
+			 role.node, "store_backend", role.backend, "peers", list);
 }

@@ -630,6 +630,8 @@ void api_routes_healthz(const struct api_deps *deps, struct api_reply *r)
 	char message[300];
 
 	message[0] = '\0';
+	if (api_routes_healthz_standby(deps, r))
+		return;
 	if (!deps->me)
 		reason = "keys_unusable";
 	else if (!store_healthy(deps->store)) {
@@ -646,5 +648,7 @@ void api_routes_healthz(const struct api_deps *deps, struct api_reply *r)
 						 "message", message));
 		return;
 	}
-	api_json_reply(r, 200, json_pack("{s:s}", "status", "ok"));
+	struct api_role role;
+	api_role_get(deps, &role);
+	api_json_reply(r, 200, json_pack("{s:s, s:s, s:s}", "status", "ok", "role", "active", "node", role.node));
 }

@@ -37,6 +37,7 @@ struct bench_opts {
 	unsigned window;            /* [link] window of both agents; 0: the agent's default */
 	unsigned protocol;          /* [link] protocol of both agents; 0: the agent's default (2) */
 	const char *dir;            /* parent of the temporary folder */
+	const char *pg_conninfo;    /* --store postgres: the server's conninfo; NULL: SQLite */
 };
 
 struct bench_results {
@@ -56,6 +57,7 @@ struct bench_results {
 	 * and the sender's envelope signatures per message (its metric) */
 	double protocol_version, signatures_per_msg;
 	char fs_type[32];
+	char store[16];             /* "sqlite" or "postgres" */
 };
 
 /* ------------------------------------------------------------- bench.c */
@@ -98,6 +100,10 @@ struct bench_env {
  * on free loopback ports. 0 or -1 with the reason in err. */
 int bench_agents_setup(struct bench_env *env, const char *parent, unsigned window, unsigned protocol, char *err,
 		       size_t err_len);
+/* With --store postgres: the agents' configs name this server (each agent in
+ * a schema of its own, bench_<pid>_sender / _receiver); NULL: SQLite.
+ * Call before bench_agents_setup(); the string is borrowed. */
+void bench_agents_use_postgres(const char *conninfo);
 /* Starts limes-agent (found beside this program) for ag; with trace, gives
  * it a pipe as descriptor 3 with `--trace-fd 3` and keeps the read end in
  * ag->trace_fd. */

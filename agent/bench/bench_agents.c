@@ -104,10 +104,38 @@ static int prepare_agent(struct bench_env *env, struct bench_agent *ag, const ch
 	return 0;
 }
 
+static const char *pg_conninfo; /* --store postgres */
+
+void bench_agents_use_postgres(const char *conninfo)
+{
+	pg_conninfo = conninfo;
+}
+
+/* The [store] section for --store postgres: the conninfo goes into a 0600
+ * file beside the config (it may hold a password). */
+static int store_section(const struct bench_agent *ag, const char *stem, char *out, size_t len, char *err,
+			 size_t err_len)
+{
+	char path[PATH_MAX];
+
+	out[0] = '\0';
+	if (!pg_conninfo)
+		return 0;
+	snprintf(path, sizeof(path), "%.*s/pg-%s.conninfo", (int)(strrchr(ag->conf, '/') - ag->conf), ag->conf,
+		 stem);
+	if (write_file(path, pg_conninfo, 0600) < 0) {
+		snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
+		return -1;
+	}
+	snprintf(out, len, "[store]\nbackend = postgres\nconninfo_file = pg-%s.conninfo\nschema = bench_%ld_%s\n\n",
+		 stem, (long)getpid(), stem);
+	return 0;
+}
+
 static int write_config(const struct bench_agent *ag, const char *stem, const struct bench_agent *peer,
 			const char *peer_line, unsigned window, unsigned protocol, char *err, size_t err_len)
 {
-	char text[2048], link[96] = "";
+	char text[2048], link[96] = "", store[256];
 	size_t at = 0;
 
 	if (window || protocol)
@@ -118,13 +146,16 @@ static int write_config(const struct bench_agent *ag, const char *stem, const st
 		at += (size_t)snprintf(link + at, sizeof(link) - at, "protocol = %u\n", protocol);
 	if (at)
 		snprintf(link + at, sizeof(link) - at, "\n");
+	if (store_section(ag, stem, store, sizeof(store), err, err_len) < 0)
+		return -1;
 	int n = snprintf(text, sizeof(text),
 			 "; written by limes bench\n"
 			 "[agent]\nid = %s\nkeys = keys-%s\nlisten = tcp://127.0.0.1:%u\ndata = data-%s\n"
-			 "log_level = warn\n\n%s"
+			 "log_level = warn\n\n%s%s"
 			 "[api]\nlisten = 127.0.0.1:%u\ntoken_file = token-%s\n\n"
 			 "[peer \"%s\"]\nendpoint = tcp://127.0.0.1:%u\nkey = %s\nsend = alert\naccept = alert\n",
-			 ag->id, stem, ag->zmq_port, stem, link, ag->api_port, stem, peer->id, peer->zmq_port, peer_line);
+			 ag->id, stem, ag->zmq_port, stem, link, store, ag->api_port, stem, peer->id, peer->zmq_port,
+			 peer_line);
 	if (n < 0 || n >= (int)sizeof(text) || write_file(ag->conf, text, 0600) < 0) {
 		snprintf(err, err_len, "%s: cannot write the config: %s", ag->conf, strerror(errno));
 		return -1;

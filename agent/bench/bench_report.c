@@ -136,6 +136,7 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 				   "connections", (json_int_t)o->connections, "big_batch", (json_int_t)o->big_batch,
 				   "window", (json_int_t)o->window, "protocol", (json_int_t)o->protocol,
 				   "nats", o->nats);
+	json_object_set_new(params, "store", json_string(r->store[0] ? r->store : "sqlite"));
 	json_t *mach = json_pack("{s:s, s:I, s:o, s:s, s:s}", "cpu_model", m.cpu, "cores", (json_int_t)m.cores,
 				 "memory_mb", num(m.mem_mb), "kernel", m.kernel, "data_fs", r->fs_type);
 	const struct {
@@ -240,8 +241,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	struct machine m;
 
 	machine_read(&m);
-	printf("limes bench %s — %s, %ld cores, %.0f MiB, %s, data on %s\n", LIMES_VERSION, m.cpu, m.cores,
-	       m.mem_mb, m.kernel, r->fs_type);
+	printf("limes bench %s — %s, %ld cores, %.0f MiB, %s, data on %s, store %s\n", LIMES_VERSION, m.cpu,
+	       m.cores, m.mem_mb, m.kernel, r->fs_type, r->store[0] ? r->store : "sqlite");
 	printf("  %llu messages of %zu-byte bodies, batches of %u on %u connections; %.0f msg/s for %.0f s; "
 	       "backlog %llu; queued %llu\n\n",
 	       (unsigned long long)o->messages, o->body_bytes, o->batch, o->connections, o->rate, o->latency_s,

@@ -22,6 +22,7 @@ static const char usage[] =
 	"usage: limes bench [--quick] [--json] [--messages N] [--body-bytes B] [--rate R]\n"
 	"                   [--duration S] [--backlog N] [--queued N] [--batch N] [--connections N]\n"
 	"                   [--window N] [--protocol V] [--no-nats] [--dir DIR] [--keep]\n"
+	"                   [--store sqlite|postgres] [--pg CONNINFO]\n"
 	"       limes-bench [the same options]\n"
 	"\n"
 	"Starts two agents on 127.0.0.1 with temporary keys and stores, and measures in one run:\n"
@@ -50,6 +51,9 @@ static const char usage[] =
 	"  --protocol V      [link] protocol of both agents: 1 (one signature per envelope) or 2\n"
 	"                    (batch signatures; the agent's default)\n"
 	"  --no-nats         skip the NATS JetStream baseline\n"
+	"  --store S         the agents' store: sqlite (default) or postgres\n"
+	"  --pg CONNINFO     with --store postgres: the server (libpq conninfo; default\n"
+	"                    $LIMES_BENCH_PG); each agent gets a schema bench_PID_*, left behind\n"
 	"  --dir DIR         make the temporary folder under DIR (default $TMPDIR or /tmp);\n"
 	"                    the fdatasync figure is for DIR's disk\n"
 	"  --keep            keep the temporary folder (configs, stores, logs) afterwards\n"
@@ -91,7 +95,7 @@ static int parse_real(const char *opt, const char *text, double min, double max,
 static int parse_options(int argc, char **argv, struct bench_opts *o)
 {
 	enum { O_MESSAGES = 256, O_BODY, O_RATE, O_DURATION, O_BACKLOG, O_QUEUED, O_BATCH, O_CONN, O_NO_NATS,
-	       O_DIR, O_KEEP, O_WINDOW, O_PROTOCOL };
+	       O_DIR, O_KEEP, O_WINDOW, O_PROTOCOL, O_STORE, O_PG };
 	static const struct option longs[] = {
 		{ "quick", no_argument, NULL, 'q' },        { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },         { "messages", required_argument, NULL, O_MESSAGES },
@@ -102,10 +106,13 @@ static int parse_options(int argc, char **argv, struct bench_opts *o)
 		{ "no-nats", no_argument, NULL, O_NO_NATS }, { "dir", required_argument, NULL, O_DIR },
 		{ "keep", no_argument, NULL, O_KEEP },      { "window", required_argument, NULL, O_WINDOW },
 		{ "protocol", required_argument, NULL, O_PROTOCOL },
+		{ "store", required_argument, NULL, O_STORE }, { "pg", required_argument, NULL, O_PG },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* Explicit values win over --quick whatever the order: note them. */
 	bool set_messages = false, set_duration = false, set_backlog = false, set_queued = false;
+	bool postgres = false;
+	const char *pg = getenv("LIMES_BENCH_PG");
 	uint64_t v;
 	int ch;
 
@@ -175,6 +182,14 @@ static int parse_options(int argc, char **argv, struct bench_opts *o)
 		case O_NO_NATS: o->nats = false; break;
 		case O_DIR: o->dir = optarg; break;
 		case O_KEEP: o->keep = true; break;
+		case O_STORE:
+			if (strcmp(optarg, "postgres") != 0 && strcmp(optarg, "sqlite") != 0) {
+				fprintf(stderr, "limes bench: --store: '%s' is not sqlite or postgres\n", optarg);
+				return -1;
+			}
+			postgres = strcmp(optarg, "postgres") == 0;
+			break;
+		case O_PG: pg = optarg; break;
 		default: fputs("limes bench: see limes bench --help\n", stderr); return -1;
 		}
 	}
@@ -182,6 +197,11 @@ static int parse_options(int argc, char **argv, struct bench_opts *o)
 		fprintf(stderr, "limes bench: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
+	if (postgres && (!pg || !*pg)) {
+		fputs("limes bench: --store postgres needs the server: --pg CONNINFO or LIMES_BENCH_PG\n", stderr);
+		return -1;
+	}
+	o->pg_conninfo = postgres ? pg : NULL;
 	if (!set_messages)
 		o->messages = o->quick ? 2000 : 20000;
 	if (!set_duration)
@@ -199,6 +219,8 @@ static int run(struct bench_ctx *c)
 	struct bench_env *env = c->env;
 	struct bench_results *res = c->res;
 
+	bench_agents_use_postgres(o->pg_conninfo);
+	snprintf(res->store, sizeof(res->store), "%s", o->pg_conninfo ? "postgres" : "sqlite");
 	if (bench_agents_setup(env, o->dir, o->window, o->protocol, c->err, sizeof(c->err)) < 0 || bench_run_body(c) < 0)
 		return -1;
 	bench_progress("working in %s; body %zu bytes as protobuf, %zu as JSON", env->dir, c->body_pb_len,

@@ -38,8 +38,11 @@ static void print_table(const json_t *doc)
 	size_t i;
 	json_t *p;
 
-	printf("agent %s  store %s\n", json_string_value(json_object_get(agent, "id")),
-	       json_is_true(json_object_get(agent, "store_healthy")) ? "ok" : "UNUSABLE");
+	const char *role = json_string_value(json_object_get(agent, "role"));
+	const char *node = json_string_value(json_object_get(agent, "node"));
+	printf("agent %s  store %s  node %s  role %s\n", json_string_value(json_object_get(agent, "id")),
+	       json_is_true(json_object_get(agent, "store_healthy")) ? "ok" : "UNUSABLE", node ? node : "-",
+	       role ? role : "-");
 	printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s\n", "PEER", "LINK", "RTT", "LAST HEARD", "QUEUED",
 	       "OLDEST UNACKED", "CLOCK OFFSET");
 	json_array_foreach(peers, i, p) {

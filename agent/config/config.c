@@ -24,8 +24,8 @@
 
 #define LINE_MAX_BYTES 200 /* inih's INI_MAX_LINE as Debian builds it */
 
-enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER, SECTION_CLIENT,
-		    SECTION_AUDIT };
+enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER, SECTION_STORE,
+		    SECTION_CLIENT, SECTION_AUDIT };
 
 struct parse_state {
 	struct config *cfg;
@@ -40,7 +40,8 @@ struct parse_state {
 	unsigned n_keys;
 	enum section_kind kind;
 	struct config_peer *peer;
-	bool seen_agent, seen_api, seen_link, seen_audit;
+	bool seen_agent, seen_api, seen_link, seen_store, seen_audit;
+	unsigned store_line;
 	unsigned agent_line, api_line;
 	char err[CONFIG_ERR_MAX];
 	/* which keys were given, to find missing ones */
@@ -375,18 +376,101 @@ static int link_key(struct parse_state *st, const char *key, const char *value)
 	return -1;
 }
 
+/* One endpoint, or several separated by commas (the nodes of a neighbour's
+ * HA pair): each must be a ZeroMQ endpoint; stored without blanks. */
+static int parse_endpoints(struct parse_state *st, const char *value, char *out, size_t out_len)
+{
+	char item[CONFIG_ENDPOINT_MAX];
+	size_t used = 0;
+	const char *p = value;
+
+	out[0] = '\0';
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		while (len && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len == 0 || len >= sizeof(item)) {
+			fail(st, st->line, "endpoint: '%s' has an empty or too long item", value);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (strncmp(item, "tcp://", 6) != 0 && strncmp(item, "ipc://", 6) != 0) {
+			fail(st, st->line, "endpoint: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT)", item);
+			return -1;
+		}
+		if (used + len + 2 > out_len) {
+			fail(st, st->line, "endpoint: value is too long");
+			return -1;
+		}
+		if (used)
+			out[used++] = ',';
+		memcpy(out + used, item, len);
+		used += len;
+		out[used] = '\0';
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
+static int store_key(struct parse_state *st, const char *key, const char *value)
+{
+	struct config *cfg = st->cfg;
+
+	if (strcmp(key, "backend") == 0) {
+		if (strcmp(value, "sqlite") == 0)
+			cfg->store_backend = 0;
+		else if (strcmp(value, "postgres") == 0)
+			cfg->store_backend = 1;
+		else {
+			fail(st, st->line, "backend: '%s' is not sqlite or postgres", value);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(key, "conninfo") == 0)
+		return set_string(st, key, value, cfg->store_conninfo, sizeof(cfg->store_conninfo));
+	if (strcmp(key, "conninfo_file") == 0)
+		return resolve_path(st, value, cfg->store_conninfo_file, sizeof(cfg->store_conninfo_file)) < 0
+			       ? (fail(st, st->line, "conninfo_file: path is too long"), -1) : 0;
+	if (strcmp(key, "node") == 0) {
+		if (!valid_id(value)) {
+			fail(st, st->line, "node: '%s' is not a node name (letters, digits, '-', '_', '.')", value);
+			return -1;
+		}
+		return set_string(st, key, value, cfg->node, sizeof(cfg->node));
+	}
+	if (strcmp(key, "schema") == 0) {
+		size_t n = strlen(value);
+		bool ok = n > 0 && n < sizeof(cfg->store_schema) && !(value[0] >= '0' && value[0] <= '9') &&
+			  strncmp(value, "pg_", 3) != 0 && strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+		if (!ok) {
+			fail(st, st->line, "schema: '%s' is not 1 to 48 of a-z 0-9 _ (not starting with a digit or pg_)",
+			     value);
+			return -1;
+		}
+		return set_string(st, key, value, cfg->store_schema, sizeof(cfg->store_schema));
+	}
+	if (strcmp(key, "ha_poll") == 0)
+		return set_duration(st, key, value, &cfg->ha_poll_ms);
+	fail(st, st->line, "unknown key '%s' in [store]", key);
+	return -1;
+}
+
 static int peer_key_value(struct parse_state *st, const char *key, const char *value)
 {
 	struct config_peer *p = st->peer;
 	char why[256];
 
-	if (strcmp(key, "endpoint") == 0) {
-		if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0) {
-			fail(st, st->line, "endpoint: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT)", value);
-			return -1;
-		}
-		return set_string(st, key, value, p->endpoint, sizeof(p->endpoint));
-	}
+	if (strcmp(key, "endpoint") == 0)
+		return parse_endpoints(st, value, p->endpoint, sizeof(p->endpoint));
 	if (strcmp(key, "via") == 0) {
 		if (!valid_id(value)) {
 			fail(st, st->line, "via: '%s' is not an agency id", value);
@@ -445,6 +529,16 @@ static int begin_section(struct parse_state *st, const char *section)
 		st->kind = SECTION_LINK;
 		return 0;
 	}
+	if (strcmp(section, "store") == 0) {
+		if (st->seen_store) {
+			fail(st, st->header_line, "section [store] appears twice (first at line %u)", st->store_line);
+			return -1;
+		}
+		st->seen_store = true;
+		st->store_line = st->header_line;
+		st->kind = SECTION_STORE;
+		return 0;
+	}
 	if (strncmp(section, "peer ", 5) == 0) {
 		const char *q = section + 5;
 		size_t n = strlen(q);
@@ -496,7 +590,7 @@ static int begin_section(struct parse_state *st, const char *section)
 		st->kind = SECTION_CLIENT;
 		return 0;
 	}
-	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, audit, peer \"ID\", client \"NAME\")",
+	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, store, audit, peer \"ID\", client \"NAME\")",
 	     section);
 	return -1;
 }
@@ -534,6 +628,7 @@ static int handler(void *arg, const char *section, const char *name, const char 
 	case SECTION_API: rc = api_key(st, name, value); break;
 	case SECTION_LINK: rc = link_key(st, name, value); break;
 	case SECTION_PEER: rc = peer_key_value(st, name, value); break;
+	case SECTION_STORE: rc = store_key(st, name, value); break;
 	case SECTION_CLIENT:
 	case SECTION_AUDIT: {
 		char why[CONFIG_ERR_MAX];
@@ -569,6 +664,11 @@ static void set_defaults(struct config *cfg)
 	cfg->max_frame_bytes = 2u << 20;
 	cfg->audit_checkpoint_entries = 1000;
 	cfg->audit_checkpoint_ms = 60 * 1000;
+	cfg->ha_poll_ms = 500;
+	/* a node's default name: its host name, when that is a usable name */
+	if (gethostname(cfg->node, sizeof(cfg->node)) < 0 || !valid_id(cfg->node))
+		snprintf(cfg->node, sizeof(cfg->node), "node");
+	cfg->node[sizeof(cfg->node) - 1] = '\0';
 }
 
 /* Checks what only the whole file can tell: required keys, peer completeness. */
@@ -606,6 +706,14 @@ static int check_whole(struct parse_state *st)
 	}
 	if (cfg->default_ttl_ms > cfg->max_ttl_ms) {
 		fail(st, st->agent_line, "default_ttl is longer than max_ttl");
+		return -1;
+	}
+	if (cfg->store_backend == 1 && !cfg->store_conninfo[0] == !cfg->store_conninfo_file[0]) {
+		fail(st, st->store_line, "[store]: backend = postgres needs exactly one of 'conninfo' and 'conninfo_file'");
+		return -1;
+	}
+	if (cfg->store_backend == 0 && (cfg->store_conninfo[0] || cfg->store_conninfo_file[0])) {
+		fail(st, st->store_line, "[store]: conninfo is for backend = postgres");
 		return -1;
 	}
 	if (cfg->retry_initial_ms > cfg->retry_max_ms) {

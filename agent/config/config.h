@@ -24,7 +24,8 @@
 
 struct config_peer {
 	char id[CONFIG_ID_MAX + 1];
-	char endpoint[CONFIG_ENDPOINT_MAX]; /* "" when relayed */
+	char endpoint[CONFIG_ENDPOINT_MAX]; /* "" when relayed; one or more, comma-separated
+					     * (the nodes of an HA pair: the DEALER connects to each) */
 	char via[CONFIG_ID_MAX + 1];        /* relay peer id, "" when direct */
 	struct peer_key key;
 	bool key_set;
@@ -88,6 +89,14 @@ struct config {
 	uint64_t dead_after_ms;     /* silence after which a link is down */
 	size_t max_frame_bytes;     /* ZMQ_MAXMSGSIZE */
 	uint32_t protocol;          /* highest envelope version offered and taken: 1, or 2 (batch signatures) */
+
+	/* [store] (docs/store.md, docs/availability.md) */
+	int store_backend;          /* enum store_backend: 0 sqlite, 1 postgres */
+	char store_conninfo[1024];  /* postgres: libpq conninfo, when given inline (a secret) */
+	char store_conninfo_file[PATH_MAX]; /* or read from this file, kept 0600 */
+	char store_schema[49];      /* postgres: "" or a schema of its own */
+	char node[CONFIG_ID_MAX + 1]; /* this node's name among the agency's (default: host name) */
+	uint64_t ha_poll_ms;        /* how often a standby tries to become active */
 
 	struct config_peer *peers;
 	size_t n_peers;

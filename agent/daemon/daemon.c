@@ -35,6 +35,8 @@
 #include "proto/err.h"
 #include "store/store.h"
 
+#include "role.h"
+
 #define HOUSEKEEPING_MS 1000
 #define PURGE_EVERY_MS (3600 * 1000)
 
@@ -52,10 +54,13 @@ struct agent {
 	struct links *links;
 	struct api *api;
 	struct history *history;            /* the console's charts, sampled by housekeeping */
+	struct role *role;                  /* active or standby (docs/availability.md) */
+	int trace_fd;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t housekeeping;
 	uint64_t last_purge_ms;
 	int lock_fd;                        /* flock on DATA/agent.lock */
+	bool role_lost;                     /* stopped because the node lost its role */
 };
 
 const char *agent_id(const struct agent *agent)
@@ -63,9 +68,44 @@ const char *agent_id(const struct agent *agent)
 	return agent->id;
 }
 
+/* A standby has no links yet: no link figures. */
 static const struct link_stats *link_stats_of(void *arg)
 {
-	return links_stats(arg);
+	struct agent *agent = arg;
+	return agent->links ? links_stats(agent->links) : NULL;
+}
+
+static void role_of(void *arg, struct api_role *out)
+{
+	struct agent *agent = arg;
+	out->standby = !role_is_active(agent->role);
+	out->node = role_node(agent->role);
+}
+
+/* Active: bind the ROUTER, connect the links, hear the commits. */
+static int on_active(void *arg)
+{
+	struct agent *agent = arg;
+	char err[512];
+	const struct link_deps ld = {
+		.loop = &agent->loop, .peers = agent->peers, .store = agent->store,
+		.commit = agent->commit, .me = agent->me, .trace_fd = agent->trace_fd,
+	};
+
+	agent->links = links_new(&ld, err, sizeof(err));
+	if (!agent->links) {
+		log_error("event=links_failed reason=\"%s\"", err);
+		return LIMES_E_IO;
+	}
+	return commit_listen(agent->commit, links_on_commit, agent->links);
+}
+
+/* The session (and with it the lock) is gone: stop acting at once. */
+static void on_lost(void *arg, const char *reason)
+{
+	struct agent *agent = arg;
+	agent->role_lost = true;
+	agent_stop(agent);
 }
 
 static void on_stop_signal(uv_signal_t *sig, int signum)
@@ -120,7 +160,7 @@ static void reload(struct agent *agent)
 				"peer key changed by reload");
 	if (arc < 0)
 		log_error("event=audit_failed what=reload reason=\"%s\"", limes_strerror(arc));
-	int rc = links_reload(agent->links);
+	int rc = agent->links ? links_reload(agent->links) : 0;
 	if (rc < 0)
 		log_error("event=reload_links_failed reason=\"%s\"", limes_strerror(rc));
 	const struct config *now = peers_config(agent->peers);
@@ -143,7 +183,8 @@ static void on_housekeeping(uv_timer_t *timer)
 	int sampled = history_sample(agent->history, agent->peers, agent->store, now);
 	if (sampled < 0)
 		log_warn("event=history_sample_failed reason=\"%s\"", limes_strerror(sampled));
-	if (!store_healthy(agent->store))
+	/* a standby never writes: the active node keeps the shared store */
+	if (!store_healthy(agent->store) || !role_is_active(agent->role))
 		return;
 	int expired = core_expire(agent->peers, agent->store, agent->commit, now);
 	if (expired < 0)
@@ -215,6 +256,39 @@ static int lock_data_dir(struct agent *agent, const char *dir, char *err, size_t
 	return 0;
 }
 
+/* Opens the configured store; the PostgreSQL conninfo (a secret: it may
+ * hold a password) is read from its 0600 file when given so, and wiped. */
+static struct store *open_store(const struct config *cfg, char *err, size_t err_len)
+{
+	char conninfo[4096];
+	size_t len = 0;
+	int rc = 0;
+	struct store *store = NULL;
+	struct store_settings settings = {
+		.backend = cfg->store_backend == 1 ? STORE_BACKEND_POSTGRES : STORE_BACKEND_SQLITE,
+		.dir = cfg->data_dir, .conninfo = cfg->store_conninfo, .agency = cfg->id,
+		.schema = cfg->store_schema[0] ? cfg->store_schema : NULL,
+	};
+
+	if (cfg->store_backend == 1 && cfg->store_conninfo_file[0]) {
+		rc = secret_file_read(cfg->store_conninfo_file, "conninfo file", conninfo, sizeof(conninfo) - 1,
+				      &len, err, err_len);
+		if (rc < 0)
+			return NULL;
+		conninfo[len] = '\0';
+		conninfo[strcspn(conninfo, "\r\n")] = '\0';
+		settings.conninfo = conninfo;
+	}
+	store = store_open_with(&settings, &rc);
+	if (!store)
+		snprintf(err, err_len, "%s: cannot open the store (%s): %s",
+			 cfg->store_backend == 1 ? "[store] postgres" : cfg->data_dir,
+			 cfg->store_backend == 1 ? "see the log for the server's answer" : "sqlite",
+			 limes_strerror(rc));
+	secret_wipe(conninfo, sizeof(conninfo));
+	return store;
+}
+
 struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_len)
 {
 	struct agent *agent = calloc(1, sizeof(*agent));
@@ -249,11 +323,9 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	}
 	if (check_data_dir(cfg->data_dir, err, err_len) < 0 || lock_data_dir(agent, cfg->data_dir, err, err_len) < 0)
 		goto fail;
-	agent->store = store_open(cfg->data_dir, &rc);
-	if (!agent->store) {
-		snprintf(err, err_len, "%s: cannot open the store: %s", cfg->data_dir, limes_strerror(rc));
+	agent->store = open_store(cfg, err, err_len);
+	if (!agent->store)
 		goto fail;
-	}
 	agent->peers = peers_new(&cfg, agent->me, err, err_len);
 	if (!agent->peers)
 		goto fail;
@@ -264,24 +336,36 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	}
 	agent->loop_ready = true;
 	agent->commit = commit_new(&agent->loop, agent->store);
-	const struct config *now_cfg = peers_config(agent->peers);
-	agent->audit = agent->commit ? audit_new(agent->store, agent->commit, agent->me, now_cfg->id,
-						 now_cfg->audit_checkpoint_entries, now_cfg->audit_checkpoint_ms)
-				     : NULL;
-	if (agent->audit)
+	/* the audit trail rides on the commit; the PostgreSQL backend does not
+	 * keep one yet (docs/audit.md), and says so */
+	if (agent->commit && store_audit_supported(agent->store)) {
+		const struct config *ac = peers_config(agent->peers);
+		agent->audit = audit_new(agent->store, agent->commit, agent->me, ac->id, ac->audit_checkpoint_entries,
+					 ac->audit_checkpoint_ms);
+		if (!agent->audit) {
+			snprintf(err, err_len, "out of memory");
+			goto fail;
+		}
 		commit_set_audit(agent->commit, agent->audit);
-	agent->submit = agent->audit ? submit_new(agent->peers, agent->store, agent->commit, agent->me) : NULL;
+	} else if (agent->commit) {
+		log_warn("event=audit_unavailable backend=%s reason=\"this store backend keeps no audit trail yet\"",
+			 store_backend_name(agent->store));
+	}
+	agent->submit = agent->commit ? submit_new(agent->peers, agent->store, agent->commit, agent->me) : NULL;
 	if (!agent->submit) {
 		snprintf(err, err_len, "out of memory");
 		goto fail;
 	}
-	const struct link_deps ld = {
-		.loop = &agent->loop, .peers = agent->peers, .store = agent->store,
-		.commit = agent->commit, .me = agent->me, .trace_fd = opts->trace_fd,
-	};
-	agent->links = links_new(&ld, err, err_len);
-	if (!agent->links)
+	agent->trace_fd = opts->trace_fd;
+	const struct config *now_cfg = peers_config(agent->peers);
+	char api_addr[128];
+	snprintf(api_addr, sizeof(api_addr), "%s:%u", now_cfg->api_host, now_cfg->api_port);
+	agent->role = role_new(&agent->loop, agent->store, now_cfg->node, api_addr, now_cfg->ha_poll_ms,
+			       on_active, on_lost, agent);
+	if (!agent->role) {
+		snprintf(err, err_len, "out of memory");
 		goto fail;
+	}
 	agent->history = history_new(peers_config(agent->peers)->history_interval_ms);
 	if (!agent->history) {
 		snprintf(err, err_len, "out of memory");
@@ -289,17 +373,25 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	}
 	const struct api_deps ad = {
 		.loop = &agent->loop, .peers = agent->peers, .store = agent->store, .commit = agent->commit,
-		.submit = agent->submit, .link_stats = link_stats_of, .link_stats_arg = agent->links,
+		.submit = agent->submit, .link_stats = link_stats_of, .link_stats_arg = agent,
 		.started_ms = clock_now_ms(), .me = agent->me, .history = agent->history,
+		.role = role_of, .role_arg = agent,
 	};
 	agent->api = api_new(&ad, err, err_len);
 	if (!agent->api)
 		goto fail;
-	/* after each commit: the links send receipts and what became due, the
-	 * API answers the submissions and long-polls that waited on it */
-	if (commit_listen(agent->commit, links_on_commit, agent->links) < 0 ||
-	    commit_listen(agent->commit, api_on_commit, agent->api) < 0) {
+	/* after each commit: the API answers the submissions and long-polls
+	 * that waited on it, the links (once active) send receipts and what
+	 * became due */
+	if (commit_listen(agent->commit, api_on_commit, agent->api) < 0) {
 		snprintf(err, err_len, "cannot wire the commit listeners");
+		goto fail;
+	}
+	/* active at once (SQLite, or the lock is free), else a standby that
+	 * polls; the links start when the node becomes active */
+	rc = role_start(agent->role);
+	if (rc < 0) {
+		snprintf(err, err_len, "cannot become active: %s (see the log)", limes_strerror(rc));
 		goto fail;
 	}
 
@@ -339,7 +431,7 @@ int agent_run(struct agent *agent)
 	log_info("event=start id=%s listen=%s api=%s:%u peers=%zu version=%s", cfg->id, cfg->listen, cfg->api_host,
 		 cfg->api_port, cfg->n_peers, LIMES_VERSION);
 	uv_run(&agent->loop, UV_RUN_DEFAULT);
-	return store_healthy(agent->store) ? 0 : LIMES_E_STORE_FAILED;
+	return store_healthy(agent->store) && !agent->role_lost ? 0 : LIMES_E_STORE_FAILED;
 }
 
 static void close_walk(uv_handle_t *handle, void *arg)
@@ -360,6 +452,7 @@ static void stop_parts(struct agent *agent)
 		log_error("event=final_commit_failed");
 	api_stop(agent->api);
 	links_stop(agent->links);
+	role_stop(agent->role);
 	commit_stop(agent->commit);
 }
 
@@ -395,6 +488,7 @@ void agent_destroy(struct agent **pagent)
 		if (uv_loop_close(&agent->loop) < 0)
 			log_warn("event=loop_not_closed reason=\"handles still open\"");
 	}
+	role_destroy(&agent->role);
 	submit_destroy(&agent->submit);
 	history_destroy(&agent->history);
 	commit_destroy(&agent->commit);

@@ -60,6 +60,30 @@ static int common_options(const struct config *cfg, void *s)
 	return 0;
 }
 
+/* Connects the DEALER to each endpoint of a comma-separated list (the nodes
+ * of a neighbour's HA pair): only the active node binds, and ZMQ_IMMEDIATE
+ * keeps messages off the connections that never complete. 0 or -1. */
+static int connect_each(void *s, const char *endpoints)
+{
+	char one[CONFIG_ENDPOINT_MAX];
+	const char *p = endpoints;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len >= sizeof(one))
+			return -1;
+		memcpy(one, p, len);
+		one[len] = '\0';
+		if (zmq_connect(s, one) < 0)
+			return -1;
+		if (!comma)
+			return 0;
+		p = comma + 1;
+	}
+}
+
 /* Connects ol's DEALER; logs why it could not. */
 static int outlink_connect(struct links *L, struct outlink *ol)
 {
@@ -80,7 +104,7 @@ static int outlink_connect(struct links *L, struct outlink *ol)
 	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, mine->box_pk, 32) < 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_curve_secret(L->deps.me), 32) < 0)
 		goto fail;
-	if (zmq_connect(s, peer_conf(p)->endpoint) < 0)
+	if (connect_each(s, peer_conf(p)->endpoint) < 0)
 		goto fail;
 	ol->watch = zsock_watch(L->zl, s, link_dealer_drain, ol);
 	if (!ol->watch) {

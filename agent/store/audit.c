@@ -111,9 +111,20 @@ static const char *const sql_text[SQL_COUNT_] = {
 
 static const struct store_queries queries = { STORE_FILE_AUDIT, SQL_COUNT_, sql_text };
 
+/* The trail lives in the SQLite backend only (docs/audit.md): on another
+ * backend every operation here refuses. */
 static sqlite3_stmt *stmt_get(struct store *store, int which, int *err)
 {
+	if (!store->db) {
+		*err = LIMES_E_INVAL;
+		return NULL;
+	}
 	return store_stmt(store, &queries, which, err);
+}
+
+bool store_audit_supported(const struct store *store)
+{
+	return store && store->db;
 }
 
 int store_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN])
@@ -149,7 +160,7 @@ int store_audit_append(struct store *store, const struct store_audit_row *row,
 
 	if (!store || !row || !row->bytes || row->seq == 0)
 		return LIMES_E_INVAL;
-	err = store_write_begin(store);
+	err = store->db ? store_write_begin(store) : LIMES_E_INVAL;
 	if (err)
 		return err;
 	stmt = stmt_get(store, SQL_INSERT, &err);
@@ -225,7 +236,7 @@ int store_audit_checkpoint_put(struct store *store, const struct store_audit_che
 
 	if (!store || !cp || !cp->body)
 		return LIMES_E_INVAL;
-	err = store_write_begin(store);
+	err = store->db ? store_write_begin(store) : LIMES_E_INVAL;
 	if (err)
 		return err;
 	stmt = stmt_get(store, SQL_CP_INSERT, &err);
@@ -333,7 +344,7 @@ int store_audit_countersig_put(struct store *store, uint64_t seq, const char *pe
 
 	if (!store || !store_agency_ok(peer) || !countersig)
 		return LIMES_E_INVAL;
-	err = store_write_begin(store);
+	err = store->db ? store_write_begin(store) : LIMES_E_INVAL;
 	if (err)
 		return err;
 	stmt = stmt_get(store, SQL_CS_INSERT, &err);
@@ -384,7 +395,7 @@ int store_audit_kept_put(struct store *store, const struct store_audit_kept *k)
 
 	if (!store || !k || !store_agency_ok(k->peer) || !k->body)
 		return LIMES_E_INVAL;
-	err = store_write_begin(store);
+	err = store->db ? store_write_begin(store) : LIMES_E_INVAL;
 	if (err)
 		return err;
 	stmt = stmt_get(store, SQL_KEPT_INSERT, &err);

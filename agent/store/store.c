@@ -1,193 +1,25 @@
 /*
- * The store's core: opening the database (folder and file modes, PRAGMAs,
- * schema and migrations), the prepared-statement cache, transactions (group
- * commit) and the health state that turns any I/O, fsync, full-disk or
- * corruption error into a permanent refusal to write, and the retention entry
- * point that runs each file's purge. Outbox operations and their SQL live in
- * outbox.c, inbox and seen-set operations and theirs in inbox.c.
+ * The store's public entry points (store.h): each checks the handle and
+ * dispatches through the backend's table of operations (backend.h), so the
+ * core, the links and the API never know which engine holds their data.
+ * Also what both backends share: the health state, opening by settings and
+ * closing, and the delivery state names.
  */
-#include "store_int.h"
+#include "backend.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "proto/err.h"
 #include "base/log.h"
+#include "proto/err.h"
 
-#define STORE_DB_NAME "limes.db"
-/* quick_check reads every page: run it at open only below this size. */
-#define STORE_QUICK_CHECK_MAX_BYTES (64LL * 1024 * 1024)
+/* Calls operation `op` of the store's backend, or answers `none` when the
+ * store is NULL or its backend lacks the operation. */
+#define DISPATCH(store, none, op, ...) \
+	((store) && (store)->ops->op ? (store)->ops->op(__VA_ARGS__) : (none))
 
-/* The statements of this file: transactions and the savepoint behind
- * store_mark(). The other queries live beside their code in outbox.c and
- * inbox.c. */
-enum {
-	SQL_BEGIN,
-	SQL_COMMIT,
-	SQL_ROLLBACK,
-	SQL_SAVEPOINT,
-	SQL_RELEASE,
-	SQL_ROLLBACK_TO,
-	SQL_COUNT_
-};
-_Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
-
-static const char *const sql_text[SQL_COUNT_] = {
-	[SQL_BEGIN] = "BEGIN IMMEDIATE",
-	[SQL_COMMIT] = "COMMIT",
-	[SQL_ROLLBACK] = "ROLLBACK",
-	[SQL_SAVEPOINT] = "SAVEPOINT request",
-	[SQL_RELEASE] = "RELEASE request",
-	[SQL_ROLLBACK_TO] = "ROLLBACK TO request",
-};
-
-static const struct store_queries queries = { STORE_FILE_STORE, SQL_COUNT_, sql_text };
-
-/*
- * Schema version 1. Messages and deliveries are keyed by an integer sequence
- * so inserts append to their B-trees; only the random 16-byte ids (messages.id,
- * seen.message_id) land at random places. The partial indexes hold only the
- * rows a hot query needs: queued rows in send order, in-flight rows by retry
- * time, pending rows by expiry, finished rows by finish time. `state` sits in
- * the queue indexes (constant in each) so counting a hop's queue reads the
- * index alone.
- */
-static const char schema_v1[] =
-	"CREATE TABLE messages ("
-	" seq INTEGER PRIMARY KEY,"
-	" id BLOB NOT NULL UNIQUE,"
-	" type INTEGER NOT NULL,"
-	" priority INTEGER NOT NULL,"
-	" created_ms INTEGER NOT NULL,"
-	" expires_ms INTEGER NOT NULL,"
-	" ref BLOB,"
-	" client TEXT,"
-	" idempotency_key TEXT);"
-	"CREATE UNIQUE INDEX messages_idempotency ON messages(client, idempotency_key)"
-	" WHERE idempotency_key IS NOT NULL;"
-	"CREATE TABLE deliveries ("
-	" msg INTEGER NOT NULL,"
-	" recipient TEXT NOT NULL,"
-	" message_id BLOB NOT NULL,"
-	" next_hop TEXT NOT NULL,"
-	" state INTEGER NOT NULL,"
-	" type INTEGER NOT NULL,"
-	" priority INTEGER NOT NULL,"
-	" created_ms INTEGER NOT NULL,"
-	" expires_ms INTEGER NOT NULL,"
-	" attempts INTEGER NOT NULL DEFAULT 0,"
-	" sent_ms INTEGER NOT NULL DEFAULT 0,"
-	" next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
-	" done_ms INTEGER NOT NULL DEFAULT 0,"
-	" reason INTEGER NOT NULL DEFAULT 0,"
-	" detail TEXT NOT NULL DEFAULT '',"
-	" receipt_id INTEGER,"      /* receipts.id: one signed receipt covers a batch */
-	" envelope BLOB NOT NULL,"
-	" PRIMARY KEY (msg, recipient));"
-	"CREATE TABLE receipts ("
-	" id INTEGER PRIMARY KEY,"
-	" bytes BLOB NOT NULL);"
-	"CREATE INDEX deliveries_queued ON deliveries(next_hop, state, priority DESC, created_ms)"
-	" WHERE state = 0;"
-	"CREATE INDEX deliveries_sent ON deliveries(next_hop, state, next_attempt_ms, created_ms)"
-	" WHERE state = 1;"
-	"CREATE INDEX deliveries_expiry ON deliveries(expires_ms) WHERE state IN (0, 1);"
-	"CREATE INDEX deliveries_done ON deliveries(done_ms) WHERE state IN (2, 3, 4);"
-	"CREATE TABLE inbox ("
-	" cursor INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" message_id BLOB NOT NULL,"
-	" sender TEXT NOT NULL,"
-	" type INTEGER NOT NULL,"
-	" priority INTEGER NOT NULL,"
-	" created_ms INTEGER NOT NULL,"
-	" expires_ms INTEGER NOT NULL,"
-	" received_ms INTEGER NOT NULL,"
-	" ref BLOB,"
-	" envelope_hash BLOB NOT NULL,"
-	" envelope BLOB NOT NULL);"
-	"CREATE INDEX inbox_received ON inbox(received_ms);"
-	"CREATE TABLE seen ("
-	" message_id BLOB PRIMARY KEY,"
-	" sender TEXT NOT NULL,"
-	" envelope_hash BLOB NOT NULL,"
-	" status INTEGER NOT NULL,"
-	" reason INTEGER NOT NULL,"
-	" received_ms INTEGER NOT NULL,"
-	" forget_after_ms INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX seen_forget ON seen(forget_after_ms);";
-
-/* migrations[v] brings a database from user_version v to v + 1. */
-static const char *const migrations[] = { schema_v1, store_audit_schema };
-#define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
-
-static bool is_fatal_code(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_IOERR:
-	case SQLITE_FULL:
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-	case SQLITE_CANTOPEN:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static int limes_code(int rc)
-{
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return 0;
-	case SQLITE_FULL:
-		return LIMES_E_STORE_FULL;
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return LIMES_E_STORE_CORRUPT;
-	case SQLITE_IOERR:
-	case SQLITE_CANTOPEN:
-		return LIMES_E_STORE_FAILED;
-	case SQLITE_CONSTRAINT:
-		return LIMES_E_EXISTS;
-	case SQLITE_NOMEM:
-		return LIMES_E_NOMEM;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return LIMES_E_AGAIN;
-	case SQLITE_TOOBIG:
-		return LIMES_E_TOOBIG;
-	default:
-		return LIMES_E_IO;
-	}
-}
-
-/* Names the system call behind an extended I/O error, for the reason text. */
-static const char *ioerr_detail(int rc)
-{
-	switch (rc) {
-	case SQLITE_IOERR_FSYNC: return " (fsync)";
-	case SQLITE_IOERR_DIR_FSYNC: return " (directory fsync)";
-	case SQLITE_IOERR_WRITE: return " (write)";
-	case SQLITE_IOERR_READ: return " (read)";
-	case SQLITE_IOERR_SHORT_READ: return " (short read)";
-	case SQLITE_IOERR_TRUNCATE: return " (truncate)";
-	case SQLITE_IOERR_FSTAT: return " (fstat)";
-	case SQLITE_IOERR_SHMOPEN:
-	case SQLITE_IOERR_SHMSIZE:
-	case SQLITE_IOERR_SHMMAP: return " (shared memory)";
-	default: return "";
-	}
-}
-
-void store_fail(struct store *store, int code, const char *reason)
+void store_set_failed(struct store *store, int code, const char *reason)
 {
 	store->undo_generation++;
 	if (!store->healthy)
@@ -195,133 +27,8 @@ void store_fail(struct store *store, int code, const char *reason)
 	store->healthy = false;
 	store->fail_code = code;
 	snprintf(store->reason, sizeof(store->reason), "%s", reason);
-	log_error("store unusable event=store_failed reason=\"%s\"", store->reason);
-	/* Whatever the transaction staged is not durable: drop all of it. Should
-	 * even that fail, nothing can commit it: every write and commit is
-	 * refused from now on. */
-	if (store->db && !sqlite3_get_autocommit(store->db) &&
-	    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
-		log_error("store rollback after failure failed: %s", sqlite3_errmsg(store->db));
-}
-
-static void mark_unhealthy(struct store *store, int rc, const char *what)
-{
-	char reason[sizeof(store->reason)];
-
-	snprintf(reason, sizeof(reason), "%s failed: %s%s", what, sqlite3_errstr(rc),
-		 ioerr_detail(rc));
-	store_fail(store, limes_code(rc), reason);
-}
-
-int store_sqlite_error(struct store *store, int rc, const char *what)
-{
-	if (is_fatal_code(rc)) {
-		mark_unhealthy(store, rc, what);
-		return store->fail_code;
-	}
-	if ((rc & 0xff) != SQLITE_CONSTRAINT)
-		log_warn("store %s failed: %s (%d)", what, sqlite3_errmsg(store->db), rc);
-	return limes_code(rc);
-}
-
-sqlite3_stmt *store_stmt(struct store *store, const struct store_queries *file_queries, int which,
-			 int *err)
-{
-	const struct store_queries *q = file_queries;
-	sqlite3_stmt **slot;
-	int rc;
-
-	/* A broken invariant of the calling file, never a runtime condition. */
-	if (which < 0 || which >= q->count || q->count > STORE_FILE_STMT_MAX) {
-		log_error("store query %d of file %d out of range", which, (int)q->file);
-		*err = LIMES_E_INVAL;
-		return NULL;
-	}
-	slot = &store->stmt[q->file][which];
-	if (*slot)
-		return *slot;
-	rc = sqlite3_prepare_v3(store->db, q->sql[which], -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
-	if (rc != SQLITE_OK) {
-		log_error("store prepare failed: %s sql=\"%s\"", sqlite3_errmsg(store->db),
-			  q->sql[which]);
-		*err = store_sqlite_error(store, rc, "prepare");
-		if (*err == 0)
-			*err = LIMES_E_IO;
-		*slot = NULL;
-		return NULL;
-	}
-	return *slot;
-}
-
-void store_reset(sqlite3_stmt *stmt)
-{
-	/* sqlite3_reset() returns the error of the statement's last step again;
-	 * the caller handled that step's result already. */
-	(void)sqlite3_reset(stmt);
-}
-
-int store_bind_result(struct store *store, bool failed, const char *what)
-{
-	int err;
-
-	if (!failed)
-		return 0;
-	err = store_sqlite_error(store, sqlite3_extended_errcode(store->db), what);
-	return err ? err : LIMES_E_IO;
-}
-
-int store_step_done(struct store *store, sqlite3_stmt *stmt, const char *what)
-{
-	int rc = sqlite3_step(stmt);
-	int err = 0;
-
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = store_sqlite_error(store, rc, what);
-	store_reset(stmt);
-	return err;
-}
-
-/* Runs one of this file's statements; 0 or a Limes error. */
-static int run(struct store *store, int which, const char *what)
-{
-	int err = 0;
-	sqlite3_stmt *stmt = store_stmt(store, &queries, which, &err);
-
-	if (!stmt)
-		return err;
-	return store_step_done(store, stmt, what);
-}
-
-bool store_agency_ok(const char *s)
-{
-	size_t len;
-
-	if (!s)
-		return false;
-	len = strnlen(s, STORE_AGENCY_MAX + 1);
-	return len > 0 && len <= STORE_AGENCY_MAX;
-}
-
-void store_copy_text(char *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
-{
-	const unsigned char *text = sqlite3_column_text(stmt, col);
-	size_t len = text ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
-
-	if (len >= dst_len)
-		len = dst_len - 1;
-	if (len)
-		memcpy(dst, text, len);
-	dst[len] = '\0';
-}
-
-void store_copy_blob(uint8_t *dst, size_t dst_len, sqlite3_stmt *stmt, int col)
-{
-	const void *blob = sqlite3_column_blob(stmt, col);
-	size_t len = (size_t)sqlite3_column_bytes(stmt, col);
-
-	memset(dst, 0, dst_len);
-	if (blob)
-		memcpy(dst, blob, len < dst_len ? len : dst_len);
+	log_error("store unusable event=store_failed backend=%s reason=\"%s\"", store->ops->name,
+		  store->reason);
 }
 
 bool store_healthy(const struct store *store)
@@ -336,432 +43,32 @@ const char *store_health_reason(const struct store *store)
 	return store->healthy ? "" : store->reason;
 }
 
-int store_begin(struct store *store)
+const char *store_backend_name(const struct store *store)
 {
-	if (!store)
-		return LIMES_E_INVAL;
-	if (!store->healthy)
-		return store->fail_code;
-	if (!sqlite3_get_autocommit(store->db))
-		return 0;
-	return run(store, SQL_BEGIN, "begin");
-}
-
-int store_write_begin(struct store *store)
-{
-	return store_begin(store);
-}
-
-uint64_t store_undo_generation(const struct store *store)
-{
-	return store ? store->undo_generation : 0;
-}
-
-int store_commit(struct store *store)
-{
-	int err;
-
-	if (!store)
-		return LIMES_E_INVAL;
-	if (!store->healthy)
-		return store->fail_code;
-	if (sqlite3_get_autocommit(store->db))
-		return 0;
-	err = run(store, SQL_COMMIT, "commit");
-	/* A failed COMMIT may leave the transaction open: never keep it. */
-	if (err != 0 && !sqlite3_get_autocommit(store->db))
-		store_rollback(store);
-	return err;
-}
-
-bool store_in_transaction(const struct store *store)
-{
-	return store && !sqlite3_get_autocommit(store->db);
-}
-
-int store_mark(struct store *store)
-{
-	int err;
-	if (!store)
-		return LIMES_E_INVAL;
-	if (!store->healthy)
-		return store->fail_code;
-	err = store_write_begin(store);
-	return err ? err : run(store, SQL_SAVEPOINT, "savepoint");
-}
-
-int store_mark_keep(struct store *store)
-{
-	if (!store || sqlite3_get_autocommit(store->db))
-		return LIMES_E_INVAL;
-	return run(store, SQL_RELEASE, "release savepoint");
-}
-
-void store_mark_undo(struct store *store)
-{
-	int err;
-
-	if (!store || sqlite3_get_autocommit(store->db))
-		return;
-	store->undo_generation++;
-	/* Writes that should be undone must never be committed with the rest:
-	 * if they cannot be undone, the store refuses to commit anything. */
-	err = run(store, SQL_ROLLBACK_TO, "rollback to savepoint");
-	if (err) {
-		store_fail(store, LIMES_E_STORE_FAILED, "undo to a mark failed");
-		return;
-	}
-	/* The writes are gone; a mark left behind only nests the next one. */
-	err = run(store, SQL_RELEASE, "release savepoint");
-	if (err)
-		log_warn("store release after undo failed: %s", limes_strerror(err));
-}
-
-void store_rollback(struct store *store)
-{
-	int err;
-
-	if (!store || sqlite3_get_autocommit(store->db))
-		return;
-	store->undo_generation++;
-	err = run(store, SQL_ROLLBACK, "rollback");
-	/* Abandoned writes must never be committed by a later store_commit(). */
-	if (err && !sqlite3_get_autocommit(store->db))
-		store_fail(store, LIMES_E_STORE_FAILED, "rollback failed");
-}
-
-void store_undo(struct store *store, const struct store_queries *undo_queries, int which,
-		int64_t seq, const uint8_t *id)
-{
-	int err = 0;
-	sqlite3_stmt *stmt;
-
-	/* After an I/O error the whole transaction is already gone. */
-	if (!store->healthy || sqlite3_get_autocommit(store->db))
-		return;
-	stmt = store_stmt(store, undo_queries, which, &err);
-	if (stmt) {
-		if (id)
-			err = sqlite3_bind_blob(stmt, 1, id, STORE_ID_LEN, SQLITE_STATIC);
-		else
-			err = sqlite3_bind_int64(stmt, 1, seq);
-		err = err == SQLITE_OK ? store_step_done(store, stmt, "undo") : LIMES_E_IO;
-	}
-	if (err)
-		store_fail(store, LIMES_E_STORE_FAILED, "undo of a half-written put failed");
-}
-
-/* Retention spans both halves of the store: each file purges its own tables
- * with its own queries, inside the one transaction opened here. */
-int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms)
-{
-	uint64_t cut = now_ms > retention_ms ? now_ms - retention_ms : 0;
-	int err;
-
-	if (!store)
-		return LIMES_E_INVAL;
-	err = store_write_begin(store);
-	if (!err)
-		err = store_inbox_purge(store, now_ms, cut);
-	if (!err)
-		err = store_outbox_purge(store, cut);
-	return err;
-}
-
-/* Creates DIR mode 0700, or tightens an existing one that is wider. */
-static int make_dir(const char *dir)
-{
-	struct stat st;
-
-	if (mkdir(dir, 0700) == 0)
-		return 0;
-	if (errno != EEXIST) {
-		int err = limes_from_errno(errno);
-
-		log_error("store cannot create folder %s: %s", dir, strerror(errno));
-		return err;
-	}
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		log_error("store path %s is not a folder", dir);
-		return LIMES_E_IO;
-	}
-	if ((st.st_mode & 077) != 0) {
-		log_warn("store folder %s was mode %03o: setting 0700", dir,
-			 (unsigned)(st.st_mode & 0777));
-		if (chmod(dir, 0700) != 0) {
-			int err = limes_from_errno(errno);
-
-			log_error("store cannot chmod %s: %s", dir, strerror(errno));
-			return err;
-		}
-	}
-	return 0;
-}
-
-/* Creates the database file 0600 before SQLite does (it would use 0644 and
- * give the WAL and shm files the same mode). */
-static int make_db_file(const char *path)
-{
-	struct stat st;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int err = 0;
-
-	if (fd < 0) {
-		err = limes_from_errno(errno);
-		log_error("store cannot open %s: %s", path, strerror(errno));
-		return err;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		log_error("store database %s is not a regular file", path);
-		err = LIMES_E_IO;
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0 && fchmod(fd, 0600) != 0) {
-		err = limes_from_errno(errno);
-		log_error("store cannot chmod %s: %s", path, strerror(errno));
-	}
-out:
-	/* Nothing was written through fd: a failed close loses no data. */
-	if (close(fd) != 0)
-		log_warn("store close of %s failed: %s", path, strerror(errno));
-	return err;
-}
-
-static int exec(struct store *store, const char *sql, const char *what)
-{
-	int rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
-
-	if (rc != SQLITE_OK) {
-		log_error("store %s failed: %s", what, sqlite3_errmsg(store->db));
-		int err = store_sqlite_error(store, rc, what);
-		return err ? err : LIMES_E_IO;
-	}
-	return 0;
-}
-
-/* Runs a one-row PRAGMA query; copies the first column's text into out. */
-static int pragma_text(struct store *store, const char *sql, char *out, size_t out_len)
-{
-	sqlite3_stmt *stmt = NULL;
-	int rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
-	int err = 0;
-
-	if (rc != SQLITE_OK) {
-		err = store_sqlite_error(store, rc, sql);
-		goto out;
-	}
-	rc = sqlite3_step(stmt);
-	if (rc != SQLITE_ROW) {
-		err = rc == SQLITE_DONE ? LIMES_E_IO : store_sqlite_error(store, rc, sql);
-		goto out;
-	}
-	const unsigned char *text = sqlite3_column_text(stmt, 0);
-	snprintf(out, out_len, "%s", text ? (const char *)text : "");
-out:
-	/* sqlite3_finalize() repeats the last step's error, handled above. */
-	(void)sqlite3_finalize(stmt);
-	return err;
-}
-
-static int configure(struct store *store)
-{
-	char mode[16];
-	int err;
-
-	if (sqlite3_extended_result_codes(store->db, 1) != SQLITE_OK ||
-	    sqlite3_busy_timeout(store->db, 250) != SQLITE_OK) {
-		log_error("store cannot configure the connection: %s", sqlite3_errmsg(store->db));
-		return LIMES_E_IO;
-	}
-	/* One agent owns the store (the agent also holds a flock on the data
-	 * folder): exclusive locking keeps the WAL index in our own memory and
-	 * spares two fcntl() calls per read. Set before WAL is first used. */
-	err = exec(store, "PRAGMA locking_mode=EXCLUSIVE;", "configure");
-	if (err)
-		return err;
-	err = pragma_text(store, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
-	if (err)
-		return err;
-	if (strcmp(mode, "wal") != 0) {
-		log_error("store cannot use WAL journal mode (got %s)", mode);
-		return LIMES_E_IO;
-	}
-	/* FULL: the WAL is fsynced at every commit. Foreign keys stay off: the
-	 * store writes parent and child rows itself, and checks cost a lookup. */
-	return exec(store,
-		    "PRAGMA synchronous=FULL;"
-		    /* 8 MiB page cache: RSS stays flat however long the queue. */
-		    "PRAGMA cache_size=-8192;"
-		    "PRAGMA mmap_size=0;"
-		    "PRAGMA temp_store=MEMORY;"
-		    "PRAGMA foreign_keys=OFF;"
-		    "PRAGMA journal_size_limit=67108864;",
-		    "configure");
-}
-
-static int migrate(struct store *store)
-{
-	char text[32];
-	int err = pragma_text(store, "PRAGMA user_version", text, sizeof(text));
-	long version;
-	char *end = NULL;
-
-	if (err)
-		return err;
-	errno = 0;
-	version = strtol(text, &end, 10);
-	if (errno != 0 || end == text || version < 0) {
-		log_error("store user_version unreadable: %s", text);
-		return LIMES_E_STORE_CORRUPT;
-	}
-	if (version > STORE_SCHEMA_VERSION) {
-		log_error("store schema version %ld is newer than this Limes (%d)", version,
-			  STORE_SCHEMA_VERSION);
-		return LIMES_E_STORE_CORRUPT;
-	}
-	for (; version < STORE_SCHEMA_VERSION; version++) {
-		char set_version[64];
-
-		snprintf(set_version, sizeof(set_version), "PRAGMA user_version=%ld", version + 1);
-		err = exec(store, "BEGIN IMMEDIATE", "migrate");
-		if (!err)
-			err = exec(store, migrations[version], "migrate");
-		if (!err)
-			err = exec(store, set_version, "migrate");
-		if (!err)
-			err = exec(store, "COMMIT", "migrate");
-		if (err) {
-			/* The store is closed after a failed migration: a failed
-			 * rollback is logged, and SQLite drops the rest at close. */
-			if (!sqlite3_get_autocommit(store->db) &&
-			    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
-				log_warn("store rollback of migration failed: %s",
-					 sqlite3_errmsg(store->db));
-			return err;
-		}
-		log_info("store schema migrated to version %ld", version + 1);
-	}
-	return 0;
-}
-
-int store_check(struct store *store, bool full)
-{
-	char result[256];
-	int err;
-
-	if (!store)
-		return LIMES_E_INVAL;
-	err = pragma_text(store, full ? "PRAGMA integrity_check(1)" : "PRAGMA quick_check(1)",
-			  result, sizeof(result));
-	if (err)
-		return err;
-	if (strcmp(result, "ok") != 0) {
-		log_error("store integrity check failed: %s", result);
-		return LIMES_E_STORE_CORRUPT;
-	}
-	return 0;
-}
-
-struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err)
-{
-	struct store *store = NULL;
-	char path[PATH_MAX];
-	struct stat st;
-	int rc, e = 0;
-
-	if (!dir || !*dir) {
-		e = LIMES_E_INVAL;
-		goto out;
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, STORE_DB_NAME) >= sizeof(path)) {
-		e = LIMES_E_TOOBIG;
-		goto out;
-	}
-	e = make_dir(dir);
-	if (!e)
-		e = make_db_file(path);
-	if (e)
-		goto out;
-	store = calloc(1, sizeof(*store));
-	if (!store) {
-		e = LIMES_E_NOMEM;
-		goto out;
-	}
-	store->healthy = true;
-	rc = sqlite3_open_v2(path, &store->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			     vfs_name);
-	if (rc != SQLITE_OK) {
-		log_error("store cannot open %s: %s", path,
-			  store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
-		e = limes_code(rc) ? limes_code(rc) : LIMES_E_IO;
-		goto out;
-	}
-	e = configure(store);
-	if (!e && stat(path, &st) == 0 && st.st_size <= STORE_QUICK_CHECK_MAX_BYTES)
-		e = store_check(store, false);
-	if (!e)
-		e = migrate(store);
-	if (!e && !store->healthy)
-		e = store->fail_code;
-out:
-	if (e) {
-		store_destroy(&store);
-		if (err)
-			*err = e;
-		return NULL;
-	}
-	if (err)
-		*err = 0;
-	return store;
-}
-
-struct store *store_open_existing(const char *dir, int *err)
-{
-	struct store *store = NULL;
-	char path[PATH_MAX];
-	int rc, e = 0;
-
-	if (!dir || !*dir) {
-		e = LIMES_E_INVAL;
-		goto out;
-	}
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, STORE_DB_NAME) >= sizeof(path)) {
-		e = LIMES_E_TOOBIG;
-		goto out;
-	}
-	store = calloc(1, sizeof(*store));
-	if (!store) {
-		e = LIMES_E_NOMEM;
-		goto out;
-	}
-	store->healthy = true;
-	/* Read-write without create: a WAL left by a killed agent is replayed
-	 * on open, which needs write access to the -shm file; nothing else is
-	 * ever written through this handle. */
-	rc = sqlite3_open_v2(path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		e = rc == SQLITE_CANTOPEN ? LIMES_E_NOENT : (limes_code(rc) ? limes_code(rc) : LIMES_E_IO);
-		goto out;
-	}
-	if (sqlite3_extended_result_codes(store->db, 1) != SQLITE_OK ||
-	    sqlite3_busy_timeout(store->db, 250) != SQLITE_OK)
-		e = LIMES_E_IO;
-out:
-	if (e) {
-		store_destroy(&store);
-		if (err)
-			*err = e;
-		return NULL;
-	}
-	if (err)
-		*err = 0;
-	return store;
+	return store ? store->ops->name : "none";
 }
 
 struct store *store_open(const char *dir, int *err)
 {
 	return store_open_vfs(dir, NULL, err);
+}
+
+struct store *store_open_with(const struct store_settings *settings, int *err)
+{
+	if (!settings) {
+		if (err)
+			*err = LIMES_E_INVAL;
+		return NULL;
+	}
+	switch (settings->backend) {
+	case STORE_BACKEND_SQLITE:
+		return store_open_vfs(settings->dir, NULL, err);
+	case STORE_BACKEND_POSTGRES:
+		return store_open_pg_schema(settings->conninfo, settings->agency, settings->schema, err);
+	}
+	if (err)
+		*err = LIMES_E_INVAL;
+	return NULL;
 }
 
 void store_destroy(struct store **storep)
@@ -771,22 +78,189 @@ void store_destroy(struct store **storep)
 	if (!storep || !*storep)
 		return;
 	store = *storep;
-	if (store->db) {
-		/* Staged writes never committed are dropped, never half-kept. */
-		if (!sqlite3_get_autocommit(store->db) &&
-		    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
-			log_warn("store rollback at close failed: %s (SQLite drops it at close)",
-				 sqlite3_errmsg(store->db));
-		/* sqlite3_finalize() repeats a statement's last error, handled
-		 * when it happened. */
-		for (int f = 0; f < STORE_FILE_COUNT_; f++)
-			for (int i = 0; i < STORE_FILE_STMT_MAX; i++)
-				(void)sqlite3_finalize(store->stmt[f][i]);
-		if (sqlite3_close(store->db) != SQLITE_OK)
-			log_warn("store close failed: %s", sqlite3_errmsg(store->db));
-	}
+	if (store->ops)
+		store->ops->close(store);
 	free(store);
 	*storep = NULL;
+}
+
+int store_check(struct store *store, bool full)
+{
+	return DISPATCH(store, LIMES_E_INVAL, check, store, full);
+}
+
+int store_begin(struct store *store)
+{
+	return DISPATCH(store, LIMES_E_INVAL, begin, store);
+}
+
+int store_commit(struct store *store)
+{
+	return DISPATCH(store, LIMES_E_INVAL, commit, store);
+}
+
+uint64_t store_undo_generation(const struct store *store)
+{
+	return store ? store->undo_generation : 0;
+}
+
+void store_rollback(struct store *store)
+{
+	if (store)
+		store->undo_generation++;
+	if (store && store->ops->rollback)
+		store->ops->rollback(store);
+}
+
+bool store_in_transaction(const struct store *store)
+{
+	return DISPATCH(store, false, in_transaction, store);
+}
+
+int store_mark(struct store *store)
+{
+	return DISPATCH(store, LIMES_E_INVAL, mark, store);
+}
+
+int store_mark_keep(struct store *store)
+{
+	return DISPATCH(store, LIMES_E_INVAL, mark_keep, store);
+}
+
+void store_mark_undo(struct store *store)
+{
+	if (store)
+		store->undo_generation++;
+	if (store && store->ops->mark_undo)
+		store->ops->mark_undo(store);
+}
+
+int store_outbox_put(struct store *store, const struct store_message *msg,
+		     const struct store_delivery *deliveries, size_t n_deliveries)
+{
+	return DISPATCH(store, LIMES_E_INVAL, outbox_put, store, msg, deliveries, n_deliveries);
+}
+
+int store_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
+			      const struct store_delivery *d)
+{
+	return DISPATCH(store, LIMES_E_INVAL, outbox_add_delivery, store, id, d);
+}
+
+int store_idempotency_get(struct store *store, const char *client, const char *key,
+			  uint8_t id[STORE_ID_LEN])
+{
+	return DISPATCH(store, LIMES_E_INVAL, idempotency_get, store, client, key, id);
+}
+
+int store_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
+		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
+{
+	return DISPATCH(store, LIMES_E_INVAL, outbox_due, store, next_hop, now_ms, limit, fn, arg);
+}
+
+int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			uint64_t now_ms, uint64_t next_attempt_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivery_sent, store, id, recipient, now_ms,
+			next_attempt_ms);
+}
+
+int store_delivery_reset_hop(struct store *store, const char *next_hop)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivery_reset_hop, store, next_hop);
+}
+
+int store_receipt_put(struct store *store, const uint8_t *receipt, size_t len, int64_t *receipt_id)
+{
+	return DISPATCH(store, LIMES_E_INVAL, receipt_put, store, receipt, len, receipt_id);
+}
+
+int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
+			int64_t receipt_id)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivery_done, store, id, recipient, state, reason,
+			detail, done_ms, receipt_id);
+}
+
+int store_expire_due(struct store *store, uint64_t now_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, expire_due, store, now_ms);
+}
+
+int store_expire(struct store *store, uint64_t now_ms,
+		 void (*fn)(void *arg, const struct store_expired *e), void *arg)
+{
+	return DISPATCH(store, LIMES_E_INVAL, expire, store, now_ms, fn, arg);
+}
+
+int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivery_requeue, store, id, recipient, envelope,
+			envelope_len, expires_ms);
+}
+
+int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
+		      int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
+{
+	return DISPATCH(store, LIMES_E_INVAL, message_get, store, id, fn, arg);
+}
+
+int store_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
+		       uint64_t *oldest_unacked_created_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, outbox_stats, store, next_hop, queued,
+			oldest_unacked_created_ms);
+}
+
+int store_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen)
+{
+	return DISPATCH(store, LIMES_E_INVAL, seen_get, store, id, seen);
+}
+
+int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
+		    uint64_t forget_after_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, inbox_put, store, entry, forget_after_ms);
+}
+
+int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struct store_seen *seen)
+{
+	return DISPATCH(store, LIMES_E_INVAL, seen_put, store, id, seen);
+}
+
+int store_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN])
+{
+	return DISPATCH(store, LIMES_E_INVAL, seen_forget, store, id);
+}
+
+int store_inbox_list(struct store *store, int64_t after, size_t limit,
+		     int (*fn)(void *arg, const struct store_inbox_row *row), void *arg)
+{
+	return DISPATCH(store, LIMES_E_INVAL, inbox_list, store, after, limit, fn, arg);
+}
+
+int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, purge, store, now_ms, retention_ms);
+}
+
+int store_ha_try_active(struct store *store, const char *node, const char *api)
+{
+	return DISPATCH(store, LIMES_E_INVAL, ha_try_active, store, node, api);
+}
+
+int store_ha_active_node(struct store *store, char *node, size_t node_len, char *api,
+			 size_t api_len)
+{
+	return DISPATCH(store, LIMES_E_INVAL, ha_active_node, store, node, node_len, api, api_len);
+}
+
+int store_ping(struct store *store)
+{
+	return DISPATCH(store, LIMES_E_INVAL, ping, store);
 }
 
 const char *store_delivery_state_name(enum delivery_state state)

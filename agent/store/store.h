@@ -1,6 +1,7 @@
 /*
  * The durable store: one SQLite database (WAL, synchronous=FULL) in the data
- * folder holding the outbox with per-recipient delivery state, the inbox with
+ * folder, or one PostgreSQL database (synchronous_commit on) that every node
+ * of an agency shares, holding the outbox with per-recipient delivery state, the inbox with
  * the durable seen-id set, receipts and idempotency keys.
  *
  * Writes are staged inside a transaction opened by store_begin() and made
@@ -8,7 +9,8 @@
  * anything only after store_commit() returned 0. Any I/O, fsync or disk-full
  * error makes the store refuse every further write (store_healthy() turns
  * false with the reason); it never reports success for data it could not make
- * durable. Only this module includes sqlite3.h.
+ * durable. Only this module includes sqlite3.h and libpq-fe.h; the two
+ * backends sit behind one table of operations (docs/store.md).
  *
  * Message ids are 16 raw bytes. Envelopes and bodies are stored as the sealed
  * bytes they are on the wire: the disk holds ciphertext only.
@@ -145,6 +147,52 @@ struct store *store_open(const char *dir, int *err);
 /* Same, through the named SQLite VFS (NULL: the default); for fault tests.
  * Caller owns the result; dir and vfs_name are not kept. */
 struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err);
+enum store_backend {
+	STORE_BACKEND_SQLITE = 0,   /* DIR/limes.db, one node */
+	STORE_BACKEND_POSTGRES = 1, /* a PostgreSQL database, shared by the agency's nodes */
+};
+
+/* How to open a store; the strings are read during the call, not kept. */
+struct store_settings {
+	enum store_backend backend;
+	const char *dir;            /* sqlite: the data folder */
+	const char *conninfo;       /* postgres: libpq connection string (a secret: never logged) */
+	const char *agency;         /* postgres: the agency id, names the advisory lock */
+	const char *schema;         /* postgres: NULL, or a schema of its own (created if
+				     * missing; [a-z0-9_], 1..48): several agencies on one database */
+};
+
+/* Opens the store the settings describe. Caller owns the result
+ * (store_destroy()); NULL and *err (may be NULL) on failure. */
+struct store *store_open_with(const struct store_settings *settings, int *err);
+/* Connects to PostgreSQL (libpq conninfo), sets synchronous_commit=on and
+ * brings the schema up to date (one node migrates, under a lock). `agency`
+ * names the advisory lock of store_ha_try_active(). Caller owns the result;
+ * NULL and *err (may be NULL) on failure; nothing is kept. */
+struct store *store_open_pg(const char *conninfo, const char *agency, int *err);
+/* "sqlite" or "postgres"; static storage. */
+const char *store_backend_name(const struct store *store);
+
+/*
+ * High availability (docs/availability.md). With PostgreSQL every node of an
+ * agency opens the same database; the one whose session holds the agency's
+ * advisory lock is active. SQLite is always active (one node).
+ */
+/* Tries to become the active node without waiting: 1 when this store's
+ * session holds the lock (it then records node and api as the active one,
+ * committed at once), 0 when another session holds it, or an error (outside
+ * any transaction; strings are copied). */
+int store_ha_try_active(struct store *store, const char *node, const char *api);
+/* The active node as last recorded: 0 and its name and API address in the
+ * caller's buffers, LIMES_E_NOTFOUND when none ever was, or an error. */
+int store_ha_active_node(struct store *store, char *node, size_t node_len, char *api,
+			 size_t api_len);
+/* PostgreSQL: a round trip to the database (no transaction open): 0 while
+ * the session is alive (and, when active, still holds the lock), else an
+ * error and the store turns unhealthy. SQLite has no session: always 0 (a
+ * failed disk shows in store_healthy(), the agent stays up to say so). */
+int store_ping(struct store *store);
+
 /* Opens an existing DIR/limes.db as it is, for reading by tools (`limes
  * audit verify`): no folder or file is created, no PRAGMA set, no migration
  * run, nothing written. LIMES_E_NOENT when there is no database. Caller owns
@@ -344,6 +392,9 @@ struct store_audit_kept {
 	uint64_t time_ms;
 };
 
+/* True when the store's backend keeps the audit trail (SQLite; not yet
+ * PostgreSQL). */
+bool store_audit_supported(const struct store *store);
 /* The last entry's seq and hash into the caller's variables (0 and zeros
  * when the trail is empty). Sees what the open transaction staged. */
 int store_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);

@@ -1,7 +1,8 @@
 /*
- * Private to the store (store.c, outbox.c, inbox.c): the struct behind the
- * opaque handle, the prepared-statement cache and the helpers that turn
- * SQLite result codes into Limes errors and the unhealthy state. The only
+ * Private to the store's SQLite backend (sqlite.c, sqlite_outbox.c,
+ * sqlite_inbox.c): the prepared-statement cache and the helpers that turn
+ * SQLite result codes into Limes errors and the unhealthy state, and the
+ * backend's implementations of the operations table (backend.h). The only
  * header outside tests/support that includes sqlite3.h.
  *
  * Each file keeps the SQL of its queries beside the code that binds them: a
@@ -14,34 +15,13 @@
 
 #include <sqlite3.h>
 
-#include "store/store.h"
-
-/* The files that own statements: one row of cache slots each. */
-enum store_file {
-	STORE_FILE_STORE,   /* store.c: transactions and savepoints */
-	STORE_FILE_OUTBOX,  /* outbox.c: messages, deliveries, receipts, idempotency */
-	STORE_FILE_INBOX,   /* inbox.c: inbox rows and the seen set */
-	STORE_FILE_AUDIT,   /* audit.c: the audit trail, checkpoints, countersignatures */
-	STORE_FILE_COUNT_
-};
-
-/* Cache slots per file; each file checks its count against it at compile time. */
-#define STORE_FILE_STMT_MAX 24
+#include "backend.h"
 
 /* One file's queries: sql[i] is the text of its query i. Static storage. */
 struct store_queries {
 	enum store_file file;
 	int count;
 	const char *const *sql;
-};
-
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[STORE_FILE_COUNT_][STORE_FILE_STMT_MAX]; /* prepared on first use */
-	bool healthy;
-	int fail_code;           /* what writes return once unhealthy */
-	char reason[256];        /* why unhealthy */
-	uint64_t undo_generation; /* bumped whenever staged writes are undone */
 };
 
 /* Query `which` of `file_queries`, prepared once (on first use) and cached in the
@@ -79,6 +59,52 @@ void store_fail(struct store *store, int code, const char *reason);
 void store_undo(struct store *store, const struct store_queries *undo_queries, int which,
 		int64_t seq, const uint8_t *id);
 
+/* The backend's operations (backend.h), one per store.h function. */
+void sqlite_close(struct store *store);
+int sqlite_check(struct store *store, bool full);
+int sqlite_begin(struct store *store);
+int sqlite_commit(struct store *store);
+void sqlite_rollback(struct store *store);
+bool sqlite_in_transaction(const struct store *store);
+int sqlite_mark(struct store *store);
+int sqlite_mark_keep(struct store *store);
+void sqlite_mark_undo(struct store *store);
+int sqlite_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+int sqlite_outbox_put(struct store *store, const struct store_message *msg,
+		      const struct store_delivery *deliveries, size_t n_deliveries);
+int sqlite_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
+			       const struct store_delivery *d);
+int sqlite_idempotency_get(struct store *store, const char *client, const char *key,
+			   uint8_t id[STORE_ID_LEN]);
+int sqlite_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
+		      int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+int sqlite_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			 uint64_t now_ms, uint64_t next_attempt_ms);
+int sqlite_delivery_reset_hop(struct store *store, const char *next_hop);
+int sqlite_receipt_put(struct store *store, const uint8_t *receipt, size_t len,
+		       int64_t *receipt_id);
+int sqlite_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			 enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
+			 int64_t receipt_id);
+int sqlite_expire_due(struct store *store, uint64_t now_ms);
+int sqlite_expire(struct store *store, uint64_t now_ms,
+		  void (*fn)(void *arg, const struct store_expired *e), void *arg);
+int sqlite_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN],
+			    const char *recipient, const uint8_t *envelope, size_t envelope_len,
+			    uint64_t expires_ms);
+int sqlite_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
+		       int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
+			uint64_t *oldest_unacked_created_ms);
+int sqlite_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen);
+int sqlite_inbox_put(struct store *store, const struct store_inbox_entry *entry,
+		     uint64_t forget_after_ms);
+int sqlite_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN],
+		    const struct store_seen *seen);
+int sqlite_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN]);
+int sqlite_inbox_list(struct store *store, int64_t after, size_t limit,
+		      int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
+
 /* Retention, one part per file, run by store_purge() inside its transaction;
  * 0 or a Limes error. cut is now_ms - retention_ms (0: nothing is old enough). */
 /* outbox.c: finished deliveries done at or before cut, messages left without
@@ -88,7 +114,7 @@ int store_outbox_purge(struct store *store, uint64_t cut);
  * before cut. */
 int store_inbox_purge(struct store *store, uint64_t now_ms, uint64_t cut);
 
-/* audit.c: the tables of schema version 2 (the audit trail). */
+/* audit.c: the tables of SQLite schema version 2 (the audit trail). */
 extern const char store_audit_schema[];
 
 #endif

@@ -88,6 +88,8 @@ try {
     return r && r.dataset.state === 'up' && / ms$/.test(r.cells[2].textContent);
   }), peers, { timeout: 20000, polling: 100 });
   if (await page.locator('#banner').isVisible()) fail('the alert banner shows with every link up');
+  const head = await page.locator('#agent').textContent();
+  if (!/ · node .+ \(active\)/.test(head)) fail('the header lacks the node and its role: "' + head + '"');
   await page.screenshot({ path: shots + '/console-1280.png', fullPage: true });
   const width = await page.evaluate(() => [document.documentElement.scrollWidth, document.querySelector('#peers').scrollWidth]);
   if (width[0] > 1280 || width[1] > 1280) fail('wider than 1280 px: page ' + width[0] + ', table ' + width[1]);

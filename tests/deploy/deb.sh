@@ -29,7 +29,7 @@ echo "built $deb ($(du -k "$deb" | cut -f1) KiB)"
 # control fields
 dpkg-deb -f "$deb" Package Version Architecture Depends | tee "$work/control"
 depends=$(dpkg-deb -f "$deb" Depends)
-for lib in libzmq5 libsodium23 libprotobuf-c1 libuv1 libsqlite3-0 libmicrohttpd12 libjansson4 libinih1 libcurl4 libc6 systemd; do
+for lib in libzmq5 libsodium23 libprotobuf-c1 libuv1 libsqlite3-0 libpq5 libmicrohttpd12 libjansson4 libinih1 libcurl4 libc6 systemd; do
 	printf '%s\n' "$depends" | tr ',' '\n' | grep -q "^ *$lib\b" || fail "Depends lacks $lib: $depends"
 done
 dpkg-deb -f "$deb" Package | grep -qx limes || fail "package name"

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libpq-fe.h>
 #include <unistd.h>
 
 int store_test_mkdtemp(char *buf, size_t len, const char *tag)
@@ -49,4 +50,82 @@ void store_test_id_parts(const uint8_t id[STORE_ID_LEN], uint32_t *major, uint32
 {
 	*major = get_u32(id);
 	*minor = get_u32(id + 4);
+}
+
+bool store_test_on_pg(void)
+{
+	const char *backend = getenv("LIMES_TEST_STORE");
+
+	return backend && strcmp(backend, "postgres") == 0;
+}
+
+/* Runs one statement on the admin connection; 0 or -1 (reason on stderr). */
+static int admin_exec(const char *sql, int *tuples_value)
+{
+	const char *base = getenv("LIMES_TEST_PG");
+	PGconn *conn;
+	PGresult *res;
+	int rc = 0;
+
+	if (!base || !*base) {
+		fprintf(stderr, "LIMES_TEST_PG is not set: run through tests/pg_throwaway.sh run\n");
+		return -1;
+	}
+	conn = PQconnectdb(base);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to %s: %s", base, PQerrorMessage(conn));
+		PQfinish(conn);
+		return -1;
+	}
+	PQclear(PQexec(conn, "SET client_min_messages = warning")); /* no NOTICE per dropped table */
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+		rc = -1;
+	} else if (tuples_value) {
+		*tuples_value = PQntuples(res);
+	}
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
+int store_test_pg_create(const char *tag, char *conninfo, size_t conninfo_len, char *schema,
+			 size_t schema_len)
+{
+	static unsigned counter;
+	const char *base = getenv("LIMES_TEST_PG");
+	char sql[128];
+
+	if (!base || !*base) {
+		fprintf(stderr, "LIMES_TEST_PG is not set: run through tests/pg_throwaway.sh run\n");
+		return -1;
+	}
+	snprintf(schema, schema_len, "t_%s_%ld_%u", tag, (long)getpid(), counter++);
+	snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
+	if (admin_exec(sql, NULL) < 0)
+		return -1;
+	if ((size_t)snprintf(conninfo, conninfo_len, "%s application_name=%s options='-csearch_path=%s'",
+			     base, schema, schema) >= conninfo_len)
+		return -1;
+	return 0;
+}
+
+int store_test_pg_drop(const char *schema)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", schema);
+	return admin_exec(sql, NULL);
+}
+
+int store_test_pg_kill_sessions(const char *schema)
+{
+	char sql[256];
+	int n = 0;
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name = '%s'",
+		 schema);
+	return admin_exec(sql, &n) < 0 ? -1 : n;
 }

@@ -5,6 +5,7 @@
 #ifndef LIMES_TEST_STORE_TESTUTIL_H
 #define LIMES_TEST_STORE_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,5 +19,23 @@ int store_test_rmtree(const char *path);
 void store_test_id(uint8_t id[STORE_ID_LEN], uint32_t major, uint32_t minor);
 /* Reads back the major and minor of an id made by store_test_id(). */
 void store_test_id_parts(const uint8_t id[STORE_ID_LEN], uint32_t *major, uint32_t *minor);
+
+/*
+ * PostgreSQL (tests/pg_throwaway.sh provides a server and names it in
+ * LIMES_TEST_PG). Each test gets a schema of its own on that server.
+ */
+/* True when LIMES_TEST_STORE=postgres: the shared store suite runs on it. */
+bool store_test_on_pg(void);
+/* Creates a fresh schema named after tag and the pid, writes a conninfo
+ * whose sessions use it (application_name = the schema name) into conninfo
+ * and the name into schema; 0, or -1 with the reason on stderr (also when
+ * LIMES_TEST_PG is unset). */
+int store_test_pg_create(const char *tag, char *conninfo, size_t conninfo_len, char *schema,
+			 size_t schema_len);
+/* Drops the schema and everything in it; 0 or -1. */
+int store_test_pg_drop(const char *schema);
+/* Ends every session whose application_name is `schema` (a lost database
+ * session, as seen by the store); the number ended, or -1. */
+int store_test_pg_kill_sessions(const char *schema);
 
 #endif

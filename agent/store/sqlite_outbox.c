@@ -246,7 +246,7 @@ static int insert_delivery(struct store *store, const struct store_message *msg,
 	return err ? err : store_step_done(store, stmt, "outbox put");
 }
 
-int store_outbox_put(struct store *store, const struct store_message *msg,
+int sqlite_outbox_put(struct store *store, const struct store_message *msg,
 		     const struct store_delivery *deliveries, size_t n_deliveries)
 {
 	int64_t seq = 0;
@@ -308,7 +308,7 @@ static int message_by_id(struct store *store, const uint8_t id[STORE_ID_LEN],
 	return err;
 }
 
-int store_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
+int sqlite_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
 			      const struct store_delivery *d)
 {
 	struct store_message msg;
@@ -327,7 +327,7 @@ int store_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN
 	return insert_delivery(store, &msg, seq, d);
 }
 
-int store_idempotency_get(struct store *store, const char *client, const char *key,
+int sqlite_idempotency_get(struct store *store, const char *client, const char *key,
 			  uint8_t id[STORE_ID_LEN])
 {
 	int err = 0, rc;
@@ -374,7 +374,7 @@ static bool sorts_first(sqlite3_stmt *a, sqlite3_stmt *b)
  * deliveries_queued index (no sort, however long the queue), and in-flight
  * rows whose retry time has come (few; sorted by SQLite with LIMIT).
  */
-int store_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
+int sqlite_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
 		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
 {
 	sqlite3_stmt *queued = NULL, *sent = NULL;
@@ -470,7 +470,7 @@ static int delivery_state(struct store *store, const uint8_t id[STORE_ID_LEN],
 	return err;
 }
 
-int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+int sqlite_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			uint64_t now_ms, uint64_t next_attempt_ms)
 {
 	int err, changed = 0;
@@ -496,7 +496,7 @@ int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], con
 	return err;
 }
 
-int store_delivery_reset_hop(struct store *store, const char *next_hop)
+int sqlite_delivery_reset_hop(struct store *store, const char *next_hop)
 {
 	int err, changed = 0;
 	sqlite3_stmt *stmt;
@@ -514,7 +514,7 @@ int store_delivery_reset_hop(struct store *store, const char *next_hop)
 	return err ? err : update(store, stmt, "reset hop", &changed);
 }
 
-int store_receipt_put(struct store *store, const uint8_t *receipt, size_t len, int64_t *receipt_id)
+int sqlite_receipt_put(struct store *store, const uint8_t *receipt, size_t len, int64_t *receipt_id)
 {
 	int err;
 	sqlite3_stmt *stmt;
@@ -539,7 +539,7 @@ int store_receipt_put(struct store *store, const uint8_t *receipt, size_t len, i
 	return err;
 }
 
-int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+int sqlite_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
 			int64_t receipt_id)
 {
@@ -576,7 +576,7 @@ int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], con
 	return err;
 }
 
-int store_expire(struct store *store, uint64_t now_ms,
+int sqlite_expire(struct store *store, uint64_t now_ms,
 		 void (*fn)(void *arg, const struct store_expired *e), void *arg)
 {
 	struct store_expired e;
@@ -612,7 +612,7 @@ int store_expire(struct store *store, uint64_t now_ms,
 	return err ? err : count;
 }
 
-int store_expire_due(struct store *store, uint64_t now_ms)
+int sqlite_expire_due(struct store *store, uint64_t now_ms)
 {
 	int err, rc, due = 0;
 	sqlite3_stmt *stmt;
@@ -634,7 +634,7 @@ int store_expire_due(struct store *store, uint64_t now_ms)
 	return err ? err : due;
 }
 
-int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+int sqlite_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms)
 {
 	int err, changed = 0, current = 0;
@@ -667,7 +667,7 @@ int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], 
 	return err;
 }
 
-int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
+int sqlite_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 		      int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
 {
 	struct store_delivery_row row;
@@ -698,7 +698,7 @@ int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 	return err;
 }
 
-int store_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
+int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
 		       uint64_t *oldest_unacked_created_ms)
 {
 	int err = 0, rc;

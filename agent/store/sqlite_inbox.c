@@ -58,7 +58,7 @@ static int bind_id(struct store *store, sqlite3_stmt *stmt, const uint8_t id[STO
 							  SQLITE_STATIC) != SQLITE_OK, what);
 }
 
-int store_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen)
+int sqlite_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen)
 {
 	int err = 0, rc;
 	sqlite3_stmt *stmt;
@@ -136,7 +136,7 @@ static int insert_inbox(struct store *store, const struct store_inbox_entry *e)
 	return err ? err : store_step_done(store, stmt, "inbox put");
 }
 
-int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
+int sqlite_inbox_put(struct store *store, const struct store_inbox_entry *entry,
 		    uint64_t forget_after_ms)
 {
 	int err;
@@ -163,7 +163,7 @@ int store_inbox_put(struct store *store, const struct store_inbox_entry *entry,
 	return err;
 }
 
-int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struct store_seen *seen)
+int sqlite_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struct store_seen *seen)
 {
 	int err;
 
@@ -176,7 +176,7 @@ int store_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const st
 			   seen->reason, seen->received_ms, seen->forget_after_ms);
 }
 
-int store_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN])
+int sqlite_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN])
 {
 	int err = 0;
 	sqlite3_stmt *stmt;
@@ -193,7 +193,7 @@ int store_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN])
 	return err ? err : store_step_done(store, stmt, "seen forget");
 }
 
-int store_inbox_list(struct store *store, int64_t after, size_t limit,
+int sqlite_inbox_list(struct store *store, int64_t after, size_t limit,
 		     int (*fn)(void *arg, const struct store_inbox_row *row), void *arg)
 {
 	struct store_inbox_row row;

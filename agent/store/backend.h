@@ -1,0 +1,126 @@
+/*
+ * Private to the store: the table of operations each backend implements
+ * (in the spirit of OpenSMTPD's queue_backend.c) and the struct behind the
+ * opaque handle. store.c holds the public entry points of store.h and
+ * dispatches each through store->ops; sqlite*.c implement the table on an
+ * embedded SQLite database, pg*.c on a PostgreSQL server through libpq.
+ *
+ * Adding an operation: add a pointer here, its public wrapper in store.c,
+ * and the function in both backends (docs/store.md, "Adding an operation").
+ * A NULL pointer means the backend cannot do it: the wrapper returns
+ * LIMES_E_INVAL, so a half-filled table fails loudly, never silently.
+ *
+ * Each operation gets a non-NULL store; the wrapper checked it. Arguments
+ * and return values are exactly those of the store.h function it serves.
+ */
+#ifndef LIMES_STORE_BACKEND_H
+#define LIMES_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_ops {
+	const char *name;                       /* "sqlite", "postgres" */
+	void (*close)(struct store *store);     /* frees the backend's state, not the store */
+	int (*check)(struct store *store, bool full);
+
+	int (*begin)(struct store *store);
+	int (*commit)(struct store *store);
+	void (*rollback)(struct store *store);
+	bool (*in_transaction)(const struct store *store);
+	int (*mark)(struct store *store);
+	int (*mark_keep)(struct store *store);
+	void (*mark_undo)(struct store *store);
+
+	int (*outbox_put)(struct store *store, const struct store_message *msg,
+			  const struct store_delivery *deliveries, size_t n_deliveries);
+	int (*outbox_add_delivery)(struct store *store, const uint8_t id[STORE_ID_LEN],
+				   const struct store_delivery *d);
+	int (*idempotency_get)(struct store *store, const char *client, const char *key,
+			       uint8_t id[STORE_ID_LEN]);
+	int (*outbox_due)(struct store *store, const char *next_hop, uint64_t now_ms, size_t limit,
+			  int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+	int (*delivery_sent)(struct store *store, const uint8_t id[STORE_ID_LEN],
+			     const char *recipient, uint64_t now_ms, uint64_t next_attempt_ms);
+	int (*delivery_reset_hop)(struct store *store, const char *next_hop);
+	int (*receipt_put)(struct store *store, const uint8_t *receipt, size_t len,
+			   int64_t *receipt_id);
+	int (*delivery_done)(struct store *store, const uint8_t id[STORE_ID_LEN],
+			     const char *recipient, enum delivery_state state, int reason,
+			     const char *detail, uint64_t done_ms, int64_t receipt_id);
+	int (*expire_due)(struct store *store, uint64_t now_ms);
+	int (*expire)(struct store *store, uint64_t now_ms,
+		      void (*fn)(void *arg, const struct store_expired *e), void *arg);
+	int (*delivery_requeue)(struct store *store, const uint8_t id[STORE_ID_LEN],
+				const char *recipient, const uint8_t *envelope, size_t envelope_len,
+				uint64_t expires_ms);
+	int (*message_get)(struct store *store, const uint8_t id[STORE_ID_LEN],
+			   int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+	int (*outbox_stats)(struct store *store, const char *next_hop, uint64_t *queued,
+			    uint64_t *oldest_unacked_created_ms);
+
+	int (*seen_get)(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen);
+	int (*inbox_put)(struct store *store, const struct store_inbox_entry *entry,
+			 uint64_t forget_after_ms);
+	int (*seen_put)(struct store *store, const uint8_t id[STORE_ID_LEN],
+			const struct store_seen *seen);
+	int (*seen_forget)(struct store *store, const uint8_t id[STORE_ID_LEN]);
+	int (*inbox_list)(struct store *store, int64_t after, size_t limit,
+			  int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
+	int (*purge)(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+
+	/* high availability (docs/availability.md) */
+	int (*ha_try_active)(struct store *store, const char *node, const char *api);
+	int (*ha_active_node)(struct store *store, char *node, size_t node_len, char *api,
+			      size_t api_len);
+	int (*ping)(struct store *store);
+};
+
+/* The cache slots per file of the SQLite backend (store_int.h). */
+#define STORE_FILE_STMT_MAX 24
+enum store_file {
+	STORE_FILE_STORE,   /* sqlite.c: transactions and savepoints */
+	STORE_FILE_OUTBOX,  /* sqlite_outbox.c: messages, deliveries, receipts, idempotency */
+	STORE_FILE_INBOX,   /* sqlite_inbox.c: inbox rows and the seen set */
+	STORE_FILE_AUDIT,   /* audit.c: the audit trail, checkpoints, countersignatures */
+	STORE_FILE_COUNT_
+};
+
+struct sqlite3;
+struct sqlite3_stmt;
+struct pg_conn;     /* libpq's PGconn */
+
+/* The handle: the operations, the health state both backends share, and
+ * each backend's connection (only the open backend's fields are set). */
+struct store {
+	const struct store_ops *ops;
+	bool healthy;
+	int fail_code;           /* what writes return once unhealthy */
+	char reason[256];        /* why unhealthy */
+	uint64_t undo_generation; /* bumped whenever staged writes are undone */
+
+	/* sqlite backend */
+	struct sqlite3 *db;
+	struct sqlite3_stmt *stmt[STORE_FILE_COUNT_][STORE_FILE_STMT_MAX]; /* prepared on first use */
+
+	/* postgres backend */
+	struct pg_conn *pg;
+	bool pg_in_tx;           /* BEGIN sent, no COMMIT/ROLLBACK yet */
+	bool pg_mark;            /* the request savepoint is set */
+	bool pg_ha_active;       /* this session holds the agency's advisory lock */
+	char pg_agency[STORE_AGENCY_MAX + 1]; /* names the advisory lock */
+	uint32_t pg_prepared[3]; /* per pg file (enum pg_file): bit i, its query i is prepared */
+};
+
+/* The two backends' tables. */
+extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
+
+/* store_open_pg() in a schema of its own (NULL: the session's search_path). */
+struct store *store_open_pg_schema(const char *conninfo, const char *agency, const char *schema,
+				   int *err);
+
+/* Marks the store unhealthy for good with `reason` (logged once); later
+ * writes return `code`. The backend rolls back its own transaction. */
+void store_set_failed(struct store *store, int code, const char *reason);
+
+#endif
