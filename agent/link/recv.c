@@ -327,7 +327,11 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 	int refuse = refusal_of(L, in, &opened, &detail);
 	if (refuse) {
 		reject(L, in, addressee, opened.header.message_id, hash, refuse, detail);
-		remember_refusal(L, &opened.header, hash, refuse, now);
+		/* A refusal that depends on the link it came by, not on the
+		 * envelope, must not bind the id: a neighbour holding a copy of
+		 * another agency's envelope would otherwise block it for good. */
+		if (sender_fits_link(L, opened.header.sender, in->peer_id))
+			remember_refusal(L, &opened.header, hash, refuse, now);
 	} else {
 		accept_envelope(L, in, addressee, buf, len, &opened.header, hash, now);
 	}
