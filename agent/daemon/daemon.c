@@ -58,6 +58,7 @@ struct agent {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t housekeeping;
 	uint64_t last_purge_ms;
+	struct clock_bound purge_clock;     /* the purge's "now": a clock step ahead cannot advance it */
 	int lock_fd;                        /* flock on DATA/agent.lock */
 	bool role_lost;                     /* stopped because the node lost its role */
 };
@@ -169,13 +170,18 @@ static void on_housekeeping(uv_timer_t *timer)
 	int expired = core_expire(agent->peers, agent->store, agent->commit, now);
 	if (expired < 0)
 		log_error("event=expire_failed reason=\"%s\"", limes_strerror(expired));
-	if (now - agent->last_purge_ms > PURGE_EVERY_MS) {
+	/* Seen ids are forgotten once their envelope has expired (plus the
+	 * allowed skew); judged by the wall clock alone, a clock stepped ahead
+	 * for a few seconds forgot ids whose envelopes the sender still
+	 * resends, and they were delivered twice. */
+	uint64_t purge_now = clock_bounded_ms(&agent->purge_clock);
+	if (purge_now - agent->last_purge_ms > PURGE_EVERY_MS || purge_now < agent->last_purge_ms) {
 		int rc = commit_stage(agent->commit, 0);
 		if (rc == 0)
-			rc = store_purge(agent->store, now, peers_config(agent->peers)->retention_ms);
+			rc = store_purge(agent->store, purge_now, peers_config(agent->peers)->retention_ms);
 		if (rc < 0)
 			log_error("event=purge_failed reason=\"%s\"", limes_strerror(rc));
-		agent->last_purge_ms = now;
+		agent->last_purge_ms = purge_now;
 	}
 	/* committed with the rest of the turn */
 }
@@ -364,7 +370,7 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	uv_timer_init(&agent->loop, &agent->housekeeping);
 	agent->housekeeping.data = agent;
 	uv_timer_start(&agent->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
-	agent->last_purge_ms = clock_now_ms() - PURGE_EVERY_MS; /* purge once at start */
+	agent->last_purge_ms = clock_bounded_ms(&agent->purge_clock) - PURGE_EVERY_MS; /* purge once at start */
 	return agent;
 
 fail:
