@@ -737,6 +737,18 @@ fail:
 	return NULL;
 }
 
+int api_reload_token(struct api *api, const struct config *cfg, char *err, size_t err_len)
+{
+	char token[TOKEN_MAX];
+	int rc = config_read_token(cfg, token, sizeof(token), err, err_len);
+
+	if (rc < 0)
+		return rc;
+	secret_digest(token, strlen(token), api->token_digest);
+	secret_wipe(token, sizeof(token));
+	return 0;
+}
+
 void api_stop(struct api *api)
 {
 	if (!api || api->stopped)

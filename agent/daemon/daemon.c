@@ -135,6 +135,15 @@ static void reload(struct agent *agent)
 		config_destroy(&cfg);
 		return;
 	}
+	/* the token is read before anything is swapped: a bad token file keeps
+	 * the old config whole, and the token in force stays valid */
+	char token[512];
+	if (config_read_token(cfg, token, sizeof(token), err, sizeof(err)) < 0) {
+		log_error("event=reload_failed keeping=old_config reason=\"%s\"", err);
+		config_destroy(&cfg);
+		return;
+	}
+	memset(token, 0, sizeof(token));
 	if (peers_reload(agent->peers, &cfg, err, sizeof(err)) < 0) {
 		log_error("event=reload_failed keeping=old_config reason=\"%s\"", err);
 		config_destroy(&cfg);
@@ -145,6 +154,8 @@ static void reload(struct agent *agent)
 	if (rc < 0)
 		log_error("event=reload_links_failed reason=\"%s\"", limes_strerror(rc));
 	const struct config *now = peers_config(agent->peers);
+	if (agent->api && api_reload_token(agent->api, now, err, sizeof(err)) < 0)
+		log_error("event=reload_token_failed keeping=old_token reason=\"%s\"", err);
 	log_set_level(now->log_level);
 	log_info("event=reload peers=%zu config=%s", now->n_peers, now->path);
 }
