@@ -467,6 +467,7 @@ struct inbox_view {
 	json_t *messages;
 	int64_t last;
 	bool nomem;
+	size_t bytes; /* envelope bytes in the answer so far */
 };
 
 /* The decoded body, or NULL with *why saying why; caller owns it. */
@@ -503,6 +504,10 @@ static int add_inbox_row(void *arg, const struct store_inbox_row *row)
 	const struct store_inbox_entry *e = &row->entry;
 	const char *type = schema_type_name(e->type), *prio = schema_priority_name(e->priority);
 	const char *why = NULL;
+
+	if (iv->bytes > 0 && iv->bytes + e->envelope_len > API_INBOX_MAX_BYTES)
+		return 1; /* full: the rest comes on the next page */
+	iv->bytes += e->envelope_len;
 	json_t *body = decoded_body(iv->deps, row, &why);
 
 	/* "o?": null for a missing ref or body; "s*": body_error only when there is one */

@@ -297,6 +297,21 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	if (setrlimit(RLIMIT_CORE, &nocore) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		log_warn("event=core_dumps_not_disabled reason=\"%s\"", strerror(errno));
 
+	/* The descriptor budget (docs/security.md): the API holds at most 256,
+	 * the store a handful, the links one per neighbour plus every
+	 * connection still in its CURVE handshake (10 s at most). Take the soft
+	 * limit up to the hard one so a handshake flood needs thousands of
+	 * connections a second; the unit sets LimitNOFILE=65536. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			log_warn("event=nofile_not_raised reason=\"%s\"", strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 4096)
+		log_warn("event=nofile_low limit=%llu action=\"raise LimitNOFILE (65536 in deploy/limes.service)\"",
+			 (unsigned long long)nofile.rlim_cur);
+
 	snprintf(agent->config_file, sizeof(agent->config_file), "%s", opts->config_file);
 	cfg = config_load(opts->config_file, err, err_len);
 	if (!cfg)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "base/ratelimit.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "link/link.h"
@@ -55,6 +56,7 @@ struct inbound {
 
 struct links {
 	struct link_deps deps;        /* borrowed pointers, see link.h */
+	struct ratelimit log_limit;   /* refusals and garbage, per peer (or address) */
 	void *ctx, *zap, *router;
 	struct zloop *zl;
 	struct zsock *zap_watch, *router_watch;

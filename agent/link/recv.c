@@ -85,8 +85,11 @@ static void reject(struct links *L, struct inbound *in, const char *addressee, c
 		peer_count(p, PEER_REFUSED, 1);
 	events_add(peers_events(L->deps.peers), clock_now_ms(), "refused", in->peer_id, link_hex_id(id),
 		   reason_name(reason), detail);
-	log_warn("peer=%s msg=%s event=%s reason=%s detail=\"%s\"", in->peer_id, link_hex_id(id), limes_errname(err),
-		 reason_name(reason), detail);
+	uint64_t suppressed;
+	if (ratelimit_pass(&L->log_limit, in->peer_id, &suppressed))
+		log_warn("peer=%s msg=%s event=%s reason=%s detail=\"%s\" suppressed=%llu", in->peer_id,
+			 link_hex_id(id), limes_errname(err), reason_name(reason), detail,
+			 (unsigned long long)suppressed);
 	if (!e) {
 		log_error("peer=%s msg=%s event=receipt_failed reason=\"out of memory\"", in->peer_id, link_hex_id(id));
 		return;
@@ -407,10 +410,12 @@ bool link_router_drain(struct zsock *zs, void *arg)
 		const char *peer_id = ok ? zmq_msg_gets(&msg, "User-Id") : NULL;
 		struct peer *p = peer_id ? peers_find(L->deps.peers, peer_id) : NULL;
 		struct inbound *in = p ? inbound_for(L, peer_id) : NULL;
+		uint64_t suppressed;
 		if (!in || zmq_msg_size(&rid) > sizeof(in->routing_id)) {
 			L->stats.frames_garbage++;
-			log_warn("event=garbage_frame reason=\"%s\"",
-				 ok ? "unknown sender" : "not a single-part frame");
+			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
+				log_warn("peer=%s event=garbage_frame reason=\"%s\" suppressed=%llu", peer_id ? peer_id : "-",
+					 ok ? "unknown sender" : "not a single-part frame", (unsigned long long)suppressed);
 			goto next;
 		}
 		uint64_t now = clock_now_ms();
@@ -421,14 +426,18 @@ bool link_router_drain(struct zsock *zs, void *arg)
 		int rc = wire_frame_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), max_frame, &f);
 		if (rc < 0) {
 			L->stats.frames_garbage++;
-			log_warn("peer=%s event=garbage_frame reason=%s", peer_id, limes_errname(rc));
+			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
+				log_warn("peer=%s event=garbage_frame reason=%s suppressed=%llu", peer_id, limes_errname(rc),
+					 (unsigned long long)suppressed);
 		} else if (f.kind == WIRE_FRAME_ENVELOPE) {
 			on_envelope(L, in, f.bytes, f.len);
 		} else if (f.kind == WIRE_FRAME_HEARTBEAT) {
 			on_heartbeat(L, in, &f.heartbeat, now);
 		} else {
 			L->stats.frames_garbage++;
-			log_warn("peer=%s event=unexpected_frame kind=%d", peer_id, (int)f.kind);
+			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
+				log_warn("peer=%s event=unexpected_frame kind=%d suppressed=%llu", peer_id, (int)f.kind,
+					 (unsigned long long)suppressed);
 		}
 next:
 		zmq_msg_close(&rid);
