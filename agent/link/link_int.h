@@ -31,6 +31,7 @@ struct inflight {
  * it is needed: a reload replaces the peer table's entries. */
 struct outlink {
 	struct links *links;
+	bool clock_skewed;            /* its clock was last seen beyond max_clock_skew (logged once) */
 	char peer_id[CONFIG_ID_MAX + 1];
 	char endpoint[CONFIG_ENDPOINT_MAX];
 	uint8_t key_id[8];

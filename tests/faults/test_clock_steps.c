@@ -22,6 +22,11 @@
 
 TestSuite(clock_steps, .timeout = 180);
 
+static inline int is(int cond)
+{
+	return cond;
+}
+
 static void set_offset(const char *file, const char *offset)
 {
 	FILE *f = fopen(file, "w");
@@ -106,4 +111,31 @@ Test(clock_steps, a_receiver_clock_three_days_ahead_for_seconds_forgets_no_seen_
 Test(clock_steps, a_receiver_clock_stepped_back_hours_forgets_no_seen_id)
 {
 	step_and_resend("-5h");
+}
+
+Test(clock_steps, a_peer_hours_off_is_shown_skewed_and_its_offset_logged)
+{
+	static const char *const ids[] = { A, B };
+	struct cluster *c = cluster_new(2, ids);
+	struct cluster_link l[] = { { A, B, "alert", NULL } };
+	char file[400];
+
+	cluster_configure(c, l, 1, "heartbeat = 1s\n");
+	snprintf(file, sizeof(file), "%s/faketime", c->dir);
+	set_offset(file, "+3h");
+	start_faked(c, B, file);
+	cluster_start(c, A);
+	cr_assert(agentproc_wait_log(cluster_ap(c, A), "event=clock_skew offset_ms=", 15000),
+		  "the offset is logged");
+	json_t *peers = NULL;
+	cr_assert(eq(int, cluster_http(c, A, "GET", "/v1/peers", NULL, &peers), 200));
+	json_t *p = json_array_get(json_object_get(peers, "peers"), 0);
+	if (!p)
+		p = json_array_get(peers, 0);
+	cr_assert(p != NULL);
+	cr_assert(is(json_is_true(json_object_get(p, "clock_skewed"))), "B shows clock_skewed");
+	double off = json_real_value(json_object_get(p, "clock_offset_ms"));
+	cr_assert(is(off > 3 * 3600 * 1000.0 - 60000), "offset %.0f ms", off);
+	json_decref(peers);
+	cluster_destroy(&c);
 }
