@@ -175,8 +175,15 @@ static void on_housekeeping(uv_timer_t *timer)
 	int sampled = history_sample(agent->history, agent->peers, agent->store, now);
 	if (sampled < 0)
 		log_warn("event=history_sample_failed reason=\"%s\"", limes_strerror(sampled));
+	if (!store_healthy(agent->store)) {
+		/* a full disk with room again: take writes again without a restart
+		 * (only then: after an I/O error what was written is in doubt) */
+		uint64_t need = peers_config(agent->peers)->min_free_bytes;
+		if (store_recover(agent->store, need > (1u << 20) ? need : (1u << 20)) < 0)
+			return;
+	}
 	/* a standby never writes: the active node keeps the shared store */
-	if (!store_healthy(agent->store) || !role_is_active(agent->role))
+	if (!role_is_active(agent->role))
 		return;
 	int expired = core_expire(agent->peers, agent->store, agent->commit, now);
 	if (expired < 0)
