@@ -32,8 +32,8 @@ Test(fsync_eio, a_failed_fsync_stops_acknowledging_and_loses_nothing_acknowledge
 	cluster_start(c, A); /* creates the store: start-up is not under test */
 	cr_assert(cluster_stop(c, A) == 0);
 	/* B is down: what A accepts stays in its outbox */
-	const char *prefix[] = { "strace", "-f", "-qq", "-o", "/dev/null", "-e",
-				 "inject=fdatasync,fsync:error=EIO:when=6+", "--", NULL };
+	const char *prefix[] = { "/usr/bin/strace", "-f", "-qq", "-o", "/dev/null", "-e",
+				 "inject=fdatasync,fsync:error=EIO:when=6+", NULL };
 	cr_assert(agentproc_start_wrapped(cluster_ap(c, A), prefix) == 0);
 	int refused = 0;
 	json_t *one = json_loads(cluster_example("alert"), 0, NULL);

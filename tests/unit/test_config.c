@@ -322,6 +322,7 @@ Test(config, refuses_incomplete_or_bad_tls_settings)
 	text = with_api("tls_cert =\n");
 	refused(text, 8, "tls_cert: empty path");
 	free(text);
+}
 
 /* Config that ZeroMQ or inih would have taken silently (found by the fault
  * and security suite): each is refused naming its line. */
