@@ -32,6 +32,7 @@ test_packages=(
   nats-server libnats-dev sqlite3 postgresql
   chromium prometheus
   libseccomp-dev systemd openssl iproute2 util-linux man-db
+  faketime strace
 )
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"

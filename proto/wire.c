@@ -501,6 +501,14 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 	return n;
 }
 
+/* The frame prefix: one tag byte and the payload length as a varint (at most 10 bytes). */
+#define FRAME_PREFIX_MAX 11
+
+size_t wire_frame_payload_max(size_t max_frame)
+{
+	return max_frame > FRAME_PREFIX_MAX ? max_frame - FRAME_PREFIX_MAX : 0;
+}
+
 int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 {
 	if (!f || !out || !out_len)
@@ -508,7 +516,7 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 	if (f->kind == WIRE_FRAME_ENVELOPE || f->kind == WIRE_FRAME_RECEIPT) {
 		/* Written by hand: the same bytes protobuf gives for field 1 (bytes) or
 		 * 2 (embedded Receipt), without decoding the payload to re-encode it. */
-		uint8_t prefix[11];
+		uint8_t prefix[FRAME_PREFIX_MAX];
 		size_t n;
 		uint8_t *buf;
 

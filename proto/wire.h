@@ -172,6 +172,10 @@ void wire_receipt_clear(struct wire_receipt *r);
 
 /* Serializes f into *out (malloc'd, caller frees); f->bytes is the serialized Envelope or Receipt. */
 int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len);
+/* The largest envelope (or receipt) that a frame of at most max_frame bytes
+ * carries: the one place that says how big a message may be to cross a
+ * link, so submission refuses what the link could never deliver. */
+size_t wire_frame_payload_max(size_t max_frame);
 /* Decodes at most max bytes into f, which then points into buf; exactly one kind must be present. Nothing to free. */
 int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_frame *f);
 

@@ -2,8 +2,16 @@
 # The whole suite, from a fresh machine: setup (packages + build with
 # -Wall -Wextra -Werror), every unit and integration test, the unit suite once
 # more under ASan+UBSan, each fuzz harness briefly, and the bench smoke test.
+#   tests/run.sh --long   soak sizes: the fault suite's full kill storm (200 kills over
+#                         10,000 messages), write(2) in the kill-at-every-write run, and each
+#                         fuzz harness for an hour (LIMES_FUZZ_SECONDS overrides)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
+fuzz_seconds=20
+if [ "${1:-}" = "--long" ]; then
+  export LIMES_LONG=1
+  fuzz_seconds=${LIMES_FUZZ_SECONDS:-3600}
+fi
 cd "$here"
 # --long: the soak versions too (e.g. the failover test's 5,000 messages
 # each way and 5 kills instead of 600 and 2)
@@ -57,7 +65,7 @@ for f in "$here"/build-fuzz/tests/fuzz/fuzz_*; do
   echo "-- $name (seeds: ${#dirs[@]} folders)"
   log="$here/build-fuzz/$name.log"
   rc=0
-  (cd "$here/build-fuzz" && "$f" -max_total_time=20 -timeout=10 -rss_limit_mb=2048 "${dirs[@]}") >"$log" 2>&1 || rc=$?
+  (cd "$here/build-fuzz" && "$f" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 "${dirs[@]}") >"$log" 2>&1 || rc=$?
   grep -E "^#[0-9]+[[:space:]]+DONE" "$log" || true
   if [ "$rc" -ne 0 ]; then   # a crash, leak or timeout: the input is in build-fuzz/crash-*
     tail -n 40 "$log"

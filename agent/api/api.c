@@ -29,8 +29,9 @@
 #include "crypto/secret.h"
 #include "proto/err.h"
 
-#define CONNECTION_LIMIT 256
-#define CONNECTION_TIMEOUT_S 120
+/* libmicrohttpd's own inactivity timeout; guard.c enforces the tighter
+ * per-state deadlines (API_IDLE_S, API_BODY_S) */
+#define CONNECTION_TIMEOUT_S 30
 
 /* ------------------------------------------------------------ loop glue */
 
@@ -81,15 +82,25 @@ static void run_mhd(struct api *api)
 		return;
 	if (MHD_run(api->mhd) != MHD_YES)
 		log_warn("event=http_error detail=\"MHD_run failed\"");
-	if (MHD_get_timeout(api->mhd, &timeout) != MHD_YES) {
-		(void)uv_timer_stop(&api->timer);
-	} else if (timeout == 0) {
+	/* At its connection limit (or out of descriptors) libmicrohttpd takes
+	 * the listen socket out of its epoll set and puts it back only at the
+	 * start of a later MHD_run: when connections closed in this run,
+	 * nothing else may wake the loop, so run it again now. */
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(api->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	unsigned conns = di ? di->num_connections : 0;
+	bool fewer = conns < api->conns_at_last_run;
+	api->conns_at_last_run = conns;
+	if (MHD_get_timeout(api->mhd, &timeout) != MHD_YES)
+		timeout = 1000;
+	if (fewer)
+		timeout = 0;
+	if (timeout == 0) {
 		(void)uv_timer_stop(&api->timer);
 		check_uv("uv_check_start", uv_check_start(&api->again, on_again));
 		check_uv("uv_idle_start", uv_idle_start(&api->again_spin, on_again_spin));
 	} else {
 		check_uv("uv_timer_start",
-			 uv_timer_start(&api->timer, on_timer, timeout > 60000 ? 60000 : timeout, 0));
+			 uv_timer_start(&api->timer, on_timer, timeout > 1000 ? 1000 : timeout, 0));
 	}
 }
 
@@ -484,6 +495,7 @@ static enum MHD_Result begin(struct api *api, struct MHD_Connection *conn, const
 	req->api = api;
 	req->conn = conn;
 	*con_cls = req;
+	api_guard_request_begins(req);
 	client_address(conn, req->addr, sizeof(req->addr));
 	if (api->stopped)
 		return send_error(req, method, url, 503, "shutting_down", "", "the agent is stopping");
@@ -581,6 +593,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (!req)
 		return;
 	api_defer_waiter_unlink(req);
+	api_guard_request_ends(req);
 	if (req->state == REQ_COMMITTING)
 		api_defer_committing_unlink(req); /* the client went away; its messages still commit */
 	free(req->pending.body);
@@ -589,10 +602,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* libmicrohttpd's warnings, rate-limited: out of descriptors it warns on
+ * every accept attempt. */
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
+	struct api *api = cls;
 	char line[512];
-	(void)cls;
+	uint64_t suppressed;
+
+	if (!ratelimit_pass(&api->mhd_log_limit, "libmicrohttpd", &suppressed))
+		return;
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	size_t n = strlen(line);
@@ -601,7 +620,14 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	for (size_t i = 0; i < n; i++)
 		if (line[i] == '"')
 			line[i] = '\'';
-	log_warn("event=http_error detail=\"%s\"", line);
+	log_warn("event=http_error detail=\"%s\" suppressed=%llu", line, (unsigned long long)suppressed);
+}
+
+static void on_guard_timer(uv_timer_t *t)
+{
+	struct api *api = t->data;
+	api_guard_sweep(api);
+	run_mhd(api);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -670,10 +696,11 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len)
 		goto fail;
 	}
 	api->mhd = MHD_start_daemon(flags, cfg->api_port, NULL, NULL, on_request, api,
-				    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+				    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, api,
 				    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 				    MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+				    MHD_OPTION_NOTIFY_CONNECTION, api_guard_notify, api,
+				    MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONNECTION_LIMIT,
 				    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
 				    MHD_OPTION_ARRAY, tls.options,
 				    MHD_OPTION_END);
@@ -710,11 +737,15 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len)
 	(void)uv_idle_init(loop, &api->again_spin);
 	api->again_spin.data = api;
 	api->handles++;
+	(void)uv_timer_init(loop, &api->guard_timer);
+	api->guard_timer.data = api;
+	api->handles++;
 	rc = uv_poll_start(&api->poll, UV_READABLE, on_poll);
 	if (rc < 0) {
 		snprintf(err, err_len, "cannot watch the API's epoll descriptor: %s", uv_strerror(rc));
 		goto fail;
 	}
+	check_uv("uv_timer_start", uv_timer_start(&api->guard_timer, on_guard_timer, 1000, 1000));
 	api_run_mhd_soon(api);
 	log_info("event=api_listen address=%s:%u tls=%s", cfg->api_host, cfg->api_port,
 		 cfg->tls_cert[0] ? "yes" : "no");
@@ -724,6 +755,12 @@ fail:
 	api_stop(api);
 	api_destroy(&api);
 	return NULL;
+}
+
+int api_reload_token(struct api *api, const struct config *cfg, char *err, size_t err_len)
+{
+	/* every client's token, read again; the old ones stay on failure */
+	return api_clients_load(api, cfg, err, err_len);
 }
 
 void api_stop(struct api *api)
@@ -751,6 +788,7 @@ void api_stop(struct api *api)
 		uv_close((uv_handle_t *)&api->wait_timer, on_handle_closed);
 		uv_close((uv_handle_t *)&api->again, on_handle_closed);
 		uv_close((uv_handle_t *)&api->again_spin, on_handle_closed);
+		uv_close((uv_handle_t *)&api->guard_timer, on_handle_closed);
 	}
 	if (api->mhd) {
 		MHD_stop_daemon(api->mhd);

@@ -19,6 +19,7 @@ struct store;
 struct commit;
 struct submit;
 struct api;
+struct config;
 struct link_stats;
 struct identity;
 struct history;
@@ -58,6 +59,10 @@ struct api *api_new(const struct api_deps *deps, char *err, size_t err_len);
  * long-polls, stops accepting and closes the loop handles; accepts NULL.
  * Call it while deps->commit still exists. */
 void api_stop(struct api *api);
+/* SIGHUP: reads the token file of cfg (the config just swapped in) and
+ * takes it from now on (the old one stops working); on failure the old
+ * token stays and err says why. 0 or a negative LIMES_E_*. */
+int api_reload_token(struct api *api, const struct config *cfg, char *err, size_t err_len);
 /* Frees the API (stopping it first if need be), once the loop has closed its
  * handles: at once when it has, else from the last close callback. Accepts
  * NULL and nulls *api. No commit may be flushed after this (its listener

@@ -13,8 +13,17 @@
 #include <uv.h>
 
 #include "api_int.h"
+#include "base/ratelimit.h"
 #include "crypto/secret.h"
 #define CLIENT_NAME_MAX 64
+
+/* The connection budget (guard.c; docs/security.md, "descriptor budget"). */
+#define API_CONNECTION_LIMIT 256 /* libmicrohttpd's limit: descriptors the API may hold */
+#define API_HIGH_WATER 224       /* past this, a new connection evicts the oldest idle one */
+#define API_PER_IP_MAX 128       /* past this from one address, the same within that address */
+#define API_IDLE_S 10            /* idle between requests, or before the first */
+#define API_BODY_S 30            /* headers and body of one request, from the end of the last */
+#define API_ANSWER_S 120         /* an answer not read by then: the client is gone or hostile */
 
 enum request_state { REQ_NEW, REQ_BODY, REQ_WAITING, REQ_COMMITTING, REQ_READY, REQ_DONE };
 
@@ -34,6 +43,25 @@ struct request {
 	bool suspended;
 	struct api_reply pending;              /* the answer waiting for the group commit */
 	struct request *commit_next;           /* in api->committing while REQ_COMMITTING */
+	struct api_track *track;               /* its connection's entry in the guard, or NULL */
+};
+
+/* One HTTP connection, from accept to close (guard.c). */
+struct api_track {
+	struct api_track *prev, *next; /* api->guard list, oldest first */
+	int fd;
+	uint64_t since_us;   /* monotonic: accepted, or the end of its last request */
+	struct request *req; /* the request in progress, NULL between requests */
+	bool shut;           /* shut down by the guard, closing */
+	char ip[INET6_ADDRSTRLEN];
+};
+
+struct api_guard {
+	struct api_track *head, *tail;
+	unsigned tracked;    /* in the list */
+	unsigned live;       /* tracked and not being shut down */
+	uint64_t evicted;    /* connections the guard ended */
+	struct ratelimit log_limit;
 };
 
 struct api {
@@ -53,7 +81,21 @@ struct api {
 	const struct config *tokens_cfg; /* the config they were read from */
 	struct request *waiters;
 	struct api_counters counters;
+	struct api_guard guard;
+	uv_timer_t guard_timer; /* sweeps the guard once a second */
+	unsigned conns_at_last_run;
+	struct ratelimit mhd_log_limit; /* libmicrohttpd's own warnings (accept failures spin) */
 };
+
+/* guard.c: libmicrohttpd's connection notification (MHD_OPTION_NOTIFY_CONNECTION). */
+void api_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+		      enum MHD_ConnectionNotificationCode code);
+/* A request's headers arrived: ties it to its connection's entry. */
+void api_guard_request_begins(struct request *req);
+/* A request ended: its connection is idle again from now. */
+void api_guard_request_ends(struct request *req);
+/* Ends connections past their deadlines (idle, slow upload, unread answer). */
+void api_guard_sweep(struct api *api);
 
 /* Runs MHD from the loop soon (never from inside MHD_run). */
 void api_run_mhd_soon(struct api *api);

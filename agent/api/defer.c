@@ -33,6 +33,19 @@ void api_defer_commit_wait(struct request *req)
  * theirs kept (the commit logged why). The answers go out when MHD next
  * runs.
  */
+/* What a failed commit means for the client. A full disk rolls the
+ * transaction back; after a failed fsync or write the WAL may hold the
+ * commit all the same (the kernel may have written it), so "nothing was
+ * accepted" would be a promise the agent cannot keep. */
+static const char *commit_failure_text(int rc)
+{
+	if (rc == LIMES_E_STORE_FULL)
+		return "the store could not make the messages durable: nothing was accepted";
+	return "the store failed while making the messages durable (I/O error): whether they were kept is "
+	       "unknown until the agent restarts on a good disk; then resubmit them with the same "
+	       "idempotency_key, which returns the kept message's id instead of queueing it twice";
+}
+
 static void answer_committed(struct api *api, int rc)
 {
 	struct request *list = api->committing;
@@ -46,8 +59,7 @@ static void answer_committed(struct api *api, int rc)
 		if (rc < 0) {
 			free(req->pending.body);
 			memset(&req->pending, 0, sizeof(req->pending));
-			api_json_store_error(&req->pending, rc,
-					     "the store could not make the messages durable: nothing was accepted");
+			api_json_store_error(&req->pending, rc, "%s", commit_failure_text(rc));
 		} else {
 			api->counters.accepted_messages += req->pending.accepted;
 		}
@@ -75,7 +87,7 @@ int api_defer_commit_now(struct api *api, struct api_reply *r)
 		/* the commit logged the store's failure */
 		free(r->body);
 		memset(r, 0, sizeof(*r));
-		api_json_store_error(r, rc, "the store could not make the messages durable: nothing was accepted");
+		api_json_store_error(r, rc, "%s", commit_failure_text(rc));
 		return rc;
 	}
 	api->counters.accepted_messages += r->accepted;

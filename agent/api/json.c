@@ -206,7 +206,7 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 	 * for a figure not measured yet */
 	/* the envelope version agreed on our link to it (null: none yet, or relayed) */
 	json_t *proto = peer_is_direct(p) && link->protocol ? json_integer(link->protocol) : NULL;
-	return json_pack("{s:s, s:s*, s:s*, s:s, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o?, s:o}",
+	json_t *o = json_pack("{s:s, s:s*, s:s*, s:s, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o?, s:o}",
 			 "id", peer_id(p),
 			 "endpoint", peer_is_direct(p) ? peer_conf(p)->endpoint : NULL,
 			 "via", peer_is_direct(p) ? NULL : peer_next_hop(p),
@@ -221,6 +221,15 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 			 "clock_offset_ms", link->has_rtt ? json_real(link->clock_offset_ms) : NULL,
 			 "protocol", proto,
 			 "counters", counters);
+	/* a link can be up while every message one way is refused not_yet_valid
+	 * or expired: say so beside the state */
+	double skew = (double)peers_config(deps->peers)->max_clock_skew_ms;
+	bool skewed = link->has_rtt && (link->clock_offset_ms > skew || link->clock_offset_ms < -skew);
+	if (o && json_object_set_new(o, "clock_skewed", json_boolean(skewed)) < 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
 }
 
 json_t *api_json_peers(const struct api_deps *deps)

@@ -488,11 +488,13 @@ struct inbox_view {
 	const struct api_deps *deps;
 	const struct config_client *client; /* its read right filters the rows */
 	bool filter;                        /* clients are configured: rows need a read right */
+	bool full;                          /* the answer reached its byte cap */
 	json_t *messages;
 	int64_t last;                       /* last row looked at, shown or not */
 	size_t shown, want;
 	uint8_t (*ids)[STORE_ID_LEN];       /* the ids shown, for the consultation log */
 	bool nomem;
+	size_t bytes; /* envelope bytes in the answer so far */
 };
 
 /* The decoded body, or NULL with *why saying why; caller owns it. */
@@ -531,10 +533,17 @@ static int add_inbox_row(void *arg, const struct store_inbox_row *row)
 	const char *why = NULL;
 	json_t *body;
 
-	iv->last = row->cursor;
 	/* rows of a type the client may not read are passed over, never shown */
-	if (iv->filter && !client_may_read(iv->client, e->type))
+	if (iv->filter && !client_may_read(iv->client, e->type)) {
+		iv->last = row->cursor;
 		return 0;
+	}
+	if (iv->bytes > 0 && iv->bytes + e->envelope_len > API_INBOX_MAX_BYTES) {
+		iv->full = true;
+		return 1; /* full: the rest comes on the next page */
+	}
+	iv->bytes += e->envelope_len;
+	iv->last = row->cursor;
 	body = decoded_body(iv->deps, row, &why);
 
 	/* "o?": null for a missing ref or body; "s*": body_error only when there is one */
@@ -576,7 +585,7 @@ int api_routes_inbox(const struct api_deps *deps, const char *client, const stru
 	for (int page = 0; !iv.nomem && iv.shown < iv.want && page < 20; page++) {
 		int64_t before = iv.last;
 		rc = store_inbox_list(deps->store, iv.last, p->limit, add_inbox_row, &iv);
-		if (rc <= 0 || iv.last == before)
+		if (rc <= 0 || iv.last == before || iv.full)
 			break;
 	}
 	if (rc > 0)

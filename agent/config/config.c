@@ -35,6 +35,7 @@ struct parse_state {
 	unsigned header_line;  /* line of the current section header */
 	unsigned header_seen;  /* headers read so far */
 	unsigned header_used;  /* header number the handler last saw */
+	char header_text[80];  /* the current section header, for "has no keys" */
 	char keys_seen[24][32];/* keys of the current section, to refuse repeats */
 	unsigned keys_line[24];
 	unsigned n_keys;
@@ -85,8 +86,14 @@ static char *reader(char *buf, int size, void *arg)
 	while (*s == ' ' || *s == '\t')
 		s++;
 	if (*s == '[') {
+		/* inih calls the handler only for keys: a section without any
+		 * (a [peer] left empty, an unknown section at the end) would be
+		 * dropped without a word */
+		if (st->header_seen != st->header_used)
+			fail(st, st->header_line, "section %s has no keys", st->header_text);
 		st->header_line = st->line;
 		st->header_seen++;
+		snprintf(st->header_text, sizeof(st->header_text), "%s", s);
 	}
 	return buf;
 }
@@ -179,6 +186,41 @@ static int parse_types(struct parse_state *st, const char *key, const char *valu
 	return 0;
 }
 
+/* A ZeroMQ endpoint we can use: tcp://HOST:PORT (PORT 1-65535, or * when
+ * binding), HOST a name, an address, [IPv6] or * when binding; or
+ * ipc://PATH. ZeroMQ itself takes port 99999 modulo 65536 and reports a
+ * malformed endpoint only when it connects, silently. */
+static bool valid_endpoint(const char *value, bool bind)
+{
+	if (strncmp(value, "ipc://", 6) == 0)
+		return value[6] != '\0';
+	if (strncmp(value, "tcp://", 6) != 0)
+		return false;
+	const char *host = value + 6;
+	const char *colon = strrchr(host, ':');
+	if (!colon || colon == host)
+		return false;
+	size_t host_len = (size_t)(colon - host);
+	if (host[0] == '[') {
+		if (host_len < 3 || host[host_len - 1] != ']')
+			return false;
+		for (size_t i = 1; i + 1 < host_len; i++)
+			if (!strchr("0123456789abcdefABCDEF:.", host[i]))
+				return false;
+	} else {
+		for (size_t i = 0; i < host_len; i++) {
+			char c = host[i];
+			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+			      c == '-' || c == '_' || (c == '*' && bind && host_len == 1) || c == ';'))
+				return false;
+		}
+	}
+	uint64_t port;
+	if (bind && strcmp(colon + 1, "*") == 0)
+		return true;
+	return parse_u64(colon + 1, 1, 65535, &port) == 0;
+}
+
 static int parse_api_listen(struct parse_state *st, const char *value)
 {
 	struct config *cfg = st->cfg;
@@ -260,8 +302,8 @@ static int agent_key(struct parse_state *st, const char *key, const char *value)
 			       ? (fail(st, st->line, "data: path is too long"), -1) : 0;
 	}
 	if (strcmp(key, "listen") == 0) {
-		if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0) {
-			fail(st, st->line, "listen: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT)", value);
+		if (!valid_endpoint(value, true)) {
+			fail(st, st->line, "listen: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT, port 1-65535)", value);
 			return -1;
 		}
 		st->has_listen = true;
@@ -401,8 +443,8 @@ static int parse_endpoints(struct parse_state *st, const char *value, char *out,
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
-		if (strncmp(item, "tcp://", 6) != 0 && strncmp(item, "ipc://", 6) != 0) {
-			fail(st, st->line, "endpoint: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT)", item);
+		if (!valid_endpoint(item, false)) {
+			fail(st, st->line, "endpoint: '%s' is not a ZeroMQ endpoint (tcp://HOST:PORT, port 1-65535)", item);
 			return -1;
 		}
 		if (used + len + 2 > out_len) {
@@ -676,6 +718,11 @@ static int check_whole(struct parse_state *st)
 {
 	struct config *cfg = st->cfg;
 
+	if (st->header_seen != st->header_used) {
+		fail(st, st->header_line, "section %s has no keys", st->header_text);
+		return -1;
+	}
+
 	if (!st->seen_agent) {
 		fail(st, 1, "missing section [agent]");
 		return -1;
@@ -775,6 +822,8 @@ struct config *config_load_string(const char *text, const char *name, const char
 		return NULL;
 	}
 	set_defaults(cfg);
+	if (strncmp(text, "\xEF\xBB\xBF", 3) == 0)
+		text += 3; /* a UTF-8 byte-order mark, as some editors write */
 	snprintf(cfg->path, sizeof(cfg->path), "%s", name);
 	snprintf(cfg->dir, sizeof(cfg->dir), "%s", dir);
 	st.cfg = cfg;
@@ -801,9 +850,14 @@ struct config *config_load(const char *file, char *err, size_t err_len)
 	struct config *cfg = NULL;
 	char *text = NULL;
 	char dir[PATH_MAX];
-	FILE *f = fopen(file, "re");
+	/* non-blocking: opening a FIFO for reading would wait for a writer
+	 * (and a SIGHUP reload would freeze the loop); fstat refuses it below */
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 
 	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		snprintf(err, err_len, "%s: cannot open: %s", file, strerror(errno));
 		return NULL;
 	}

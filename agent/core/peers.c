@@ -72,6 +72,14 @@ static struct peer *make_array(const struct config *cfg, const struct identity *
 				break;
 			}
 		p->conf = cp;
+		/* our own key under a neighbour's name: every envelope "from" it
+		 * would be one we could have written ourselves */
+		if (memcmp(identity_public(me)->key_id, cp->key.key_id, sizeof(cp->key.key_id)) == 0) {
+			snprintf(err, err_len, "%s:%u: peer \"%s\": its key is this agent's own key", cfg->path,
+				 cp->line, cp->id);
+			free_array(peers, i);
+			return NULL;
+		}
 		p->crypto = envelope_peer_new(me, &cp->key, cp->id);
 		if (!p->crypto) {
 			snprintf(err, err_len, "%s:%u: peer \"%s\": cannot derive a shared key from its key", cfg->path,

@@ -303,6 +303,19 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 		struct store_delivery d[SUBMIT_MAX_TO];
 		for (size_t k = 0; k < r->n_to; k++) {
 			struct slot *sl = &slots[next + k];
+			if (sl->env_len > wire_frame_payload_max(peers_config(s->peers)->max_frame_bytes)) {
+				/* accepted, it could never cross the link: the receiver
+				 * drops the over-size frame and the sender resends it
+				 * until it expires */
+				char field[32] = "body";
+				if (n > 1)
+					snprintf(field, sizeof(field), "[%zu].body", i);
+				rc = core_set_error(err, LIMES_E_TOOBIG, field,
+						    "the sealed message is %zu bytes, more than a link frame carries "
+						    "(max_frame = %zu bytes, in [link])",
+						    sl->env_len, peers_config(s->peers)->max_frame_bytes);
+				goto fail;
+			}
 			d[k].recipient = peer_id(sl->to);
 			d[k].next_hop = peer_next_hop(sl->to);
 			d[k].envelope = sl->env;

@@ -59,6 +59,7 @@ struct agent {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t housekeeping;
 	uint64_t last_purge_ms;
+	struct clock_bound purge_clock;     /* the purge's "now": a clock step ahead cannot advance it */
 	int lock_fd;                        /* flock on DATA/agent.lock */
 	bool role_lost;                     /* stopped because the node lost its role */
 };
@@ -135,6 +136,18 @@ static void reload(struct agent *agent)
 		config_destroy(&cfg);
 		return;
 	}
+	/* the token is read before anything is swapped: a bad token file keeps
+	 * the old config whole, and the token in force stays valid */
+	char token[512];
+	for (size_t i = 0; i < cfg->n_clients; i++)
+		if (config_read_client_token(&cfg->clients[i], token, sizeof(token), err, sizeof(err)) < 0) {
+			log_error("event=reload_failed keeping=old_config client=%s reason=\"%s\"", cfg->clients[i].name,
+				  err);
+			memset(token, 0, sizeof(token));
+			config_destroy(&cfg);
+			return;
+		}
+	memset(token, 0, sizeof(token));
 	/* peers whose key is new or changed, noted before the old config goes */
 	struct { char id[CONFIG_ID_MAX + 1]; uint8_t key_id[IDENTITY_KEY_ID_LEN]; } changed[64];
 	size_t n_changed = 0;
@@ -164,6 +177,8 @@ static void reload(struct agent *agent)
 	if (rc < 0)
 		log_error("event=reload_links_failed reason=\"%s\"", limes_strerror(rc));
 	const struct config *now = peers_config(agent->peers);
+	if (agent->api && api_reload_token(agent->api, now, err, sizeof(err)) < 0)
+		log_error("event=reload_token_failed keeping=old_token reason=\"%s\"", err);
 	log_set_level(now->log_level);
 	log_info("event=reload peers=%zu config=%s", now->n_peers, now->path);
 }
@@ -183,22 +198,34 @@ static void on_housekeeping(uv_timer_t *timer)
 	int sampled = history_sample(agent->history, agent->peers, agent->store, now);
 	if (sampled < 0)
 		log_warn("event=history_sample_failed reason=\"%s\"", limes_strerror(sampled));
+	if (!store_healthy(agent->store)) {
+		/* a full disk with room again: take writes again without a restart
+		 * (only then: after an I/O error what was written is in doubt) */
+		uint64_t need = peers_config(agent->peers)->min_free_bytes;
+		if (store_recover(agent->store, need > (1u << 20) ? need : (1u << 20)) < 0)
+			return;
+	}
 	/* a standby never writes: the active node keeps the shared store */
-	if (!store_healthy(agent->store) || !role_is_active(agent->role))
+	if (!role_is_active(agent->role))
 		return;
 	int expired = core_expire(agent->peers, agent->store, agent->commit, now);
 	if (expired < 0)
 		log_error("event=expire_failed reason=\"%s\"", limes_strerror(expired));
-	if (now - agent->last_purge_ms > PURGE_EVERY_MS) {
+	/* Seen ids are forgotten once their envelope has expired (plus the
+	 * allowed skew); judged by the wall clock alone, a clock stepped ahead
+	 * for a few seconds forgot ids whose envelopes the sender still
+	 * resends, and they were delivered twice. */
+	uint64_t purge_now = clock_bounded_ms(&agent->purge_clock);
+	if (purge_now - agent->last_purge_ms > PURGE_EVERY_MS || purge_now < agent->last_purge_ms) {
 		int rc = commit_stage(agent->commit, 0);
 		if (rc == 0)
-			rc = store_purge(agent->store, now, peers_config(agent->peers)->retention_ms);
+			rc = store_purge(agent->store, purge_now, peers_config(agent->peers)->retention_ms);
 		if (rc == 0)
 			rc = audit_purged(agent->audit, peers_config(agent->peers)->retention_ms,
 					  "bodies and inbox rows past retention removed; entries kept");
 		if (rc < 0)
 			log_error("event=purge_failed reason=\"%s\"", limes_strerror(rc));
-		agent->last_purge_ms = now;
+		agent->last_purge_ms = purge_now;
 	}
 	int rc = audit_checkpoint_tick(agent->audit, now, false);
 	if (rc < 0)
@@ -306,6 +333,21 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	if (setrlimit(RLIMIT_CORE, &nocore) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		log_warn("event=core_dumps_not_disabled reason=\"%s\"", strerror(errno));
 
+	/* The descriptor budget (docs/security.md): the API holds at most 256,
+	 * the store a handful, the links one per neighbour plus every
+	 * connection still in its CURVE handshake (10 s at most). Take the soft
+	 * limit up to the hard one so a handshake flood needs thousands of
+	 * connections a second; the unit sets LimitNOFILE=65536. */
+	struct rlimit nofile;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+			log_warn("event=nofile_not_raised reason=\"%s\"", strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 4096)
+		log_warn("event=nofile_low limit=%llu action=\"raise LimitNOFILE (65536 in deploy/limes.service)\"",
+			 (unsigned long long)nofile.rlim_cur);
+
 	snprintf(agent->config_file, sizeof(agent->config_file), "%s", opts->config_file);
 	cfg = config_load(opts->config_file, err, err_len);
 	if (!cfg)
@@ -405,7 +447,7 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	uv_timer_init(&agent->loop, &agent->housekeeping);
 	agent->housekeeping.data = agent;
 	uv_timer_start(&agent->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
-	agent->last_purge_ms = clock_now_ms() - PURGE_EVERY_MS; /* purge once at start */
+	agent->last_purge_ms = clock_bounded_ms(&agent->purge_clock) - PURGE_EVERY_MS; /* purge once at start */
 	/* the config and key this process runs with, on the record before anything else */
 	rc = audit_config_file(agent->audit, "load", agent->config_file);
 	if (rc == 0)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "base/ratelimit.h"
 #include "config/config.h"
 #include "core/core.h"
 #include "link/link.h"
@@ -30,6 +31,7 @@ struct inflight {
  * it is needed: a reload replaces the peer table's entries. */
 struct outlink {
 	struct links *links;
+	bool clock_skewed;            /* its clock was last seen beyond max_clock_skew (logged once) */
 	char peer_id[CONFIG_ID_MAX + 1];
 	char endpoint[CONFIG_ENDPOINT_MAX];
 	uint8_t key_id[8];
@@ -57,6 +59,7 @@ struct inbound {
 
 struct links {
 	struct link_deps deps;        /* borrowed pointers, see link.h */
+	struct ratelimit log_limit;   /* refusals and garbage, per peer (or address) */
 	void *ctx, *zap, *router;
 	struct zloop *zl;
 	struct zsock *zap_watch, *router_watch;

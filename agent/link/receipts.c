@@ -247,6 +247,18 @@ static void on_heartbeat_reply(struct links *L, struct outlink *ol, const struct
 		rtt = 0;
 	double offset = ((t1 - t0) + (t2 - t3)) / 2;
 	peer_link_measured(p, rtt, offset); /* the peer table smooths */
+	/* beyond the allowed skew every message one way is refused: say it once
+	 * per change, with the offset, rather than let the link look healthy */
+	double smoothed = peer_link(p)->clock_offset_ms;
+	double skew = (double)peers_config(L->deps.peers)->max_clock_skew_ms;
+	bool skewed = smoothed > skew || smoothed < -skew;
+	if (skewed && !ol->clock_skewed)
+		log_warn("peer=%s event=clock_skew offset_ms=%.0f max_clock_skew_ms=%.0f action=\"messages one way "
+			 "are refused (not_yet_valid or expired) until a clock is corrected\"",
+			 ol->peer_id, smoothed, skew);
+	else if (!skewed && ol->clock_skewed)
+		log_info("peer=%s event=clock_skew_ok offset_ms=%.0f", ol->peer_id, smoothed);
+	ol->clock_skewed = skewed;
 }
 
 /* Input on a DEALER: receipts and heartbeat replies from that peer. */

@@ -85,8 +85,11 @@ static void reject(struct links *L, struct inbound *in, const char *addressee, c
 		peer_count(p, PEER_REFUSED, 1);
 	events_add(peers_events(L->deps.peers), clock_now_ms(), "refused", in->peer_id, link_hex_id(id),
 		   reason_name(reason), detail);
-	log_warn("peer=%s msg=%s event=%s reason=%s detail=\"%s\"", in->peer_id, link_hex_id(id), limes_errname(err),
-		 reason_name(reason), detail);
+	uint64_t suppressed;
+	if (ratelimit_pass(&L->log_limit, in->peer_id, &suppressed))
+		log_warn("peer=%s msg=%s event=%s reason=%s detail=\"%s\" suppressed=%llu", in->peer_id,
+			 link_hex_id(id), limes_errname(err), reason_name(reason), detail,
+			 (unsigned long long)suppressed);
 	static const uint8_t zero[16];
 	int arc = link_stage(L, 0);
 	if (arc == 0)
@@ -355,7 +358,11 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 	int refuse = refusal_of(L, in, &opened, &detail);
 	if (refuse) {
 		reject(L, in, addressee, opened.header.message_id, hash, refuse, detail);
-		remember_refusal(L, &opened.header, hash, refuse, now);
+		/* A refusal that depends on the link it came by, not on the
+		 * envelope, must not bind the id: a neighbour holding a copy of
+		 * another agency's envelope would otherwise block it for good. */
+		if (sender_fits_link(L, opened.header.sender, in->peer_id))
+			remember_refusal(L, &opened.header, hash, refuse, now);
 	} else {
 		accept_envelope(L, in, addressee, buf, len, &opened, hash, now);
 	}
@@ -431,10 +438,12 @@ bool link_router_drain(struct zsock *zs, void *arg)
 		const char *peer_id = ok ? zmq_msg_gets(&msg, "User-Id") : NULL;
 		struct peer *p = peer_id ? peers_find(L->deps.peers, peer_id) : NULL;
 		struct inbound *in = p ? inbound_for(L, peer_id) : NULL;
+		uint64_t suppressed;
 		if (!in || zmq_msg_size(&rid) > sizeof(in->routing_id)) {
 			L->stats.frames_garbage++;
-			log_warn("event=garbage_frame reason=\"%s\"",
-				 ok ? "unknown sender" : "not a single-part frame");
+			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
+				log_warn("peer=%s event=garbage_frame reason=\"%s\" suppressed=%llu", peer_id ? peer_id : "-",
+					 ok ? "unknown sender" : "not a single-part frame", (unsigned long long)suppressed);
 			goto next;
 		}
 		uint64_t now = clock_now_ms();
@@ -445,7 +454,9 @@ bool link_router_drain(struct zsock *zs, void *arg)
 		int rc = wire_frame_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), max_frame, &f);
 		if (rc < 0) {
 			L->stats.frames_garbage++;
-			log_warn("peer=%s event=garbage_frame reason=%s", peer_id, limes_errname(rc));
+			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
+				log_warn("peer=%s event=garbage_frame reason=%s suppressed=%llu", peer_id, limes_errname(rc),
+					 (unsigned long long)suppressed);
 		} else if (f.kind == WIRE_FRAME_ENVELOPE) {
 			on_envelope(L, in, f.bytes, f.len);
 		} else if (f.kind == WIRE_FRAME_HEARTBEAT) {
@@ -454,7 +465,9 @@ bool link_router_drain(struct zsock *zs, void *arg)
 			link_audit_on_checkpoint(L, in, &f);
 		} else {
 			L->stats.frames_garbage++;
-			log_warn("peer=%s event=unexpected_frame kind=%d", peer_id, (int)f.kind);
+			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
+				log_warn("peer=%s event=unexpected_frame kind=%d suppressed=%llu", peer_id, (int)f.kind,
+					 (unsigned long long)suppressed);
 		}
 next:
 		zmq_msg_close(&rid);

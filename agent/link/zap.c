@@ -83,7 +83,11 @@ bool link_zap_drain(struct zsock *zs, void *arg)
 				log_debug("peer=%s event=handshake_ok address=%s", user, addr);
 			} else {
 				rc = zap_reply(s, &part[1], "400", "unknown key", "");
-				log_warn("event=unknown_peer address=%s reason=\"CURVE key not configured\"", addr);
+				uint64_t suppressed;
+				/* per address: a handshake flood from one host logs a few lines a second */
+				if (ratelimit_pass(&L->log_limit, addr, &suppressed))
+					log_warn("event=unknown_peer address=%s reason=\"CURVE key not configured\" "
+						 "suppressed=%llu", addr, (unsigned long long)suppressed);
 				L->stats.refused_handshakes++;
 			}
 			if (rc < 0)

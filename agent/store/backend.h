@@ -22,6 +22,9 @@ struct store_ops {
 	const char *name;                       /* "sqlite", "postgres" */
 	void (*close)(struct store *store);     /* frees the backend's state, not the store */
 	int (*check)(struct store *store, bool full);
+	/* after a disk-full failure: 0 when the failed transaction is gone and
+	 * need_free_bytes are free again (store_recover); NULL: never recovers */
+	int (*recover)(struct store *store, uint64_t need_free_bytes);
 
 	int (*begin)(struct store *store);
 	int (*commit)(struct store *store);

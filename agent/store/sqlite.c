@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "proto/err.h"
@@ -199,6 +200,21 @@ void store_fail(struct store *store, int code, const char *reason)
 	if (store->db && !sqlite3_get_autocommit(store->db) &&
 	    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
 		log_error("store rollback after failure failed: %s", sqlite3_errmsg(store->db));
+}
+
+/* SQLite rolls a statement or commit that ran out of room back, and the WAL
+ * ignores frames after its last commit frame: after ENOSPC nothing
+ * acknowledged is in doubt (store.c refuses any other failure). */
+static int sqlite_recover(struct store *store, uint64_t need_free_bytes)
+{
+	struct statvfs vfs;
+	const char *file = sqlite3_db_filename(store->db, "main");
+
+	if (!file || statvfs(file, &vfs) < 0 || (uint64_t)vfs.f_bavail * vfs.f_frsize < need_free_bytes)
+		return LIMES_E_STORE_FULL;
+	if (!sqlite3_get_autocommit(store->db) && sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		return LIMES_E_STORE_FULL;
+	return 0;
 }
 
 static void mark_unhealthy(struct store *store, int rc, const char *what)
@@ -784,6 +800,7 @@ const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.close = sqlite_close,
 	.check = sqlite_check,
+	.recover = sqlite_recover,
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,

@@ -19,6 +19,25 @@
 #define DISPATCH(store, none, op, ...) \
 	((store) && (store)->ops->op ? (store)->ops->op(__VA_ARGS__) : (none))
 
+int store_recover(struct store *store, uint64_t need_free_bytes)
+{
+	if (!store)
+		return LIMES_E_INVAL;
+	if (store->healthy)
+		return 0;
+	/* only a full disk: after an fsync or I/O error what was written is in doubt */
+	if (store->fail_code != LIMES_E_STORE_FULL)
+		return store->fail_code;
+	int rc = DISPATCH(store, store->fail_code, recover, store, need_free_bytes);
+	if (rc < 0)
+		return rc;
+	store->healthy = true;
+	store->fail_code = 0;
+	log_info("event=store_recovered backend=%s was=\"%s\"", store->ops->name, store->reason);
+	store->reason[0] = '\0';
+	return 0;
+}
+
 void store_set_failed(struct store *store, int code, const char *reason)
 {
 	store->undo_generation++;

@@ -202,6 +202,14 @@ struct store *store_open_existing(const char *dir, int *err);
  * open transaction is rolled back. */
 void store_destroy(struct store **store);
 
+/* After a disk-full failure only (ENOSPC while writing, no failed fsync, no
+ * I/O error): when the store's file system has need_free_bytes free again,
+ * drops what remains of the failed transaction and takes writes again.
+ * 0 when healthy, LIMES_E_STORE_FULL while still full, or the failure's own
+ * code when it cannot recover (an fsync or I/O error, corruption: what was
+ * written is in doubt, restart on a good disk). */
+int store_recover(struct store *store, uint64_t need_free_bytes);
+
 /* False once an I/O, fsync, full-disk or corruption error happened. */
 bool store_healthy(const struct store *store);
 /* Why the store is unhealthy ("" when healthy); static or store-owned, valid

@@ -269,6 +269,14 @@ int agentproc_write_config_text(struct agentproc *ap, const char *text)
 	return rc;
 }
 
+int agentproc_start_wrapped(struct agentproc *ap, const char *const *prefix)
+{
+	agentproc_set_wrapper(ap, prefix);
+	int rc = agentproc_start(ap);
+	agentproc_set_wrapper(ap, NULL);
+	return rc;
+}
+
 int agentproc_start(struct agentproc *ap)
 {
 	if (!ap->written && agentproc_write_config(ap) < 0)

@@ -62,6 +62,9 @@ int agentproc_write_config_text(struct agentproc *ap, const char *text);
 
 /* Writes the config if not written, starts the agent and waits until /healthz answers; 0 or -1. */
 int agentproc_start(struct agentproc *ap);
+/* The same, once, run as PREFIX... limes agent -c CONFIG (e.g. under
+ * strace; PREFIX[0] an absolute path, at most 7 words, NULL-terminated). */
+int agentproc_start_wrapped(struct agentproc *ap, const char *const *prefix);
 /* SIGTERM and wait (up to 10 s); the exit status (0..255), or -1 when it did not exit normally. */
 int agentproc_stop(struct agentproc *ap);
 /* SIGKILL and reap. */

@@ -324,6 +324,79 @@ Test(config, refuses_incomplete_or_bad_tls_settings)
 	free(text);
 }
 
+/* Config that ZeroMQ or inih would have taken silently (found by the fault
+ * and security suite): each is refused naming its line. */
+Test(config, refuses_endpoints_zeromq_would_take_silently)
+{
+	char *t = good("");
+	char *p = strstr(t, "tcp://0.0.0.0:7400");
+	char text[4096];
+	snprintf(text, sizeof(text), "%.*stcp://0.0.0.0:99999%s", (int)(p - t), t, p + strlen("tcp://0.0.0.0:7400"));
+	refused(text, 4, "port 1-65535");
+	free(t);
+	static const char *bad[] = { "tcp://[[[:1", "tcp://host", "tcp://:7400", "tcp://h:0", "tcp://h:70000",
+				     "tcp://h:74x", "tcp://*:7400", "tcp://a b:1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char extra[256];
+		snprintf(extra, sizeof(extra), "[peer \"AT-BMI\"]\nendpoint = %s\nkey = %s\n", bad[i], key_b);
+		char *x = good(extra);
+		refused(x, 15, "is not a ZeroMQ endpoint");
+		free(x);
+	}
+}
+
+Test(config, takes_well_formed_endpoints)
+{
+	static const char *okay[] = { "tcp://[::1]:7400", "tcp://peer.example.org:7400", "tcp://198.51.100.7:1",
+				      "ipc:///run/limes/peer" };
+	for (size_t i = 0; i < sizeof(okay) / sizeof(okay[0]); i++) {
+		char extra[256], err[CONFIG_ERR_MAX] = "";
+		snprintf(extra, sizeof(extra), "[peer \"AT-BMI\"]\nendpoint = %s\nkey = %s\n", okay[i], key_b);
+		char *x = good(extra);
+		struct config *cfg = config_load_string(x, "test.ini", dir, err, sizeof(err));
+		cr_assert(cfg != NULL, "%s: %s", okay[i], err);
+		config_destroy(&cfg);
+		free(x);
+	}
+}
+
+Test(config, refuses_a_section_without_keys)
+{
+	char *x = good("[peer \"AT-BMI\"]\n\n[link]\nwindow = 10\n");
+	refused(x, 14, "section [peer \"AT-BMI\"] has no keys");
+	free(x);
+	x = good("[nonsense]\n");
+	refused(x, 14, "section [nonsense] has no keys");
+	free(x);
+}
+
+Test(config, skips_a_utf8_byte_order_mark)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	char *t = good("");
+	size_t n = strlen(t);
+	char *bom = malloc(n + 4);
+	memcpy(bom, "\xEF\xBB\xBF", 3);
+	memcpy(bom + 3, t, n + 1);
+	struct config *cfg = config_load_string(bom, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(str, cfg->id, "RS-CUSTOMS-HORGOS"));
+	config_destroy(&cfg);
+	free(bom);
+	free(t);
+}
+
+Test(config, refuses_a_fifo_without_waiting_for_a_writer)
+{
+	char err[CONFIG_ERR_MAX] = "", file[600];
+	snprintf(file, sizeof(file), "%s/fifo.ini", dir);
+	cr_assert(eq(int, mkfifo(file, 0600), 0));
+	alarm(5); /* a blocking open would hang here: the suite's timeout names it */
+	cr_assert(is(config_load(file, err, sizeof(err)) == NULL));
+	alarm(0);
+	cr_assert(is(strstr(err, "not a regular file") != NULL), "%s", err);
+}
+
 /* The valid config with `line` as line 9, in [api]; caller frees. */
 static char *with_api_line(const char *line)
 {

@@ -652,3 +652,42 @@ Test(expire, each_expired_delivery_is_an_event_for_the_console)
 	cr_assert(is(strcmp(out[0].peer, RO) == 0 ? strcmp(out[1].peer, AT) == 0
 						  : strcmp(out[0].peer, AT) == 0 && strcmp(out[1].peer, RO) == 0));
 }
+
+/* Every body the submission accepts fits a link frame, and the first byte
+ * more is refused there, naming max_frame (the receiver would otherwise
+ * drop the frame and the sender resend it until it expired). */
+Test(submit, refuses_at_submission_a_body_that_could_not_cross_the_link)
+{
+	struct submit_request r = request(WIRE_TYPE_ALERT, HU, NULL, NULL);
+	uint8_t id[STORE_ID_LEN];
+	struct core_test_rows rows;
+	size_t max_frame = peers_config(w.peers)->max_frame_bytes;
+	size_t payload_max = wire_frame_payload_max(max_frame);
+
+	submit_ok(&r, id);
+	cr_assert(eq(int, core_test_message_get(w.store, id, &rows), 0));
+	size_t overhead = rows.row[0].envelope_len - sizeof(body);
+	uint8_t *big = calloc(1, payload_max);
+	cr_assert(big != NULL);
+	size_t accepted = 0, refused_at = 0;
+	for (size_t len = payload_max - overhead - 24; len < payload_max - overhead + 24 && !refused_at; len++) {
+		struct submit_request b = request(WIRE_TYPE_ALERT, HU, NULL, NULL);
+		struct submit_result res;
+		struct core_error err;
+		b.body = big;
+		b.body_len = len;
+		int rc = submit_stage(w.submit, "client-1", &b, 1, &res, &err);
+		if (rc == 0) {
+			accepted = len;
+			continue;
+		}
+		cr_assert(eq(int, rc, LIMES_E_TOOBIG), "%s", err.message);
+		cr_assert(eq(str, err.field, "body"));
+		cr_assert(not(eq(ptr, strstr(err.message, "max_frame"), NULL)), "%s", err.message);
+		refused_at = len;
+	}
+	cr_assert(gt(sz, accepted, 0), "bodies below the edge are accepted");
+	cr_assert(eq(sz, refused_at, accepted + 1), "the first byte over the edge is refused");
+	cr_assert(eq(int, commit_flush(w.commit), 0));
+	free(big);
+}

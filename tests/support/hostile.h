@@ -1,0 +1,22 @@
+/*
+ * A hostile peer for security tests: takes a real envelope out of a stopped
+ * agent's store and sends it to another agent over CURVE with the keys of a
+ * third (a neighbour holding a copy), then reads the signed receipt.
+ */
+#ifndef LIMES_TEST_HOSTILE_H
+#define LIMES_TEST_HOSTILE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "support/agentproc.h"
+
+/* The envelope bytes of message id_hex in the stopped agent's outbox;
+ * 0 or -1. *env is the caller's (free). */
+int hostile_envelope_of(struct agentproc *owner, const char *id_hex, uint8_t **env, size_t *len);
+
+/* Sends env to `to` over a fresh CURVE connection with the keys of `as`
+ * and waits up to 5 s for a receipt from `to` covering the message;
+ * *status and *reason get its entry (WIRE_RECEIPT_*, reason number);
+ * 0, or -1 when nothing answered. */
+int hostile_send_as(struct agentproc *as, struct agentproc *to, const uint8_t *env, size_t len, int *status,
+		    int *reason);
+#endif
