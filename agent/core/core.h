@@ -44,9 +44,13 @@ struct core_error {
 
 /* ------------------------------------------------------------ peer table */
 
-enum link_state { LINK_DOWN = 0, LINK_CONNECTING = 1, LINK_UP = 2 };
+/* down: no connection (never connected, the peer said goodbye, or silent
+ * past dead_after and not yet reconnecting); connecting: our DEALER is trying;
+ * up: frames come back; degraded: frames come back but what they carry fails
+ * (receipts that do not verify, every message refused): `reason` says why. */
+enum link_state { LINK_DOWN = 0, LINK_CONNECTING = 1, LINK_UP = 2, LINK_DEGRADED = 3 };
 
-/* Name of a link state ("down", "connecting", "up"); static storage. */
+/* Name of a link state ("down", "connecting", "up", "degraded"); static storage. */
 const char *link_state_name(enum link_state state);
 
 /* Link health of one direct peer, written by the link module only. */
@@ -57,8 +61,9 @@ struct peer_link {
 	uint64_t last_heard_ms;     /* wall clock of the last frame from it, 0 never */
 	double rtt_ms;              /* smoothed, from heartbeats; valid when has_rtt */
 	double clock_offset_ms;     /* its clock minus ours */
-	bool has_rtt;
 	uint32_t protocol;          /* envelope version agreed on our DEALER (its heartbeat replies); 0 not yet = 1 */
+	bool has_rtt;               /* false again once the link leaves up/degraded: stale figures are unknown */
+	char reason[128];           /* why it is down or degraded, "" otherwise */
 };
 
 /* Message counters of one peer since start. */
@@ -112,6 +117,15 @@ bool peer_is_direct(const struct peer *p);
 const char *peer_next_hop(const struct peer *p);
 /* The pair key for sealing to it and verifying it; borrowed. */
 const struct envelope_peer *peer_crypto(const struct peer *p);
+/* The pair key of its key `key_id`: the current one, or the one it replaced
+ * (kept after a reload that changed the key, valid for receiving until
+ * *valid_until_ms, 0 for the current key). NULL when neither; borrowed. */
+const struct envelope_peer *peer_crypto_for_key(const struct peer *p, const uint8_t key_id[8],
+						uint64_t *valid_until_ms);
+/* The pair key its key replaced, or NULL; borrowed until reload. */
+const struct envelope_peer *peer_crypto_previous(const struct peer *p);
+/* The configured peer (direct or relayed) whose current key has this key id, or NULL. */
+struct peer *peers_find_by_key_id(struct peers *peers, const uint8_t key_id[8]);
 const struct peer_link *peer_link(const struct peer *p);
 const struct peer_counters *peer_counters(const struct peer *p);
 
@@ -121,6 +135,8 @@ void peer_link_heard(struct peer *p, uint64_t now_ms);
 void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms);
 /* The envelope version agreed with a direct peer (0: not known, build v1). */
 void peer_link_set_protocol(struct peer *p, uint32_t version);
+/* Link module: why the link is down or degraded (printf; "" clears). */
+void peer_link_set_reason(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds n to one counter. */
 void peer_count(struct peer *p, enum peer_counter which, uint64_t n);
 

@@ -66,6 +66,11 @@ static int requeue_one(struct submit *s, const uint8_t id[STORE_ID_LEN], const s
 		return core_set_error(err, LIMES_E_UNKNOWN_PEER, "to", "recipient '%s' is no longer configured",
 				      it->recipient);
 	int rc = envelope_reopen_own(s->me, peer_crypto(p), it->envelope, it->envelope_len, cfg->max_frame_bytes, &o);
+	/* sealed to the key a reload replaced: reopen with that one, re-seal
+	 * below to the current key */
+	if (rc < 0 && peer_crypto_previous(p))
+		rc = envelope_reopen_own(s->me, peer_crypto_previous(p), it->envelope, it->envelope_len,
+					 cfg->max_frame_bytes, &o);
 	if (rc < 0)
 		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot reopen the stored envelope: %s",
 				      limes_strerror(rc));
