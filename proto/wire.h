@@ -126,6 +126,7 @@ enum wire_frame_kind {
 	WIRE_FRAME_ENVELOPE = 1,
 	WIRE_FRAME_RECEIPT = 2,
 	WIRE_FRAME_HEARTBEAT = 3,
+	WIRE_FRAME_GOODBYE = 8,      /* no payload: the sender is stopping cleanly */
 };
 
 /* Frame: one link message. For ENVELOPE and RECEIPT, bytes/len is the serialized Envelope or Receipt; on unpack it points into the caller's input buffer (no copy), so it lives as long as that buffer. */

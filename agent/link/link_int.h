@@ -42,6 +42,8 @@ struct outlink {
 	size_t inflight_cap, n_inflight;
 	uint64_t connect_ms, last_heard_ms, last_send_ms, last_heartbeat_ms;
 	uint64_t heartbeat_mono_us;   /* monotonic send time of the last heartbeat, for RTT */
+	char degraded[128];           /* why its answers fail ("" when they do not): keys.c */
+	bool goodbye;                 /* it said it stops: down until it answers again */
 };
 
 /* A neighbour connected to our ROUTER, with the receipt entries waiting for
@@ -74,6 +76,7 @@ struct links {
 	/* v2 batch roots verified during one drain of the ROUTER, so a batch
 	 * costs one Ed25519 verify; cleared after each drain */
 	struct envelope_root_cache *roots;
+	char key_why[200];            /* the last key refusal, in words (keys.c) */
 };
 
 /* link.c: the protocol field of our heartbeats: the configured version, or
@@ -117,9 +120,21 @@ void link_send_pending(struct links *L);
 size_t link_drop_pending(struct links *L);
 /* recv.c: frees the neighbours' state. */
 void link_recv_free(struct links *L);
-/* recv.c: envelope_open's key lookup: the configured key of `sender` (arg: links). */
+/* keys.c: envelope_open's key lookup: the configured key of `sender`, or
+ * the one a reload replaced while its overlap lasts (arg: links); on a
+ * refusal L->key_why says which key was presented and whose it is. */
 const struct envelope_peer *link_sender_lookup(void *arg, const char *sender, const uint8_t key_id[8],
 					       uint64_t created_ms, int *err);
+/* keys.c: receipt_open's key lookup, the same rule for receipts' issuers. */
+const struct peer_key *link_receipt_lookup(void *arg, const char *issuer, const uint8_t key_id[8],
+					   uint64_t issued_ms, int *err);
+/* keys.c: a receipt on ol failed to verify (why: in words). */
+void link_health_bad_receipt(struct links *L, struct outlink *ol, const char *why);
+/* keys.c: a verified receipt on ol: all refused for a link fault degrades
+ * it, one accepted entry heals it. */
+void link_health_receipt(struct links *L, struct outlink *ol, const struct wire_receipt_body *body);
+/* keys.c: frames came back on ol: up, or degraded with the reason. */
+void link_health_heard(struct links *L, struct outlink *ol);
 
 /* relay.c: an envelope for another agency arrived from `from`; stage it for
  * its next hop. Returns 0 when taken (no receipt from us: the final
@@ -128,6 +143,14 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 			size_t len, const uint8_t hash[32], const char **detail);
 /* relay.c: a receipt on a DEALER addressed to someone else; forward it. */
 void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len);
+
+/* revoke.c: drops every connection to our ROUTER (unbind, bind again) and
+ * forgets the neighbours' routing ids; used after a reload removed a key. */
+void link_relisten(struct links *L);
+/* revoke.c: tells every connected neighbour we stop (a Goodbye frame). */
+void link_say_goodbye(struct links *L);
+/* revoke.c: a Goodbye came back on ol's DEALER: the link is down now. */
+void link_heard_goodbye(struct links *L, struct outlink *ol);
 
 /* 32 hex digits of an id, in a static buffer (for log lines). */
 const char *link_hex_id(const uint8_t id[16]);

@@ -134,7 +134,8 @@ void link_fill(struct links *L, struct outlink *ol)
 	size_t sent = 0;
 	bool blocked = false;
 
-	if (!ol->dealer || !p || peer_link(p)->state != LINK_UP || !store_healthy(L->deps.store))
+	if (!ol->dealer || !p || (peer_link(p)->state != LINK_UP && peer_link(p)->state != LINK_DEGRADED) ||
+	    !store_healthy(L->deps.store))
 		return;
 	while (ol->n_inflight < ol->window && !blocked) {
 		size_t room = ol->window - ol->n_inflight;
