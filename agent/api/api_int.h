@@ -122,6 +122,17 @@ bool api_role_get(const struct api_deps *deps, struct api_role *out);
 bool api_routes_standby(const struct api_deps *deps, struct api_reply *r);
 bool api_routes_healthz_standby(const struct api_deps *deps, struct api_reply *r);
 
+/* --- ops.c --- */
+
+/* The query string of GET /v1/messages; each member NULL when absent. */
+struct api_list_query {
+	const char *state, *peer, *type, *since, *after, *limit;
+};
+/* GET /v1/messages: deliveries matching q, one page, and the next cursor. */
+void api_routes_list_messages(const struct api_deps *deps, const struct api_list_query *q, struct api_reply *r);
+/* POST /v1/backup {"path": "/abs"}: commits, then copies the store there. */
+void api_routes_backup(const struct api_deps *deps, const char *body, size_t len, struct api_reply *r);
+
 /* --- metrics.c --- */
 
 /* GET /metrics: Prometheus text format for the agent and the API counters. */

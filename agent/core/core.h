@@ -228,6 +228,12 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
 		   int *requeued, struct core_error *err);
 
+/* ------------------------------------------------------------ backup */
+
+/* Commits what is staged, then writes a consistent copy of the store to the
+ * absolute path `out` (store_backup). 0, or an error with why filled. */
+int core_backup(struct commit *commit, struct store *store, const char *out, char *why, size_t why_len);
+
 /* ------------------------------------------------------------ expiry */
 
 /* Expires every delivery whose TTL passed (staged in the turn's commit),

@@ -33,6 +33,7 @@ enum {
 	SQL_PURGE_DLV,
 	SQL_PURGE_MSG,
 	SQL_PURGE_RECEIPTS,
+	SQL_LIST,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -98,6 +99,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"SELECT count(*), min(created_ms) FROM deliveries WHERE next_hop = ?1 AND state = 0"
 		" UNION ALL "
 		"SELECT count(*), min(created_ms) FROM deliveries WHERE next_hop = ?1 AND state = 1",
+	/* filters left NULL match everything; the rowid is the cursor */
+	[SQL_LIST] =
+		"SELECT " DLV_COLUMNS " FROM deliveries"
+		" WHERE rowid > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR recipient = ?3)"
+		" AND (?4 IS NULL OR type = ?4) AND (?5 IS NULL OR created_ms >= ?5)"
+		" ORDER BY rowid LIMIT ?6",
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
 	[SQL_PURGE_DLV] =
@@ -136,6 +143,7 @@ static uint64_t column_u64(sqlite3_stmt *stmt, int col)
  * column pointers. */
 static void read_delivery(sqlite3_stmt *stmt, struct store_delivery_row *row)
 {
+	row->cursor = sqlite3_column_int64(stmt, 0);
 	store_copy_blob(row->id, sizeof(row->id), stmt, 1);
 	store_copy_text(row->recipient, sizeof(row->recipient), stmt, 2);
 	store_copy_text(row->next_hop, sizeof(row->next_hop), stmt, 3);
@@ -779,4 +787,41 @@ int store_outbox_purge(struct store *store, uint64_t cut)
 		return err;
 	stmt = stmt_get(store, SQL_PURGE_RECEIPTS, &err);
 	return stmt ? store_step_done(store, stmt, "purge receipts") : err;
+}
+
+int store_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+			int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
+{
+	struct store_delivery_row row;
+	int err = 0, rc, count = 0;
+	sqlite3_stmt *stmt;
+
+	if (!store || !f || !fn || limit == 0 || limit > INT32_MAX)
+		return LIMES_E_INVAL;
+	stmt = stmt_get(store, SQL_LIST, &err);
+	if (!stmt)
+		return err;
+	bool failed = sqlite3_bind_int64(stmt, 1, after) != SQLITE_OK;
+	failed |= (f->state >= 0 ? sqlite3_bind_int(stmt, 2, f->state) : sqlite3_bind_null(stmt, 2)) != SQLITE_OK;
+	failed |= (f->recipient ? sqlite3_bind_text(stmt, 3, f->recipient, -1, SQLITE_STATIC)
+				: sqlite3_bind_null(stmt, 3)) != SQLITE_OK;
+	failed |= (f->type >= 0 ? sqlite3_bind_int(stmt, 4, f->type) : sqlite3_bind_null(stmt, 4)) != SQLITE_OK;
+	failed |= (f->since_ms ? sqlite3_bind_int64(stmt, 5, (int64_t)f->since_ms) : sqlite3_bind_null(stmt, 5)) !=
+		  SQLITE_OK;
+	failed |= sqlite3_bind_int64(stmt, 6, (int64_t)limit) != SQLITE_OK;
+	err = store_bind_result(store, failed, "delivery list");
+	if (err) {
+		store_reset(stmt);
+		return err;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_delivery(stmt, &row);
+		count++;
+		if (fn(arg, &row) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = store_sqlite_error(store, rc, "delivery list");
+	store_reset(stmt);
+	return err ? err : count;
 }

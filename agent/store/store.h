@@ -94,6 +94,15 @@ struct store_delivery_row {
 	size_t envelope_len;
 	const uint8_t *receipt;    /* signed receipt bytes when delivered/rejected, else NULL */
 	size_t receipt_len;
+	int64_t cursor;            /* the row's place in store_delivery_list() order */
+};
+
+/* What store_delivery_list() lists: each filter is off when negative / NULL / 0. */
+struct store_list_filter {
+	int state;                 /* enum delivery_state, or -1 */
+	const char *recipient;     /* final recipient, or NULL */
+	int type;                  /* MessageType, or -1 */
+	uint64_t since_ms;         /* created at or after, or 0 */
 };
 
 /* One received message as handed to store_inbox_put() (the store copies it). */
@@ -310,6 +319,19 @@ int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], 
  * LIMES_E_NOTFOUND if none, or an error. */
 int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 		      int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+
+/* Calls fn for up to `limit` deliveries matching f with cursor > after, in
+ * cursor order (stops early when fn returns non-zero); each row is lent to
+ * fn for the call only. Returns the count visited or a negative error. */
+int store_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+			int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+
+/* Writes a consistent copy of the committed database to the absolute path
+ * `out` (mode 0600, refused if it exists; written as out.partial, synced,
+ * renamed) with SQLite's online backup on the store's connection. No
+ * transaction may be open (LIMES_E_AGAIN): the commit module runs it
+ * between commits. 0, or an error with the reason in why. */
+int store_backup(struct store *store, const char *out, char *why, size_t why_len);
 
 /* Counts per next hop into the caller's variables (either may be NULL):
  * queued (queued+sent) and the oldest unacknowledged created_ms (0 when
