@@ -141,7 +141,7 @@ void peer_link_set_reason(struct peer *p, const char *fmt, ...) __attribute__((f
 void peer_count(struct peer *p, enum peer_counter which, uint64_t n);
 
 /* Queued count and oldest unacknowledged creation time toward a direct
- * peer. Counting scans the queue, so when it takes long (a big backlog) the
+ * peer (for a relayed one: of the messages to it, through its relay). Counting scans the queue, so when it takes long (a big backlog) the
  * figure is reused for up to 50 times what it cost. */
 int peer_outbox_stats(struct peer *p, struct store *store, uint64_t *queued, uint64_t *oldest_ms);
 

@@ -337,7 +337,9 @@ int peer_outbox_stats(struct peer *p, struct store *store, uint64_t *queued, uin
 		*oldest_ms = p->stats_oldest_ms;
 		return 0;
 	}
-	int rc = store_outbox_stats(store, p->conf->id, queued, oldest_ms);
+	/* a relayed peer's queue is its own messages, not its relay's */
+	int rc = peer_is_direct(p) ? store_outbox_stats(store, p->conf->id, queued, oldest_ms)
+				   : store_outbox_stats_recipient(store, p->conf->id, queued, oldest_ms);
 	if (rc < 0)
 		return rc;
 	uint64_t end = clock_now_ms();

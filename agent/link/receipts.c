@@ -173,6 +173,8 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			 ol->peer_id, limes_errname(rc));
 		goto out;
 	}
+	if (issuer && strcmp(peer_id(issuer), ol->peer_id) != 0)
+		peer_link_heard(issuer, now); /* a relayed peer's own last receipt */
 	int64_t receipt_id = 0;
 	for (size_t i = 0; i < body.n_entries; i++)
 		if (!receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, &receipt_id, now))

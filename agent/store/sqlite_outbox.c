@@ -34,6 +34,7 @@ enum {
 	SQL_PURGE_MSG,
 	SQL_PURGE_RECEIPTS,
 	SQL_LIST,
+	SQL_STATS_RECIPIENT,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -105,6 +106,8 @@ static const char *const sql_text[SQL_COUNT_] = {
 		" WHERE rowid > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR recipient = ?3)"
 		" AND (?4 IS NULL OR type = ?4) AND (?5 IS NULL OR created_ms >= ?5)"
 		" ORDER BY rowid LIMIT ?6",
+	[SQL_STATS_RECIPIENT] =
+		"SELECT count(*), min(created_ms) FROM deliveries WHERE recipient = ?1 AND state IN (0, 1)",
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
 	[SQL_PURGE_DLV] =
@@ -706,8 +709,8 @@ int sqlite_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 	return err;
 }
 
-int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
-		       uint64_t *oldest_unacked_created_ms)
+static int outbox_stats(struct store *store, int which, const char *next_hop, uint64_t *queued,
+			uint64_t *oldest_unacked_created_ms)
 {
 	int err = 0, rc;
 	uint64_t count = 0, oldest = 0;
@@ -715,7 +718,7 @@ int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *que
 
 	if (!store || !next_hop)
 		return LIMES_E_INVAL;
-	stmt = stmt_get(store, SQL_STATS, &err);
+	stmt = stmt_get(store, which, &err);
 	if (!stmt)
 		return err;
 	err = store_bind_result(store, sqlite3_bind_text(stmt, 1, next_hop, -1, SQLITE_STATIC) !=
@@ -741,6 +744,18 @@ int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *que
 			*oldest_unacked_created_ms = oldest;
 	}
 	return err;
+}
+
+int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
+			uint64_t *oldest_unacked_created_ms)
+{
+	return outbox_stats(store, SQL_STATS, next_hop, queued, oldest_unacked_created_ms);
+}
+
+int sqlite_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+				 uint64_t *oldest_unacked_created_ms)
+{
+	return outbox_stats(store, SQL_STATS_RECIPIENT, recipient, queued, oldest_unacked_created_ms);
 }
 
 /* Deletes finished deliveries done at or before cut, then each message left

@@ -338,6 +338,10 @@ int store_backup(struct store *store, const char *out, char *why, size_t why_len
  * none). 0 or an error. */
 int store_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
 		       uint64_t *oldest_unacked_created_ms);
+/* The same figures for one final recipient, whichever hop carries them (a
+ * relayed peer's own queue). */
+int store_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+				 uint64_t *oldest_unacked_created_ms);
 
 /* Looks up a message id in the seen set: 0 and fills the caller's *seen, or
  * LIMES_E_NOTFOUND, or an error. */
