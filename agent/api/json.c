@@ -107,6 +107,9 @@ static const struct http_error {
 	{ LIMES_E_UNKNOWN_PEER,    404, "unknown_peer" },
 	{ LIMES_E_NOTFOUND,        404, "not_found" },
 	{ LIMES_E_NOT_REQUEUEABLE, 409, "not_requeueable" },
+	{ LIMES_E_EXISTS,          409, "exists" },
+	{ LIMES_E_ACCES,           403, "permission_denied" },
+	{ LIMES_E_NOENT,           404, "no_such_file" },
 	{ LIMES_E_TOOBIG,          413, "too_large" },
 	{ LIMES_E_STORE_FULL,      503, "disk_full" },
 	{ LIMES_E_STORE_FAILED,    503, "store_unavailable" },
@@ -131,7 +134,7 @@ static void code_error(struct api_reply *r, int err, const char *field, const ch
 static void code_error(struct api_reply *r, int err, const char *field, const char *fmt, va_list ap)
 {
 	const struct http_error *h = http_error_of(err);
-	char message[512];
+	char message[1200];
 
 	vsnprintf(message, sizeof(message), fmt, ap);
 	api_json_error(r, h->status, h->code, field, "%s", message[0] ? message : limes_strerror(err));
