@@ -106,7 +106,8 @@ size_t peers_count(const struct peers *peers);
 struct peer *peers_at(struct peers *peers, size_t i);
 /* The peer with that id, or NULL; borrowed until reload. */
 struct peer *peers_find(struct peers *peers, const char *id);
-/* The direct peer whose CURVE key is box_pk, or NULL. */
+/* The direct peer whose CURVE key is box_pk (or whose replaced key it is,
+ * while that key's overlap lasts), or NULL. */
 struct peer *peers_find_by_box_key(struct peers *peers, const uint8_t box_pk[32]);
 
 const struct config_peer *peer_conf(const struct peer *p);
@@ -227,6 +228,13 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
  * _NOT_REQUEUEABLE, _UNKNOWN_PEER, _RANGE, store errors. */
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
 		   int *requeued, struct core_error *err);
+
+/* An envelope of ours (env, borrowed) waiting for `recipient`: when it is
+ * sealed to the key a reload replaced, *out gets a malloc'd copy sealed to
+ * the current key (same id, times and sequence; caller frees) and 1 is
+ * returned; 0 when it may go as it is; or an error. */
+int core_reseal(struct peers *peers, const struct identity *me, const char *recipient, const uint8_t *env,
+		size_t len, uint8_t **out, size_t *out_len);
 
 /* ------------------------------------------------------------ backup */
 

@@ -204,6 +204,15 @@ struct peer *peers_find_by_box_key(struct peers *t, const uint8_t box_pk[32])
 	for (size_t i = 0; i < t->n; i++)
 		if (peer_is_direct(&t->peers[i]) && memcmp(t->peers[i].conf->key.box_pk, box_pk, 32) == 0)
 			return &t->peers[i];
+	/* a replaced key is still admitted for its overlap, so that the peer
+	 * can deliver what it signed before it learnt of the switch */
+	uint64_t now = clock_now_ms();
+	for (size_t i = 0; i < t->n; i++) {
+		const struct peer *p = &t->peers[i];
+		if (peer_is_direct(p) && p->previous && now <= p->previous_until_ms &&
+		    memcmp(envelope_peer_key(p->previous)->box_pk, box_pk, 32) == 0)
+			return &t->peers[i];
+	}
 	return NULL;
 }
 

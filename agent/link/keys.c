@@ -67,6 +67,30 @@ const struct peer_key *link_receipt_lookup(void *arg, const char *issuer, const 
 	return k ? envelope_peer_key(k) : NULL;
 }
 
+void link_describe_curve_key(struct links *L, const uint8_t box_pk[32], char *buf, size_t len)
+{
+	char hex[2 * 32 + 1];
+	encode_hex(hex, sizeof(hex), box_pk, 32);
+	for (size_t i = 0; i < peers_count(L->deps.peers); i++) {
+		struct peer *p = peers_at(L->deps.peers, i);
+		const struct envelope_peer *prev = peer_crypto_previous(p);
+		char kid[2 * 8 + 1];
+		if (memcmp(peer_conf(p)->key.box_pk, box_pk, 32) == 0) {
+			/* only a relayed peer's key can be known and still refused */
+			encode_hex(kid, sizeof(kid), peer_conf(p)->key.key_id, 8);
+			snprintf(buf, len, "key %s of %s, which is configured here to come through %s", kid, peer_id(p),
+				 peer_next_hop(p));
+			return;
+		}
+		if (prev && memcmp(envelope_peer_key(prev)->box_pk, box_pk, 32) == 0) {
+			encode_hex(kid, sizeof(kid), envelope_peer_key(prev)->key_id, 8);
+			snprintf(buf, len, "key %s, the replaced key of %s", kid, peer_id(p));
+			return;
+		}
+	}
+	snprintf(buf, len, "CURVE key %s, not configured for any peer", hex);
+}
+
 /* Refusals that say the link itself is misconfigured (keys, names), not
  * that one message broke a rule. */
 static bool reason_is_link_fault(int reason)

@@ -104,6 +104,9 @@ static int outlink_connect(struct links *L, struct outlink *ol)
 	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, mine->box_pk, 32) < 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_curve_secret(L->deps.me), 32) < 0)
 		goto fail;
+	/* a failed monitor costs diagnosis, not the link */
+	if (link_monitor_start(L, ol, s) < 0)
+		log_warn("peer=%s event=monitor_failed reason=\"%s\"", ol->peer_id, zmq_strerror(zmq_errno()));
 	if (connect_each(s, peer_conf(p)->endpoint) < 0)
 		goto fail;
 	ol->watch = zsock_watch(L->zl, s, link_dealer_drain, ol);
@@ -117,12 +120,19 @@ static int outlink_connect(struct links *L, struct outlink *ol)
 fail:
 	log_error("peer=%s event=link_error reason=\"cannot connect %s: %s\"", ol->peer_id,
 		  p ? peer_conf(p)->endpoint : "?", p ? zmq_strerror(zmq_errno()) : "not a configured peer");
+	if (s) {
+		void *kept = ol->dealer;
+		ol->dealer = s;
+		link_monitor_stop(ol);
+		ol->dealer = kept;
+	}
 	close_socket(s);
 	return LIMES_E_IO;
 }
 
 static void outlink_disconnect(struct outlink *ol)
 {
+	link_monitor_stop(ol);
 	zsock_close(ol->watch);
 	ol->watch = NULL;
 	close_socket(ol->dealer);
@@ -231,8 +241,7 @@ static void on_tick(uv_timer_t *timer)
 			continue;
 		}
 		if (now >= ol->last_send_ms + cfg->heartbeat_ms ||
-		    (peer_link(p)->state != LINK_UP && peer_link(p)->state != LINK_DEGRADED &&
-		     now >= ol->last_heartbeat_ms + 500))
+		    (peer_link(p)->state != LINK_UP && now >= ol->last_heartbeat_ms + 500))
 			link_send_heartbeat(ol, now);
 		/* deliveries whose receipt is overdue become due again in the store */
 		for (size_t k = 0; k < ol->inflight_cap && ol->n_inflight; k++) {

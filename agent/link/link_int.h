@@ -44,6 +44,10 @@ struct outlink {
 	uint64_t heartbeat_mono_us;   /* monotonic send time of the last heartbeat, for RTT */
 	char degraded[128];           /* why its answers fail ("" when they do not): keys.c */
 	bool goodbye;                 /* it said it stops: down until it answers again */
+	void *monitor;                /* PAIR reading libzmq's monitor of the DEALER (monitor.c) */
+	struct zsock *monitor_watch;
+	bool handshake_ok;            /* the current connection completed its handshake */
+	bool key_refused;             /* the peer's ZAP refused our key on this attempt */
 };
 
 /* A neighbour connected to our ROUTER, with the receipt entries waiting for
@@ -128,6 +132,8 @@ const struct envelope_peer *link_sender_lookup(void *arg, const char *sender, co
 /* keys.c: receipt_open's key lookup, the same rule for receipts' issuers. */
 const struct peer_key *link_receipt_lookup(void *arg, const char *issuer, const uint8_t key_id[8],
 					   uint64_t issued_ms, int *err);
+/* keys.c: in words, whose CURVE public key box_pk is (for ZAP refusals). */
+void link_describe_curve_key(struct links *L, const uint8_t box_pk[32], char *buf, size_t len);
 /* keys.c: a receipt on ol failed to verify (why: in words). */
 void link_health_bad_receipt(struct links *L, struct outlink *ol, const char *why);
 /* keys.c: a verified receipt on ol: all refused for a link fault degrades
@@ -144,6 +150,11 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 /* relay.c: a receipt on a DEALER addressed to someone else; forward it. */
 void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len);
 
+/* monitor.c: watches the handshakes and disconnections of `dealer` (ol's,
+ * before it connects); 0 or LIMES_E_*. */
+int link_monitor_start(struct links *L, struct outlink *ol, void *dealer);
+/* monitor.c: stops watching (before the DEALER closes); accepts a stopped one. */
+void link_monitor_stop(struct outlink *ol);
 /* revoke.c: drops every connection to our ROUTER (unbind, bind again) and
  * forgets the neighbours' routing ids; used after a reload removed a key. */
 void link_relisten(struct links *L);

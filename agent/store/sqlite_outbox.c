@@ -35,6 +35,7 @@ enum {
 	SQL_PURGE_RECEIPTS,
 	SQL_LIST,
 	SQL_STATS_RECIPIENT,
+	SQL_RESEAL,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -108,6 +109,9 @@ static const char *const sql_text[SQL_COUNT_] = {
 		" ORDER BY rowid LIMIT ?6",
 	[SQL_STATS_RECIPIENT] =
 		"SELECT count(*), min(created_ms) FROM deliveries WHERE recipient = ?1 AND state IN (0, 1)",
+	[SQL_RESEAL] =
+		"UPDATE deliveries SET envelope = ?3"
+		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state IN (0, 1)",
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
 	[SQL_PURGE_DLV] =
@@ -839,4 +843,30 @@ int store_delivery_list(struct store *store, const struct store_list_filter *f, 
 		err = store_sqlite_error(store, rc, "delivery list");
 	store_reset(stmt);
 	return err ? err : count;
+}
+
+int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			  const uint8_t *envelope, size_t envelope_len)
+{
+	int err, changed = 0;
+	bool bad;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id || !recipient || !envelope || envelope_len == 0)
+		return LIMES_E_INVAL;
+	if (envelope_len > INT32_MAX)
+		return LIMES_E_TOOBIG;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = stmt_get(store, SQL_RESEAL, &err);
+	if (!stmt)
+		return err;
+	bad = bind_key(stmt, id, recipient);
+	bad |= sqlite3_bind_blob(stmt, 3, envelope, (int)envelope_len, SQLITE_STATIC) != SQLITE_OK;
+	err = store_bind_result(store, bad, "reseal");
+	if (err)
+		return err;
+	err = update(store, stmt, "reseal", &changed);
+	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
 }

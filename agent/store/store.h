@@ -314,6 +314,10 @@ int store_expire(struct store *store, uint64_t now_ms,
  * LIMES_E_INVAL in another state. */
 int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
+/* Replaces the envelope of a queued or sent delivery (re-sealed to its
+ * recipient's new key). LIMES_E_NOTFOUND when there is none in those states. */
+int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			  const uint8_t *envelope, size_t envelope_len);
 /* Calls fn for each recipient's delivery of message id (stops early when fn
  * returns non-zero); each row is lent to fn for the call only. 0,
  * LIMES_E_NOTFOUND if none, or an error. */
