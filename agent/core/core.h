@@ -224,7 +224,9 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 /* Stages a fresh envelope (same id, new expiry, sealed to the recipient's
  * current key) for an expired or rejected message, to one recipient or to
  * all when recipient is NULL. Committed with the turn, like a submission;
- * *requeued says how many deliveries. Codes: LIMES_E_NOTFOUND,
+ * *requeued says how many deliveries. A recipient the message was not for
+ * takes over its one delivery to a name no longer configured (a misspelt
+ * peer section fixed), whatever its state short of delivered. Codes: LIMES_E_NOTFOUND,
  * _NOT_REQUEUEABLE, _UNKNOWN_PEER, _RANGE, store errors. */
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
 		   int *requeued, struct core_error *err);

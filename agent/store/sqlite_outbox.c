@@ -36,6 +36,7 @@ enum {
 	SQL_LIST,
 	SQL_STATS_RECIPIENT,
 	SQL_RESEAL,
+	SQL_READDRESS,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -112,6 +113,10 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_RESEAL] =
 		"UPDATE deliveries SET envelope = ?3"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state IN (0, 1)",
+	[SQL_READDRESS] =
+		"UPDATE deliveries SET recipient = ?3, next_hop = ?4, state = 0, envelope = ?5, expires_ms = ?6,"
+		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
+		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state <> 2",
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
 	[SQL_PURGE_DLV] =
@@ -868,5 +873,35 @@ int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], c
 	if (err)
 		return err;
 	err = update(store, stmt, "reseal", &changed);
+	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
+}
+
+int store_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			     const struct store_delivery *to, uint64_t expires_ms)
+{
+	int err, changed = 0;
+	bool bad;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id || !old_recipient || !to || !store_agency_ok(to->recipient) ||
+	    !store_agency_ok(to->next_hop) || !to->envelope || to->envelope_len == 0)
+		return LIMES_E_INVAL;
+	if (to->envelope_len > INT32_MAX)
+		return LIMES_E_TOOBIG;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = stmt_get(store, SQL_READDRESS, &err);
+	if (!stmt)
+		return err;
+	bad = bind_key(stmt, id, old_recipient);
+	bad |= sqlite3_bind_text(stmt, 3, to->recipient, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_text(stmt, 4, to->next_hop, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_blob(stmt, 5, to->envelope, (int)to->envelope_len, SQLITE_STATIC) != SQLITE_OK;
+	bad |= bind_u64(stmt, 6, expires_ms) != SQLITE_OK;
+	err = store_bind_result(store, bad, "readdress");
+	if (err)
+		return err;
+	err = update(store, stmt, "readdress", &changed);
 	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
 }

@@ -314,6 +314,12 @@ int store_expire(struct store *store, uint64_t now_ms,
  * LIMES_E_INVAL in another state. */
 int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
+/* Moves a delivery not yet delivered from old_recipient (a name no longer
+ * configured: a misspelt section fixed) to to->recipient with its new
+ * envelope, queued afresh. LIMES_E_NOTFOUND when there is none. The
+ * store copies what it needs. */
+int store_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			     const struct store_delivery *to, uint64_t expires_ms);
 /* Replaces the envelope of a queued or sent delivery (re-sealed to its
  * recipient's new key). LIMES_E_NOTFOUND when there is none in those states. */
 int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,

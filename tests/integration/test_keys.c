@@ -241,7 +241,7 @@ Test(keys, a_wrong_key_is_diagnosed_and_the_waiting_message_is_resealed_and_deli
 	cluster_destroy(&c);
 }
 
-Test(keys, a_misspelt_peer_name_is_diagnosed_naming_the_key_and_its_owner)
+Test(keys, a_misspelt_peer_name_is_diagnosed_and_after_the_fix_the_stranded_message_is_requeued_and_delivered)
 {
 	struct cluster *c = pair(NULL);
 	struct agentproc *a = cluster_ap(c, A);
@@ -262,10 +262,18 @@ Test(keys, a_misspelt_peer_name_is_diagnosed_naming_the_key_and_its_owner)
 	cr_assert(eq(int, agentproc_cli(&out, NULL, "status", "-c", agentproc_config(a), NULL), CLI_PEERS_DOWN));
 	cr_assert(is(strstr(out, "degraded") && strstr(out, "configured here as")), "%s", out);
 	free(out);
-	/* fixed: new messages go through and the link is up */
+	/* fixed: the stranded message moves to the right name and is
+	 * delivered, and new messages go through */
 	edit_config(a, "[peer \"HU-NAV-ROSKE\"]", "[peer \"" B "\"]");
 	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
 	cr_assert(is(cluster_wait_up(c, A, B, 10000)));
+	cr_assert(eq(int, agentproc_cli(&out, NULL, "requeue", "-c", agentproc_config(a), id[0], "--to", B, NULL), CLI_OK));
+	free(out);
+	cr_assert(is(agentproc_log_contains(a, "event=readdressed from=HU-NAV-ROSKE to=" B)));
+	wait_delivered(c, A, id[0], B, 10000);
+	json_t *inbox = cluster_inbox(c, B);
+	cr_assert(eq(sz, json_array_size(inbox), 1));
+	json_decref(inbox);
 	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", 1, id), 202));
 	wait_delivered(c, A, id[0], B, 10000);
 	cluster_destroy(&c);
