@@ -192,8 +192,13 @@ void link_set_state(struct links *L, struct outlink *ol, enum link_state state, 
 	if (!p)
 		return;
 	enum link_state was = peer_link(p)->state;
-	if (was == state)
+	if (was == state) {
+		/* the same state for a better-known reason (a goodbye after the
+		 * hang-up it causes) */
+		if (state != LINK_UP && why[0])
+			peer_link_set_reason(p, "%s", why);
 		return;
+	}
 	/* agreed afresh by the next heartbeat reply (a degraded link keeps its connection) */
 	if (state != LINK_UP && state != LINK_DEGRADED)
 		peer_link_set_protocol(p, 0);
