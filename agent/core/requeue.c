@@ -95,6 +95,8 @@ static int requeue_one(struct submit *s, const uint8_t id[STORE_ID_LEN], const s
 		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot reopen the stored envelope: %s",
 				      limes_strerror(rc));
 	struct wire_header h = o.header;
+	/* sealed alone, signed alone: a v1 envelope, whatever batch it came from */
+	h.version_major = WIRE_VERSION_MAJOR;
 	uint64_t now = clock_now_ms();
 	h.created_ms = now;
 	h.expires_ms = now + (ttl_ms ? ttl_ms : cfg->default_ttl_ms);
@@ -135,6 +137,8 @@ static int readdress(struct submit *s, const uint8_t id[STORE_ID_LEN], const str
 				      "the message was for '%s', sealed to a key that is not %s's: it cannot be moved",
 				      c->stranded_to, to);
 	struct wire_header h = o.header;
+	/* sealed alone, signed alone: a v1 envelope, whatever batch it came from */
+	h.version_major = WIRE_VERSION_MAJOR;
 	uint64_t now = clock_now_ms();
 	snprintf(h.recipient, sizeof(h.recipient), "%s", to);
 	h.created_ms = now;

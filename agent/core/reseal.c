@@ -39,6 +39,7 @@ int core_reseal(struct peers *peers, const struct identity *me, const char *reci
 	if (rc < 0)
 		return rc;
 	struct wire_header nh = o.header;
+	nh.version_major = WIRE_VERSION_MAJOR; /* sealed and signed alone */
 	rc = envelope_build(me, peer_crypto(p), &nh, o.body, o.body_len, out, out_len);
 	envelope_opened_clear(&o);
 	return rc < 0 ? rc : 1;
