@@ -28,7 +28,7 @@ static int sync_path(const char *path, int flags)
 	return rc;
 }
 
-int store_backup(struct store *store, const char *out, char *why, size_t why_len)
+int sqlite_backup(struct store *store, const char *out, char *why, size_t why_len)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	sqlite3 *dest = NULL;
@@ -37,7 +37,7 @@ int store_backup(struct store *store, const char *out, char *why, size_t why_len
 	int rc = 0;
 
 	why[0] = '\0';
-	if (!store || !out || out[0] != '/') {
+	if (!out || out[0] != '/') {
 		snprintf(why, why_len, "the output path must be absolute");
 		return LIMES_E_INVAL;
 	}

@@ -813,14 +813,14 @@ int store_outbox_purge(struct store *store, uint64_t cut)
 	return stmt ? store_step_done(store, stmt, "purge receipts") : err;
 }
 
-int store_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+int sqlite_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
 			int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
 {
 	struct store_delivery_row row;
 	int err = 0, rc, count = 0;
 	sqlite3_stmt *stmt;
 
-	if (!store || !f || !fn || limit == 0 || limit > INT32_MAX)
+	if (!f || !fn || limit == 0 || limit > INT32_MAX)
 		return LIMES_E_INVAL;
 	stmt = stmt_get(store, SQL_LIST, &err);
 	if (!stmt)
@@ -850,7 +850,7 @@ int store_delivery_list(struct store *store, const struct store_list_filter *f, 
 	return err ? err : count;
 }
 
-int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+int sqlite_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			  const uint8_t *envelope, size_t envelope_len)
 {
 	int err, changed = 0;
@@ -876,7 +876,7 @@ int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], c
 	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
 }
 
-int store_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
 			     const struct store_delivery *to, uint64_t expires_ms)
 {
 	int err, changed = 0;
