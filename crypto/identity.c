@@ -298,7 +298,7 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
 		return LIMES_E_INVAL;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
-		return LIMES_E_IO;
+		return limes_from_errno(errno);
 	rc = LIMES_E_IO;
 	/* The umask may have narrowed the mode; never widen it beyond what we asked. */
 	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) < 0 || fsync(fd) != 0)
@@ -339,8 +339,9 @@ int identity_generate(const char *dir, bool force, char *line, size_t line_len)
 		return rc;
 	if ((rc = join(path, sizeof(path), dir, KEY_FILE)) < 0)
 		return rc;
+	/* ENOENT (a missing parent) and EACCES are the operator's to fix: say so */
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return LIMES_E_IO;
+		return limes_from_errno(errno);
 	if (lstat(path, &st) == 0 && !force)
 		return LIMES_E_EXISTS;
 

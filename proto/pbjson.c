@@ -161,7 +161,7 @@ static int value_from_json(struct pbjson_walk *w, const ProtobufCFieldDescriptor
 		return 0;
 	case PROTOBUF_C_TYPE_ENUM: {
 		const ProtobufCEnumDescriptor *ed = f->descriptor;
-		char names[200];
+		char names[900];
 		int value;
 		if (!json_is_string(v))
 			return pbjson_fail(w, PBJSON_WRONG_TYPE, "expected a string naming a %s", ed->short_name);

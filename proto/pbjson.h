@@ -35,7 +35,7 @@ enum pbjson_code {
 struct pbjson_error {
 	int code;               /* enum pbjson_code */
 	char path[256];
-	char message[256];      /* never quotes field values */
+	char message[1024];     /* never quotes field values; room for a whole enum list */
 };
 
 /* Stable snake_case name of an enum pbjson_code; static storage, never NULL. */

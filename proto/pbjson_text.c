@@ -135,8 +135,11 @@ void pbjson_enum_list(const ProtobufCEnumDescriptor *desc, char *buf, size_t siz
 		if (pbjson_enum_name(desc, desc->values[i].value, name, sizeof(name)) != 0)
 			continue;
 		n = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", name);
-		if (n < 0)
+		if (n < 0 || (size_t)n >= size - used) {
+			/* never cut a name in half: end the list at the last whole one */
+			buf[used] = '\0';
 			break;
+		}
 		used += (size_t)n;
 	}
 }

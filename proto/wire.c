@@ -573,6 +573,14 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		}
 		return pack_message(&m.base, out, out_len);
 	}
+	if (f->kind == WIRE_FRAME_GOODBYE) {
+		Limes__Frame m = LIMES__FRAME__INIT;
+		Limes__Goodbye bye = LIMES__GOODBYE__INIT;
+
+		m.kind_case = LIMES__FRAME__KIND_GOODBYE;
+		m.goodbye = &bye;
+		return pack_message(&m.base, out, out_len);
+	}
 	return LIMES_E_INVAL;
 }
 
@@ -606,11 +614,11 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 	if ((rc = precheck(buf, len, max, spans)) < 0)
 		return rc;
 	/* A oneof seen more than once would be "last one wins": refuse instead. */
-	if (spans[1].count + spans[2].count + spans[3].count + spans[WIRE_FRAME_AUDIT_CHECKPOINT].count +
-	    spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count != 1)
+	if (spans[1].count + spans[2].count + spans[3].count + spans[WIRE_FRAME_GOODBYE].count +
+	    spans[WIRE_FRAME_AUDIT_CHECKPOINT].count + spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count != 1)
 		return LIMES_E_ENV_MALFORMED;
 	for (int kind = 1; kind < MAX_FIELD; kind++)
-		if (spans[kind].count && (kind <= 3 || kind == WIRE_FRAME_AUDIT_CHECKPOINT ||
+		if (spans[kind].count && (kind <= 3 || kind == WIRE_FRAME_GOODBYE || kind == WIRE_FRAME_AUDIT_CHECKPOINT ||
 					  kind == WIRE_FRAME_AUDIT_COUNTERSIGN))
 			s = &spans[kind];
 	if (s->wire_type != 2)
@@ -622,6 +630,8 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 			memset(f, 0, sizeof(*f));
 		return rc;
 	}
+	if (f->kind == WIRE_FRAME_GOODBYE)
+		return 0; /* its reason is free text for humans: not read */
 	if (f->kind == WIRE_FRAME_HEARTBEAT) {
 		Limes__Heartbeat *hb = limes__heartbeat__unpack(NULL, s->len, s->p);
 

@@ -128,6 +128,7 @@ enum wire_frame_kind {
 	WIRE_FRAME_ENVELOPE = 1,
 	WIRE_FRAME_RECEIPT = 2,
 	WIRE_FRAME_HEARTBEAT = 3,
+	WIRE_FRAME_GOODBYE = 8,      /* no payload: the sender is stopping cleanly */
 	WIRE_FRAME_AUDIT_CHECKPOINT = 10,  /* bytes: checkpoint body, sig: author's signature */
 	WIRE_FRAME_AUDIT_COUNTERSIGN = 11, /* bytes: checkpoint body, sig: the countersignature */
 };

@@ -422,6 +422,22 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 	}
 	if (strcmp(url, "/v1/peers") != 0 && api_routes_standby(deps, &r))
 		return send_reply(req, method, url, &r);
+	if (strcmp(url, "/v1/messages") == 0 && get) {
+#define ARG(name) MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name)
+		struct api_list_query q = { ARG("state"), ARG("peer"), ARG("type"),
+					    ARG("since"), ARG("after"), ARG("limit") };
+#undef ARG
+		if (api_clients_admin(deps, req->client, &r, "list messages by state"))
+			api_routes_list_messages(deps, &q, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/v1/backup") == 0) {
+		if (!post)
+			goto not_allowed;
+		if (api_clients_admin(deps, req->client, &r, "take a backup"))
+			api_routes_backup(deps, req->body ? req->body : "", req->len, &r);
+		return send_reply(req, method, url, &r);
+	}
 	if (strcmp(url, "/v1/messages") == 0) {
 		if (!post)
 			goto not_allowed;

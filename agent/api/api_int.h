@@ -133,6 +133,16 @@ void api_clients_deny(const struct api_deps *deps, const char *client, const cha
 /* True when client is an admin; otherwise fills r with the 403 (and the
  * DENIED entry) for the action `what` and returns false. */
 bool api_clients_admin(const struct api_deps *deps, const char *client, struct api_reply *r, const char *what);
+/* --- ops.c --- */
+
+/* The query string of GET /v1/messages; each member NULL when absent. */
+struct api_list_query {
+	const char *state, *peer, *type, *since, *after, *limit;
+};
+/* GET /v1/messages: deliveries matching q, one page, and the next cursor. */
+void api_routes_list_messages(const struct api_deps *deps, const struct api_list_query *q, struct api_reply *r);
+/* POST /v1/backup {"path": "/abs"}: commits, then copies the store there. */
+void api_routes_backup(const struct api_deps *deps, const char *body, size_t len, struct api_reply *r);
 
 /* --- metrics.c --- */
 

@@ -76,7 +76,7 @@ void api_json_reply(struct api_reply *r, int status, json_t *obj)
 
 void api_json_error(struct api_reply *r, int status, const char *code, const char *field, const char *fmt, ...)
 {
-	char message[512];
+	char message[1200]; /* a whole enum list fits */
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -108,6 +108,9 @@ static const struct http_error {
 	{ LIMES_E_UNKNOWN_PEER,    404, "unknown_peer" },
 	{ LIMES_E_NOTFOUND,        404, "not_found" },
 	{ LIMES_E_NOT_REQUEUEABLE, 409, "not_requeueable" },
+	{ LIMES_E_EXISTS,          409, "exists" },
+	{ LIMES_E_ACCES,           403, "permission_denied" },
+	{ LIMES_E_NOENT,           404, "no_such_file" },
 	{ LIMES_E_TOOBIG,          413, "too_large" },
 	{ LIMES_E_STORE_FULL,      503, "disk_full" },
 	{ LIMES_E_STORE_FAILED,    503, "store_unavailable" },
@@ -132,7 +135,7 @@ static void code_error(struct api_reply *r, int err, const char *field, const ch
 static void code_error(struct api_reply *r, int err, const char *field, const char *fmt, va_list ap)
 {
 	const struct http_error *h = http_error_of(err);
-	char message[512];
+	char message[1200];
 
 	vsnprintf(message, sizeof(message), fmt, ap);
 	api_json_error(r, h->status, h->code, field, "%s", message[0] ? message : limes_strerror(err));
@@ -184,15 +187,15 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 	uint64_t queued = 0, oldest = 0;
 	bool have_stats = false;
 
-	/* A relayed peer's health is its relay's link; its queue is counted there. */
+	/* A relayed peer shows its own last receipt and queue; its state is
+	 * its relay's link, named by "via" */
 	const struct peer *hop = peers_find(deps->peers, peer_next_hop(p));
+	const struct peer_link *own = peer_link(p);
 	const struct peer_link *link = peer_link(hop ? hop : p);
-	if (peer_is_direct(p)) {
-		int rc = peer_outbox_stats(p, deps->store, &queued, &oldest);
-		if (rc < 0)
-			log_warn("peer=%s event=outbox_stats_failed reason=\"%s\"", peer_id(p), limes_strerror(rc));
-		have_stats = rc == 0;
-	}
+	int rc = peer_outbox_stats(p, deps->store, &queued, &oldest);
+	if (rc < 0)
+		log_warn("peer=%s event=outbox_stats_failed reason=\"%s\"", peer_id(p), limes_strerror(rc));
+	have_stats = rc == 0;
 	json_t *counters = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				     "sent", (json_int_t)n->n[PEER_SENT],
 				     "delivered", (json_int_t)n->n[PEER_DELIVERED],
@@ -206,16 +209,17 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 	 * for a figure not measured yet */
 	/* the envelope version agreed on our link to it (null: none yet, or relayed) */
 	json_t *proto = peer_is_direct(p) && link->protocol ? json_integer(link->protocol) : NULL;
-	json_t *o = json_pack("{s:s, s:s*, s:s*, s:s, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o?, s:o}",
+	json_t *o = json_pack("{s:s, s:s*, s:s*, s:s, s:s*, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o?, s:o}",
 			 "id", peer_id(p),
 			 "endpoint", peer_is_direct(p) ? peer_conf(p)->endpoint : NULL,
 			 "via", peer_is_direct(p) ? NULL : peer_next_hop(p),
 			 "state", link_state_name(link->state),
+			 "reason", link->reason[0] ? link->reason : NULL,
 			 "state_since", api_json_time_value(link->since_ms),
 			 "state_age_s", age_value(now, link->since_ms),
 			 "rtt_ms", link->has_rtt ? json_real(link->rtt_ms) : NULL,
-			 "last_heard", api_json_time_value(link->last_heard_ms),
-			 "last_heard_age_s", age_value(now, link->last_heard_ms),
+			 "last_heard", api_json_time_value(own->last_heard_ms),
+			 "last_heard_age_s", age_value(now, own->last_heard_ms),
 			 "queued", have_stats ? json_integer((json_int_t)queued) : NULL,
 			 "oldest_unacked_age_s", have_stats ? age_value(now, oldest) : NULL,
 			 "clock_offset_ms", link->has_rtt ? json_real(link->clock_offset_ms) : NULL,

@@ -9,6 +9,7 @@
 enum cli_exit {
 	CLI_OK = 0,            /* done */
 	CLI_FAILED = 1,        /* the operation failed (message on stderr) */
+	CLI_PEERS_DOWN = 2,    /* limes status: some link is not up (down, connecting or degraded) */
 	CLI_USAGE = 64,        /* bad command line */
 	CLI_DATAERR = 65,      /* the agent refused the input: 400 or 413 */
 	CLI_NOTFOUND = 66,     /* unknown peer or message: 404 */
@@ -28,5 +29,8 @@ int cli_status(int argc, char **argv);
 int cli_requeue(int argc, char **argv);
 int cli_bench(int argc, char **argv);
 int cli_audit(int argc, char **argv);
+int cli_msgs(int argc, char **argv);
+int cli_backup(int argc, char **argv);
+int cli_peer(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@
 
 #include "httpc/httpc.h"
 
+struct json_t;
+
 struct cli_api;
 
 /* Loads config_file and its token for subcommand `cmd` (named in messages);
@@ -32,6 +34,16 @@ int cli_api_exit_code(long status);
 /* Prints "limes CMD: STATUS CODE FIELD: MESSAGE" to stderr from an error
  * answer and returns its exit code (CLI_UNAVAILABLE when status is 0). */
 int cli_api_fail(const char *cmd, const struct httpc_answer *answer);
+/* Filters of GET /v1/messages; NULL members are left out. */
+struct cli_msgs_query {
+	const char *state, *peer, *type, *since;
+};
+/* Calls fn for every listed delivery (all pages, at most max when not 0);
+ * fn returns CLI_OK to go on. Prints the API's error as `limes CMD:` and
+ * returns its exit code, else fn's first non-OK code or CLI_OK. */
+int cli_msgs_fetch(struct cli_api *api, const char *cmd, const struct cli_msgs_query *q, size_t max,
+		   int (*fn)(void *arg, struct json_t *row), void *arg);
+
 /* True for a message id as the API writes it: 32 hex digits. */
 bool cli_api_plain_id(const char *id);
 

@@ -12,7 +12,13 @@
 
 #define FOLLOW_WAIT_S 30
 
-static const char usage[] = "usage: limes inbox -c FILE [--follow] [--after CURSOR] [--limit N]\n";
+static const char usage[] =
+	"usage: limes inbox -c FILE [--follow] [--after CURSOR] [--limit N]\n"
+	"prints received messages as JSON lines, oldest first\n"
+	"  -c, --config FILE   the agent's config (API address and token)\n"
+	"  --follow            keep waiting for new messages (survives agent restarts)\n"
+	"  --after CURSOR      start after this cursor (the \"cursor\" of an earlier line)\n"
+	"  --limit N           messages per request (1..1000)\n";
 
 static bool digits(const char *s)
 {

@@ -25,9 +25,15 @@ int cli_keygen(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'f': force = true; break;
 		case 'h':
-			printf("usage: limes keygen --dir DIR [--force]\n");
+			printf("usage: limes keygen --dir DIR [--force]\n"
+			       "makes DIR/identity.key (mode 0600) and DIR/identity.pub and prints the public\n"
+			       "identity line a neighbour pastes as `key = ...` in its [peer] section\n"
+			       "  --dir DIR   the key folder (created 0700; its parent must exist)\n"
+			       "  --force     replace an existing identity.key\n");
 			return CLI_OK;
-		default: return CLI_USAGE;
+		default:
+			fprintf(stderr, "limes keygen: usage: limes keygen --dir DIR [--force]\n");
+			return CLI_USAGE;
 		}
 	}
 	if (!dir || optind != argc) {
@@ -38,6 +44,10 @@ int cli_keygen(int argc, char **argv)
 	int rc = identity_generate(dir, force, line, sizeof(line));
 	if (rc == LIMES_E_EXISTS) {
 		fprintf(stderr, "limes keygen: %s/identity.key already exists; use --force to replace it\n", dir);
+		return CLI_FAILED;
+	}
+	if (rc == LIMES_E_NOENT) {
+		fprintf(stderr, "limes keygen: %s: no such file or folder (its parent folder must exist)\n", dir);
 		return CLI_FAILED;
 	}
 	if (rc < 0) {

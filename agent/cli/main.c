@@ -20,9 +20,15 @@ static const char usage[] =
 	"  inbox -c FILE [--follow] [--after CURSOR] [--limit N]\n"
 	"                                  print received messages as JSON lines\n"
 	"  msg -c FILE ID                  delivery state of one message, per recipient\n"
+	"  msgs -c FILE [--state S] [--peer ID] [--type T] [--since TIME] [--limit N] [--json]\n"
+	"                                  list deliveries by state (queued, sent, delivered, rejected, expired)\n"
 	"  requeue -c FILE ID [--to ID] [--ttl DURATION]\n"
-	"                                  put an expired or rejected message back in the queue\n"
-	"  status -c FILE [--json]         one row per peer: link, RTT, last heard, queue, clock offset\n"
+	"  requeue -c FILE --state rejected|expired [--peer ID] [--type T] [--yes]\n"
+	"                                  put expired or rejected messages back in the queue, re-sealed to\n"
+	"                                  the recipient's current key\n"
+	"  status -c FILE [--json]         one row per peer: link, RTT, last heard, queue, clock offset;\n"
+	"                                  exits 2 when some link is not up\n"
+	"  backup -c FILE OUT              a consistent copy of the store, taken by the running agent\n"
 	"  audit verify -c FILE [--from SEQ] [--neighbour EXPORT]\n"
 	"                                  check the audit trail: chain, signatures, countersignatures\n"
 	"  audit export -c FILE [--since T] [--until T] [--msg ID] [--peer ID] [--checkpoints] [--kept PEER]\n"
@@ -34,6 +40,7 @@ static const char usage[] =
 	"exit status:\n"
 	"   0  done                          65  agent refused the input (400, 413)\n"
 	"   1  operation failed              66  unknown peer or message (404)\n"
+	"   2  status: some link not up\n"
 	"  64  bad command line              69  agent not reachable\n"
 	"  70  internal error                75  agent cannot accept now (503: store or disk)\n"
 	"  77  token refused or policy       78  config or key file error\n"
@@ -47,7 +54,8 @@ int main(int argc, char **argv)
 	} commands[] = {
 		{ "keygen", cli_keygen }, { "agent", cli_agent },   { "send", cli_send },
 		{ "inbox", cli_inbox },   { "msg", cli_msg },       { "status", cli_status },
-		{ "requeue", cli_requeue }, { "bench", cli_bench }, { "audit", cli_audit },
+		{ "requeue", cli_requeue }, { "bench", cli_bench }, { "msgs", cli_msgs },
+		{ "backup", cli_backup }, { "audit", cli_audit },
 	};
 
 	if (argc < 2) {

@@ -12,7 +12,11 @@ int cli_msg(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	static const char usage[] = "usage: limes msg -c FILE ID\n";
+	static const char usage[] =
+		"usage: limes msg -c FILE ID\n"
+		"prints the delivery state of message ID per recipient (queued, sent, delivered, rejected\n"
+		"with its reason, expired) as JSON\n"
+		"  -c, --config FILE   the agent's config (API address and token)\n";
 	const char *file = NULL;
 	struct cli_api *api = NULL;
 	struct httpc_answer a = { 0 };

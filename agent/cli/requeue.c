@@ -1,4 +1,4 @@
-/* `limes requeue`: put an expired or rejected message back in the queue (same id). */
+/* `limes requeue`: put expired or rejected messages back in the queue (same id), one by id or all of a state. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -9,37 +9,143 @@
 #include "cli_int.h"
 #include "config/config.h"
 
+/* The deliveries a --state request found, to re-queue one by one. */
+struct found {
+	char (*id)[33];
+	char (*to)[65];
+	size_t n, cap;
+};
+
+static int collect(void *arg, json_t *row)
+{
+	struct found *f = arg;
+	const char *id = json_string_value(json_object_get(row, "id"));
+	const char *to = json_string_value(json_object_get(row, "to"));
+	if (!id || !to || strlen(id) != 32 || strlen(to) > 64)
+		return CLI_SOFTWARE;
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? 2 * f->cap : 64;
+		void *a = realloc(f->id, cap * sizeof(*f->id)), *b = a ? realloc(f->to, cap * sizeof(*f->to)) : NULL;
+		if (a)
+			f->id = a;
+		if (!b)
+			return CLI_SOFTWARE;
+		f->to = b;
+		f->cap = cap;
+	}
+	memcpy(f->id[f->n], id, 33);
+	snprintf(f->to[f->n], sizeof(f->to[f->n]), "%s", to);
+	f->n++;
+	return CLI_OK;
+}
+
+/* POST /v1/messages/ID/requeue {"to", "ttl_s"}; prints the id on success. */
+static int requeue_one(struct cli_api *api, const char *id, const char *to, uint64_t ttl_ms, bool show_to)
+{
+	struct httpc_answer a = { 0 };
+	json_t *req = json_object();
+	char path[160];
+	if (to)
+		json_object_set_new(req, "to", json_string(to));
+	if (ttl_ms)
+		json_object_set_new(req, "ttl_s", json_integer((json_int_t)(ttl_ms / 1000)));
+	char *text = json_dumps(req, JSON_COMPACT);
+	snprintf(path, sizeof(path), "/v1/messages/%s/requeue", id);
+	int exit_code = cli_api_request(api, "POST", path, text, text ? strlen(text) : 0, 60, &a);
+	if (exit_code != CLI_OK || a.status != 202)
+		exit_code = cli_api_fail("requeue", &a);
+	else
+		printf("%s%s%s\n", id, show_to ? " " : "", show_to ? to : "");
+	free(text);
+	json_decref(req);
+	httpc_answer_clear(&a);
+	return exit_code;
+}
+
+/* --state: list, confirm when more than one, re-queue each. */
+static int requeue_by_state(struct cli_api *api, const struct cli_msgs_query *q, uint64_t ttl_ms, bool yes)
+{
+	struct found f = { 0 };
+	int exit_code = cli_msgs_fetch(api, "requeue", q, 0, collect, &f);
+	if (exit_code != CLI_OK)
+		goto out;
+	if (f.n == 0) {
+		fprintf(stderr, "limes requeue: no %s deliveries%s%s\n", q->state, q->peer ? " to " : "",
+			q->peer ? q->peer : "");
+		exit_code = CLI_NOTFOUND;
+		goto out;
+	}
+	/* many messages sent again at once is not to be done by a typo */
+	if (f.n > 1 && !yes) {
+		char answer[16] = "";
+		fprintf(stderr, "limes requeue: re-queue %zu %s deliveries%s%s? [y/N] ", f.n, q->state,
+			q->peer ? " to " : "", q->peer ? q->peer : "");
+		if (!fgets(answer, sizeof(answer), stdin) || (strcmp(answer, "y\n") != 0 && strcmp(answer, "yes\n") != 0)) {
+			fprintf(stderr, "limes requeue: not confirmed; nothing re-queued (--yes confirms)\n");
+			exit_code = CLI_FAILED;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < f.n && exit_code == CLI_OK; i++)
+		exit_code = requeue_one(api, f.id[i], f.to[i], ttl_ms, true);
+out:
+	free(f.id);
+	free(f.to);
+	return exit_code;
+}
+
+
 int cli_requeue(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
-		{ "ttl", required_argument, NULL, 'l' },    { "help", no_argument, NULL, 'h' },
+		{ "ttl", required_argument, NULL, 'l' },    { "state", required_argument, NULL, 's' },
+		{ "peer", required_argument, NULL, 'p' },   { "type", required_argument, NULL, 'T' },
+		{ "yes", no_argument, NULL, 'y' },          { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char usage[] = "usage: limes requeue -c FILE ID [--to ID] [--ttl DURATION]\n";
+	static const char usage[] =
+		"usage: limes requeue -c FILE ID [--to ID] [--ttl DURATION]\n"
+		"       limes requeue -c FILE --state rejected|expired [--peer ID] [--type T] [--ttl DURATION] [--yes]\n"
+		"sends expired or rejected messages again under the same id, re-sealed to the recipient's\n"
+		"current key\n"
+		"  -c, --config FILE   the agent's config (API address and token)\n"
+		"  --to ID             only this recipient of message ID\n"
+		"  --ttl DURATION      new time to live (default: the agent's default_ttl)\n"
+		"  --state S           every delivery in state S (rejected or expired)\n"
+		"  --peer ID, --type T with --state: only to that recipient / of that type\n"
+		"  --yes               do not ask before re-queueing more than one\n";
 	const char *file = NULL, *to = NULL, *ttl = NULL;
+	struct cli_msgs_query q = { 0 };
+	bool yes = false;
 	struct cli_api *api = NULL;
-	struct httpc_answer a = { 0 };
-	json_t *req = NULL;
-	char *text = NULL;
 	int exit_code = CLI_USAGE, c;
-	char path[160];
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:hy", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': file = optarg; break;
 		case 't': to = optarg; break;
 		case 'l': ttl = optarg; break;
+		case 's': q.state = optarg; break;
+		case 'p': q.peer = optarg; break;
+		case 'T': q.type = optarg; break;
+		case 'y': yes = true; break;
 		case 'h': fputs(usage, stdout); return CLI_OK;
 		default: fputs(usage, stderr); return CLI_USAGE;
 		}
 	}
-	if (!file || optind != argc - 1) {
+	bool by_state = q.state != NULL;
+	if (!file || optind != argc - (by_state ? 0 : 1) || (by_state && to) || (!by_state && (q.peer || q.type))) {
 		fputs(usage, stderr);
 		return CLI_USAGE;
 	}
-	if (!cli_api_plain_id(argv[optind])) {
+	if (by_state && strcmp(q.state, "rejected") != 0 && strcmp(q.state, "expired") != 0) {
+		fprintf(stderr, "limes requeue: --state '%s': only rejected or expired deliveries can be re-queued\n",
+			q.state);
+		return CLI_USAGE;
+	}
+	if (!by_state && !cli_api_plain_id(argv[optind])) {
 		fprintf(stderr, "limes requeue: '%s' is not a message id (32 hex digits)\n", argv[optind]);
 		return CLI_USAGE;
 	}
@@ -51,23 +157,7 @@ int cli_requeue(int argc, char **argv)
 	api = cli_api_open(file, "requeue", &exit_code);
 	if (!api)
 		return exit_code;
-	req = json_object();
-	if (to)
-		json_object_set_new(req, "to", json_string(to));
-	if (ttl_ms)
-		json_object_set_new(req, "ttl_s", json_integer((json_int_t)(ttl_ms / 1000)));
-	text = json_dumps(req, JSON_COMPACT);
-	snprintf(path, sizeof(path), "/v1/messages/%s/requeue", argv[optind]);
-	exit_code = cli_api_request(api, "POST", path, text, text ? strlen(text) : 0, 60, &a);
-	if (exit_code != CLI_OK || a.status != 202) {
-		exit_code = cli_api_fail("requeue", &a);
-		goto out;
-	}
-	printf("%s\n", argv[optind]);
-out:
-	free(text);
-	json_decref(req);
-	httpc_answer_clear(&a);
+	exit_code = by_state ? requeue_by_state(api, &q, ttl_ms, yes) : requeue_one(api, argv[optind], to, ttl_ms, false);
 	cli_api_destroy(&api);
 	return exit_code;
 }

@@ -1,4 +1,5 @@
 /* `limes send`: submit one message body through the local API; prints its id. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -11,7 +12,15 @@
 
 static const char usage[] =
 	"usage: limes send -c FILE --to ID[,ID...] --type TYPE [--priority urgent|normal] [--ttl DURATION]\n"
-	"                  [--ref ID] [--idempotency-key KEY] JSONFILE|-\n";
+	"                  [--ref ID] [--idempotency-key KEY] JSONFILE|-\n"
+	"submits the JSON body in JSONFILE (- for stdin) and prints the message id\n"
+	"  -c, --config FILE        the agent's config (API address and token)\n"
+	"  --to ID[,ID...]          recipients (agency ids; blanks around commas are ignored)\n"
+	"  --type TYPE              alert, pre_arrival, control_result, passenger_manifest, ...\n"
+	"  --priority P             urgent or normal (default normal)\n"
+	"  --ttl DURATION           time to live: 30m, 24h, 7d (default: the agent's default_ttl)\n"
+	"  --ref ID                 the message this one answers (32 hex digits)\n"
+	"  --idempotency-key KEY    the same key again returns the same id and queues nothing\n";
 
 /* Reads a whole file (or stdin for "-") up to max bytes; *out is malloc'd. */
 static int read_input(const char *name, size_t max, char **out, size_t *out_len)
@@ -22,7 +31,7 @@ static int read_input(const char *name, size_t max, char **out, size_t *out_len)
 	int rc = -1;
 
 	if (!f) {
-		perror(name);
+		fprintf(stderr, "limes send: %s: %s\n", name, strerror(errno));
 		return -1;
 	}
 	for (;;) {
@@ -44,7 +53,7 @@ static int read_input(const char *name, size_t max, char **out, size_t *out_len)
 			break;
 	}
 	if (ferror(f)) {
-		perror(name);
+		fprintf(stderr, "limes send: %s: %s\n", name, strerror(errno));
 		goto out;
 	}
 	buf[len] = '\0';
@@ -117,8 +126,16 @@ int cli_send(int argc, char **argv)
 	}
 	json_t *recipients = json_array();
 	char *list = strdup(to), *save = NULL;
-	for (char *id = list ? strtok_r(list, ",", &save) : NULL; id; id = strtok_r(NULL, ",", &save))
-		json_array_append_new(recipients, json_string(id));
+	for (char *id = list ? strtok_r(list, ",", &save) : NULL; id; id = strtok_r(NULL, ",", &save)) {
+		/* "A, B" is two ids: blanks around each are the shell's, not the id's */
+		while (*id == ' ' || *id == '\t')
+			id++;
+		size_t n = strlen(id);
+		while (n && (id[n - 1] == ' ' || id[n - 1] == '\t'))
+			id[--n] = '\0';
+		if (n)
+			json_array_append_new(recipients, json_string(id));
+	}
 	free(list);
 	req = json_pack("{s:o, s:s, s:O}", "to", recipients, "type", type, "body", body);
 	if (priority)

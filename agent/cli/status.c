@@ -64,8 +64,10 @@ static void print_table(const json_t *doc)
 		else
 			snprintf(queued, sizeof(queued), "(relay)");
 		snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(p, "state")));
-		printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s%s%s\n", json_string_value(json_object_get(p, "id")), state,
-		       rtt, heard, queued, oldest, offset, via ? "  via " : "", via ? via : "");
+		const char *reason = json_string_value(json_object_get(p, "reason"));
+		printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s%s%s%s%s\n", json_string_value(json_object_get(p, "id")),
+		       state, rtt, heard, queued, oldest, offset, via ? "  via " : "", via ? via : "",
+		       reason && reason[0] ? "  " : "", reason && reason[0] ? reason : "");
 	}
 }
 
@@ -75,7 +77,14 @@ int cli_status(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' }, { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
-	static const char usage[] = "usage: limes status -c FILE [--json]\n";
+	static const char usage[] =
+		"usage: limes status -c FILE [--json]\n"
+		"one row per peer: link state (down, connecting, up, degraded) and why, RTT, last heard,\n"
+		"queued messages, oldest unacknowledged, clock offset ('-': not measured or stale)\n"
+		"  -c, --config FILE   the agent's config (API address and token)\n"
+		"  --json              print the GET /v1/peers document instead\n"
+		"exit status: 0 every direct link up, 2 some link down, connecting or degraded,\n"
+		"69 agent not reachable, 77 token refused, 78 config error\n";
 	const char *file = NULL;
 	bool as_json = false;
 	struct cli_api *api = NULL;
@@ -107,6 +116,14 @@ int cli_status(int argc, char **argv)
 	if (!doc) {
 		exit_code = CLI_SOFTWARE;
 		goto out;
+	}
+	/* scripts and monitoring read the exit status: every link up, or not */
+	size_t i;
+	json_t *p;
+	json_array_foreach(json_object_get(doc, "peers"), i, p) {
+		const char *state = json_string_value(json_object_get(p, "state"));
+		if (!json_is_string(json_object_get(p, "via")) && (!state || strcmp(state, "up") != 0))
+			exit_code = CLI_PEERS_DOWN;
 	}
 	if (as_json) {
 		char *text = json_dumps(doc, JSON_INDENT(2));

@@ -404,6 +404,8 @@ static int link_key(struct parse_state *st, const char *key, const char *value)
 		return set_duration(st, key, value, &cfg->heartbeat_ms);
 	if (strcmp(key, "dead_after") == 0)
 		return set_duration(st, key, value, &cfg->dead_after_ms);
+	if (strcmp(key, "key_overlap") == 0)
+		return set_duration(st, key, value, &cfg->key_overlap_ms);
 	if (strcmp(key, "max_frame") == 0)
 		/* room for the largest receipt the protocol allows, and more */
 		return set_size(st, key, value, 2 * WIRE_RECEIPT_MAX_BYTES, 64u << 20, &cfg->max_frame_bytes);
@@ -711,6 +713,7 @@ static void set_defaults(struct config *cfg)
 	if (gethostname(cfg->node, sizeof(cfg->node)) < 0 || !valid_id(cfg->node))
 		snprintf(cfg->node, sizeof(cfg->node), "node");
 	cfg->node[sizeof(cfg->node) - 1] = '\0';
+	cfg->key_overlap_ms = 7ull * 86400 * 1000;
 }
 
 /* Checks what only the whole file can tell: required keys, peer completeness. */

@@ -89,6 +89,7 @@ struct config {
 	uint64_t dead_after_ms;     /* silence after which a link is down */
 	size_t max_frame_bytes;     /* ZMQ_MAXMSGSIZE */
 	uint32_t protocol;          /* highest envelope version offered and taken: 1, or 2 (batch signatures) */
+	uint64_t key_overlap_ms;    /* a replaced peer key stays valid for receiving this long */
 
 	/* [store] (docs/store.md, docs/availability.md) */
 	int store_backend;          /* enum store_backend: 0 sqlite, 1 postgres */

@@ -46,9 +46,13 @@ struct core_error {
 
 /* ------------------------------------------------------------ peer table */
 
-enum link_state { LINK_DOWN = 0, LINK_CONNECTING = 1, LINK_UP = 2 };
+/* down: no connection (never connected, the peer said goodbye, or silent
+ * past dead_after and not yet reconnecting); connecting: our DEALER is trying;
+ * up: frames come back; degraded: frames come back but what they carry fails
+ * (receipts that do not verify, every message refused): `reason` says why. */
+enum link_state { LINK_DOWN = 0, LINK_CONNECTING = 1, LINK_UP = 2, LINK_DEGRADED = 3 };
 
-/* Name of a link state ("down", "connecting", "up"); static storage. */
+/* Name of a link state ("down", "connecting", "up", "degraded"); static storage. */
 const char *link_state_name(enum link_state state);
 
 /* Link health of one direct peer, written by the link module only. */
@@ -59,8 +63,9 @@ struct peer_link {
 	uint64_t last_heard_ms;     /* wall clock of the last frame from it, 0 never */
 	double rtt_ms;              /* smoothed, from heartbeats; valid when has_rtt */
 	double clock_offset_ms;     /* its clock minus ours */
-	bool has_rtt;
 	uint32_t protocol;          /* envelope version agreed on our DEALER (its heartbeat replies); 0 not yet = 1 */
+	bool has_rtt;               /* false again once the link leaves up/degraded: stale figures are unknown */
+	char reason[128];           /* why it is down or degraded, "" otherwise */
 };
 
 /* Message counters of one peer since start. */
@@ -103,7 +108,8 @@ size_t peers_count(const struct peers *peers);
 struct peer *peers_at(struct peers *peers, size_t i);
 /* The peer with that id, or NULL; borrowed until reload. */
 struct peer *peers_find(struct peers *peers, const char *id);
-/* The direct peer whose CURVE key is box_pk, or NULL. */
+/* The direct peer whose CURVE key is box_pk (or whose replaced key it is,
+ * while that key's overlap lasts), or NULL. */
 struct peer *peers_find_by_box_key(struct peers *peers, const uint8_t box_pk[32]);
 
 const struct config_peer *peer_conf(const struct peer *p);
@@ -114,6 +120,15 @@ bool peer_is_direct(const struct peer *p);
 const char *peer_next_hop(const struct peer *p);
 /* The pair key for sealing to it and verifying it; borrowed. */
 const struct envelope_peer *peer_crypto(const struct peer *p);
+/* The pair key of its key `key_id`: the current one, or the one it replaced
+ * (kept after a reload that changed the key, valid for receiving until
+ * *valid_until_ms, 0 for the current key). NULL when neither; borrowed. */
+const struct envelope_peer *peer_crypto_for_key(const struct peer *p, const uint8_t key_id[8],
+						uint64_t *valid_until_ms);
+/* The pair key its key replaced, or NULL; borrowed until reload. */
+const struct envelope_peer *peer_crypto_previous(const struct peer *p);
+/* The configured peer (direct or relayed) whose current key has this key id, or NULL. */
+struct peer *peers_find_by_key_id(struct peers *peers, const uint8_t key_id[8]);
 const struct peer_link *peer_link(const struct peer *p);
 const struct peer_counters *peer_counters(const struct peer *p);
 
@@ -123,11 +138,13 @@ void peer_link_heard(struct peer *p, uint64_t now_ms);
 void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms);
 /* The envelope version agreed with a direct peer (0: not known, build v1). */
 void peer_link_set_protocol(struct peer *p, uint32_t version);
+/* Link module: why the link is down or degraded (printf; "" clears). */
+void peer_link_set_reason(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds n to one counter. */
 void peer_count(struct peer *p, enum peer_counter which, uint64_t n);
 
 /* Queued count and oldest unacknowledged creation time toward a direct
- * peer. Counting scans the queue, so when it takes long (a big backlog) the
+ * peer (for a relayed one: of the messages to it, through its relay). Counting scans the queue, so when it takes long (a big backlog) the
  * figure is reused for up to 50 times what it cost. */
 int peer_outbox_stats(struct peer *p, struct store *store, uint64_t *queued, uint64_t *oldest_ms);
 
@@ -215,7 +232,9 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 /* Stages a fresh envelope (same id, new expiry, sealed to the recipient's
  * current key) for an expired or rejected message, to one recipient or to
  * all when recipient is NULL. Committed with the turn, like a submission;
- * *requeued says how many deliveries. Codes: LIMES_E_NOTFOUND,
+ * *requeued says how many deliveries. A recipient the message was not for
+ * takes over its one delivery to a name no longer configured (a misspelt
+ * peer section fixed), whatever its state short of delivered. Codes: LIMES_E_NOTFOUND,
  * _NOT_REQUEUEABLE, _UNKNOWN_PEER, _RANGE, store errors. */
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
 		   int *requeued, struct core_error *err);
@@ -239,6 +258,18 @@ const char *client_read_text(const struct config_client *c, char *buf, size_t le
 /* The rights of a client as one line ("submit = alert; to = *; read = *;
  * admin = yes"), into the caller's buf. */
 void client_rights_text(const struct config_client *c, char *buf, size_t len);
+/* An envelope of ours (env, borrowed) waiting for `recipient`: when it is
+ * sealed to the key a reload replaced, *out gets a malloc'd copy sealed to
+ * the current key (same id, times and sequence; caller frees) and 1 is
+ * returned; 0 when it may go as it is; or an error. */
+int core_reseal(struct peers *peers, const struct identity *me, const char *recipient, const uint8_t *env,
+		size_t len, uint8_t **out, size_t *out_len);
+
+/* ------------------------------------------------------------ backup */
+
+/* Commits what is staged, then writes a consistent copy of the store to the
+ * absolute path `out` (store_backup). 0, or an error with why filled. */
+int core_backup(struct commit *commit, struct store *store, const char *out, char *why, size_t why_len);
 
 /* ------------------------------------------------------------ expiry */
 

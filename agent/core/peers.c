@@ -4,6 +4,7 @@
  * link module through peer_link_*) and its counters. The next-hop rule and
  * the outbox figures' cache live here.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,8 @@
 struct peer {
 	const struct config_peer *conf;     /* borrowed from the table's config */
 	struct envelope_peer *crypto;       /* owned */
+	struct envelope_peer *previous;     /* owned: the key a reload replaced, or NULL */
+	uint64_t previous_until_ms;         /* it verifies what the peer sent until then */
 	struct peer_link link;
 	struct peer_counters counters;
 	struct events *events;              /* the table's, for link changes */
@@ -39,14 +42,17 @@ const char *link_state_name(enum link_state state)
 	case LINK_DOWN: return "down";
 	case LINK_CONNECTING: return "connecting";
 	case LINK_UP: return "up";
+	case LINK_DEGRADED: return "degraded";
 	}
 	return "unknown";
 }
 
 static void free_array(struct peer *peers, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		envelope_peer_destroy(&peers[i].crypto);
+		envelope_peer_destroy(&peers[i].previous);
+	}
 	free(peers);
 }
 
@@ -64,13 +70,26 @@ static struct peer *make_array(const struct config *cfg, const struct identity *
 	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct config_peer *cp = &cfg->peers[i];
 		struct peer *p = &peers[i];
-		for (size_t j = 0; j < n_old; j++)
-			if (strcmp(old[j].conf->id, cp->id) == 0 &&
-			    memcmp(old[j].conf->key.key_id, cp->key.key_id, sizeof(cp->key.key_id)) == 0) {
+		const struct peer_key *previous = NULL;
+		for (size_t j = 0; j < n_old; j++) {
+			if (strcmp(old[j].conf->id, cp->id) != 0)
+				continue;
+			if (memcmp(old[j].conf->key.key_id, cp->key.key_id, sizeof(cp->key.key_id)) == 0) {
 				p->link = old[j].link;
 				p->counters = old[j].counters;
-				break;
+				if (old[j].previous) {
+					previous = envelope_peer_key(old[j].previous);
+					p->previous_until_ms = old[j].previous_until_ms;
+				}
+			} else {
+				/* a replaced key: what was sealed to it can still be
+				 * re-opened and re-sealed, and what it signed is
+				 * accepted for the overlap */
+				previous = &old[j].conf->key;
+				p->previous_until_ms = clock_now_ms() + cfg->key_overlap_ms;
 			}
+			break;
+		}
 		p->conf = cp;
 		/* our own key under a neighbour's name: every envelope "from" it
 		 * would be one we could have written ourselves */
@@ -81,10 +100,15 @@ static struct peer *make_array(const struct config *cfg, const struct identity *
 			return NULL;
 		}
 		p->crypto = envelope_peer_new(me, &cp->key, cp->id);
+		if (p->crypto && previous) {
+			p->previous = envelope_peer_new(me, previous, cp->id);
+			if (!p->previous)
+				envelope_peer_destroy(&p->crypto);
+		}
 		if (!p->crypto) {
 			snprintf(err, err_len, "%s:%u: peer \"%s\": cannot derive a shared key from its key", cfg->path,
 				 cp->line, cp->id);
-			free_array(peers, i);
+			free_array(peers, i + 1);
 			return NULL;
 		}
 	}
@@ -180,6 +204,15 @@ struct peer *peers_find_by_box_key(struct peers *t, const uint8_t box_pk[32])
 	for (size_t i = 0; i < t->n; i++)
 		if (peer_is_direct(&t->peers[i]) && memcmp(t->peers[i].conf->key.box_pk, box_pk, 32) == 0)
 			return &t->peers[i];
+	/* a replaced key is still admitted for its overlap, so that the peer
+	 * can deliver what it signed before it learnt of the switch */
+	uint64_t now = clock_now_ms();
+	for (size_t i = 0; i < t->n; i++) {
+		const struct peer *p = &t->peers[i];
+		if (peer_is_direct(p) && p->previous && now <= p->previous_until_ms &&
+		    memcmp(envelope_peer_key(p->previous)->box_pk, box_pk, 32) == 0)
+			return &t->peers[i];
+	}
 	return NULL;
 }
 
@@ -208,6 +241,32 @@ const struct envelope_peer *peer_crypto(const struct peer *p)
 	return p->crypto;
 }
 
+const struct envelope_peer *peer_crypto_for_key(const struct peer *p, const uint8_t key_id[8],
+						uint64_t *valid_until_ms)
+{
+	*valid_until_ms = 0;
+	if (memcmp(p->conf->key.key_id, key_id, IDENTITY_KEY_ID_LEN) == 0)
+		return p->crypto;
+	if (p->previous && memcmp(envelope_peer_key(p->previous)->key_id, key_id, IDENTITY_KEY_ID_LEN) == 0) {
+		*valid_until_ms = p->previous_until_ms;
+		return p->previous;
+	}
+	return NULL;
+}
+
+const struct envelope_peer *peer_crypto_previous(const struct peer *p)
+{
+	return p->previous;
+}
+
+struct peer *peers_find_by_key_id(struct peers *t, const uint8_t key_id[8])
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (memcmp(t->peers[i].conf->key.key_id, key_id, IDENTITY_KEY_ID_LEN) == 0)
+			return &t->peers[i];
+	return NULL;
+}
+
 const struct peer_link *peer_link(const struct peer *p)
 {
 	return &p->link;
@@ -229,10 +288,23 @@ void peer_link_set_state(struct peer *p, enum link_state state, uint64_t now_ms)
 		snprintf(detail, sizeof(detail), "was %s for %.1f s", link_state_name(p->link.state),
 			 (double)(now_ms - p->link.since_ms) / 1000.0);
 	events_add(p->events, now_ms, kind, p->conf->id, NULL, NULL, detail);
-	if (state == LINK_UP)
+	if (state == LINK_UP && p->link.state != LINK_DEGRADED)
 		p->link.up_since_ms = now_ms;
+	/* figures measured on a link that went away say nothing of the next one */
+	if (state == LINK_DOWN || state == LINK_CONNECTING)
+		p->link.has_rtt = false;
+	if (state == LINK_UP)
+		p->link.reason[0] = '\0';
 	p->link.state = state;
 	p->link.since_ms = now_ms;
+}
+
+void peer_link_set_reason(struct peer *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(p->link.reason, sizeof(p->link.reason), fmt, ap);
+	va_end(ap);
 }
 
 void peer_link_heard(struct peer *p, uint64_t now_ms)
@@ -274,7 +346,9 @@ int peer_outbox_stats(struct peer *p, struct store *store, uint64_t *queued, uin
 		*oldest_ms = p->stats_oldest_ms;
 		return 0;
 	}
-	int rc = store_outbox_stats(store, p->conf->id, queued, oldest_ms);
+	/* a relayed peer's queue is its own messages, not its relay's */
+	int rc = peer_is_direct(p) ? store_outbox_stats(store, p->conf->id, queued, oldest_ms)
+				   : store_outbox_stats_recipient(store, p->conf->id, queued, oldest_ms);
 	if (rc < 0)
 		return rc;
 	uint64_t end = clock_now_ms();

@@ -25,7 +25,13 @@ struct requeue_item {
 };
 
 struct requeue_ctx {
+	struct peers *peers;
 	const char *recipient;
+	/* deliveries to names no longer configured (when recipient is given) */
+	size_t stranded;
+	char stranded_to[CONFIG_ID_MAX + 1];
+	uint8_t *stranded_env;
+	size_t stranded_len;
 	struct requeue_item items[SUBMIT_MAX_TO * 4];
 	size_t n;
 	bool nomem;
@@ -34,8 +40,22 @@ struct requeue_ctx {
 static int collect(void *arg, const struct store_delivery_row *row)
 {
 	struct requeue_ctx *c = arg;
-	if (c->recipient && strcmp(c->recipient, row->recipient) != 0)
+	if (c->recipient && strcmp(c->recipient, row->recipient) != 0) {
+		/* a delivery to a name no longer configured may move to this one */
+		if (row->state != DELIVERY_DELIVERED && !peers_find(c->peers, row->recipient)) {
+			c->stranded++;
+			snprintf(c->stranded_to, sizeof(c->stranded_to), "%s", row->recipient);
+			free(c->stranded_env);
+			c->stranded_env = malloc(row->envelope_len);
+			if (!c->stranded_env) {
+				c->nomem = true;
+				return 1;
+			}
+			memcpy(c->stranded_env, row->envelope, row->envelope_len);
+			c->stranded_len = row->envelope_len;
+		}
 		return 0;
+	}
 	if (c->n == sizeof(c->items) / sizeof(c->items[0]))
 		return 1;
 	struct requeue_item *it = &c->items[c->n];
@@ -66,10 +86,17 @@ static int requeue_one(struct submit *s, const uint8_t id[STORE_ID_LEN], const s
 		return core_set_error(err, LIMES_E_UNKNOWN_PEER, "to", "recipient '%s' is no longer configured",
 				      it->recipient);
 	int rc = envelope_reopen_own(s->me, peer_crypto(p), it->envelope, it->envelope_len, cfg->max_frame_bytes, &o);
+	/* sealed to the key a reload replaced: reopen with that one, re-seal
+	 * below to the current key */
+	if (rc < 0 && peer_crypto_previous(p))
+		rc = envelope_reopen_own(s->me, peer_crypto_previous(p), it->envelope, it->envelope_len,
+					 cfg->max_frame_bytes, &o);
 	if (rc < 0)
 		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot reopen the stored envelope: %s",
 				      limes_strerror(rc));
 	struct wire_header h = o.header;
+	/* sealed alone, signed alone: a v1 envelope, whatever batch it came from */
+	h.version_major = WIRE_VERSION_MAJOR;
 	uint64_t now = clock_now_ms();
 	h.created_ms = now;
 	h.expires_ms = now + (ttl_ms ? ttl_ms : cfg->default_ttl_ms);
@@ -97,10 +124,58 @@ int submit_requeue_for(struct submit *s, const char *client, const uint8_t id[ST
 	return rc;
 }
 
+/* The message was addressed to a name no longer configured (a misspelt
+ * section, fixed by the operator): the same key under the right name.
+ * Re-opened as sealed to the old name, sealed again to `to`, queued. */
+static int readdress(struct submit *s, const uint8_t id[STORE_ID_LEN], const struct requeue_ctx *c, const char *to,
+		     uint64_t ttl_ms, struct core_error *err)
+{
+	const struct config *cfg = peers_config(s->peers);
+	const struct peer *p = peers_find(s->peers, to);
+	struct envelope_peer *old = NULL;
+	struct envelope_opened o;
+	uint8_t *env = NULL;
+	size_t env_len = 0;
+	int rc;
+
+	if (!p)
+		return core_set_error(err, LIMES_E_UNKNOWN_PEER, "to", "recipient '%s' is not a configured peer", to);
+	old = envelope_peer_new(s->me, &peer_conf(p)->key, c->stranded_to);
+	if (!old)
+		return core_set_error(err, LIMES_E_NOMEM, NULL, "out of memory");
+	rc = envelope_reopen_own(s->me, old, c->stranded_env, c->stranded_len, cfg->max_frame_bytes, &o);
+	envelope_peer_destroy(&old);
+	if (rc < 0)
+		return core_set_error(err, LIMES_E_NOTFOUND, "to",
+				      "the message was for '%s', sealed to a key that is not %s's: it cannot be moved",
+				      c->stranded_to, to);
+	struct wire_header h = o.header;
+	/* sealed alone, signed alone: a v1 envelope, whatever batch it came from */
+	h.version_major = WIRE_VERSION_MAJOR;
+	uint64_t now = clock_now_ms();
+	snprintf(h.recipient, sizeof(h.recipient), "%s", to);
+	h.created_ms = now;
+	h.expires_ms = now + (ttl_ms ? ttl_ms : cfg->default_ttl_ms);
+	rc = core_seal(s, p, &h, o.body, o.body_len, &env, &env_len);
+	envelope_opened_clear(&o);
+	if (rc < 0)
+		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot seal the message: %s", limes_strerror(rc));
+	struct store_delivery d = { .recipient = to, .next_hop = peer_next_hop(p), .envelope = env,
+				    .envelope_len = env_len };
+	rc = store_delivery_readdress(s->store, id, c->stranded_to, &d, h.expires_ms);
+	free(env);
+	if (rc < 0)
+		return core_store_refusal(s->store, rc, err);
+	char hex[2 * STORE_ID_LEN + 1];
+	encode_hex(hex, sizeof(hex), id, STORE_ID_LEN);
+	log_info("msg=%s event=readdressed from=%s to=%s", hex, c->stranded_to, to);
+	return 0;
+}
+
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
 		   int *requeued, struct core_error *err)
 {
-	struct requeue_ctx c = { .recipient = recipient };
+	struct requeue_ctx c = { .peers = s->peers, .recipient = recipient };
 	int rc;
 
 	*requeued = 0;
@@ -112,6 +187,17 @@ int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char 
 	rc = store_message_get(s->store, id, collect, &c);
 	if (c.nomem) {
 		rc = core_store_refusal(s->store, LIMES_E_NOMEM, err);
+		goto out;
+	}
+	if (rc >= 0 && c.n == 0 && recipient && c.stranded == 1) {
+		rc = commit_stage(s->commit, COMMIT_OUTBOX);
+		if (rc < 0) {
+			core_store_refusal(s->store, rc, err);
+			goto out;
+		}
+		rc = readdress(s, id, &c, recipient, ttl_ms, err);
+		if (rc == 0)
+			*requeued = 1;
 		goto out;
 	}
 	if (rc == LIMES_E_NOTFOUND || (rc >= 0 && c.n == 0)) {
@@ -158,5 +244,6 @@ int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char 
 out:
 	for (size_t i = 0; i < c.n; i++)
 		free(c.items[i].envelope);
+	free(c.stranded_env);
 	return rc;
 }

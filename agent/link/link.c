@@ -104,6 +104,9 @@ static int outlink_connect(struct links *L, struct outlink *ol)
 	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, mine->box_pk, 32) < 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_curve_secret(L->deps.me), 32) < 0)
 		goto fail;
+	/* a failed monitor costs diagnosis, not the link */
+	if (link_monitor_start(L, ol, s) < 0)
+		log_warn("peer=%s event=monitor_failed reason=\"%s\"", ol->peer_id, zmq_strerror(zmq_errno()));
 	if (connect_each(s, peer_conf(p)->endpoint) < 0)
 		goto fail;
 	ol->watch = zsock_watch(L->zl, s, link_dealer_drain, ol);
@@ -117,12 +120,19 @@ static int outlink_connect(struct links *L, struct outlink *ol)
 fail:
 	log_error("peer=%s event=link_error reason=\"cannot connect %s: %s\"", ol->peer_id,
 		  p ? peer_conf(p)->endpoint : "?", p ? zmq_strerror(zmq_errno()) : "not a configured peer");
+	if (s) {
+		void *kept = ol->dealer;
+		ol->dealer = s;
+		link_monitor_stop(ol);
+		ol->dealer = kept;
+	}
 	close_socket(s);
 	return LIMES_E_IO;
 }
 
 static void outlink_disconnect(struct outlink *ol)
 {
+	link_monitor_stop(ol);
 	zsock_close(ol->watch);
 	ol->watch = NULL;
 	close_socket(ol->dealer);
@@ -186,21 +196,33 @@ void link_set_state(struct links *L, struct outlink *ol, enum link_state state, 
 	if (!p)
 		return;
 	enum link_state was = peer_link(p)->state;
-	if (was == state)
+	if (was == state) {
+		/* the same state for a better-known reason (a goodbye after the
+		 * hang-up it causes) */
+		if (state != LINK_UP && why[0])
+			peer_link_set_reason(p, "%s", why);
 		return;
-	if (state != LINK_UP)
-		peer_link_set_protocol(p, 0); /* agreed afresh by the next heartbeat reply */
-	if (state == LINK_UP)
+	}
+	/* agreed afresh by the next heartbeat reply (a degraded link keeps its connection) */
+	if (state != LINK_UP && state != LINK_DEGRADED)
+		peer_link_set_protocol(p, 0);
+	bool was_up = was == LINK_UP || was == LINK_DEGRADED;
+	if (state == LINK_UP && !was_up)
 		log_info("peer=%s event=link_up", ol->peer_id);
-	else if (was == LINK_UP)
+	else if (was_up && state != LINK_UP && state != LINK_DEGRADED)
 		log_warn("peer=%s event=link_down reason=\"%s\"", ol->peer_id, why);
 	peer_link_set_state(p, state, clock_now_ms());
+	if (state != LINK_UP)
+		peer_link_set_reason(p, "%s", why);
 }
 
 /* The peer went silent: forget what is in flight, reconnect afresh. */
 static void link_reset(struct links *L, struct outlink *ol, const char *why)
 {
-	link_set_state(L, ol, LINK_CONNECTING, why);
+	/* it was heard before: the link is down (its DEALER keeps trying) */
+	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
+	bool was_heard = ol->last_heard_ms || ol->goodbye || (p && peer_link(p)->state == LINK_DOWN);
+	link_set_state(L, ol, was_heard ? LINK_DOWN : LINK_CONNECTING, why);
 	link_inflight_clear(ol);
 	outlink_disconnect(ol);
 	reset_hop(L, ol->peer_id);
@@ -224,7 +246,7 @@ static void on_tick(uv_timer_t *timer)
 			continue;
 		uint64_t heard = ol->last_heard_ms ? ol->last_heard_ms : ol->connect_ms;
 		if (now > heard + cfg->dead_after_ms) {
-			link_reset(L, ol, "silent");
+			link_reset(L, ol, ol->goodbye ? "the peer stopped cleanly" : "silent for longer than dead_after");
 			continue;
 		}
 		if (now >= ol->last_send_ms + cfg->heartbeat_ms ||
@@ -392,6 +414,7 @@ void links_stop(struct links *L)
 			 dropped);
 	for (size_t i = 0; i < L->n_out; i++)
 		outlink_disconnect(L->out[i]);
+	link_say_goodbye(L);
 	zsock_close(L->router_watch);
 	L->router_watch = NULL;
 	zsock_close(L->zap_watch);
@@ -432,6 +455,7 @@ int links_reload(struct links *L)
 	int first = 0;
 
 	/* drop links to peers that went away or changed endpoint or key */
+	bool revoked = false;
 	for (size_t i = 0; i < L->n_out;) {
 		struct outlink *ol = L->out[i];
 		const struct config_peer *cp = config_peer_find(cfg, ol->peer_id);
@@ -440,6 +464,7 @@ int links_reload(struct links *L)
 			i++;
 			continue;
 		}
+		revoked = true;
 		log_info("peer=%s event=link_removed", ol->peer_id);
 		free_outlink(ol);
 		memmove(&L->out[i], &L->out[i + 1], (L->n_out - i - 1) * sizeof(*L->out));
@@ -461,6 +486,11 @@ int links_reload(struct links *L)
 		if (rc < 0 && first == 0)
 			first = rc;
 	}
+	/* a removed or replaced key must not keep the connection it opened
+	 * before the reload: drop every connection to our ROUTER, the others
+	 * come back at once through the ZAP handler, which now refuses it */
+	if (revoked)
+		link_relisten(L);
 	/* a peer the table made afresh starts down; its DEALER is connecting */
 	for (size_t k = 0; k < L->n_out; k++) {
 		struct peer *p = peers_find(L->deps.peers, L->out[k]->peer_id);

@@ -44,6 +44,12 @@ struct outlink {
 	uint64_t heartbeat_mono_us;   /* monotonic send time of the last heartbeat, for RTT */
 	uint64_t audit_offered_seq;   /* audit.c: last checkpoint offered for countersignature */
 	uint64_t audit_offered_ms;
+	char degraded[128];           /* why its answers fail ("" when they do not): keys.c */
+	bool goodbye;                 /* it said it stops: down until it answers again */
+	void *monitor;                /* PAIR reading libzmq's monitor of the DEALER (monitor.c) */
+	struct zsock *monitor_watch;
+	bool handshake_ok;            /* the current connection completed its handshake */
+	bool key_refused;             /* the peer's ZAP refused our key on this attempt */
 };
 
 /* A neighbour connected to our ROUTER, with the receipt entries waiting for
@@ -77,6 +83,7 @@ struct links {
 	 * costs one Ed25519 verify; cleared after each drain */
 	struct envelope_root_cache *roots;
 	struct link_audit *audit;     /* audit.c: countersignatures waiting for the commit */
+	char key_why[200];            /* the last key refusal, in words (keys.c) */
 };
 
 /* link.c: the protocol field of our heartbeats: the configured version, or
@@ -120,9 +127,23 @@ void link_send_pending(struct links *L);
 size_t link_drop_pending(struct links *L);
 /* recv.c: frees the neighbours' state. */
 void link_recv_free(struct links *L);
-/* recv.c: envelope_open's key lookup: the configured key of `sender` (arg: links). */
+/* keys.c: envelope_open's key lookup: the configured key of `sender`, or
+ * the one a reload replaced while its overlap lasts (arg: links); on a
+ * refusal L->key_why says which key was presented and whose it is. */
 const struct envelope_peer *link_sender_lookup(void *arg, const char *sender, const uint8_t key_id[8],
 					       uint64_t created_ms, int *err);
+/* keys.c: receipt_open's key lookup, the same rule for receipts' issuers. */
+const struct peer_key *link_receipt_lookup(void *arg, const char *issuer, const uint8_t key_id[8],
+					   uint64_t issued_ms, int *err);
+/* keys.c: in words, whose CURVE public key box_pk is (for ZAP refusals). */
+void link_describe_curve_key(struct links *L, const uint8_t box_pk[32], char *buf, size_t len);
+/* keys.c: a receipt on ol failed to verify (why: in words). */
+void link_health_bad_receipt(struct links *L, struct outlink *ol, const char *why);
+/* keys.c: a verified receipt on ol: all refused for a link fault degrades
+ * it, one accepted entry heals it. */
+void link_health_receipt(struct links *L, struct outlink *ol, const struct wire_receipt_body *body);
+/* keys.c: frames came back on ol: up, or degraded with the reason. */
+void link_health_heard(struct links *L, struct outlink *ol);
 
 /* relay.c: an envelope for another agency arrived from `from`; stage it for
  * its next hop. Returns 0 when taken (no receipt from us: the final
@@ -144,6 +165,18 @@ void link_audit_on_countersign(struct links *L, struct outlink *ol, const struct
 /* After a commit: send the countersignatures whose keeping is durable; or drop them. */
 void link_audit_send_answers(struct links *L);
 void link_audit_drop_answers(struct links *L);
+/* monitor.c: watches the handshakes and disconnections of `dealer` (ol's,
+ * before it connects); 0 or LIMES_E_*. */
+int link_monitor_start(struct links *L, struct outlink *ol, void *dealer);
+/* monitor.c: stops watching (before the DEALER closes); accepts a stopped one. */
+void link_monitor_stop(struct outlink *ol);
+/* revoke.c: drops every connection to our ROUTER (unbind, bind again) and
+ * forgets the neighbours' routing ids; used after a reload removed a key. */
+void link_relisten(struct links *L);
+/* revoke.c: tells every connected neighbour we stop (a Goodbye frame). */
+void link_say_goodbye(struct links *L);
+/* revoke.c: a Goodbye came back on ol's DEALER: the link is down now. */
+void link_heard_goodbye(struct links *L, struct outlink *ol);
 
 /* 32 hex digits of an id, in a static buffer (for log lines). */
 const char *link_hex_id(const uint8_t id[16]);

@@ -60,20 +60,6 @@ static int match_recipient(void *arg, const struct store_delivery_row *row)
 	return 1;
 }
 
-/* receipt_open's key lookup: the configured signing key of `issuer`. */
-static const struct peer_key *receipt_lookup(void *arg, const char *issuer, const uint8_t key_id[8],
-					     uint64_t issued_ms, int *err)
-{
-	struct links *L = arg;
-	struct peer *p = peers_find(L->deps.peers, issuer);
-	(void)issued_ms;
-	if (!p || memcmp(peer_conf(p)->key.key_id, key_id, 8) != 0) {
-		*err = LIMES_E_ENV_UNKNOWN_KEY;
-		return NULL;
-	}
-	return &peer_conf(p)->key;
-}
-
 static void bad_receipt(struct links *L)
 {
 	L->stats.receipts_bad++;
@@ -169,11 +155,14 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 	const struct config *cfg = peers_config(L->deps.peers);
 	struct wire_receipt_body body;
 	uint64_t now = clock_now_ms();
-	int rc = receipt_open(buf, len, cfg->max_frame_bytes, receipt_lookup, L, &body);
+	int rc = receipt_open(buf, len, cfg->max_frame_bytes, link_receipt_lookup, L, &body);
 
 	if (rc < 0) {
+		bool key = rc == LIMES_E_ENV_UNKNOWN_KEY || rc == LIMES_E_ENV_KEY_INVALID;
 		bad_receipt(L);
-		log_warn("peer=%s event=bad_receipt reason=%s", ol->peer_id, limes_errname(rc));
+		log_warn("peer=%s event=bad_receipt reason=%s detail=\"%s\"", ol->peer_id, limes_errname(rc),
+			 key ? L->key_why : limes_strerror(rc));
+		link_health_bad_receipt(L, ol, key ? L->key_why : limes_strerror(rc));
 		return;
 	}
 	/* addressed to another agency: we relayed its message */
@@ -181,6 +170,7 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 	if (relay && !peers_find(L->deps.peers, body.addressee)) {
 		bad_receipt(L);
 		log_warn("peer=%s event=bad_receipt reason=\"addressed to unknown %s\"", ol->peer_id, body.addressee);
+		link_health_bad_receipt(L, ol, "addressed to an agency not configured here");
 		goto out;
 	}
 	/* a receipt may come from the final recipient through a relay: the
@@ -198,6 +188,8 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			 ol->peer_id, limes_errname(rc));
 		goto out;
 	}
+	if (issuer && strcmp(peer_id(issuer), ol->peer_id) != 0)
+		peer_link_heard(issuer, now); /* a relayed peer's own last receipt */
 	int64_t receipt_id = 0;
 	uint8_t receipt_hash[32];
 	/* once per receipt: a batch's receipt covers many entries */
@@ -214,6 +206,8 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 	for (size_t i = 0; i < body.n_entries && whole; i++)
 		whole = receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, receipt_hash, &receipt_id, now);
 	if (whole && store_mark_keep(L->deps.store) == 0) {
+		if (!relay)
+			link_health_receipt(L, ol, &body);
 		if (relay)
 			link_relay_receipt(L, &body, buf, len);
 	} else {
@@ -287,11 +281,15 @@ bool link_dealer_drain(struct zsock *zs, void *arg)
 			L->stats.frames_garbage++;
 			log_warn("peer=%s event=garbage_frame reason=%s", ol->peer_id, limes_errname(rc));
 		} else if (f.kind == WIRE_FRAME_RECEIPT) {
+			ol->goodbye = false;
 			on_receipt(L, ol, f.bytes, f.len);
 		} else if (f.kind == WIRE_FRAME_HEARTBEAT) {
+			ol->goodbye = false;
 			on_heartbeat_reply(L, ol, &f.heartbeat, now);
 		} else if (f.kind == WIRE_FRAME_AUDIT_COUNTERSIGN) {
 			link_audit_on_countersign(L, ol, &f);
+		} else if (f.kind == WIRE_FRAME_GOODBYE) {
+			link_heard_goodbye(L, ol);
 		} else {
 			L->stats.frames_garbage++;
 			log_warn("peer=%s event=unexpected_frame kind=%d", ol->peer_id, (int)f.kind);
@@ -302,7 +300,8 @@ bool link_dealer_drain(struct zsock *zs, void *arg)
 		struct peer *p = peers_find(L->deps.peers, ol->peer_id);
 		if (p)
 			peer_link_heard(p, ol->last_heard_ms);
-		link_set_state(L, ol, LINK_UP, "");
+		if (!ol->goodbye)
+			link_health_heard(L, ol);
 	}
 	/* the window may have room again */
 	link_fill(L, ol);

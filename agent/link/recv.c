@@ -111,19 +111,6 @@ static void reject(struct links *L, struct inbound *in, const char *addressee, c
 	e->received_ms = clock_now_ms();
 }
 
-const struct envelope_peer *link_sender_lookup(void *arg, const char *sender, const uint8_t key_id[8],
-						 uint64_t created_ms, int *err)
-{
-	struct links *L = arg;
-	struct peer *p = peers_find(L->deps.peers, sender);
-	(void)created_ms;
-	if (!p || memcmp(peer_conf(p)->key.key_id, key_id, 8) != 0) {
-		*err = LIMES_E_ENV_UNKNOWN_KEY;
-		return NULL;
-	}
-	return peer_crypto(p);
-}
-
 /* May the neighbour `link_peer` hand us envelopes written by `sender`: is
  * it the author, or the author's next hop? */
 static bool sender_fits_link(struct links *L, const char *sender, const char *link_peer)
@@ -350,7 +337,8 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		}
 	}
 	if (rc < 0) {
-		reject(L, in, addressee, h.message_id, hash, rc, limes_strerror(rc));
+		reject(L, in, addressee, h.message_id, hash, rc,
+		       rc == LIMES_E_ENV_UNKNOWN_KEY || rc == LIMES_E_ENV_KEY_INVALID ? L->key_why : limes_strerror(rc));
 		if (rc == LIMES_E_ENV_DECRYPT)
 			remember_refusal(L, &h, hash, rc, now);
 		return;
@@ -443,7 +431,9 @@ bool link_router_drain(struct zsock *zs, void *arg)
 			L->stats.frames_garbage++;
 			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
 				log_warn("peer=%s event=garbage_frame reason=\"%s\" suppressed=%llu", peer_id ? peer_id : "-",
-					 ok ? "unknown sender" : "not a single-part frame", (unsigned long long)suppressed);
+					 !ok ? "not a single-part frame"
+					     : p ? "routing id too long" : "sender no longer configured (key removed or replaced)",
+					 (unsigned long long)suppressed);
 			goto next;
 		}
 		uint64_t now = clock_now_ms();

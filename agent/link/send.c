@@ -129,6 +129,34 @@ static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const 
 	return true;
 }
 
+/* Sealed to a key its recipient replaced: seal it to the current one first,
+ * in the store too (the change rides the turn's commit with the sent mark). */
+static void reseal(struct links *L, struct outlink *ol, struct due *d)
+{
+	uint8_t *fresh = NULL;
+	size_t fresh_len = 0;
+	int rc = core_reseal(L->deps.peers, L->deps.me, d->recipient, d->envelope, d->envelope_len, &fresh,
+			     &fresh_len);
+	if (rc <= 0) {
+		if (rc < 0)
+			log_warn("peer=%s msg=%s event=reseal_failed reason=%s", ol->peer_id, link_hex_id(d->id),
+				 limes_errname(rc));
+		return;
+	}
+	rc = store_delivery_reseal(L->deps.store, d->id, d->recipient, fresh, fresh_len);
+	if (rc < 0) {
+		log_warn("peer=%s msg=%s event=reseal_failed reason=%s", ol->peer_id, link_hex_id(d->id),
+			 limes_errname(rc));
+		free(fresh);
+		return;
+	}
+	log_info("peer=%s msg=%s event=resealed reason=\"sealed to the key %s replaced\"", ol->peer_id,
+		 link_hex_id(d->id), d->recipient);
+	free(d->envelope);
+	d->envelope = fresh;
+	d->envelope_len = fresh_len;
+}
+
 void link_fill(struct links *L, struct outlink *ol)
 {
 	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
@@ -136,7 +164,8 @@ void link_fill(struct links *L, struct outlink *ol)
 	size_t sent = 0;
 	bool blocked = false;
 
-	if (!ol->dealer || !p || peer_link(p)->state != LINK_UP || !store_healthy(L->deps.store))
+	if (!ol->dealer || !p || (peer_link(p)->state != LINK_UP && peer_link(p)->state != LINK_DEGRADED) ||
+	    !store_healthy(L->deps.store))
 		return;
 	while (ol->n_inflight < ol->window && !blocked) {
 		size_t room = ol->window - ol->n_inflight;
@@ -153,6 +182,8 @@ void link_fill(struct links *L, struct outlink *ol)
 		if (link_stage(L, 0) < 0)
 			blocked = true;
 		for (size_t i = 0; i < c.n; i++) {
+			if (!blocked)
+				reseal(L, ol, &batch[i]);
 			if (!blocked) {
 				if (send_due(L, ol, p, &batch[i], now))
 					sent++;

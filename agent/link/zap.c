@@ -60,6 +60,7 @@ bool link_zap_drain(struct zsock *zs, void *arg)
 		}
 		/* version, request id, domain, address, routing id, mechanism, key */
 		const char *user = NULL; /* the admitted peer, named as the User-Id */
+		char presented[200] = "no CURVE key";
 		if (parts == 7 && zmq_msg_size(&part[5]) == 5 && memcmp(zmq_msg_data(&part[5]), "CURVE", 5) == 0 &&
 		    zmq_msg_size(&part[6]) == 32) {
 			/* only directly linked peers: a peer configured `via` a relay
@@ -67,6 +68,8 @@ bool link_zap_drain(struct zsock *zs, void *arg)
 			struct peer *p = peers_find_by_box_key(L->deps.peers, zmq_msg_data(&part[6]));
 			if (p)
 				user = peer_id(p);
+			else
+				link_describe_curve_key(L, zmq_msg_data(&part[6]), presented, sizeof(presented));
 		}
 		char addr[64] = "";
 		if (parts >= 4) {
@@ -86,8 +89,8 @@ bool link_zap_drain(struct zsock *zs, void *arg)
 				uint64_t suppressed;
 				/* per address: a handshake flood from one host logs a few lines a second */
 				if (ratelimit_pass(&L->log_limit, addr, &suppressed))
-					log_warn("event=unknown_peer address=%s reason=\"CURVE key not configured\" "
-						 "suppressed=%llu", addr, (unsigned long long)suppressed);
+					log_warn("event=unknown_peer address=%s reason=\"%s presented\" suppressed=%llu", addr,
+						 presented, (unsigned long long)suppressed);
 				L->stats.refused_handshakes++;
 			}
 			if (rc < 0)

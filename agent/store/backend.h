@@ -60,6 +60,16 @@ struct store_ops {
 			   int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
 	int (*outbox_stats)(struct store *store, const char *next_hop, uint64_t *queued,
 			    uint64_t *oldest_unacked_created_ms);
+	int (*outbox_stats_recipient)(struct store *store, const char *recipient, uint64_t *queued,
+				      uint64_t *oldest_unacked_created_ms);
+	int (*delivery_list)(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+			     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+	int (*delivery_reseal)(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			       const uint8_t *envelope, size_t envelope_len);
+	int (*delivery_readdress)(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+				  const struct store_delivery *to, uint64_t expires_ms);
+	/* NULL for a backend with its own tools (PostgreSQL: pg_dump) */
+	int (*backup)(struct store *store, const char *out, char *why, size_t why_len);
 
 	int (*seen_get)(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen);
 	int (*inbox_put)(struct store *store, const struct store_inbox_entry *entry,
@@ -79,7 +89,7 @@ struct store_ops {
 };
 
 /* The cache slots per file of the SQLite backend (store_int.h). */
-#define STORE_FILE_STMT_MAX 24
+#define STORE_FILE_STMT_MAX 32
 enum store_file {
 	STORE_FILE_STORE,   /* sqlite.c: transactions and savepoints */
 	STORE_FILE_OUTBOX,  /* sqlite_outbox.c: messages, deliveries, receipts, idempotency */

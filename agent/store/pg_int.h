@@ -97,6 +97,14 @@ int pg_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], con
 			const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
 int pg_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 		   int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+int pg_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+			      uint64_t *oldest_unacked_created_ms);
+int pg_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+int pg_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+		       const uint8_t *envelope, size_t envelope_len);
+int pg_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			  const struct store_delivery *to, uint64_t expires_ms);
 int pg_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
 		    uint64_t *oldest_unacked_created_ms);
 int pg_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen);

@@ -34,6 +34,10 @@ enum {
 	SQL_STATS,
 	SQL_PURGE_DLV,
 	SQL_PURGE_RECEIPTS,
+	SQL_LIST,
+	SQL_STATS_RECIPIENT,
+	SQL_RESEAL,
+	SQL_READDRESS,
 	SQL_COUNT_
 };
 
@@ -88,6 +92,19 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_MSG_GET] =
 		"SELECT " DLV_COLUMNS " FROM deliveries"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = $1) ORDER BY recipient",
+	/* a negative state or type, an empty recipient, since 0: no filter */
+	[SQL_LIST] =
+		"SELECT " DLV_COLUMNS " FROM deliveries"
+		" WHERE dseq > $1 AND ($2 < 0 OR state = $2) AND ($3 = '' OR recipient = $3)"
+		" AND ($4 < 0 OR type = $4) AND created_ms >= $5 ORDER BY dseq LIMIT $6",
+	[SQL_STATS_RECIPIENT] =
+		"SELECT count(*)::bigint, min(created_ms) FROM deliveries WHERE recipient = $1 AND state IN (0, 1)",
+	[SQL_RESEAL] =
+		"UPDATE deliveries SET envelope = $3 WHERE " DLV_KEY " AND state IN (0, 1)",
+	[SQL_READDRESS] =
+		"UPDATE deliveries SET recipient = $3, next_hop = $4, state = 0, envelope = $5, expires_ms = $6,"
+		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
+		" WHERE " DLV_KEY " AND state <> 2",
 	/* one count per partial index (an IN (0, 1) would scan the table) */
 	[SQL_STATS] =
 		"SELECT sum(n)::bigint, min(m) FROM ("
@@ -115,6 +132,8 @@ static const struct pg_queries queries = { PG_FILE_OUTBOX, SQL_COUNT_, sql_text 
 static void read_delivery(const PGresult *res, int r, struct store_delivery_row *row)
 {
 	size_t len = 0;
+
+	row->cursor = pg_i64(res, r, 0);
 
 	pg_copy_bytes(row->id, sizeof(row->id), res, r, 1);
 	pg_copy_text(row->recipient, sizeof(row->recipient), res, r, 2);
@@ -533,4 +552,83 @@ int pg_outbox_purge(struct store *store, uint64_t cut)
 	err = pg_exec_done(store, &queries, SQL_PURGE_DLV, &p, NULL, "purge outbox");
 	return err ? err : pg_exec_done(store, &queries, SQL_PURGE_RECEIPTS, NULL, NULL,
 					"purge receipts");
+}
+
+int pg_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
+{
+	struct pg_params p = { 0 };
+
+	if (!f || !fn || limit == 0 || limit > INT32_MAX)
+		return LIMES_E_INVAL;
+	pg_param_i64(&p, after);
+	pg_param_i64(&p, f->state);
+	pg_param_text(&p, f->recipient ? f->recipient : "");
+	pg_param_i64(&p, f->type);
+	pg_param_i64(&p, (int64_t)f->since_ms);
+	pg_param_i64(&p, (int64_t)limit);
+	return each_delivery(store, SQL_LIST, &p, fn, arg, "delivery list");
+}
+
+int pg_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+			      uint64_t *oldest_unacked_created_ms)
+{
+	struct pg_params p = { 0 };
+	PGresult *res;
+	int err = 0;
+
+	pg_param_text(&p, recipient);
+	res = pg_exec(store, &queries, SQL_STATS_RECIPIENT, &p, &err, "recipient stats");
+	if (!res)
+		return err;
+	if (queued)
+		*queued = (uint64_t)pg_i64(res, 0, 0);
+	if (oldest_unacked_created_ms)
+		*oldest_unacked_created_ms = (uint64_t)pg_i64(res, 0, 1);
+	PQclear(res);
+	return 0;
+}
+
+int pg_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+		       const uint8_t *envelope, size_t envelope_len)
+{
+	struct pg_params p = { 0 };
+	int err, changed = 0;
+
+	if (!id || !recipient || !envelope || envelope_len == 0)
+		return LIMES_E_INVAL;
+	if (envelope_len > PG_VALUE_MAX)
+		return LIMES_E_TOOBIG;
+	err = pg_write_begin(store);
+	if (err)
+		return err;
+	pg_param_bytes(&p, id, STORE_ID_LEN);
+	pg_param_text(&p, recipient);
+	pg_param_bytes(&p, envelope, envelope_len);
+	err = pg_exec_done(store, &queries, SQL_RESEAL, &p, &changed, "reseal");
+	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
+}
+
+int pg_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			  const struct store_delivery *to, uint64_t expires_ms)
+{
+	struct pg_params p = { 0 };
+	int err, changed = 0;
+
+	if (!id || !old_recipient || !to || !to->recipient || !to->next_hop || !to->envelope ||
+	    to->envelope_len == 0)
+		return LIMES_E_INVAL;
+	if (to->envelope_len > PG_VALUE_MAX)
+		return LIMES_E_TOOBIG;
+	err = pg_write_begin(store);
+	if (err)
+		return err;
+	pg_param_bytes(&p, id, STORE_ID_LEN);
+	pg_param_text(&p, old_recipient);
+	pg_param_text(&p, to->recipient);
+	pg_param_text(&p, to->next_hop);
+	pg_param_bytes(&p, to->envelope, to->envelope_len);
+	pg_param_i64(&p, (int64_t)expires_ms);
+	err = pg_exec_done(store, &queries, SQL_READDRESS, &p, &changed, "readdress");
+	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
 }

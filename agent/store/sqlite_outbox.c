@@ -33,6 +33,10 @@ enum {
 	SQL_PURGE_DLV,
 	SQL_PURGE_MSG,
 	SQL_PURGE_RECEIPTS,
+	SQL_LIST,
+	SQL_STATS_RECIPIENT,
+	SQL_RESEAL,
+	SQL_READDRESS,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -98,6 +102,21 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"SELECT count(*), min(created_ms) FROM deliveries WHERE next_hop = ?1 AND state = 0"
 		" UNION ALL "
 		"SELECT count(*), min(created_ms) FROM deliveries WHERE next_hop = ?1 AND state = 1",
+	/* filters left NULL match everything; the rowid is the cursor */
+	[SQL_LIST] =
+		"SELECT " DLV_COLUMNS " FROM deliveries"
+		" WHERE rowid > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR recipient = ?3)"
+		" AND (?4 IS NULL OR type = ?4) AND (?5 IS NULL OR created_ms >= ?5)"
+		" ORDER BY rowid LIMIT ?6",
+	[SQL_STATS_RECIPIENT] =
+		"SELECT count(*), min(created_ms) FROM deliveries WHERE recipient = ?1 AND state IN (0, 1)",
+	[SQL_RESEAL] =
+		"UPDATE deliveries SET envelope = ?3"
+		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state IN (0, 1)",
+	[SQL_READDRESS] =
+		"UPDATE deliveries SET recipient = ?3, next_hop = ?4, state = 0, envelope = ?5, expires_ms = ?6,"
+		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
+		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state <> 2",
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
 	[SQL_PURGE_DLV] =
@@ -136,6 +155,7 @@ static uint64_t column_u64(sqlite3_stmt *stmt, int col)
  * column pointers. */
 static void read_delivery(sqlite3_stmt *stmt, struct store_delivery_row *row)
 {
+	row->cursor = sqlite3_column_int64(stmt, 0);
 	store_copy_blob(row->id, sizeof(row->id), stmt, 1);
 	store_copy_text(row->recipient, sizeof(row->recipient), stmt, 2);
 	store_copy_text(row->next_hop, sizeof(row->next_hop), stmt, 3);
@@ -698,8 +718,8 @@ int sqlite_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 	return err;
 }
 
-int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
-		       uint64_t *oldest_unacked_created_ms)
+static int outbox_stats(struct store *store, int which, const char *next_hop, uint64_t *queued,
+			uint64_t *oldest_unacked_created_ms)
 {
 	int err = 0, rc;
 	uint64_t count = 0, oldest = 0;
@@ -707,7 +727,7 @@ int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *que
 
 	if (!store || !next_hop)
 		return LIMES_E_INVAL;
-	stmt = stmt_get(store, SQL_STATS, &err);
+	stmt = stmt_get(store, which, &err);
 	if (!stmt)
 		return err;
 	err = store_bind_result(store, sqlite3_bind_text(stmt, 1, next_hop, -1, SQLITE_STATIC) !=
@@ -733,6 +753,18 @@ int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *que
 			*oldest_unacked_created_ms = oldest;
 	}
 	return err;
+}
+
+int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
+			uint64_t *oldest_unacked_created_ms)
+{
+	return outbox_stats(store, SQL_STATS, next_hop, queued, oldest_unacked_created_ms);
+}
+
+int sqlite_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+				 uint64_t *oldest_unacked_created_ms)
+{
+	return outbox_stats(store, SQL_STATS_RECIPIENT, recipient, queued, oldest_unacked_created_ms);
 }
 
 /* Deletes finished deliveries done at or before cut, then each message left
@@ -779,4 +811,97 @@ int store_outbox_purge(struct store *store, uint64_t cut)
 		return err;
 	stmt = stmt_get(store, SQL_PURGE_RECEIPTS, &err);
 	return stmt ? store_step_done(store, stmt, "purge receipts") : err;
+}
+
+int sqlite_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+			int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
+{
+	struct store_delivery_row row;
+	int err = 0, rc, count = 0;
+	sqlite3_stmt *stmt;
+
+	if (!f || !fn || limit == 0 || limit > INT32_MAX)
+		return LIMES_E_INVAL;
+	stmt = stmt_get(store, SQL_LIST, &err);
+	if (!stmt)
+		return err;
+	bool failed = sqlite3_bind_int64(stmt, 1, after) != SQLITE_OK;
+	failed |= (f->state >= 0 ? sqlite3_bind_int(stmt, 2, f->state) : sqlite3_bind_null(stmt, 2)) != SQLITE_OK;
+	failed |= (f->recipient ? sqlite3_bind_text(stmt, 3, f->recipient, -1, SQLITE_STATIC)
+				: sqlite3_bind_null(stmt, 3)) != SQLITE_OK;
+	failed |= (f->type >= 0 ? sqlite3_bind_int(stmt, 4, f->type) : sqlite3_bind_null(stmt, 4)) != SQLITE_OK;
+	failed |= (f->since_ms ? sqlite3_bind_int64(stmt, 5, (int64_t)f->since_ms) : sqlite3_bind_null(stmt, 5)) !=
+		  SQLITE_OK;
+	failed |= sqlite3_bind_int64(stmt, 6, (int64_t)limit) != SQLITE_OK;
+	err = store_bind_result(store, failed, "delivery list");
+	if (err) {
+		store_reset(stmt);
+		return err;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		read_delivery(stmt, &row);
+		count++;
+		if (fn(arg, &row) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		err = store_sqlite_error(store, rc, "delivery list");
+	store_reset(stmt);
+	return err ? err : count;
+}
+
+int sqlite_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			  const uint8_t *envelope, size_t envelope_len)
+{
+	int err, changed = 0;
+	bool bad;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id || !recipient || !envelope || envelope_len == 0)
+		return LIMES_E_INVAL;
+	if (envelope_len > INT32_MAX)
+		return LIMES_E_TOOBIG;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = stmt_get(store, SQL_RESEAL, &err);
+	if (!stmt)
+		return err;
+	bad = bind_key(stmt, id, recipient);
+	bad |= sqlite3_bind_blob(stmt, 3, envelope, (int)envelope_len, SQLITE_STATIC) != SQLITE_OK;
+	err = store_bind_result(store, bad, "reseal");
+	if (err)
+		return err;
+	err = update(store, stmt, "reseal", &changed);
+	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
+}
+
+int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			     const struct store_delivery *to, uint64_t expires_ms)
+{
+	int err, changed = 0;
+	bool bad;
+	sqlite3_stmt *stmt;
+
+	if (!store || !id || !old_recipient || !to || !store_agency_ok(to->recipient) ||
+	    !store_agency_ok(to->next_hop) || !to->envelope || to->envelope_len == 0)
+		return LIMES_E_INVAL;
+	if (to->envelope_len > INT32_MAX)
+		return LIMES_E_TOOBIG;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = stmt_get(store, SQL_READDRESS, &err);
+	if (!stmt)
+		return err;
+	bad = bind_key(stmt, id, old_recipient);
+	bad |= sqlite3_bind_text(stmt, 3, to->recipient, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_text(stmt, 4, to->next_hop, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_blob(stmt, 5, to->envelope, (int)to->envelope_len, SQLITE_STATIC) != SQLITE_OK;
+	bad |= bind_u64(stmt, 6, expires_ms) != SQLITE_OK;
+	err = store_bind_result(store, bad, "readdress");
+	if (err)
+		return err;
+	err = update(store, stmt, "readdress", &changed);
+	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
 }

@@ -293,3 +293,39 @@ const char *store_delivery_state_name(enum delivery_state state)
 	}
 	return "unknown";
 }
+
+int store_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+				 uint64_t *oldest_unacked_created_ms)
+{
+	if (!recipient)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, outbox_stats_recipient, store, recipient, queued,
+			oldest_unacked_created_ms);
+}
+
+int store_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+			int (*fn)(void *arg, const struct store_delivery_row *row), void *arg)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivery_list, store, f, after, limit, fn, arg);
+}
+
+int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			  const uint8_t *envelope, size_t envelope_len)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivery_reseal, store, id, recipient, envelope, envelope_len);
+}
+
+int store_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			     const struct store_delivery *to, uint64_t expires_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivery_readdress, store, id, old_recipient, to, expires_ms);
+}
+
+int store_backup(struct store *store, const char *out, char *why, size_t why_len)
+{
+	if (store && !store->ops->backup) {
+		snprintf(why, why_len, "the %s store is backed up with its own tools (pg_dump)", store->ops->name);
+		return LIMES_E_INVAL;
+	}
+	return DISPATCH(store, LIMES_E_INVAL, backup, store, out, why, why_len);
+}

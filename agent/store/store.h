@@ -94,6 +94,15 @@ struct store_delivery_row {
 	size_t envelope_len;
 	const uint8_t *receipt;    /* signed receipt bytes when delivered/rejected, else NULL */
 	size_t receipt_len;
+	int64_t cursor;            /* the row's place in store_delivery_list() order */
+};
+
+/* What store_delivery_list() lists: each filter is off when negative / NULL / 0. */
+struct store_list_filter {
+	int state;                 /* enum delivery_state, or -1 */
+	const char *recipient;     /* final recipient, or NULL */
+	int type;                  /* MessageType, or -1 */
+	uint64_t since_ms;         /* created at or after, or 0 */
 };
 
 /* One received message as handed to store_inbox_put() (the store copies it). */
@@ -313,17 +322,44 @@ int store_expire(struct store *store, uint64_t now_ms,
  * LIMES_E_INVAL in another state. */
 int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
+/* Moves a delivery not yet delivered from old_recipient (a name no longer
+ * configured: a misspelt section fixed) to to->recipient with its new
+ * envelope, queued afresh. LIMES_E_NOTFOUND when there is none. The
+ * store copies what it needs. */
+int store_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			     const struct store_delivery *to, uint64_t expires_ms);
+/* Replaces the envelope of a queued or sent delivery (re-sealed to its
+ * recipient's new key). LIMES_E_NOTFOUND when there is none in those states. */
+int store_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			  const uint8_t *envelope, size_t envelope_len);
 /* Calls fn for each recipient's delivery of message id (stops early when fn
  * returns non-zero); each row is lent to fn for the call only. 0,
  * LIMES_E_NOTFOUND if none, or an error. */
 int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 		      int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
 
+/* Calls fn for up to `limit` deliveries matching f with cursor > after, in
+ * cursor order (stops early when fn returns non-zero); each row is lent to
+ * fn for the call only. Returns the count visited or a negative error. */
+int store_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+			int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+
+/* Writes a consistent copy of the committed database to the absolute path
+ * `out` (mode 0600, refused if it exists; written as out.partial, synced,
+ * renamed) with SQLite's online backup on the store's connection. No
+ * transaction may be open (LIMES_E_AGAIN): the commit module runs it
+ * between commits. 0, or an error with the reason in why. */
+int store_backup(struct store *store, const char *out, char *why, size_t why_len);
+
 /* Counts per next hop into the caller's variables (either may be NULL):
  * queued (queued+sent) and the oldest unacknowledged created_ms (0 when
  * none). 0 or an error. */
 int store_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
 		       uint64_t *oldest_unacked_created_ms);
+/* The same figures for one final recipient, whichever hop carries them (a
+ * relayed peer's own queue). */
+int store_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+				 uint64_t *oldest_unacked_created_ms);
 
 /* Looks up a message id in the seen set: 0 and fills the caller's *seen, or
  * LIMES_E_NOTFOUND, or an error. */

@@ -94,6 +94,16 @@ int sqlite_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN],
 			    uint64_t expires_ms);
 int sqlite_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 		       int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+int sqlite_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
+				  uint64_t *oldest_unacked_created_ms);
+int sqlite_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
+			 int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
+int sqlite_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
+			   const uint8_t *envelope, size_t envelope_len);
+int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
+			      const struct store_delivery *to, uint64_t expires_ms);
+/* backup.c: the online backup of the SQLite file */
+int sqlite_backup(struct store *store, const char *out, char *why, size_t why_len);
 int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
 			uint64_t *oldest_unacked_created_ms);
 int sqlite_seen_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_seen *seen);

@@ -8,7 +8,9 @@
 #include <criterion/new/assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "base/clock.h"
 #include "core/core.h"
 #include "proto/err.h"
 #include "support/core_testutil.h"
@@ -234,8 +236,66 @@ Test(peers, reload_keeps_figures_of_peers_whose_key_is_unchanged_and_resets_the_
 	/* the new key is the one used now */
 	const struct peer_key *now = envelope_peer_key(peer_crypto(at));
 	cr_assert(eq(int, memcmp(now->key_id, identity_public(w.id[CORE_TEST_AT_NEW])->key_id, 8), 0));
-	cr_assert(eq(ptr, peers_find_by_box_key(w.peers, identity_public(w.id[CORE_TEST_AT])->box_pk), NULL));
 	cr_assert(eq(ptr, peers_find_by_box_key(w.peers, identity_public(w.id[CORE_TEST_AT_NEW])->box_pk), (void *)at));
+	/* the replaced key is kept, admitted and valid for the overlap (7 days by default) */
+	const struct envelope_peer *prev = peer_crypto_previous(at);
+	cr_assert(ne(ptr, (void *)prev, NULL));
+	cr_assert(eq(int, memcmp(envelope_peer_key(prev)->key_id, identity_public(w.id[CORE_TEST_AT])->key_id, 8), 0));
+	cr_assert(eq(ptr, peers_find_by_box_key(w.peers, identity_public(w.id[CORE_TEST_AT])->box_pk), (void *)at));
+	uint64_t until = 0;
+	cr_assert(eq(ptr, (void *)peer_crypto_for_key(at, identity_public(w.id[CORE_TEST_AT])->key_id, &until),
+		     (void *)prev));
+	cr_assert(gt(u64, until, clock_now_ms() + 6ull * 86400 * 1000));
+	cr_assert(eq(ptr, (void *)peer_crypto_for_key(at, identity_public(w.id[CORE_TEST_AT_NEW])->key_id, &until),
+		     (void *)peer_crypto(at)));
+	cr_assert(eq(u64, until, 0));
+	cr_assert(eq(ptr, (void *)peer_crypto_for_key(at, identity_public(w.id[CORE_TEST_HU])->key_id, &until), NULL));
+	/* whose key a key id is, for diagnosis */
+	cr_assert(eq(ptr, peers_find_by_key_id(w.peers, identity_public(w.id[CORE_TEST_HU])->key_id),
+		     (void *)peers_find(w.peers, HU)));
+}
+
+Test(peers, a_replaced_key_is_no_longer_admitted_once_its_overlap_ends)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg = core_test_config(&w, CORE_TEST_AT_NEW, "[link]\nkey_overlap = 50ms\n", err, sizeof(err));
+	cr_assert(ne(ptr, cfg, NULL), "%s", err);
+	cr_assert(eq(int, peers_reload(w.peers, &cfg, err, sizeof(err)), 0), "%s", err);
+	const struct peer *at = peers_find(w.peers, AT);
+	cr_assert(eq(ptr, peers_find_by_box_key(w.peers, identity_public(w.id[CORE_TEST_AT])->box_pk), (void *)at));
+	usleep(80 * 1000);
+	cr_assert(eq(ptr, peers_find_by_box_key(w.peers, identity_public(w.id[CORE_TEST_AT])->box_pk), NULL));
+	/* still known, so that a refusal can say "key not valid" rather than "unknown" */
+	uint64_t until = 0;
+	cr_assert(ne(ptr, (void *)peer_crypto_for_key(at, identity_public(w.id[CORE_TEST_AT])->key_id, &until), NULL));
+	cr_assert(lt(u64, until, clock_now_ms()));
+	/* a second reload with the same key keeps it as the previous one, same end */
+	cfg = core_test_config(&w, CORE_TEST_AT_NEW, "[link]\nkey_overlap = 50ms\n", err, sizeof(err));
+	cr_assert(eq(int, peers_reload(w.peers, &cfg, err, sizeof(err)), 0), "%s", err);
+	at = peers_find(w.peers, AT);
+	uint64_t again = 0;
+	cr_assert(ne(ptr, (void *)peer_crypto_for_key(at, identity_public(w.id[CORE_TEST_AT])->key_id, &again), NULL));
+	cr_assert(eq(u64, again, until));
+}
+
+Test(peers, a_link_that_goes_down_forgets_its_rtt_and_a_degraded_one_keeps_its_reason)
+{
+	struct peer *hu = peers_find(w.peers, HU);
+	const struct peer_link *l = peer_link(hu);
+	peer_link_set_state(hu, LINK_UP, 1000);
+	peer_link_measured(hu, 12.0, 3.0);
+	cr_assert(is(l->has_rtt));
+	peer_link_set_state(hu, LINK_DEGRADED, 2000);
+	peer_link_set_reason(hu, "key %s", "abc");
+	cr_assert(is(l->has_rtt));
+	cr_assert(eq(str, (char *)l->reason, "key abc"));
+	cr_assert(eq(u64, l->up_since_ms, 1000));
+	cr_assert(eq(str, (char *)link_state_name(LINK_DEGRADED), "degraded"));
+	peer_link_set_state(hu, LINK_UP, 3000);
+	cr_assert(eq(str, (char *)l->reason, ""));
+	cr_assert(eq(u64, l->up_since_ms, 1000)); /* degraded was still connected */
+	peer_link_set_state(hu, LINK_DOWN, 4000);
+	cr_assert(is(!l->has_rtt));
 }
 
 Test(peers, reload_drops_a_removed_peer_and_adds_a_new_one_fresh)

@@ -691,3 +691,31 @@ Test(submit, refuses_at_submission_a_body_that_could_not_cross_the_link)
 	cr_assert(eq(int, commit_flush(w.commit), 0));
 	free(big);
 }
+
+Test(requeue, seals_to_the_recipients_new_key_after_a_reload)
+{
+	char cerr[CONFIG_ERR_MAX] = "";
+	struct core_test_rows after;
+	struct core_error err;
+	uint8_t id[STORE_ID_LEN];
+	int n = -1;
+
+	/* AT rejected our envelope (it had rotated its key); the operator
+	 * pastes the new key, reloads and re-queues */
+	submit_committed(id, AT, NULL);
+	cr_assert(eq(int, commit_stage(w.commit, COMMIT_OUTBOX), 0));
+	cr_assert(eq(int, store_delivery_done(w.store, id, AT, DELIVERY_REJECTED, REASON_UNKNOWN_KEY, "",
+					      clock_now_ms(), 0), 0));
+	cr_assert(eq(int, commit_flush(w.commit), 0));
+	struct config *cfg = core_test_config(&w, CORE_TEST_AT_NEW, NULL, cerr, sizeof(cerr));
+	cr_assert(not(eq(ptr, cfg, NULL)), "%s", cerr);
+	cr_assert(eq(int, peers_reload(w.peers, &cfg, cerr, sizeof(cerr)), 0), "%s", cerr);
+
+	cr_assert(eq(int, submit_requeue(w.submit, id, NULL, 0, &n, &err), 0), "%s: %s", limes_errname(err.code),
+		  err.message);
+	cr_assert(eq(int, n, 1));
+	cr_assert(eq(int, commit_flush(w.commit), 0));
+	cr_assert(eq(int, core_test_message_get(w.store, id, &after), 0));
+	cr_assert(eq(int, after.row[0].state, DELIVERY_QUEUED));
+	opens_as(CORE_TEST_AT_NEW, &after.row[0], id, NULL);
+}
