@@ -100,6 +100,11 @@ void api_routes_post_messages(const struct api_deps *deps, const char *client, c
 			      struct api_reply *r);
 /* GET /v1/messages/{id}. */
 void api_routes_get_message(const struct api_deps *deps, const char *id_text, struct api_reply *r);
+/* cases.c: the messages linked to id by ref, both ways, oldest first, as a
+ * new JSON array (the caller's), NULL when id is unknown or on error. */
+json_t *api_case_json(const struct api_deps *deps, const uint8_t id[STORE_ID_LEN]);
+/* What the store holds of message id, sent or received: 0, LIMES_E_NOTFOUND or an error. */
+int api_case_entry(const struct api_deps *deps, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
 /* POST /v1/messages/{id}/requeue with an optional {"to", "ttl_s"} body:
  * stages like a submission (r->needs_commit) or fills r with the refusal. */
 void api_routes_requeue(const struct api_deps *deps, const char *id_text, const char *body, size_t len,

@@ -104,6 +104,7 @@ static const struct http_error {
 	{ LIMES_E_MISSING,         400, "missing_field" },
 	{ LIMES_E_RANGE,           400, "out_of_range" },
 	{ LIMES_E_POLICY,          403, "policy_forbidden" },
+	{ LIMES_E_PEER_LACKS_TYPE, 400, "peer_lacks_type" },
 	{ LIMES_E_UNKNOWN_PEER,    404, "unknown_peer" },
 	{ LIMES_E_NOTFOUND,        404, "not_found" },
 	{ LIMES_E_NOT_REQUEUEABLE, 409, "not_requeueable" },

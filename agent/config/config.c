@@ -23,7 +23,8 @@
 
 #define LINE_MAX_BYTES 200 /* inih's INI_MAX_LINE as Debian builds it */
 
-enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER, SECTION_STORE };
+enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER, SECTION_STORE,
+		    SECTION_RETENTION };
 
 struct parse_state {
 	struct config *cfg;
@@ -161,7 +162,24 @@ int config_parse_duration(const char *text, uint64_t *ms)
 	return 0;
 }
 
-/* "alert, pre_arrival" into a mask of MessageType bits. */
+/* A MessageType number 1-31 written as digits, or -1. Numbers let a relay
+ * carry types newer than its own build (it never opens their bodies), and
+ * let an agent accept a type before it is named here. */
+static int type_number(const char *tok)
+{
+	int v = 0;
+
+	if (tok[0] < '1' || tok[0] > '9' || strlen(tok) > 2)
+		return -1;
+	for (const char *c = tok; *c; c++) {
+		if (*c < '0' || *c > '9')
+			return -1;
+		v = v * 10 + (*c - '0');
+	}
+	return v <= 31 ? v : -1;
+}
+
+/* "alert, pre_arrival" (or type numbers) into a mask of MessageType bits. */
 static int parse_types(struct parse_state *st, const char *key, const char *value, uint32_t *mask)
 {
 	char buf[512];
@@ -174,9 +192,13 @@ static int parse_types(struct parse_state *st, const char *key, const char *valu
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		int t = schema_type_from_name(tok);
+		if (t < 0)
+			t = type_number(tok);
 		if (t < 0) {
-			fail(st, st->line, "%s: unknown message type '%s' (known: alert, pre_arrival, control_result)",
-			     key, tok);
+			char known[256];
+			schema_type_list(known, sizeof(known));
+			fail(st, st->line, "%s: unknown message type '%s' (known: %s; or a type number 1-31)",
+			     key, tok, known);
 			return -1;
 		}
 		*mask |= CONFIG_TYPE_BIT(t);
@@ -581,6 +603,10 @@ static int begin_section(struct parse_state *st, const char *section)
 		st->kind = SECTION_STORE;
 		return 0;
 	}
+	if (strcmp(section, "retention") == 0) {
+		st->kind = SECTION_RETENTION; /* repeated keys are refused like anywhere */
+		return 0;
+	}
 	if (strncmp(section, "peer ", 5) == 0) {
 		const char *q = section + 5;
 		size_t n = strlen(q);
@@ -614,7 +640,7 @@ static int begin_section(struct parse_state *st, const char *section)
 		st->kind = SECTION_PEER;
 		return 0;
 	}
-	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, store, peer \"ID\")", section);
+	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, store, retention, peer \"ID\")", section);
 	return -1;
 }
 
@@ -652,6 +678,13 @@ static int handler(void *arg, const char *section, const char *name, const char 
 	case SECTION_LINK: rc = link_key(st, name, value); break;
 	case SECTION_PEER: rc = peer_key_value(st, name, value); break;
 	case SECTION_STORE: rc = store_key(st, name, value); break;
+	case SECTION_RETENTION: {
+		char why[256];
+		rc = config_retention_key(st->cfg, name, value, why, sizeof(why));
+		if (rc < 0)
+			fail(st, st->line, "[retention]: %s", why);
+		break;
+	}
 	default: rc = -1; break;
 	}
 	return rc == 0;
