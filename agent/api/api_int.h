@@ -88,6 +88,9 @@ void api_json_core_error(struct api_reply *r, int rc, const struct core_error *e
 void api_json_store_error(struct api_reply *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The link-health document of GET /v1/peers and `limes status --json`; caller owns it. */
 json_t *api_json_peers(const struct api_deps *deps);
+/* What a direct peer said over the link it accepts from us, {"type": major}
+ * (accepts.c), or null when it has not said; a new reference. */
+json_t *api_json_peer_accepts(const struct peer *p);
 /* Free bytes on the data folder's file system, or UINT64_MAX when unknown. */
 uint64_t api_json_free_bytes(const struct api_deps *deps);
 

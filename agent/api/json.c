@@ -233,6 +233,8 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 		json_decref(o);
 		o = NULL;
 	}
+	if (o)
+		json_object_set_new(o, "accepts", api_json_peer_accepts(p));
 	return o;
 }
 

@@ -128,7 +128,9 @@ static int parse_message(const struct config *cfg, const json_t *obj, bool batch
 	}
 	req->type = schema_type_from_name(json_string_value(v));
 	if (req->type < 0) {
-		api_json_error(r, 400, "bad_enum", path, "unknown message type (known: alert, pre_arrival, control_result)");
+		char types[256];
+		schema_type_list(types, sizeof(types));
+		api_json_error(r, 400, "bad_enum", path, "unknown message type (known: %s)", types);
 		return LIMES_E_INVAL;
 	}
 	/* priority */

@@ -270,6 +270,14 @@ Test(exchanges, a_type_the_neighbour_does_not_accept_is_refused_at_submission_na
 	cr_assert_not_null(strstr(jstr(e, "message"), "readmission_request"), "%s", jstr(e, "message"));
 	json_decref(answer);
 	cr_assert(eq(long, cluster_queued(c, HU, RS), 0), "the refused message was queued");
+	/* and operators see what RS said it takes */
+	json_t *peers = NULL;
+	cr_assert(eq(int, cluster_http(c, HU, "GET", "/v1/peers", NULL, &peers), 200));
+	json_t *acc = json_object_get(json_array_get(json_object_get(peers, "peers"), 0), "accepts");
+	char *acc_text = json_dumps(acc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	cr_assert(eq(str, acc_text, "{\"alert\":1,\"passenger_manifest\":1}"));
+	free(acc_text);
+	json_decref(peers);
 
 	/* what it does accept still goes */
 	cr_assert(eq(int, submit(c, HU, RS, "alert", example("alert.json"), NULL, id, NULL), 202));
