@@ -70,6 +70,7 @@ Test(wire_accepts, a_heartbeat_as_an_older_agent_sends_it_has_no_list)
 	cr_assert_not_null(fr);
 	cr_assert(eq(u64, fr->heartbeat->sent_ms, 77));
 	/* re-encoded without field 5, it still reads as a heartbeat without a list */
+	Limes__Accepts *list = fr->heartbeat->accepts;
 	fr->heartbeat->accepts = NULL;
 	size_t n = limes__frame__get_packed_size(fr);
 	uint8_t *old = malloc(n);
@@ -78,7 +79,7 @@ Test(wire_accepts, a_heartbeat_as_an_older_agent_sends_it_has_no_list)
 	cr_assert(eq(int, wire_frame_unpack(old, n, 4096, &b), 0));
 	cr_assert(not(b.heartbeat.has_accepts));
 	cr_assert(eq(u64, b.heartbeat.sent_ms, 77));
-	fr->heartbeat->accepts = NULL;
+	fr->heartbeat->accepts = list; /* freed with the frame */
 	limes__frame__free_unpacked(fr, NULL);
 	free(old);
 	free(buf);
