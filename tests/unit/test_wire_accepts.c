@@ -63,9 +63,9 @@ Test(wire_accepts, a_heartbeat_as_an_older_agent_sends_it_has_no_list)
 	f.heartbeat.n_accepts = 1;
 	f.heartbeat.accepts[0] = (struct wire_accepted_type){ 4, 1 };
 	cr_assert(eq(int, wire_frame_pack(&f, &buf, &len), 0));
-	/* the field is number 5 of Heartbeat, which v1 agents keep as an unknown field */
+	/* the field is number 6 of Heartbeat, which v1 agents keep as an unknown field */
 	const ProtobufCMessageDescriptor *d = &limes__heartbeat__descriptor;
-	cr_assert_not_null(protobuf_c_message_descriptor_get_field(d, 5));
+	cr_assert_not_null(protobuf_c_message_descriptor_get_field(d, 6));
 	Limes__Frame *fr = limes__frame__unpack(NULL, len, buf);
 	cr_assert_not_null(fr);
 	cr_assert(eq(u64, fr->heartbeat->sent_ms, 77));
