@@ -45,6 +45,7 @@
 	X(POLICY,          -61,  "policy_deny",        "policy forbids this message type for this peer") \
 	X(SCHEMA_MAJOR,    -63,  "unknown_schema_major", "payload schema major version is not supported") \
 	X(UNKNOWN_PEER,    -62,  "unknown_peer",       "peer is not configured") \
+	X(PEER_LACKS_TYPE, -64,  "peer_lacks_type",    "the peer said over the link that it does not accept this message type") \
 	X(STORE_FAILED,    -80,  "store_failed",       "store is unusable after an I/O or fsync error") \
 	X(STORE_FULL,      -81,  "disk_full",          "store disk is full") \
 	X(STORE_CORRUPT,   -82,  "store_corrupt",      "store database is corrupt") \

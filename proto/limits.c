@@ -85,6 +85,55 @@ static const struct limits_field table[] = {
 	FMT("limes.ControlResult.mrn", LIMITS_FORMAT_MRN, 18),
 	LEN("limes.ControlResult.lrn", 22),
 	{ "limes.ControlResult.findings", LIMITS_FORMAT_NONE, LIMITS_TEXT_MAX, true, false, false, 0, 0, 99 },
+
+	FMT("limes.MachineReadableDocument.document_code", LIMITS_FORMAT_ICAO_DOC_CODE, 2),
+	FMT("limes.MachineReadableDocument.number", LIMITS_FORMAT_MRZ_NUMBER, 20),
+	FMT("limes.MachineReadableDocument.issuing_state", LIMITS_FORMAT_STATE, 3),
+	LEN("limes.Traveller.family_name", 64),
+	{ "limes.Traveller.given_names", LIMITS_FORMAT_NONE, 64, false, false, false, 0, 0, 10 },
+	FMT("limes.Traveller.nationality", LIMITS_FORMAT_STATE, 3),
+	FMT("limes.Traveller.place_of_embarkation", LIMITS_FORMAT_UNLOCODE, 5),
+	FMT("limes.Traveller.place_of_disembarkation", LIMITS_FORMAT_UNLOCODE, 5),
+	FMT("limes.Traveller.seat", LIMITS_FORMAT_SEAT, 8),
+	LEN("limes.PassengerManifest.manifest_reference", 35),
+	LEN("limes.PassengerManifest.carrier", 70),
+	LEN("limes.PassengerManifest.carrier_code", 35),
+	FMT("limes.PassengerManifest.means_registration", LIMITS_FORMAT_PLATE, 15),
+	LEN("limes.PassengerManifest.journey_number", 17),
+	FMT("limes.PassengerManifest.place_of_departure", LIMITS_FORMAT_UNLOCODE, 5),
+	FMT("limes.PassengerManifest.border_crossing_point", LIMITS_FORMAT_UNLOCODE, 5),
+	FMT("limes.PassengerManifest.final_destination", LIMITS_FORMAT_UNLOCODE, 5),
+	RANGE("limes.PassengerManifest.total_count", 1, 999),
+	ITEMS("limes.PassengerManifest.travellers", 999),
+
+	TEXT("limes.Evidence.description"),
+	LEN("limes.Evidence.reference", 35),
+	FMT("limes.Evidence.issuing_state", LIMITS_FORMAT_STATE, 3),
+	FMT("limes.Evidence.sha256", LIMITS_FORMAT_SHA256, 64),
+	LEN("limes.Alias.family_name", 64),
+	{ "limes.Alias.given_names", LIMITS_FORMAT_NONE, 64, false, false, false, 0, 0, 10 },
+	LEN("limes.ReadmissionPerson.family_name", 64),
+	{ "limes.ReadmissionPerson.given_names", LIMITS_FORMAT_NONE, 64, false, false, false, 0, 0, 10 },
+	LEN("limes.ReadmissionPerson.place_of_birth", 64),
+	{ "limes.ReadmissionPerson.nationalities", LIMITS_FORMAT_STATE, 3, false, false, false, 0, 0, 10 },
+	ITEMS("limes.ReadmissionPerson.aliases", 20),
+	ITEMS("limes.ReadmissionPerson.documents", 20),
+	{ "limes.ReadmissionPerson.languages", LIMITS_FORMAT_LANGUAGE, 35, false, false, false, 0, 0, 10 },
+	TEXT("limes.ReadmissionPerson.special_needs"),
+	FMT("limes.Transfer.crossing_point", LIMITS_FORMAT_UNLOCODE, 5),
+	RANGE("limes.Transfer.escorts", 0, 20),
+	TEXT("limes.Transfer.details"),
+	LEN("limes.ReadmissionRequest.case_reference", 35),
+	FMT("limes.ReadmissionRequest.requesting_state", LIMITS_FORMAT_STATE, 3),
+	FMT("limes.ReadmissionRequest.requested_state", LIMITS_FORMAT_STATE, 3),
+	ITEMS("limes.ReadmissionRequest.evidence", 50),
+	TEXT("limes.ReadmissionRequest.remarks"),
+	LEN("limes.ReadmissionReply.case_reference", 35),
+	LEN("limes.ReadmissionReply.requested_state_reference", 35),
+	FMT("limes.ReadmissionReply.replying_state", LIMITS_FORMAT_STATE, 3),
+	ITEMS("limes.ReadmissionReply.refusal_grounds", 8),
+	{ "limes.ReadmissionReply.information_requested", LIMITS_FORMAT_NONE, LIMITS_TEXT_MAX, true, false, false, 0, 0, 20 },
+	TEXT("limes.ReadmissionReply.remarks"),
 };
 
 /* ISO 3166-1 alpha-2 officially assigned codes, plus XK (Kosovo, user-assigned, used by the EU). */
@@ -101,6 +150,48 @@ static const char countries[] =
 	"RERORSRURW" "SASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZ"
 	"TCTDTFTGTHTJTKTLTMTNTOTRTTTVTWTZ" "UAUGUMUSUYUZ" "VAVCVEVGVIVNVU"
 	"WFWS" "XK" "YEYT" "ZAZMZW";
+
+/* ISO 3166-1 alpha-3 officially assigned codes (249). */
+static const char states_iso[] =
+	"ABWAFGAGOAIAALAALBANDAREARGARMASMATAATFATGAUSAUTAZE"
+	"BDIBELBENBESBFABGDBGRBHRBHSBIHBLMBLRBLZBMUBOLBRABRBBRNBTNBVTBWA"
+	"CAFCANCCKCHECHLCHNCIVCMRCODCOGCOKCOLCOMCPVCRICUBCUWCXRCYMCYPCZE"
+	"DEUDJIDMADNKDOMDZA" "ECUEGYERIESHESPESTETH" "FINFJIFLKFRAFROFSM"
+	"GABGBRGEOGGYGHAGIBGINGLPGMBGNBGNQGRCGRDGRLGTMGUFGUMGUY"
+	"HKGHMDHNDHRVHTIHUN" "IDNIMNINDIOTIRLIRNIRQISLISRITA" "JAMJEYJORJPN"
+	"KAZKENKGZKHMKIRKNAKORKWT" "LAOLBNLBRLBYLCALIELKALSOLTULUXLVA"
+	"MACMAFMARMCOMDAMDGMDVMEXMHLMKDMLIMLTMMRMNEMNGMNPMOZMRTMSRMTQMUSMWIMYSMYT"
+	"NAMNCLNERNFKNGANICNIUNLDNORNPLNRUNZL" "OMN"
+	"PAKPANPCNPERPHLPLWPNGPOLPRIPRKPRTPRYPSEPYF" "QAT" "REUROURUSRWA"
+	"SAUSDNSENSGPSGSSHNSJMSLBSLESLVSMRSOMSPMSRBSSDSTPSURSVKSVNSWESWZSXMSYCSYR"
+	"TCATCDTGOTHATJKTKLTKMTLSTONTTOTUNTURTUVTWNTZA" "UGAUKRUMIURYUSAUZB"
+	"VATVCTVENVGBVIRVNMVUT" "WLFWSM" "YEM" "ZAFZMBZWE";
+
+/* The codes ICAO 9303 Part 3 adds for MRZs (D is Germany's own code; XXA
+ * stateless, XXB and XXC refugees, XXX unspecified; UN, EU and other
+ * organisations), and RKS, the code Kosovo's documents carry. */
+static const char *const states_icao[] = {
+	"D", "GBD", "GBN", "GBO", "GBP", "GBS", "EUE", "UNO", "UNA", "UNK", "XBA", "XIM", "XCC",
+	"XCE", "XCO", "XEC", "XPO", "XES", "XMP", "XOM", "XDC", "XXA", "XXB", "XXC", "XXX", "RKS",
+};
+
+static bool state_ok(const char *s, size_t len)
+{
+	for (size_t i = 0; i < sizeof(states_icao) / sizeof(states_icao[0]); i++)
+		if (strlen(states_icao[i]) == len && memcmp(states_icao[i], s, len) == 0)
+			return true;
+	if (len != 3)
+		return false;
+	for (size_t i = 0; i + 2 < sizeof(states_iso); i += 3)
+		if (memcmp(states_iso + i, s, 3) == 0)
+			return true;
+	return false;
+}
+
+size_t limits_iso_states_count(void)
+{
+	return (sizeof(states_iso) - 1) / 3;
+}
 
 const struct limits_field *limits_lookup(const char *message_name, const char *field_name)
 {
@@ -268,6 +359,26 @@ int limits_check_format(enum limits_format format, const char *s, size_t len, co
 	case LIMITS_FORMAT_PACKAGE_CODE:
 		ok = len == 2 && all(s, 0, 2, is_alnum_upper);
 		*why = "must be a UN/ECE Recommendation 21 package code, e.g. PX";
+		break;
+	case LIMITS_FORMAT_STATE:
+		ok = state_ok(s, len);
+		*why = "must be an ICAO 9303 state code: ISO 3166-1 alpha-3 in upper case (SRB, HUN) or an ICAO code (D, XXA)";
+		break;
+	case LIMITS_FORMAT_ICAO_DOC_CODE:
+		ok = len >= 1 && len <= 2 && strchr("PIACV", s[0]) != NULL && all(s, 1, len, is_upper);
+		*why = "must be an ICAO 9303 document code: P, I, A, C or V, optionally followed by a letter (P, PP, ID)";
+		break;
+	case LIMITS_FORMAT_MRZ_NUMBER:
+		ok = len >= 1 && all(s, 0, len, is_alnum_upper);
+		*why = "must be a document number in MRZ characters: upper-case letters and digits, no filler";
+		break;
+	case LIMITS_FORMAT_SHA256:
+		ok = len == 64 && all(s, 0, 64, is_hex_lower);
+		*why = "must be a SHA-256 digest: 64 lower-case hexadecimal digits";
+		break;
+	case LIMITS_FORMAT_SEAT:
+		ok = plate_ok(s, len) && memchr(s, ' ', len) == NULL;
+		*why = "must be a seat or compartment: upper-case letters and digits, inner hyphens (12C, W4-36)";
 		break;
 	}
 	return ok ? 0 : LIMES_E_SCHEMA;

@@ -33,6 +33,11 @@ enum limits_format {
 	LIMITS_FORMAT_LANGUAGE,       /* BCP 47 tag, simple form */
 	LIMITS_FORMAT_MESSAGE_ID,     /* 32 hex digits */
 	LIMITS_FORMAT_PACKAGE_CODE,   /* UN/ECE Rec. 21: 2 of [A-Z0-9] */
+	LIMITS_FORMAT_STATE,          /* ICAO 9303 Part 3: ISO 3166-1 alpha-3 or an ICAO code */
+	LIMITS_FORMAT_ICAO_DOC_CODE,  /* ICAO 9303 document code: [PIACV] and an optional letter */
+	LIMITS_FORMAT_MRZ_NUMBER,     /* MRZ document number: [A-Z0-9], no filler */
+	LIMITS_FORMAT_SHA256,         /* 64 lower-case hex digits */
+	LIMITS_FORMAT_SEAT,           /* seat or compartment: [A-Z0-9], inner hyphens */
 };
 
 struct limits_field {
@@ -50,6 +55,8 @@ struct limits_field {
 const struct limits_field *limits_lookup(const char *message_name, const char *field_name);
 /* Checks s (len bytes) against a format; 0 or negative LIMES_E_SCHEMA, *why set to static text. */
 int limits_check_format(enum limits_format format, const char *s, size_t len, const char **why);
+/* How many ISO 3166-1 alpha-3 codes the state check knows (for tests). */
+size_t limits_iso_states_count(void);
 /* Every entry of the table, for documentation and tests; static storage. */
 const struct limits_field *limits_table(size_t *count);
 

@@ -29,6 +29,7 @@ enum pbjson_code {
 	PBJSON_TOO_MANY,        /* "too_many" */
 	PBJSON_INVALID_JSON,    /* "invalid_json" */
 	PBJSON_UNDECODABLE,     /* "undecodable": binary body does not decode */
+	PBJSON_INCONSISTENT,    /* "inconsistent": contradicts another field (a count, a date, a decision) */
 };
 
 /* The first problem found: its kind, the field path ("body.goods_items[2].gross_mass_kg") and a text. */

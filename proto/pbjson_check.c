@@ -24,6 +24,7 @@ static const char *const code_names[] = {
 	[PBJSON_TOO_MANY] = "too_many",
 	[PBJSON_INVALID_JSON] = "invalid_json",
 	[PBJSON_UNDECODABLE] = "undecodable",
+	[PBJSON_INCONSISTENT] = "inconsistent",
 };
 
 const char *pbjson_code_name(int code)

@@ -11,17 +11,38 @@
 #include "proto/err.h"
 #include "proto/limes.pb-c.h"
 #include "pbjson_impl.h"
+#include "schema_rules.h"
 
+#define HOURS(h) ((uint64_t)(h) * 3600u * 1000u)
+
+/* The one table of message types: every module that names a type (config
+ * lists, client rights, the API, the docs test) reads it from here, so a
+ * type added in this table is known everywhere at once. The default
+ * retention is how long bodies are kept when [retention] does not say;
+ * 0 means the agent-wide retention. */
 static const struct {
 	int type;
 	const char *name;
 	const ProtobufCMessageDescriptor *desc;
+	uint32_t schema_major;           /* highest body schema major this build reads */
+	uint64_t default_retention_ms;
 } types[] = {
-	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_ALERT, "alert", &limes__alert__descriptor },
+	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_ALERT, "alert", &limes__alert__descriptor, 1, 0 },
 	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_PRE_ARRIVAL, "pre_arrival",
-	  &limes__pre_arrival_declaration__descriptor },
+	  &limes__pre_arrival_declaration__descriptor, 1, 0 },
 	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_CONTROL_RESULT, "control_result",
-	  &limes__control_result__descriptor },
+	  &limes__control_result__descriptor, 1, 0 },
+	/* Directive 2004/82/EC art. 6: deleted within 24 hours of transmission
+	 * unless needed for a case */
+	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_PASSENGER_MANIFEST, "passenger_manifest",
+	  &limes__passenger_manifest__descriptor, 1, HOURS(24) },
+	/* the agreements' time limits run to weeks (reply within 12 days, up to
+	 * 60 on request, transfer within 3 months): 90 days covers a case's
+	 * exchange; the case file itself lives in the national system */
+	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_READMISSION_REQUEST, "readmission_request",
+	  &limes__readmission_request__descriptor, 1, HOURS(24 * 90) },
+	{ LIMES__MESSAGE_TYPE__MESSAGE_TYPE_READMISSION_REPLY, "readmission_reply",
+	  &limes__readmission_reply__descriptor, 1, HOURS(24 * 90) },
 };
 
 #define N_TYPES (sizeof(types) / sizeof(types[0]))
@@ -48,6 +69,47 @@ const char *schema_type_name(int type)
 		if (types[i].type == type)
 			return types[i].name;
 	return NULL;
+}
+
+size_t schema_type_count(void)
+{
+	return N_TYPES;
+}
+
+int schema_type_at(size_t i)
+{
+	return i < N_TYPES ? types[i].type : LIMES_E_NOTFOUND;
+}
+
+void schema_type_list(char *buf, size_t size)
+{
+	size_t n = 0;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; i < N_TYPES && n < size; i++) {
+		int w = snprintf(buf + n, size - n, "%s%s", i ? ", " : "", types[i].name);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+uint32_t schema_type_major(int type)
+{
+	for (size_t i = 0; i < N_TYPES; i++)
+		if (types[i].type == type)
+			return types[i].schema_major;
+	return 0;
+}
+
+uint64_t schema_type_default_retention_ms(int type)
+{
+	for (size_t i = 0; i < N_TYPES; i++)
+		if (types[i].type == type)
+			return types[i].default_retention_ms;
+	return 0;
 }
 
 int schema_parse_priority(const char *name)
@@ -96,6 +158,11 @@ int schema_body_from_json(int type, const json_t *body, const char *path_prefix,
 	}
 	if ((rc = pbjson_from_json(desc, body, path_prefix, &msg, err)) != 0)
 		goto out;
+	{
+		struct pbjson_error scratch;
+		if ((rc = schema_rules_check(msg, path_prefix, err != NULL ? err : &scratch)) != 0)
+			goto out;
+	}
 	len = protobuf_c_message_get_packed_size(msg);
 	if (len > SCHEMA_BODY_MAX) {
 		set_error(err, PBJSON_TOO_LONG, path_prefix, "body exceeds the 4 MiB limit");
@@ -135,7 +202,11 @@ static int unpack_checked(int type, const uint8_t *buf, size_t len, ProtobufCMes
 		set_error(err, PBJSON_UNDECODABLE, "body", "body does not decode as its message type");
 		return LIMES_E_SCHEMA;
 	}
-	if ((rc = pbjson_check(*msg, "body", err)) != 0)
+	if ((rc = pbjson_check(*msg, "body", err)) == 0) {
+		struct pbjson_error scratch;
+		rc = schema_rules_check(*msg, "body", err != NULL ? err : &scratch);
+	}
+	if (rc != 0)
 		pbjson_free(msg);
 	return rc;
 }

@@ -17,8 +17,20 @@
 /* Largest body, in protobuf bytes, that is packed or unpacked. */
 #define SCHEMA_BODY_MAX (4u * 1024u * 1024u)
 
-/* MessageType value (1..3) of a type name, or LIMES_E_NOTFOUND. */
+/* MessageType value of a type name ("alert", "passenger_manifest"), or LIMES_E_NOTFOUND. */
 int schema_type_from_name(const char *name);
+/* How many message types this build knows, and the i-th one's MessageType
+ * value (LIMES_E_NOTFOUND past the end): the one table of types, for config
+ * lists, client rights and the link's advertisement. */
+size_t schema_type_count(void);
+int schema_type_at(size_t i);
+/* Every type name, comma-separated, into buf (truncated to size). */
+void schema_type_list(char *buf, size_t size);
+/* Highest body schema major this build reads for a type, 0 for an unknown type. */
+uint32_t schema_type_major(int type);
+/* How long bodies of a type are kept by default (its exchange's usual legal
+ * limit), 0 when the agent-wide retention applies. */
+uint64_t schema_type_default_retention_ms(int type);
 /* Name of a MessageType value ("alert"), or NULL if unknown; static storage. */
 const char *schema_type_name(int type);
 /* Priority value of "normal" (0) or "urgent" (1), or LIMES_E_INVAL. */

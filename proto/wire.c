@@ -536,7 +536,23 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 	if (f->kind == WIRE_FRAME_HEARTBEAT) {
 		Limes__Frame m = LIMES__FRAME__INIT;
 		Limes__Heartbeat hb = LIMES__HEARTBEAT__INIT;
+		Limes__Accepts acc = LIMES__ACCEPTS__INIT;
+		Limes__AcceptedType types[WIRE_ACCEPTS_MAX];
+		Limes__AcceptedType *type_ptrs[WIRE_ACCEPTS_MAX];
 
+		if (f->heartbeat.n_accepts > WIRE_ACCEPTS_MAX)
+			return LIMES_E_INVAL;
+		if (f->heartbeat.has_accepts) {
+			for (size_t i = 0; i < f->heartbeat.n_accepts; i++) {
+				limes__accepted_type__init(&types[i]);
+				types[i].type = f->heartbeat.accepts[i].type;
+				types[i].schema_major = f->heartbeat.accepts[i].schema_major;
+				type_ptrs[i] = &types[i];
+			}
+			acc.n_types = f->heartbeat.n_accepts;
+			acc.types = type_ptrs;
+			hb.accepts = &acc;
+		}
 		hb.sent_ms = f->heartbeat.sent_ms;
 		hb.has_echo_sent_ms = hb.has_echo_received_ms = f->heartbeat.has_echo;
 		hb.echo_sent_ms = f->heartbeat.echo_sent_ms;
@@ -645,6 +661,23 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 		f->heartbeat.echo_received_ms = f->heartbeat.has_echo ? hb->echo_received_ms : 0;
 		f->heartbeat.reply = hb->has_reply && hb->reply;
 		f->heartbeat.protocol = hb->has_protocol ? hb->protocol : 0;
+		if (hb->accepts) {
+			/* a list longer than there are type numbers is not an honest one */
+			if (hb->accepts->n_types > WIRE_ACCEPTS_MAX) {
+				limes__heartbeat__free_unpacked(hb, NULL);
+				memset(f, 0, sizeof(*f));
+				return LIMES_E_ENV_MALFORMED;
+			}
+			f->heartbeat.has_accepts = true;
+			for (size_t i = 0; i < hb->accepts->n_types; i++) {
+				const Limes__AcceptedType *t = hb->accepts->types[i];
+				if (t->type < 1 || t->type > 31)
+					continue; /* a type numbering we cannot hold: ignore */
+				f->heartbeat.accepts[f->heartbeat.n_accepts].type = t->type;
+				f->heartbeat.accepts[f->heartbeat.n_accepts].schema_major = t->schema_major;
+				f->heartbeat.n_accepts++;
+			}
+		}
 		limes__heartbeat__free_unpacked(hb, NULL);
 		return 0;
 	}

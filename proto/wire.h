@@ -115,6 +115,14 @@ struct wire_receipt {
 	void *decoded;                      /* private */
 };
 
+/* Most AcceptedType entries one heartbeat may carry (types are 1..31). */
+#define WIRE_ACCEPTS_MAX 32
+
+struct wire_accepted_type {
+	uint32_t type;                      /* MessageType value, 1..31 */
+	uint32_t schema_major;              /* highest body schema major read */
+};
+
 struct wire_heartbeat {
 	uint64_t sent_ms;
 	bool has_echo;                      /* echo_sent_ms and echo_received_ms present */
@@ -122,6 +130,9 @@ struct wire_heartbeat {
 	uint64_t echo_received_ms;
 	bool reply;
 	uint32_t protocol;                  /* highest envelope version the sender accepts; 0 = absent (v1) */
+	bool has_accepts;                   /* the sender said what it accepts (absent from older agents) */
+	size_t n_accepts;
+	struct wire_accepted_type accepts[WIRE_ACCEPTS_MAX];
 };
 
 enum wire_frame_kind {

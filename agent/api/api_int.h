@@ -88,6 +88,9 @@ void api_json_core_error(struct api_reply *r, int rc, const struct core_error *e
 void api_json_store_error(struct api_reply *r, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The link-health document of GET /v1/peers and `limes status --json`; caller owns it. */
 json_t *api_json_peers(const struct api_deps *deps);
+/* What a direct peer said over the link it accepts from us, {"type": major}
+ * (accepts.c), or null when it has not said; a new reference. */
+json_t *api_json_peer_accepts(const struct peer *p);
 /* Free bytes on the data folder's file system, or UINT64_MAX when unknown. */
 uint64_t api_json_free_bytes(const struct api_deps *deps);
 
@@ -101,6 +104,11 @@ void api_routes_post_messages(const struct api_deps *deps, const char *client, c
 /* GET /v1/messages/{id}. */
 void api_routes_get_message(const struct api_deps *deps, const char *client, const char *id_text,
 			    struct api_reply *r);
+/* cases.c: the messages linked to id by ref, both ways, oldest first, as a
+ * new JSON array (the caller's), NULL when id is unknown or on error. */
+json_t *api_case_json(const struct api_deps *deps, const uint8_t id[STORE_ID_LEN]);
+/* What the store holds of message id, sent or received: 0, LIMES_E_NOTFOUND or an error. */
+int api_case_entry(const struct api_deps *deps, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
 /* POST /v1/messages/{id}/requeue with an optional {"to", "ttl_s"} body:
  * stages like a submission (r->needs_commit) or fills r with the refusal. */
 void api_routes_requeue(const struct api_deps *deps, const char *client, const char *id_text, const char *body,

@@ -105,6 +105,7 @@ static const struct http_error {
 	{ LIMES_E_RANGE,           400, "out_of_range" },
 	{ LIMES_E_POLICY,          403, "policy_forbidden" },
 	{ LIMES_E_FORBIDDEN,       403, "forbidden" },
+	{ LIMES_E_PEER_LACKS_TYPE, 400, "peer_lacks_type" },
 	{ LIMES_E_UNKNOWN_PEER,    404, "unknown_peer" },
 	{ LIMES_E_NOTFOUND,        404, "not_found" },
 	{ LIMES_E_NOT_REQUEUEABLE, 409, "not_requeueable" },
@@ -233,6 +234,8 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 		json_decref(o);
 		o = NULL;
 	}
+	if (o)
+		json_object_set_new(o, "accepts", api_json_peer_accepts(p));
 	return o;
 }
 

@@ -128,7 +128,9 @@ static int parse_message(const struct config *cfg, const json_t *obj, bool batch
 	}
 	req->type = schema_type_from_name(json_string_value(v));
 	if (req->type < 0) {
-		api_json_error(r, 400, "bad_enum", path, "unknown message type (known: alert, pre_arrival, control_result)");
+		char types[256];
+		schema_type_list(types, sizeof(types));
+		api_json_error(r, 400, "bad_enum", path, "unknown message type (known: %s)", types);
 		return LIMES_E_INVAL;
 	}
 	/* priority */
@@ -340,6 +342,16 @@ void api_routes_get_message(const struct api_deps *deps, const char *client, con
 		api_json_code_error(r, LIMES_E_NOMEM, "", "out of memory");
 		goto out;
 	}
+	/* what the store holds of it either way; a backend without cases
+	 * (LIMES_E_INVAL: PostgreSQL so far) shows sent messages as before */
+	struct store_case_entry ce;
+	memset(&ce, 0, sizeof(ce));
+	int crc = rc >= 0 || rc == LIMES_E_NOTFOUND ? api_case_entry(deps, id, &ce) : rc;
+	bool have_case = crc == 0;
+	if (rc == LIMES_E_NOTFOUND && have_case && ce.received)
+		rc = 0;
+	else if (rc >= 0 && crc < 0 && crc != LIMES_E_INVAL && crc != LIMES_E_NOTFOUND)
+		rc = crc;
 	if (rc == LIMES_E_NOTFOUND) {
 		api_json_code_error(r, rc, "id", "no such message");
 		goto out;
@@ -370,11 +382,29 @@ void api_routes_get_message(const struct api_deps *deps, const char *client, con
 		goto out;
 	}
 	r->needs_commit = commit_audit(deps->commit) != NULL;
-	api_json_reply(r, 200,
-		       json_pack("{s:o, s:s, s:s, s:o, s:o, s:O}", "id", api_json_id_value(id), "type",
-				 type ? type : "unknown", "priority", prio ? prio : "normal", "created",
-				 api_json_time_value(mv.created_ms), "expires", api_json_time_value(mv.expires_ms),
-				 "recipients", mv.recipients));
+	json_t *doc;
+	if (have_case && ce.received) {
+		type = schema_type_name(ce.type);
+		doc = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o}", "id", api_json_id_value(id), "direction", "received",
+				"type", type ? type : "unknown", "from", ce.sender, "created",
+				api_json_time_value(ce.created_ms), "received", api_json_time_value(ce.received_ms));
+	} else {
+		doc = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:O}", "id", api_json_id_value(id), "direction", "sent",
+				"type", type ? type : "unknown", "priority", prio ? prio : "normal", "created",
+				api_json_time_value(mv.created_ms), "expires", api_json_time_value(mv.expires_ms),
+				"recipients", mv.recipients);
+	}
+	/* what is left of a message past its body retention: its id, states and hash */
+	if (doc && have_case) {
+		json_object_set_new(doc, "ref", ce.has_ref ? api_json_id_value(ce.ref) : json_null());
+		json_object_set_new(doc, "body", json_string(ce.body_purged ? "purged" : "kept"));
+		json_t *kase = api_case_json(deps, id);
+		if (kase && json_array_size(kase) > 1)
+			json_object_set_new(doc, "case", kase);
+		else
+			json_decref(kase);
+	}
+	api_json_reply(r, 200, doc);
 out:
 	json_decref(mv.recipients);
 }

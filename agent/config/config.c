@@ -25,7 +25,7 @@
 #define LINE_MAX_BYTES 200 /* inih's INI_MAX_LINE as Debian builds it */
 
 enum section_kind { SECTION_NONE, SECTION_AGENT, SECTION_API, SECTION_LINK, SECTION_PEER, SECTION_STORE,
-		    SECTION_CLIENT, SECTION_AUDIT };
+		    SECTION_RETENTION, SECTION_CLIENT, SECTION_AUDIT };
 
 struct parse_state {
 	struct config *cfg;
@@ -163,7 +163,24 @@ int config_parse_duration(const char *text, uint64_t *ms)
 	return 0;
 }
 
-/* "alert, pre_arrival" into a mask of MessageType bits. */
+/* A MessageType number 1-31 written as digits, or -1. Numbers let a relay
+ * carry types newer than its own build (it never opens their bodies), and
+ * let an agent accept a type before it is named here. */
+static int type_number(const char *tok)
+{
+	int v = 0;
+
+	if (tok[0] < '1' || tok[0] > '9' || strlen(tok) > 2)
+		return -1;
+	for (const char *c = tok; *c; c++) {
+		if (*c < '0' || *c > '9')
+			return -1;
+		v = v * 10 + (*c - '0');
+	}
+	return v <= 31 ? v : -1;
+}
+
+/* "alert, pre_arrival" (or type numbers) into a mask of MessageType bits. */
 static int parse_types(struct parse_state *st, const char *key, const char *value, uint32_t *mask)
 {
 	char buf[512];
@@ -176,9 +193,13 @@ static int parse_types(struct parse_state *st, const char *key, const char *valu
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		int t = schema_type_from_name(tok);
+		if (t < 0)
+			t = type_number(tok);
 		if (t < 0) {
-			fail(st, st->line, "%s: unknown message type '%s' (known: alert, pre_arrival, control_result)",
-			     key, tok);
+			char known[256];
+			schema_type_list(known, sizeof(known));
+			fail(st, st->line, "%s: unknown message type '%s' (known: %s; or a type number 1-31)",
+			     key, tok, known);
 			return -1;
 		}
 		*mask |= CONFIG_TYPE_BIT(t);
@@ -583,6 +604,10 @@ static int begin_section(struct parse_state *st, const char *section)
 		st->kind = SECTION_STORE;
 		return 0;
 	}
+	if (strcmp(section, "retention") == 0) {
+		st->kind = SECTION_RETENTION; /* repeated keys are refused like anywhere */
+		return 0;
+	}
 	if (strncmp(section, "peer ", 5) == 0) {
 		const char *q = section + 5;
 		size_t n = strlen(q);
@@ -634,7 +659,7 @@ static int begin_section(struct parse_state *st, const char *section)
 		st->kind = SECTION_CLIENT;
 		return 0;
 	}
-	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, store, audit, peer \"ID\", client \"NAME\")",
+	fail(st, st->header_line, "unknown section [%s] (known: agent, api, link, store, retention, audit, peer \"ID\", client \"NAME\")",
 	     section);
 	return -1;
 }
@@ -680,6 +705,13 @@ static int handler(void *arg, const char *section, const char *name, const char 
 						: config_audit_key(st->cfg, name, value, why, sizeof(why));
 		if (rc < 0)
 			fail(st, st->line, "%s", why);
+		break;
+	}
+	case SECTION_RETENTION: {
+		char why[256];
+		rc = config_retention_key(st->cfg, name, value, why, sizeof(why));
+		if (rc < 0)
+			fail(st, st->line, "[retention]: %s", why);
 		break;
 	}
 	default: rc = -1; break;

@@ -109,6 +109,9 @@ struct config {
 	/* [audit] */
 	uint64_t audit_checkpoint_entries; /* checkpoint after this many entries */
 	uint64_t audit_checkpoint_ms;      /* ...or this long */
+	/* [retention]: how long bodies of each MessageType are kept, when set */
+	uint64_t type_retention_ms[32];
+	bool type_retention_set[32];
 };
 
 /* Parses and checks FILE. On success returns a config the caller owns; on
@@ -123,6 +126,15 @@ void config_destroy(struct config **cfg);
 
 /* The configured peer with that id, or NULL. Borrowed from cfg. */
 const struct config_peer *config_peer_find(const struct config *cfg, const char *id);
+
+/* One [retention] key: a type name and a duration ("passenger_manifest",
+ * "24h"). 0, or -1 with the reason in why. */
+int config_retention_key(struct config *cfg, const char *name, const char *value, char *why, size_t why_len);
+/* How long bodies of `type` are kept: its [retention] entry, else its
+ * type's default (schema_type_default_retention_ms), else [agent]
+ * retention; never longer than [agent] retention, after which the whole
+ * record goes. */
+uint64_t config_body_retention_ms(const struct config *cfg, int type);
 
 /* Parses "30s", "5m", "24h", "7d", "250ms" or plain seconds into ms. */
 int config_parse_duration(const char *text, uint64_t *ms);

@@ -132,6 +132,20 @@ struct peer *peers_find_by_key_id(struct peers *peers, const uint8_t key_id[8]);
 const struct peer_link *peer_link(const struct peer *p);
 const struct peer_counters *peer_counters(const struct peer *p);
 
+/* What a direct peer said, over the link, it accepts from us: a bit per
+ * MessageType and the highest body schema major it reads for each. Not
+ * known until its first heartbeat reply that carries it (older agents
+ * never send it: then nothing is refused on its account). */
+struct peer_accepts {
+	bool known;
+	uint32_t mask;              /* CONFIG_TYPE_BIT(type) */
+	uint32_t schema_major[32];
+	uint64_t said_ms;           /* wall clock when it last said so */
+};
+const struct peer_accepts *peer_accepts(const struct peer *p);
+/* Link module: records what the peer said it accepts (copied). */
+void peer_accepts_set(struct peer *p, const struct peer_accepts *acc);
+
 /* Link module: state changes and measurements of a direct peer. */
 void peer_link_set_state(struct peer *p, enum link_state state, uint64_t now_ms);
 void peer_link_heard(struct peer *p, uint64_t now_ms);
@@ -342,6 +356,13 @@ int audit_config(struct audit *a, const char *what, const uint8_t config_hash[ST
 /* A CONFIG entry with the BLAKE2b-256 of the file at path as it is now. */
 int audit_config_file(struct audit *a, const char *what, const char *path);
 int audit_key(struct audit *a, const char *peer, const uint8_t *key_id, size_t key_id_len, const char *what);
+/* ------------------------------------------------------------ body retention */
+
+/* Empties the bodies of every type past its retention (staged in the turn's
+ * commit), logging the count per type. Returns the count or a store error. */
+int core_purge_bodies(struct peers *peers, struct store *store, struct commit *commit, uint64_t now_ms);
+/* How often to run core_purge_bodies for this config, in ms (1 s to 60 s). */
+uint64_t core_purge_bodies_every_ms(const struct config *cfg);
 
 /* ------------------------------------------------------------ link figures */
 

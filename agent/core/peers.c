@@ -23,6 +23,7 @@ struct peer {
 	struct peer_link link;
 	struct peer_counters counters;
 	struct events *events;              /* the table's, for link changes */
+	struct peer_accepts accepts;        /* what it said it accepts, over the link */
 	/* outbox figures toward this next hop, cached when counting is slow */
 	uint64_t stats_queued, stats_oldest_ms, stats_at_ms, stats_cost_ms;
 	bool stats_valid;
@@ -77,6 +78,7 @@ static struct peer *make_array(const struct config *cfg, const struct identity *
 			if (memcmp(old[j].conf->key.key_id, cp->key.key_id, sizeof(cp->key.key_id)) == 0) {
 				p->link = old[j].link;
 				p->counters = old[j].counters;
+				p->accepts = old[j].accepts;
 				if (old[j].previous) {
 					previous = envelope_peer_key(old[j].previous);
 					p->previous_until_ms = old[j].previous_until_ms;
@@ -305,6 +307,16 @@ void peer_link_set_reason(struct peer *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p->link.reason, sizeof(p->link.reason), fmt, ap);
 	va_end(ap);
+}
+
+const struct peer_accepts *peer_accepts(const struct peer *p)
+{
+	return &p->accepts;
+}
+
+void peer_accepts_set(struct peer *p, const struct peer_accepts *acc)
+{
+	p->accepts = *acc;
 }
 
 void peer_link_heard(struct peer *p, uint64_t now_ms)

@@ -59,7 +59,7 @@ static int collect(void *arg, const struct store_delivery_row *row)
 	if (c->n == sizeof(c->items) / sizeof(c->items[0]))
 		return 1;
 	struct requeue_item *it = &c->items[c->n];
-	it->envelope = malloc(row->envelope_len);
+	it->envelope = malloc(row->envelope_len ? row->envelope_len : 1); /* 0: purged body */
 	if (!it->envelope) {
 		c->nomem = true;
 		return 1;
@@ -85,6 +85,9 @@ static int requeue_one(struct submit *s, const uint8_t id[STORE_ID_LEN], const s
 	if (!p)
 		return core_set_error(err, LIMES_E_UNKNOWN_PEER, "to", "recipient '%s' is no longer configured",
 				      it->recipient);
+	if (it->envelope_len == 0)
+		return core_set_error(err, LIMES_E_NOT_REQUEUEABLE, "id",
+				      "the body was purged after its retention period: submit it anew");
 	int rc = envelope_reopen_own(s->me, peer_crypto(p), it->envelope, it->envelope_len, cfg->max_frame_bytes, &o);
 	/* sealed to the key a reload replaced: reopen with that one, re-seal
 	 * below to the current key */

@@ -99,6 +99,15 @@ static int check_policy(struct submit *s, const struct submit_request *r, size_t
 			return core_set_error(err, LIMES_E_POLICY, field,
 					      "policy does not allow sending '%s' messages to '%s' (see its send list)",
 					      schema_type_name(r->type), r->to[k]);
+		/* the neighbour told us over the link what it takes: refuse now
+		 * rather than have it rejected later (relayed recipients never
+		 * said, so only direct ones are held to it) */
+		const struct peer_accepts *acc = peer_accepts(p);
+		if (peer_is_direct(p) && acc->known && r->type >= 1 && r->type < 32 &&
+		    (!(acc->mask & CONFIG_TYPE_BIT(r->type)) || acc->schema_major[r->type] < 1))
+			return core_set_error(err, LIMES_E_PEER_LACKS_TYPE, field,
+					      "peer '%s' does not accept '%s' messages from us (it said so over the link)",
+					      r->to[k], schema_type_name(r->type));
 		for (size_t j = 0; j < k; j++)
 			if (strcmp(r->to[j], r->to[k]) == 0)
 				return core_set_error(err, LIMES_E_INVAL, field, "recipient '%s' is listed twice",

@@ -60,6 +60,7 @@ struct agent {
 	uv_timer_t housekeeping;
 	uint64_t last_purge_ms;
 	struct clock_bound purge_clock;     /* the purge's "now": a clock step ahead cannot advance it */
+	uint64_t last_body_purge_ms;  /* last body purge (retention per type) */
 	int lock_fd;                        /* flock on DATA/agent.lock */
 	bool role_lost;                     /* stopped because the node lost its role */
 };
@@ -226,6 +227,12 @@ static void on_housekeeping(uv_timer_t *timer)
 		if (rc < 0)
 			log_error("event=purge_failed reason=\"%s\"", limes_strerror(rc));
 		agent->last_purge_ms = purge_now;
+	}
+	if (now - agent->last_body_purge_ms >= core_purge_bodies_every_ms(peers_config(agent->peers))) {
+		int rc = core_purge_bodies(agent->peers, agent->store, agent->commit, now);
+		if (rc < 0)
+			log_error("event=purge_failed reason=\"%s\"", limes_strerror(rc));
+		agent->last_body_purge_ms = now;
 	}
 	int rc = audit_checkpoint_tick(agent->audit, now, false);
 	if (rc < 0)

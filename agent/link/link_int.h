@@ -181,4 +181,11 @@ void link_heard_goodbye(struct links *L, struct outlink *ol);
 /* 32 hex digits of an id, in a static buffer (for log lines). */
 const char *link_hex_id(const uint8_t id[16]);
 
+/* accepts.c: what we accept from a neighbour, said in our heartbeat
+ * replies, and what it said it accepts from us, heard in its replies. */
+/* Fills hb's accept list for the neighbour peer_id (nothing for an unknown one). */
+void link_accepts_fill(struct links *L, const char *peer_id, struct wire_heartbeat *hb);
+/* Records the accept list of a heartbeat reply from p, when it carries one. */
+void link_accepts_heard(struct peer *p, const struct wire_heartbeat *hb, uint64_t now);
+
 #endif

@@ -223,6 +223,7 @@ static void on_heartbeat_reply(struct links *L, struct outlink *ol, const struct
 	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
 	if (!p || !hb->reply)
 		return;
+	link_accepts_heard(p, hb, now);
 	/* the version both take: a v1 agent's reply has no protocol field */
 	uint32_t ours = peers_config(L->deps.peers)->protocol;
 	uint32_t theirs = hb->protocol ? hb->protocol : WIRE_VERSION_MAJOR;

@@ -369,6 +369,7 @@ static void on_heartbeat(struct links *L, struct inbound *in, const struct wire_
 	f.heartbeat.echo_received_ms = now;
 	f.heartbeat.reply = true;
 	f.heartbeat.protocol = link_protocol_offer(L);
+	link_accepts_fill(L, in->peer_id, &f.heartbeat);
 	if (link_send_routed(L, in, &f, &why) < 0)
 		log_debug("peer=%s event=heartbeat_unanswered reason=\"%s\"", in->peer_id, why);
 }

@@ -13,7 +13,7 @@
 
 #include "proto/err.h"
 
-/* Schema version 2: the audit trail. The triggers stop the agent itself
+/* Schema version 3: the audit trail. The triggers stop the agent itself
  * from ever changing or deleting an entry; someone with the file can drop
  * them, which is what the chain, the signatures and the neighbours' copies
  * are for. */

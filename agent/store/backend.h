@@ -80,6 +80,11 @@ struct store_ops {
 	int (*inbox_list)(struct store *store, int64_t after, size_t limit,
 			  int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
 	int (*purge)(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+	/* a case's messages and body retention per type */
+	int (*case_get)(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
+	int (*case_children)(struct store *store, const uint8_t ref[STORE_ID_LEN], uint8_t (*ids)[STORE_ID_LEN],
+			     size_t max, size_t *n);
+	int (*purge_bodies)(struct store *store, int type, uint64_t cut_ms);
 
 	/* high availability (docs/availability.md) */
 	int (*ha_try_active)(struct store *store, const char *node, const char *api);
@@ -95,6 +100,7 @@ enum store_file {
 	STORE_FILE_OUTBOX,  /* sqlite_outbox.c: messages, deliveries, receipts, idempotency */
 	STORE_FILE_INBOX,   /* sqlite_inbox.c: inbox rows and the seen set */
 	STORE_FILE_AUDIT,   /* audit.c: the audit trail, checkpoints, countersignatures */
+	STORE_FILE_CASES,   /* sqlite_cases.c: messages by id and ref across both, body retention */
 	STORE_FILE_COUNT_
 };
 

@@ -124,8 +124,21 @@ static const char schema_v1[] =
 	" forget_after_ms INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE INDEX seen_forget ON seen(forget_after_ms);";
 
+/*
+ * Version 2: a case's exchange and body retention per type. The ref indexes
+ * hold only messages that answer another (random keys, but only replies pay
+ * for them); the body indexes hold only rows whose body is still there, in
+ * (type, time) order, so a purge reads exactly what it empties.
+ */
+static const char schema_v2[] =
+	"CREATE INDEX messages_ref ON messages(ref) WHERE ref IS NOT NULL;"
+	"CREATE INDEX inbox_ref ON inbox(ref) WHERE ref IS NOT NULL;"
+	"CREATE INDEX inbox_body ON inbox(type, received_ms) WHERE length(envelope) > 0;"
+	"CREATE INDEX deliveries_body ON deliveries(type, done_ms)"
+	" WHERE state IN (2, 3, 4) AND length(envelope) > 0;";
+
 /* migrations[v] brings a database from user_version v to v + 1. */
-static const char *const migrations[] = { schema_v1, store_audit_schema };
+static const char *const migrations[] = { schema_v1, schema_v2, store_audit_schema };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static bool is_fatal_code(int rc)
@@ -832,6 +845,9 @@ const struct store_ops store_sqlite_ops = {
 	.seen_forget = sqlite_seen_forget,
 	.inbox_list = sqlite_inbox_list,
 	.purge = sqlite_purge,
+	.case_get = sqlite_case_get,
+	.case_children = sqlite_case_children,
+	.purge_bodies = sqlite_purge_bodies,
 	.ha_try_active = sqlite_ha_try_active,
 	.ha_active_node = sqlite_ha_active_node,
 	.ping = sqlite_ping,

@@ -266,6 +266,27 @@ int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms)
 	return DISPATCH(store, LIMES_E_INVAL, purge, store, now_ms, retention_ms);
 }
 
+int store_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e)
+{
+	if (!id || !e)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, case_get, store, id, e);
+}
+
+int store_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], uint8_t (*ids)[STORE_ID_LEN],
+			size_t max, size_t *n)
+{
+	if (!ref || !ids || !n)
+		return LIMES_E_INVAL;
+	*n = 0;
+	return DISPATCH(store, LIMES_E_INVAL, case_children, store, ref, ids, max, n);
+}
+
+int store_purge_bodies(struct store *store, int type, uint64_t cut_ms)
+{
+	return DISPATCH(store, LIMES_E_INVAL, purge_bodies, store, type, cut_ms);
+}
+
 int store_ha_try_active(struct store *store, const char *node, const char *api)
 {
 	return DISPATCH(store, LIMES_E_INVAL, ha_try_active, store, node, api);

@@ -480,5 +480,33 @@ int store_audit_kept_put(struct store *store, const struct store_audit_kept *k);
  * then seq; lent rows. Count or error. */
 int store_audit_kept_list(struct store *store, const char *peer,
 			  int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+/* ------------------------------------------------------------ cases and body retention */
+
+/* One message of a case, sent or received, as store_case_get() finds it:
+ * plain values, the caller's copy. */
+struct store_case_entry {
+	uint8_t id[STORE_ID_LEN];
+	bool received;             /* in the inbox (else in the outbox) */
+	int type;
+	char sender[STORE_AGENCY_MAX + 1]; /* for received messages; "" for ours */
+	uint64_t created_ms;
+	uint64_t received_ms;      /* received messages only */
+	bool has_ref;
+	uint8_t ref[STORE_ID_LEN];
+	bool body_purged;          /* past its retention: id and hash kept, body gone */
+};
+
+/* Finds message id in the outbox or, failing that, the inbox: 0 and fills
+ * the caller's *e, LIMES_E_NOTFOUND, or an error. */
+int store_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
+/* Writes into the caller's ids[] up to max ids of messages (sent or
+ * received) whose ref is `ref`; *n says how many. 0 or an error. */
+int store_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], uint8_t (*ids)[STORE_ID_LEN],
+			size_t max, size_t *n);
+/* Stages the purge of the bodies of messages of `type` received, or
+ * finished (delivered, rejected, expired), at or before cut_ms: the
+ * envelope bytes go, the rows with ids, states and hashes stay. Queued and
+ * sent deliveries keep theirs. Returns the count of bodies purged or an error. */
+int store_purge_bodies(struct store *store, int type, uint64_t cut_ms);
 
 #endif

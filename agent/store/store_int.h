@@ -70,6 +70,11 @@ int sqlite_mark(struct store *store);
 int sqlite_mark_keep(struct store *store);
 void sqlite_mark_undo(struct store *store);
 int sqlite_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+/* sqlite_cases.c: a case's messages and body retention (store.h). */
+int sqlite_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
+int sqlite_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], uint8_t (*ids)[STORE_ID_LEN],
+			 size_t max, size_t *n);
+int sqlite_purge_bodies(struct store *store, int type, uint64_t cut_ms);
 int sqlite_outbox_put(struct store *store, const struct store_message *msg,
 		      const struct store_delivery *deliveries, size_t n_deliveries);
 int sqlite_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LEN],
@@ -124,7 +129,7 @@ int store_outbox_purge(struct store *store, uint64_t cut);
  * before cut. */
 int store_inbox_purge(struct store *store, uint64_t now_ms, uint64_t cut);
 
-/* audit.c: the tables of SQLite schema version 2 (the audit trail). */
+/* audit.c: the tables of SQLite schema version 3 (the audit trail). */
 extern const char store_audit_schema[];
 
 #endif

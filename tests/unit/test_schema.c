@@ -28,17 +28,28 @@ static json_t *load_example(const char *name)
 	return j;
 }
 
+/* An example's type: the longest type name its file name starts with. */
 static int type_of(const char *example)
 {
-	if (strncmp(example, "alert", 5) == 0)
-		return schema_type_from_name("alert");
-	if (strncmp(example, "pre_arrival", 11) == 0)
-		return schema_type_from_name("pre_arrival");
-	return schema_type_from_name("control_result");
+	int best = -1;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < schema_type_count(); i++) {
+		const char *name = schema_type_name(schema_type_at(i));
+		size_t n = strlen(name);
+		if (strncmp(example, name, n) == 0 && (example[n] == '.' || example[n] == '_') && n > best_len) {
+			best = schema_type_at(i);
+			best_len = n;
+		}
+	}
+	cr_assert_gt(best, 0, "%s is named after no type", example);
+	return best;
 }
 
 static const char *const examples[] = {
 	"alert.json", "alert_hit_report.json", "pre_arrival.json", "control_result.json",
+	"passenger_manifest.json", "readmission_request.json", "readmission_request_supplementary.json",
+	"readmission_reply.json", "readmission_reply_accepted.json", "readmission_reply_refused.json",
 };
 
 /* Maps body (borrowed) and expects an error of that code at that path. */
@@ -106,8 +117,25 @@ Test(schema, maps_type_names_to_message_type_values)
 	cr_assert(eq(str, (char *)schema_type_name(1), "alert"));
 	cr_assert(eq(str, (char *)schema_type_name(2), "pre_arrival"));
 	cr_assert(eq(str, (char *)schema_type_name(3), "control_result"));
+	cr_assert(eq(int, schema_type_from_name("passenger_manifest"), 4));
+	cr_assert(eq(int, schema_type_from_name("readmission_request"), 5));
+	cr_assert(eq(int, schema_type_from_name("readmission_reply"), 6));
+	cr_assert(eq(str, (char *)schema_type_name(6), "readmission_reply"));
 	cr_assert_null(schema_type_name(0));
-	cr_assert_null(schema_type_name(4));
+	cr_assert_null(schema_type_name(7));
+	/* the one table: every type listed, each once, each with a schema major */
+	cr_assert(eq(sz, schema_type_count(), 6));
+	for (size_t i = 0; i < schema_type_count(); i++) {
+		int t = schema_type_at(i);
+		cr_assert(eq(int, schema_type_from_name(schema_type_name(t)), t));
+		cr_assert(eq(u32, schema_type_major(t), 1));
+	}
+	cr_assert(eq(int, schema_type_at(schema_type_count()), LIMES_E_NOTFOUND));
+	cr_assert(eq(u32, schema_type_major(7), 0));
+	char list[256];
+	schema_type_list(list, sizeof(list));
+	cr_assert(eq(str, list, "alert, pre_arrival, control_result, passenger_manifest, readmission_request, "
+				"readmission_reply"));
 	cr_assert(eq(int, LIMES__MESSAGE_TYPE__MESSAGE_TYPE_PRE_ARRIVAL, 2));
 }
 
@@ -131,7 +159,7 @@ Test(schema, refuses_unknown_type)
 
 	cr_assert(eq(int, schema_body_from_json(9, body, "body", &buf, &len, &err), LIMES_E_INVAL));
 	cr_assert(eq(int, schema_body_to_json(0, (const uint8_t *)"", 0, &out, &err), LIMES_E_INVAL));
-	cr_assert(eq(int, schema_body_check(4, (const uint8_t *)"", 0), LIMES_E_INVAL));
+	cr_assert(eq(int, schema_body_check(7, (const uint8_t *)"", 0), LIMES_E_INVAL));
 	cr_assert_null(out);
 	json_decref(body);
 }
@@ -170,6 +198,15 @@ Test(schema, round_trips_alert_example) { round_trip("alert.json"); }
 Test(schema, round_trips_alert_hit_report_example) { round_trip("alert_hit_report.json"); }
 Test(schema, round_trips_pre_arrival_example) { round_trip("pre_arrival.json"); }
 Test(schema, round_trips_control_result_example) { round_trip("control_result.json"); }
+Test(schema, round_trips_passenger_manifest_example) { round_trip("passenger_manifest.json"); }
+Test(schema, round_trips_readmission_request_example) { round_trip("readmission_request.json"); }
+Test(schema, round_trips_readmission_request_supplementary_example)
+{
+	round_trip("readmission_request_supplementary.json");
+}
+Test(schema, round_trips_readmission_reply_example) { round_trip("readmission_reply.json"); }
+Test(schema, round_trips_readmission_reply_accepted_example) { round_trip("readmission_reply_accepted.json"); }
+Test(schema, round_trips_readmission_reply_refused_example) { round_trip("readmission_reply_refused.json"); }
 
 static bool is_atom(const ProtobufCMessageDescriptor *d)
 {
@@ -247,6 +284,25 @@ Test(schema, control_result_example_sets_every_field_reachable)
 {
 	const char *const names[] = { "control_result.json" };
 	coverage(&limes__control_result__descriptor, names, 1);
+}
+
+Test(schema, passenger_manifest_example_sets_every_field_reachable)
+{
+	const char *const names[] = { "passenger_manifest.json" };
+	coverage(&limes__passenger_manifest__descriptor, names, 1);
+}
+
+Test(schema, readmission_request_examples_set_every_field_reachable)
+{
+	const char *const names[] = { "readmission_request.json", "readmission_request_supplementary.json" };
+	coverage(&limes__readmission_request__descriptor, names, 2);
+}
+
+Test(schema, readmission_reply_examples_set_every_field_reachable)
+{
+	const char *const names[] = { "readmission_reply.json", "readmission_reply_accepted.json",
+				      "readmission_reply_refused.json" };
+	coverage(&limes__readmission_reply__descriptor, names, 3);
 }
 
 Test(schema, every_example_maps_to_a_registered_type)
@@ -585,7 +641,7 @@ Test(schema, names_every_error_code)
 {
 	const char *names[] = { "ok", "unknown_field", "wrong_type", "bad_enum", "missing_field",
 				"too_long", "out_of_range", "bad_format", "too_many", "invalid_json",
-				"undecodable" };
+				"undecodable", "inconsistent" };
 	for (int i = 0; i < (int)(sizeof(names) / sizeof(names[0])); i++)
 		cr_assert(eq(str, (char *)pbjson_code_name(i), (char *)names[i]));
 	cr_assert(eq(str, (char *)pbjson_code_name(99), "unknown"));
@@ -771,7 +827,11 @@ Test(schema, docs_list_every_enum_value)
 		&limes__document_status__descriptor, &limes__declaration_action__descriptor,
 		&limes__declaration_type__descriptor, &limes__transport_mode__descriptor,
 		&limes__transport_document_type__descriptor, &limes__risk_flag__descriptor,
-		&limes__control_outcome__descriptor,
+		&limes__control_outcome__descriptor, &limes__manifest_action__descriptor,
+		&limes__manifest_kind__descriptor, &limes__traveller_sex__descriptor,
+		&limes__readmission_request_kind__descriptor, &limes__readmission_ground__descriptor,
+		&limes__evidence_kind__descriptor, &limes__readmission_decision__descriptor,
+		&limes__refusal_ground__descriptor,
 	};
 	char path[512], row[2048];
 	FILE *f;

@@ -1,0 +1,194 @@
+/*
+ * A store written by the previous version survives the upgrade: the agent
+ * at d9b2394 (store schema version 1) wrote tests/fixtures/store_v1.sql
+ * (two alerts sent and delivered, a control result received answering the
+ * first); this build opens it, migrates it to the current version in place
+ * and reads every message back with its bytes, states, ref and hash, then
+ * runs the new body retention on it.
+ */
+#include <criterion/criterion.h>
+#include <criterion/new/assert.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "crypto/encode.h"
+#include "crypto/envelope.h"
+#include "proto/err.h"
+#include "store/store.h"
+#include "support/store_testutil.h"
+
+TestSuite(store_upgrade, .timeout = 60);
+
+static const char *const ALERT1 = "ebd197e43a30d81b861a1c8759a09a39";
+static const char *const ALERT2 = "ff7181d7672bfd22e6ae7e0d2142ede2";
+static const char *const ANSWER = "1a529f78af37ccbe09aaa803704ac83a";
+
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *text = calloc(1, (size_t)n + 1);
+	cr_assert(eq(sz, fread(text, 1, (size_t)n, f), (size_t)n));
+	fclose(f);
+	return text;
+}
+
+/* Writes DIR/limes.db from the fixture, as the previous version left it. */
+static void restore_fixture(const char *dir)
+{
+	char path[512], *sql, *msg = NULL;
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/store_v1.sql", LIMES_SOURCE_DIR);
+	sql = read_text(path);
+	snprintf(path, sizeof(path), "%s/limes.db", dir);
+	cr_assert(eq(int, sqlite3_open(path, &db), SQLITE_OK));
+	cr_assert(eq(int, sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK), "%s", msg ? msg : "");
+	sqlite3_close(db);
+	cr_assert(eq(int, chmod(path, 0600), 0));
+	free(sql);
+}
+
+static int user_version(const char *dir)
+{
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int v = -1;
+
+	snprintf(path, sizeof(path), "%s/limes.db", dir);
+	cr_assert(eq(int, sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK));
+	cr_assert(eq(int, sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void id_of(const char *hex, uint8_t id[STORE_ID_LEN])
+{
+	cr_assert(eq(int, encode_unhex(id, STORE_ID_LEN, hex, 32), 0));
+}
+
+struct seen_rows {
+	int n;
+	enum delivery_state state;
+	bool has_envelope;
+	bool has_receipt;
+};
+
+static int check_delivery(void *arg, const struct store_delivery_row *row)
+{
+	struct seen_rows *s = arg;
+	s->n++;
+	s->state = row->state;
+	s->has_envelope = row->envelope_len > 100;
+	s->has_receipt = row->receipt != NULL && row->receipt_len > 64;
+	return 0;
+}
+
+struct inbox_check {
+	int n;
+	bool hash_ok;
+	size_t envelope_len;
+	bool has_ref;
+	uint8_t ref[STORE_ID_LEN];
+};
+
+static int check_inbox(void *arg, const struct store_inbox_row *row)
+{
+	struct inbox_check *c = arg;
+	uint8_t h[32];
+
+	c->n++;
+	c->envelope_len = row->entry.envelope_len;
+	c->has_ref = row->entry.has_ref;
+	memcpy(c->ref, row->entry.ref, STORE_ID_LEN);
+	if (row->entry.envelope_len > 0) {
+		envelope_hash(row->entry.envelope, row->entry.envelope_len, h);
+		c->hash_ok = memcmp(h, row->entry.envelope_hash, 32) == 0;
+	}
+	return 0;
+}
+
+Test(store_upgrade, a_store_of_the_previous_version_keeps_every_message)
+{
+	char dir[256];
+	uint8_t a1[16], a2[16], ans[16];
+	int err = 0;
+
+	cr_assert(eq(int, store_test_mkdtemp(dir, sizeof(dir), "upgrade"), 0));
+	restore_fixture(dir);
+	cr_assert(eq(int, user_version(dir), 1));
+	id_of(ALERT1, a1);
+	id_of(ALERT2, a2);
+	id_of(ANSWER, ans);
+
+	struct store *st = store_open(dir, &err);
+	cr_assert_not_null(st, "%s", limes_strerror(err));
+	cr_assert(store_healthy(st));
+	cr_assert(eq(int, store_check(st, true), 0));
+
+	/* the sent alerts: delivered, envelopes kept */
+	for (int i = 0; i < 2; i++) {
+		struct seen_rows s = { 0 };
+		cr_assert(eq(int, store_message_get(st, i ? a2 : a1, check_delivery, &s), 0));
+		cr_assert(eq(int, s.n, 1));
+		cr_assert(eq(int, s.state, DELIVERY_DELIVERED));
+		cr_assert(s.has_envelope);
+		cr_assert(s.has_receipt, "the signed receipt of a delivered alert was lost");
+		struct store_case_entry e;
+		cr_assert(eq(int, store_case_get(st, i ? a2 : a1, &e), 0));
+		cr_assert(not(e.received));
+		cr_assert(eq(int, e.type, 1));
+		cr_assert(not(e.body_purged));
+	}
+	/* the received answer: the exact bytes it came with (hash), its ref */
+	struct inbox_check c = { 0 };
+	cr_assert(eq(int, store_inbox_list(st, 0, 10, check_inbox, &c), 1));
+	cr_assert(c.hash_ok, "the received envelope no longer matches its hash");
+	cr_assert(c.has_ref);
+	cr_assert(eq(int, memcmp(c.ref, a1, 16), 0));
+	struct store_case_entry e;
+	cr_assert(eq(int, store_case_get(st, ans, &e), 0));
+	cr_assert(e.received);
+	cr_assert(eq(str, e.sender, "HU-POLICE-ROSZKE"));
+	cr_assert(eq(int, e.type, 3));
+
+	/* the new indexes serve the old rows: the answer is found from the alert */
+	uint8_t kids[4][STORE_ID_LEN];
+	size_t n = 0;
+	cr_assert(eq(int, store_case_children(st, a1, kids, 4, &n), 0));
+	cr_assert(eq(sz, n, 1));
+	cr_assert(eq(int, memcmp(kids[0], ans, 16), 0));
+	cr_assert(eq(int, store_case_children(st, a2, kids, 4, &n), 0));
+	cr_assert(eq(sz, n, 0));
+
+	/* body retention on old rows: the control result's body goes, its hash stays */
+	cr_assert(eq(int, store_begin(st), 0));
+	cr_assert(eq(int, store_purge_bodies(st, 3, UINT64_C(4102444800000)), 1));
+	cr_assert(eq(int, store_purge_bodies(st, 2, UINT64_C(4102444800000)), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, store_case_get(st, ans, &e), 0));
+	cr_assert(e.body_purged);
+	cr_assert(eq(int, store_case_get(st, a1, &e), 0));
+	cr_assert(not(e.body_purged));
+	store_destroy(&st);
+	cr_assert(eq(int, user_version(dir), 2));
+
+	/* and it opens again as the current version */
+	st = store_open(dir, &err);
+	cr_assert_not_null(st);
+	memset(&c, 0, sizeof(c));
+	cr_assert(eq(int, store_inbox_list(st, 0, 10, check_inbox, &c), 1));
+	cr_assert(eq(sz, c.envelope_len, 0));
+	store_destroy(&st);
+	store_test_rmtree(dir);
+}
