@@ -189,18 +189,20 @@ Test(audit, every_event_is_recorded_with_its_client_or_peer_and_rights_are_enfor
 			strlen(hit + strlen("accept = alert, pre_arrival, control_result")) + 1);
 		cr_assert(agentproc_write_config_text(r, text) == 0);
 	}
+	/* a control_result queued while R is down (A has not yet heard what R
+	 * accepts, so it takes it): R refuses it on arrival */
+	char alert[33], pre[33], relayed[33], cr[33];
 	cluster_start(c, A);
+	submit_one(a, NULL, R, "control_result", NULL, cr);
 	cluster_start(c, R);
 	cluster_start(c, C);
 	cr_assert(eq(int, cluster_wait_up(c, A, R, 10000), 1));
 	cr_assert(eq(int, cluster_wait_up(c, R, C, 10000), 1));
 
 	/* submission, sending, receipt, reception, relaying */
-	char alert[33], pre[33], relayed[33], cr[33];
 	submit_one(a, NULL, R, "alert", NULL, alert);
 	submit_one(a, "ncts-token-0123456789abcdef", R, "pre_arrival", NULL, pre);
 	submit_one(a, NULL, C, "alert", NULL, relayed);
-	submit_one(a, NULL, R, "control_result", NULL, cr);
 	json_t *ra = wait_entries(a, "receipt", "peer", R, relayed, 1, 15000);
 	cr_assert(eq(sz, count(ra, "submitted", "client", "default", alert), 1));
 	cr_assert(eq(sz, count(ra, "submitted", "client", "customs-ncts", pre), 1));
