@@ -368,10 +368,13 @@ void api_routes_get_message(const struct api_deps *deps, const char *client, con
 	const struct config_client *cl = client_rights(peers_config(deps->peers), client);
 	char submitter[STORE_AGENCY_MAX + 1] = "";
 	(void)store_message_client(deps->store, id, submitter, sizeof(submitter));
-	if (strcmp(submitter, client) != 0 && !client_may_read(cl, mv.type)) {
+	/* a received message's type is the inbox's (it has no outbox rows) */
+	int msg_type = have_case && ce.received ? ce.type : mv.type;
+	if (strcmp(submitter, client) != 0 && !client_may_read(cl, msg_type)) {
 		char list[256];
+		const char *tname = schema_type_name(msg_type);
 		api_clients_deny(deps, client, "read", id, r, "id", "client '%s' may not read '%s' messages (read = %s)",
-				 client, type ? type : "unknown", client_read_text(cl, list, sizeof(list)));
+				 client, tname ? tname : "unknown", client_read_text(cl, list, sizeof(list)));
 		goto out;
 	}
 	int arc = commit_stage(deps->commit, 0);
