@@ -125,8 +125,10 @@ Test(console, events_and_history_say_what_happened_on_the_links)
 	}
 	cr_assert(eq(int, seen, 1), "no link_down event for B 10 s after it was killed");
 
-	/* history: two intervals later every send is in a sample */
-	cluster_sleep_ms(2500);
+	/* history: a few intervals later every send is in a sample (the
+	 * sampler runs on the 1 s housekeeping tick, so 1 s samples may come
+	 * 2 s apart) */
+	cluster_sleep_ms(6500);
 	json_t *peers = NULL;
 	cr_assert(eq(int, cluster_http(c, A, "GET", "/v1/peers", NULL, &peers), 200));
 	json_int_t counted = json_integer_value(json_object_get(
