@@ -107,7 +107,7 @@ wait_delivered() { # count
 say "2. Both agents start and link up over CURVE-encrypted ZeroMQ"
 start rs; start hu
 wait_link rs HU-NAV-ROSZKE
-"$limes" status -c "$work/rs/limes.ini"
+"$limes" status -c "$work/rs/limes.ini" || [ $? -eq 2 ]   # 2: some link is not up
 
 say "3. Horgoš sends a stolen-vehicle alert (urgent) and a pre-arrival declaration for a truck"
 ids=()
@@ -127,13 +127,13 @@ for i in 1 2 3; do
 done
 ids+=("$("$limes" send -c "$work/rs/limes.ini" --to HU-NAV-ROSZKE --type alert --priority urgent "$here/docs/examples/alert.json")")
 sleep 4
-"$limes" status -c "$work/rs/limes.ini"
+"$limes" status -c "$work/rs/limes.ini" || [ $? -eq 2 ]   # 2: some link is not up
 info "4 more messages wait in Horgoš's outbox (the urgent alert will go first)."
 
 say "5. Röszke comes back: the backlog drains by itself"
 start hu
 wait_delivered ${#ids[@]} || { echo "not all delivered"; exit 1; }
-"$limes" status -c "$work/rs/limes.ini"
+"$limes" status -c "$work/rs/limes.ini" || [ $? -eq 2 ]   # 2: some link is not up
 for id in "${ids[@]}"; do
   state=$("$limes" msg -c "$work/rs/limes.ini" "$id" | tr -d '\n' | grep -o '"state": *"[a-z]*"' | head -1)
   info "$id  $state"
