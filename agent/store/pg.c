@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -343,8 +344,17 @@ int pg_exec_done(struct store *store, const struct pg_queries *q, int which,
 
 	if (!res)
 		return err;
-	if (changed)
-		*changed = atoi(PQcmdTuples(res));
+	if (changed) {
+		/* "" for a command that reports no count; otherwise decimal digits */
+		const char *text = PQcmdTuples(res);
+		char *end = NULL;
+		long n = strtol(text, &end, 10);
+		if (text[0] && (*end != '\0' || n < 0 || n > INT32_MAX)) {
+			PQclear(res);
+			return LIMES_E_INTERNAL;
+		}
+		*changed = text[0] ? (int)n : 0;
+	}
 	PQclear(res);
 	return 0;
 }
