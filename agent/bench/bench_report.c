@@ -190,7 +190,7 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 			    json_string("JetStream acknowledges before fsync (file store, default sync "
 					"interval); Limes acknowledges after fdatasync at both ends"));
 	json_t *targets = json_pack(
-		"{s:o, s:o, s:o, s:o, s:o, s:o}",
+		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		"throughput_ge_0.8_verify_limit",
 		pass(!isnan(r->ratio_to_verify_limit), r->ratio_to_verify_limit >= 0.8),
 		"latency_p50_lt_1ms", pass(!isnan(r->latency_p50_ms), r->latency_p50_ms < 1.0),
@@ -198,11 +198,16 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		"backlog_100k_lt_10s",
 		pass(!isnan(r->backlog_drain_s) && o->backlog >= 100000,
 		     r->backlog_drain_s < 10.0 && r->backlog_urgent_first == 1),
+		/* DESIGN.md §6 now asks for 8 s; the 10 s key stays for old readers. */
+		"backlog_100k_lt_8s",
+		pass(!isnan(r->backlog_drain_s) && o->backlog >= 100000,
+		     r->backlog_drain_s < 8.0 && r->backlog_urgent_first == 1),
 		"rss_1m_queued_lt_64mib",
 		pass(!isnan(r->rss_1m_queued_mb) && o->queued >= 1000000,
 		     fmax(r->rss_1m_queued_mb, isnan(r->rss_1m_queued_restart_mb) ? 0 : r->rss_1m_queued_restart_mb) <
 			     64.0),
-		"ge_nats_sync", pass(!isnan(r->ratio_to_nats_sync), r->ratio_to_nats_sync >= 1.0));
+		"ge_nats_sync", pass(!isnan(r->ratio_to_nats_sync), r->ratio_to_nats_sync >= 1.0),
+		"ge_2x_nats_sync", pass(!isnan(r->ratio_to_nats_sync), r->ratio_to_nats_sync >= 2.0));
 	json_object_set_new(doc, "targets", targets);
 	json_object_set_new(doc, "parameters", params);
 	json_object_set_new(doc, "machine", mach);
@@ -265,8 +270,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	row("  202 answer p50 (sender commit)", r->latency_ack_p50_ms, "ms", NULL, -1);
 	row("  202 answer p99", r->latency_ack_p99_ms, "ms", NULL, -1);
 	row("  offered rate achieved", r->latency_offered_per_s, "msg/s", NULL, -1);
-	row("backlog drain", r->backlog_drain_s, "s", "< 10 s for 100,000",
-	    o->backlog >= 100000 ? check(r->backlog_drain_s, r->backlog_drain_s < 10.0) : -1);
+	row("backlog drain", r->backlog_drain_s, "s", "< 8 s for 100,000",
+	    o->backlog >= 100000 ? check(r->backlog_drain_s, r->backlog_drain_s < 8.0) : -1);
 	printf("  %-34s %16s   %-26s %s\n", "  urgent delivered first",
 	       r->backlog_urgent_first < 0 ? "-" : r->backlog_urgent_first ? "yes" : "no", "yes",
 	       r->backlog_urgent_first < 0 ? "" : r->backlog_urgent_first ? "pass" : "MISS");
@@ -279,8 +284,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	    o->queued >= 1000000 ? check(r->rss_1m_queued_restart_mb, r->rss_1m_queued_restart_mb < 64.0) : -1);
 	row("NATS JetStream, publish+ack", r->nats_sync_msgs_per_s, "msg/s", NULL, -1);
 	row("NATS JetStream, async window", r->nats_async_msgs_per_s, "msg/s", NULL, -1);
-	row("Limes / NATS publish+ack", r->ratio_to_nats_sync, "", ">= 1",
-	    check(r->ratio_to_nats_sync, r->ratio_to_nats_sync >= 1.0));
+	row("Limes / NATS publish+ack", r->ratio_to_nats_sync, "", ">= 2",
+	    check(r->ratio_to_nats_sync, r->ratio_to_nats_sync >= 2.0));
 	row("Limes / NATS async", r->ratio_to_nats_async, "", "recorded", -1);
 	printf("\n  JetStream acknowledges before it fsyncs (file store, default sync interval);\n"
 	       "  Limes answers 202 and sends receipts only after fdatasync, at both ends.\n");
