@@ -42,6 +42,7 @@ struct recipient_match {
 	const uint8_t *hash;
 	bool match;
 	char matched[CONFIG_ID_MAX + 1];
+	enum delivery_state state; /* of the matched delivery */
 };
 
 static int match_recipient(void *arg, const struct store_delivery_row *row)
@@ -56,6 +57,7 @@ static int match_recipient(void *arg, const struct store_delivery_row *row)
 	if (memcmp(h, m->hash, 32) != 0)
 		return 0;
 	m->match = true;
+	m->state = row->state;
 	snprintf(m->matched, sizeof(m->matched), "%s", row->recipient);
 	return 1;
 }
@@ -92,6 +94,15 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 		if (bound) {
 			recipient = m.matched;
 			fl = link_inflight_find(ol, e->message_id, recipient);
+		}
+		/* a receipt for a delivery already finished (a replay, by a relay
+		 * or anyone on the path, or a second answer to a re-send) changes
+		 * nothing: it must not store the receipt again, add an audit entry
+		 * or count the message delivered twice */
+		if (bound && !fl && (m.state == DELIVERY_DELIVERED || m.state == DELIVERY_REJECTED)) {
+			log_debug("peer=%s msg=%s event=receipt_again state=%s", body->issuer,
+				  link_hex_id(e->message_id), store_delivery_state_name(m.state));
+			return true;
 		}
 	}
 	if (!bound) {

@@ -173,6 +173,17 @@ void agentproc_set_wrapper(struct agentproc *ap, const char *const *argv)
 	ap->wrapper[i] = NULL;
 }
 
+void agentproc_set_listen(struct agentproc *ap, const char *endpoint)
+{
+	snprintf(ap->endpoint, sizeof(ap->endpoint), "%s", endpoint);
+	ap->written = false;
+}
+
+unsigned agentproc_zmq_port(const struct agentproc *ap)
+{
+	return ap->zmq_port;
+}
+
 void agentproc_set_data_dir(struct agentproc *ap, const char *dir)
 {
 	snprintf(ap->data_dir, sizeof(ap->data_dir), "%s", dir);

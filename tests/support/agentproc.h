@@ -44,6 +44,11 @@ void agentproc_set_tls_ca(struct agentproc *ap, const char *ca_file);
 /* Starts the agent as `argv... LIMES_BIN agent -c CONFIG` (argv: NULL-terminated,
  * at most 7 entries, borrowed until the agent stops; NULL for none). */
 void agentproc_set_wrapper(struct agentproc *ap, const char *const *argv);
+/* The [agent] listen endpoint (e.g. "tcp://0.0.0.0:PORT" in a network
+ * namespace), instead of tcp://127.0.0.1:PORT; agentproc_endpoint() gives it. */
+void agentproc_set_listen(struct agentproc *ap, const char *endpoint);
+/* The ZeroMQ port it was given (the one in its default endpoint). */
+unsigned agentproc_zmq_port(const struct agentproc *ap);
 /* Sets the data folder (absolute), instead of ROOT/ID/data. */
 void agentproc_set_data_dir(struct agentproc *ap, const char *dir);
 /* Adds [peer "ID"] with endpoint, key, send and accept lists. */
