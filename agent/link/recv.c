@@ -254,6 +254,45 @@ static void accept_envelope(struct links *L, struct inbound *in, const char *add
 	}
 }
 
+/* How envelopes addressed to us are opened, at time now. */
+static struct envelope_open_params open_params(struct links *L, uint64_t now)
+{
+	const struct config *cfg = peers_config(L->deps.peers);
+	return (struct envelope_open_params){
+		.me = L->deps.me,
+		.my_id = cfg->id,
+		.now_ms = now,
+		.max_ttl_ms = cfg->max_ttl_ms,
+		.max_skew_ms = cfg->max_clock_skew_ms,
+		.max_envelope_bytes = cfg->max_frame_bytes,
+		.lookup = link_sender_lookup,
+		.lookup_arg = L,
+		.max_version = cfg->protocol,
+		.cache = L->roots,
+	};
+}
+
+/* Other bytes under the id of a message we hold: are they its author's,
+ * signed and verifying? Then they carry the message we hold (re-encoded on
+ * the way: the hash covers the envelope's bytes, which a relay can change
+ * without touching what is signed; or sealed again by its author) and the
+ * answer is DUPLICATE, bound to these bytes. Answering `replay` would mark
+ * at the author a message rejected that our inbox holds. */
+static bool author_signed_again(struct links *L, const struct store_seen *seen, const struct wire_header *h,
+				const uint8_t *buf, size_t len, uint64_t now)
+{
+	if (strcmp(seen->sender, h->sender) != 0)
+		return false;
+	struct envelope_open_params params = open_params(L, now);
+	struct envelope_opened v;
+	memset(&v, 0, sizeof(v));
+	int rc = envelope_verify(&params, buf, len, &v);
+	bool same = rc == 0 && memcmp(v.header.message_id, h->message_id, 16) == 0 &&
+		    strcmp(v.header.sender, seen->sender) == 0;
+	envelope_opened_clear(&v);
+	return same;
+}
+
 static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf, size_t len)
 {
 	const struct config *cfg = peers_config(L->deps.peers);
@@ -299,6 +338,10 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 			 limes_errname(rc));
 	bool was_seen = rc == 0;
 	if (was_seen && memcmp(seen.envelope_hash, hash, 32) != 0) {
+		if (seen.status != WIRE_RECEIPT_REJECTED && author_signed_again(L, &seen, &h, buf, len, now)) {
+			answer_duplicate(L, in, addressee, h.message_id, hash, &seen);
+			return;
+		}
 		if (seen.status != WIRE_RECEIPT_REJECTED || strcmp(seen.sender, h.sender) != 0) {
 			reject(L, in, addressee, h.message_id, hash, LIMES_E_ENV_REPLAY,
 			       "message id already used by other bytes");
@@ -312,18 +355,7 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		return;
 	}
 
-	struct envelope_open_params params = {
-		.me = L->deps.me,
-		.my_id = cfg->id,
-		.now_ms = now,
-		.max_ttl_ms = cfg->max_ttl_ms,
-		.max_skew_ms = cfg->max_clock_skew_ms,
-		.max_envelope_bytes = cfg->max_frame_bytes,
-		.lookup = link_sender_lookup,
-		.lookup_arg = L,
-		.max_version = cfg->protocol,
-		.cache = L->roots,
-	};
+	struct envelope_open_params params = open_params(L, now);
 	rc = envelope_open(&params, buf, len, &opened);
 	if (rehearing && (rc == 0 || rc == LIMES_E_ENV_DECRYPT)) {
 		/* the signature verified: the author wrote these bytes */

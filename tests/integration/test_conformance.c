@@ -215,10 +215,19 @@ static json_t *generate(void)
 	free(env);
 	{
 		struct spec s = good(0x11);
-		s.nonce = 0x99; /* same id, other bytes */
+		s.nonce = 0x99; /* same id, other bytes: its author sealed it again */
 		env = build(s, &len);
-		add(link, "replay/same_id_other_bytes", "Receiving 3: same id with other bytes is refused", "link",
-		    frame_env(env, len), receipt_expect("rejected", 16, NULL, 0x11));
+		add(link, "replay/same_id_other_bytes", "Receiving 3: same id with other bytes signed by its author is "
+		    "the message held: duplicate", "link", frame_env(env, len),
+		    receipt_expect("duplicate", 0, NULL, 0x11));
+		free(env);
+		/* other bytes that are not its author's (the signature fails): a replay */
+		s.nonce = 0x9a;
+		env = build(s, &len);
+		env[len - 1] ^= 0x01;
+		add(link, "replay/same_id_other_bytes_not_the_authors", "Receiving 3: same id with other bytes that "
+		    "its author did not sign is refused", "link", frame_env(env, len),
+		    receipt_expect("rejected", 16, NULL, 0x11));
 		free(env);
 	}
 	env = build(good(0x12), &len);

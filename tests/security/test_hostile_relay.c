@@ -180,7 +180,7 @@ Test(hostile_relay, drops_duplicates_reorders_delays_replays_and_forgeries_lose_
 	line[strcspn(line, "\n")] = '\0';
 	/* the attack happened: every kind of misbehaviour at least once */
 	static const char *const kinds[] = { "dropped", "duplicated", "reordered", "delayed", "tampered",
-					     "replayed", "forged", "sent_after_honest" };
+					     "replayed", "forged", "reencoded", "sent_after_honest" };
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
 		cr_assert(figure(line, kinds[k]) > 0, "the relay never %s anything: %s", kinds[k], line);
 	printf("hostile_relay_test messages=%zu delivered_once=%zu lost=0 duplicated=0 rejected=0 "

@@ -17,8 +17,9 @@
  * While hostile (from start until SIGUSR1) each envelope from the author and
  * each receipt from the recipient meets one fate: forwarded, dropped,
  * duplicated (again 0–500 ms later), held back and released after other
- * frames (reordered), delayed 50–2,000 ms, or forwarded with one byte
- * flipped; an envelope may also draw a forged receipt (ACCEPTED, signed by
+ * frames (reordered), delayed 50–2,000 ms, forwarded with one byte
+ * flipped, or (an envelope) re-encoded: the same signed envelope in other
+ * bytes, an unknown field appended, in place of the original; an envelope may also draw a forged receipt (ACCEPTED, signed by
  * the relay, as the relay or as the final recipient); and old frames of
  * either direction are replayed at random. Heartbeats are answered (a tenth
  * of the replies dropped) so the author keeps the link up. After SIGUSR1 it
@@ -63,7 +64,7 @@ static void on_term(int s) { (void)s; stop_now = 1; }
 
 static struct {
 	unsigned long envelopes, receipts, heartbeats, forwarded, dropped, duplicated, reordered, delayed, tampered,
-		replayed, forged, hb_dropped, sent_after_honest;
+		replayed, forged, reencoded, hb_dropped, sent_after_honest;
 } n;
 
 static void *router, *dealer;
@@ -188,6 +189,30 @@ static void forge(const struct identity *me, const char *my_id, const uint8_t *e
 	free(frame);
 }
 
+/* Forwards, instead of an envelope, the same envelope re-encoded: an
+ * unknown field appended, so the bytes (and their hash) differ while
+ * header, ciphertext and signature are untouched and still verify. */
+static bool reencode(const uint8_t *b, size_t len)
+{
+	struct wire_frame f;
+	if (wire_frame_unpack(b, len, MAX_FRAME, &f) < 0 || f.kind != WIRE_FRAME_ENVELOPE)
+		return false;
+	static const uint8_t unknown[] = { 0x7a, 0x02, 'x', 'x' }; /* field 15, 2 bytes */
+	uint8_t *env = malloc(f.len + sizeof(unknown)), *out = NULL;
+	size_t out_len = 0;
+	if (!env)
+		return false;
+	memcpy(env, f.bytes, f.len);
+	memcpy(env + f.len, unknown, sizeof(unknown));
+	struct wire_frame g = { .kind = WIRE_FRAME_ENVELOPE, .bytes = env, .len = f.len + sizeof(unknown) };
+	bool ok = wire_frame_pack(&g, &out, &out_len) == 0;
+	if (ok)
+		emit(TO_NEXT, out, out_len);
+	free(env);
+	free(out);
+	return ok;
+}
+
 /* One envelope or receipt on its way: its fate while hostile. */
 static void pass(enum dest d, const uint8_t *b, size_t len, uint64_t now)
 {
@@ -216,6 +241,8 @@ static void pass(enum dest d, const uint8_t *b, size_t len, uint64_t now)
 		emit(d, bad, len);
 		free(bad);
 		n.tampered++;
+	} else if (r < 75 && d == TO_NEXT && reencode(b, len)) {
+		n.reencoded++;
 	} else {
 		emit(d, b, len);
 		n.forwarded++;
@@ -356,10 +383,10 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("hostile_relay envelopes=%lu receipts=%lu heartbeats=%lu forwarded=%lu dropped=%lu duplicated=%lu "
-	       "reordered=%lu delayed=%lu tampered=%lu replayed=%lu forged=%lu heartbeat_replies_dropped=%lu "
+	       "reordered=%lu delayed=%lu tampered=%lu replayed=%lu forged=%lu reencoded=%lu heartbeat_replies_dropped=%lu "
 	       "sent_after_honest=%lu\n",
 	       n.envelopes, n.receipts, n.heartbeats, n.forwarded, n.dropped, n.duplicated, n.reordered, n.delayed,
-	       n.tampered, n.replayed, n.forged, n.hb_dropped, n.sent_after_honest);
+	       n.tampered, n.replayed, n.forged, n.reencoded, n.hb_dropped, n.sent_after_honest);
 	free(buf);
 	for (size_t i = 0; i < n_held; i++)
 		free(held[i].bytes);
