@@ -58,8 +58,8 @@ static int ip(const char *const *args)
  * it may never have been made). */
 static void sweep(const char *name)
 {
-	char cmd[128], line[32];
-	snprintf(cmd, sizeof(cmd), IP " netns pids %s 2>/dev/null", name);
+	char cmd[400], line[256];
+	snprintf(cmd, sizeof(cmd), IP " netns pids %.63s 2>/dev/null", name);
 	for (int round = 0; round < 3; round++) {
 		FILE *p = popen(cmd, "r");
 		int killed = 0;
@@ -75,7 +75,25 @@ static void sweep(const char *name)
 			break;
 		usleep(100 * 1000);
 	}
-	snprintf(cmd, sizeof(cmd), IP " netns del %s 2>/dev/null", name);
+	/* the veths go now, not when the kernel lets the namespace go: sockets
+	 * orphaned by the kill hold it for a minute or more */
+	snprintf(cmd, sizeof(cmd), IP " -n %.63s -br link 2>/dev/null", name);
+	FILE *p = popen(cmd, "r");
+	char dev[64][64];
+	size_t n_dev = 0;
+	while (p && n_dev < 64 && fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "@ \t\n")] = '\0';
+		if (line[0] && strcmp(line, "lo") != 0)
+			snprintf(dev[n_dev++], sizeof(dev[0]), "%.63s", line);
+	}
+	if (p)
+		pclose(p);
+	for (size_t i = 0; i < n_dev; i++) {
+		snprintf(cmd, sizeof(cmd), IP " -n %.63s link del dev %.63s 2>/dev/null", name, dev[i]);
+		if (system(cmd) < 0)
+			fprintf(stderr, "netns: cannot run %s\n", cmd);
+	}
+	snprintf(cmd, sizeof(cmd), IP " netns del %.63s 2>/dev/null", name);
 	if (system(cmd) < 0)
 		fprintf(stderr, "netns: cannot run %s\n", cmd);
 }
@@ -99,6 +117,21 @@ static void sweep_stale(void)
 			sweep(e->d_name);
 	}
 	closedir(d);
+	/* and the root ends of their management veths ("lh<pid>-<i>") */
+	d = opendir("/sys/class/net");
+	while (d && (e = readdir(d))) {
+		long pid;
+		int i;
+		char proc[64], cmd[128];
+		if (sscanf(e->d_name, "lh%ld-%d", &pid, &i) != 2)
+			continue;
+		snprintf(proc, sizeof(proc), "/proc/%ld", pid);
+		snprintf(cmd, sizeof(cmd), IP " link del dev %.15s 2>/dev/null", e->d_name);
+		if (access(proc, F_OK) != 0 && system(cmd) < 0)
+			fprintf(stderr, "netns: cannot run %s\n", cmd);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* The janitor: waits for EOF on the pipe (the test process ended, however
@@ -165,7 +198,7 @@ struct netns *netns_new(size_t n)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		char host[16], inner[16], root_addr[32];
-		snprintf(host, sizeof(host), "lh%ld-%zu", (long)getpid() % 1000000, i);
+		snprintf(host, sizeof(host), "lh%ld-%zu", (long)getpid(), i);
 		snprintf(inner, sizeof(inner), "mgmt%zu", i);
 		snprintf(root_addr, sizeof(root_addr), "10.%u.%u.%zu/30", 64 + r[0] % 64, r[1], 4 * i + 1);
 		snprintf(ns->mgmt_addr[i], sizeof(ns->mgmt_addr[i]), "10.%u.%u.%zu", 64 + r[0] % 64, r[1], 4 * i + 2);
