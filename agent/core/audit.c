@@ -32,6 +32,7 @@ struct audit {
 	uint64_t every_ms;
 	uint64_t last_cp_seq;         /* committed view, refreshed at each checkpoint */
 	uint64_t last_cp_ms;
+	bool standby;                 /* another node writes the trail: record nothing */
 	bool started;                 /* an entry is being built */
 	bool head_known;              /* head_seq/head_hash mirror the (staged) chain */
 	uint64_t head_generation;     /* the store's undo generation they were read at */
@@ -73,6 +74,21 @@ void audit_destroy(struct audit **pa)
 	free((*pa)->ids);
 	free(*pa);
 	*pa = NULL;
+}
+
+void audit_set_active(struct audit *a, bool active)
+{
+	if (!a)
+		return;
+	a->standby = !active;
+	/* Whatever was followed in memory may be stale: the other node of the
+	 * agency may have written the trail meanwhile. The head is read from
+	 * the store before the next entry, and the checkpoint state now. */
+	a->head_known = false;
+	if (active && store_audit_checkpoint_last(a->store, &a->last_cp_seq, &a->last_cp_ms) < 0)
+		a->last_cp_seq = 0;
+	if (active && !a->last_cp_ms)
+		a->last_cp_ms = clock_now_ms();
 }
 
 void audit_set_checkpoints(struct audit *a, uint64_t every_entries, uint64_t every_ms)
@@ -131,6 +147,9 @@ int audit_finish(struct audit *a)
 	if (!a || !a->started)
 		return LIMES_E_INVAL;
 	a->started = false;
+	/* a standby never writes the shared trail: its action must not happen */
+	if (a->standby)
+		return LIMES_E_AGAIN;
 	if (a->b.overflow) {
 		log_error("audit: an entry of kind %s does not fit in %u bytes",
 			  audit_kind_name(a->b.buf[20]), AUDIT_ENTRY_MAX);
@@ -185,7 +204,7 @@ int audit_checkpoint_tick(struct audit *a, uint64_t now_ms, bool force)
 	uint64_t seq;
 	int n, rc;
 
-	if (!a)
+	if (!a || a->standby)
 		return 0;
 	rc = store_audit_head(a->store, &seq, cp.head);
 	if (rc < 0)

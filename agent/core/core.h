@@ -311,6 +311,11 @@ struct audit *audit_new(struct store *store, struct commit *commit, const struct
 void audit_destroy(struct audit **a);
 /* New checkpoint intervals (reload); 0 keeps the current one. */
 void audit_set_checkpoints(struct audit *a, uint64_t every_entries, uint64_t every_ms);
+/* Active (the default) or standby (docs/availability.md): a standby
+ * records nothing (audit_finish() answers LIMES_E_AGAIN, no checkpoint is
+ * made); becoming active reads the chain head and the last checkpoint
+ * again from the store, where the other node may have moved them. */
+void audit_set_active(struct audit *a, bool active);
 /* Begins an entry of `kind` in the audit's own buffer (NULL when a is NULL);
  * add fields with audit_put_*, then audit_finish(). */
 struct audit_builder *audit_start(struct audit *a, int kind);

@@ -1,8 +1,10 @@
 /*
  * `limes-agent audit-dump -c FILE ...`: the audit trail read from the store
- * file of a stopped agent (opened as it is: nothing created, migrated or
- * written) and printed as the JSON lines of docs/audit.md. `limes audit`
- * runs it for a stopped agent: the CLI links no SQLite, the daemon does.
+ * of a stopped agent (SQLite: opened as it is, nothing created, migrated or
+ * written), or from the agency's PostgreSQL database in a read-only session
+ * whether a node runs or not, and printed as the JSON lines of
+ * docs/audit.md. `limes audit` runs it: the CLI links neither SQLite nor
+ * libpq, the daemon does.
  * Entry records add the store's own row number (stored_seq), so a verifier
  * sees rows deleted, inserted or swapped, not only bytes changed.
  */
@@ -15,9 +17,12 @@
 #include "config/config.h"
 #include "crypto/audit.h"
 #include "crypto/encode.h"
+#include "crypto/secret.h"
 #include "daemon/daemon.h"
 #include "proto/err.h"
 #include "store/store.h"
+
+#include "storeconf.h"
 
 enum { DUMP_OK = 0, DUMP_FAILED = 1, DUMP_BUSY = 75, DUMP_USAGE = 64, DUMP_CONFIG = 78 };
 
@@ -161,13 +166,25 @@ int agent_audit_dump(int argc, char **argv)
 		return DUMP_CONFIG;
 	}
 	d.me = cfg->id;
-	struct store *s = store_open_existing(cfg->data_dir, &e);
+	/* SQLite: the file of a stopped agent; PostgreSQL: one read-only
+	 * snapshot of the agency's database, whether or not a node runs */
+	struct store_settings settings;
+	char conninfo[4096];
+	struct store *s = NULL;
+	const char *where = cfg->store_backend == 1 ? "[store] postgres" : cfg->data_dir;
+	if (storeconf_settings(cfg, &settings, conninfo, sizeof(conninfo), err, sizeof(err)) < 0) {
+		fprintf(stderr, "limes audit: %s\n", err);
+		config_destroy(&cfg);
+		return DUMP_CONFIG;
+	}
+	s = store_open_existing_with(&settings, &e);
+	secret_wipe(conninfo, sizeof(conninfo));
 	uint64_t head;
 	uint8_t hash[32];
 	if (s)
 		e = store_audit_head(s, &head, hash);
 	if (!s || e < 0) {
-		fprintf(stderr, "limes audit: %s: cannot read the store%s: %s\n", cfg->data_dir,
+		fprintf(stderr, "limes audit: %s: cannot read the store%s: %s\n", where,
 			e == LIMES_E_AGAIN ? " (the agent is running: use the API)" : "", limes_strerror(e));
 		store_destroy(&s);
 		config_destroy(&cfg);

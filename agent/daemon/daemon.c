@@ -36,6 +36,7 @@
 #include "store/store.h"
 
 #include "role.h"
+#include "storeconf.h"
 
 #define HOUSEKEEPING_MS 1000
 #define PURGE_EVERY_MS (3600 * 1000)
@@ -94,6 +95,20 @@ static int on_active(void *arg)
 		.commit = agent->commit, .me = agent->me, .trace_fd = agent->trace_fd,
 	};
 
+	/* The trail is the agency's, in the store: after a takeover its head
+	 * is read there, never remembered. The config and key this node runs
+	 * with go on the record before it does anything else. */
+	audit_set_active(agent->audit, true);
+	int rc = audit_config_file(agent->audit, "load", agent->config_file);
+	if (rc == 0)
+		rc = audit_key(agent->audit, agent->id, identity_public(agent->me)->key_id, IDENTITY_KEY_ID_LEN,
+			       "agent key in use at start");
+	if (rc == 0)
+		rc = commit_flush(agent->commit);
+	if (rc < 0) {
+		log_error("event=audit_failed what=load reason=\"cannot write the audit trail: %s\"", limes_strerror(rc));
+		return rc;
+	}
 	agent->links = links_new(&ld, err, sizeof(err));
 	if (!agent->links) {
 		log_error("event=links_failed reason=\"%s\"", err);
@@ -168,8 +183,10 @@ static void reload(struct agent *agent)
 	/* the reload and any key it changed go on the record (staged with the turn) */
 	audit_set_checkpoints(agent->audit, peers_config(agent->peers)->audit_checkpoint_entries,
 			      peers_config(agent->peers)->audit_checkpoint_ms);
-	int arc = audit_config_file(agent->audit, "reload", agent->config_file);
-	for (size_t i = 0; arc == 0 && i < n_changed; i++)
+	/* a standby records nothing: the config it runs with is recorded
+	 * when it becomes active */
+	int arc = role_is_active(agent->role) ? audit_config_file(agent->audit, "reload", agent->config_file) : 0;
+	for (size_t i = 0; arc == 0 && role_is_active(agent->role) && i < n_changed; i++)
 		arc = audit_key(agent->audit, changed[i].id, changed[i].key_id, sizeof(changed[i].key_id),
 				"peer key changed by reload");
 	if (arc < 0)
@@ -295,24 +312,12 @@ static int lock_data_dir(struct agent *agent, const char *dir, char *err, size_t
 static struct store *open_store(const struct config *cfg, char *err, size_t err_len)
 {
 	char conninfo[4096];
-	size_t len = 0;
 	int rc = 0;
 	struct store *store = NULL;
-	struct store_settings settings = {
-		.backend = cfg->store_backend == 1 ? STORE_BACKEND_POSTGRES : STORE_BACKEND_SQLITE,
-		.dir = cfg->data_dir, .conninfo = cfg->store_conninfo, .agency = cfg->id,
-		.schema = cfg->store_schema[0] ? cfg->store_schema : NULL,
-	};
+	struct store_settings settings;
 
-	if (cfg->store_backend == 1 && cfg->store_conninfo_file[0]) {
-		rc = secret_file_read(cfg->store_conninfo_file, "conninfo file", conninfo, sizeof(conninfo) - 1,
-				      &len, err, err_len);
-		if (rc < 0)
-			return NULL;
-		conninfo[len] = '\0';
-		conninfo[strcspn(conninfo, "\r\n")] = '\0';
-		settings.conninfo = conninfo;
-	}
+	if (storeconf_settings(cfg, &settings, conninfo, sizeof(conninfo), err, err_len) < 0)
+		return NULL;
 	store = store_open_with(&settings, &rc);
 	if (!store)
 		snprintf(err, err_len, "%s: cannot open the store (%s): %s",
@@ -385,9 +390,9 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	}
 	agent->loop_ready = true;
 	agent->commit = commit_new(&agent->loop, agent->store);
-	/* the audit trail rides on the commit; the PostgreSQL backend does not
-	 * keep one yet (docs/audit.md), and says so */
-	if (agent->commit && store_audit_supported(agent->store)) {
+	/* the audit trail rides on the commit; it records nothing until this
+	 * node is active (on_active): a standby never writes the shared store */
+	if (agent->commit) {
 		const struct config *ac = peers_config(agent->peers);
 		agent->audit = audit_new(agent->store, agent->commit, agent->me, ac->id, ac->audit_checkpoint_entries,
 					 ac->audit_checkpoint_ms);
@@ -395,10 +400,8 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 			snprintf(err, err_len, "out of memory");
 			goto fail;
 		}
+		audit_set_active(agent->audit, false);
 		commit_set_audit(agent->commit, agent->audit);
-	} else if (agent->commit) {
-		log_warn("event=audit_unavailable backend=%s reason=\"this store backend keeps no audit trail yet\"",
-			 store_backend_name(agent->store));
 	}
 	agent->submit = agent->commit ? submit_new(agent->peers, agent->store, agent->commit, agent->me) : NULL;
 	if (!agent->submit) {
@@ -455,17 +458,6 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	agent->housekeeping.data = agent;
 	uv_timer_start(&agent->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
 	agent->last_purge_ms = clock_bounded_ms(&agent->purge_clock) - PURGE_EVERY_MS; /* purge once at start */
-	/* the config and key this process runs with, on the record before anything else */
-	rc = audit_config_file(agent->audit, "load", agent->config_file);
-	if (rc == 0)
-		rc = audit_key(agent->audit, agent->id, identity_public(agent->me)->key_id, IDENTITY_KEY_ID_LEN,
-			       "agent key in use at start");
-	if (rc == 0)
-		rc = commit_flush(agent->commit);
-	if (rc < 0) {
-		snprintf(err, err_len, "%s: cannot write the audit trail: %s", now_cfg->data_dir, limes_strerror(rc));
-		goto fail;
-	}
 	return agent;
 
 fail:

@@ -1,6 +1,6 @@
 /*
- * The audit trail's tables and every query on them: the append-only entry
- * chain (with an index of the message ids each entry names), our signed
+ * The SQLite backend's audit trail, its tables and every query on them: the
+ * append-only entry chain (with an index of the message ids each entry names), our signed
  * checkpoints, the countersignatures neighbours returned for them, and the
  * neighbours' checkpoints we countersigned and keep. The store holds bytes
  * and hashes it is given; building, hashing and signing them is crypto/audit.c's,
@@ -111,23 +111,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 
 static const struct store_queries queries = { STORE_FILE_AUDIT, SQL_COUNT_, sql_text };
 
-/* The trail lives in the SQLite backend only (docs/audit.md): on another
- * backend every operation here refuses. */
 static sqlite3_stmt *stmt_get(struct store *store, int which, int *err)
 {
-	if (!store->db) {
-		*err = LIMES_E_INVAL;
-		return NULL;
-	}
 	return store_stmt(store, &queries, which, err);
 }
 
-bool store_audit_supported(const struct store *store)
-{
-	return store && store->db;
-}
-
-int store_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN])
+int sqlite_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN])
 {
 	int err = 0, rc;
 	sqlite3_stmt *stmt;
@@ -151,7 +140,7 @@ int store_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH
 	return err;
 }
 
-int store_audit_append(struct store *store, const struct store_audit_row *row,
+int sqlite_audit_append(struct store *store, const struct store_audit_row *row,
 		       const uint8_t (*ids)[STORE_ID_LEN], size_t n_ids)
 {
 	int err = 0;
@@ -187,7 +176,7 @@ int store_audit_append(struct store *store, const struct store_audit_row *row,
 	return err;
 }
 
-int store_audit_list(struct store *store, const struct store_audit_filter *f,
+int sqlite_audit_list(struct store *store, const struct store_audit_filter *f,
 		     int (*fn)(void *arg, const struct store_audit_row *row), void *arg)
 {
 	int err = 0, rc, count = 0;
@@ -228,7 +217,7 @@ int store_audit_list(struct store *store, const struct store_audit_filter *f,
 	return err ? err : count;
 }
 
-int store_audit_checkpoint_put(struct store *store, const struct store_audit_checkpoint *cp)
+int sqlite_audit_checkpoint_put(struct store *store, const struct store_audit_checkpoint *cp)
 {
 	int err = 0;
 	bool bad = false;
@@ -251,7 +240,7 @@ int store_audit_checkpoint_put(struct store *store, const struct store_audit_che
 	return err ? err : store_step_done(store, stmt, "audit checkpoint put");
 }
 
-int store_audit_checkpoint_last(struct store *store, uint64_t *seq, uint64_t *time_ms)
+int sqlite_audit_checkpoint_last(struct store *store, uint64_t *seq, uint64_t *time_ms)
 {
 	int err = 0, rc;
 	sqlite3_stmt *stmt;
@@ -319,7 +308,7 @@ static int list_checkpoints(struct store *store, int which, const char *peer, ui
 	return err ? err : count;
 }
 
-int store_audit_checkpoints(struct store *store, uint64_t after_seq,
+int sqlite_audit_checkpoints(struct store *store, uint64_t after_seq,
 			    int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg)
 {
 	if (!store || !fn)
@@ -327,7 +316,7 @@ int store_audit_checkpoints(struct store *store, uint64_t after_seq,
 	return list_checkpoints(store, SQL_CP_LIST, NULL, after_seq, 0, fn, arg);
 }
 
-int store_audit_uncountersigned(struct store *store, const char *peer, uint64_t after_seq, size_t limit,
+int sqlite_audit_uncountersigned(struct store *store, const char *peer, uint64_t after_seq, size_t limit,
 				int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg)
 {
 	if (!store || !fn || !store_agency_ok(peer))
@@ -335,7 +324,7 @@ int store_audit_uncountersigned(struct store *store, const char *peer, uint64_t 
 	return list_checkpoints(store, SQL_CP_UNSIGNED, peer, after_seq, limit, fn, arg);
 }
 
-int store_audit_countersig_put(struct store *store, uint64_t seq, const char *peer,
+int sqlite_audit_countersig_put(struct store *store, uint64_t seq, const char *peer,
 			       const uint8_t countersig[STORE_SIG_LEN], uint64_t time_ms)
 {
 	int err = 0;
@@ -358,7 +347,7 @@ int store_audit_countersig_put(struct store *store, uint64_t seq, const char *pe
 	return err ? err : store_step_done(store, stmt, "audit countersig put");
 }
 
-int store_audit_countersigs(struct store *store, uint64_t seq,
+int sqlite_audit_countersigs(struct store *store, uint64_t seq,
 			    int (*fn)(void *arg, const char *peer, const uint8_t *countersig, size_t len,
 				      uint64_t time_ms),
 			    void *arg)
@@ -387,7 +376,7 @@ int store_audit_countersigs(struct store *store, uint64_t seq,
 	return err ? err : count;
 }
 
-int store_audit_kept_put(struct store *store, const struct store_audit_kept *k)
+int sqlite_audit_kept_put(struct store *store, const struct store_audit_kept *k)
 {
 	int err = 0;
 	bool bad = false;
@@ -411,7 +400,7 @@ int store_audit_kept_put(struct store *store, const struct store_audit_kept *k)
 	return err ? err : store_step_done(store, stmt, "audit kept put");
 }
 
-int store_audit_kept_list(struct store *store, const char *peer,
+int sqlite_audit_kept_list(struct store *store, const char *peer,
 			  int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
 {
 	int err = 0, rc, count = 0;
@@ -449,7 +438,7 @@ int store_audit_kept_list(struct store *store, const char *peer,
 	return err ? err : count;
 }
 
-int store_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len)
+int sqlite_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len)
 {
 	int err = 0, rc;
 	sqlite3_stmt *stmt;

@@ -86,6 +86,29 @@ struct store_ops {
 			     size_t max, size_t *n);
 	int (*purge_bodies)(struct store *store, int type, uint64_t cut_ms);
 
+	/* the audit trail (docs/audit.md): store_audit_* and store_message_client */
+	int (*audit_head)(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);
+	int (*audit_append)(struct store *store, const struct store_audit_row *row,
+			    const uint8_t (*ids)[STORE_ID_LEN], size_t n_ids);
+	int (*audit_list)(struct store *store, const struct store_audit_filter *f,
+			  int (*fn)(void *arg, const struct store_audit_row *row), void *arg);
+	int (*audit_checkpoint_put)(struct store *store, const struct store_audit_checkpoint *cp);
+	int (*audit_checkpoint_last)(struct store *store, uint64_t *seq, uint64_t *time_ms);
+	int (*audit_checkpoints)(struct store *store, uint64_t after_seq,
+				 int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+	int (*audit_uncountersigned)(struct store *store, const char *peer, uint64_t after_seq, size_t limit,
+				     int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+	int (*audit_countersig_put)(struct store *store, uint64_t seq, const char *peer,
+				    const uint8_t countersig[STORE_SIG_LEN], uint64_t time_ms);
+	int (*audit_countersigs)(struct store *store, uint64_t seq,
+				 int (*fn)(void *arg, const char *peer, const uint8_t *countersig, size_t len,
+					   uint64_t time_ms),
+				 void *arg);
+	int (*audit_kept_put)(struct store *store, const struct store_audit_kept *k);
+	int (*audit_kept_list)(struct store *store, const char *peer,
+			       int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+	int (*message_client)(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
+
 	/* high availability (docs/availability.md) */
 	int (*ha_try_active)(struct store *store, const char *node, const char *api);
 	int (*ha_active_node)(struct store *store, char *node, size_t node_len, char *api,
@@ -127,7 +150,7 @@ struct store {
 	bool pg_mark;            /* the request savepoint is set */
 	bool pg_ha_active;       /* this session holds the agency's advisory lock */
 	char pg_agency[STORE_AGENCY_MAX + 1]; /* names the advisory lock */
-	uint32_t pg_prepared[3]; /* per pg file (enum pg_file): bit i, its query i is prepared */
+	uint32_t pg_prepared[5]; /* per pg file (enum pg_file): bit i, its query i is prepared */
 };
 
 /* The two backends' tables. */
@@ -137,6 +160,8 @@ extern const struct store_ops store_pg_ops;
 /* store_open_pg() in a schema of its own (NULL: the session's search_path). */
 struct store *store_open_pg_schema(const char *conninfo, const char *agency, const char *schema,
 				   int *err);
+/* An existing PostgreSQL store opened for reading by tools (store_open_existing_with()). */
+struct store *store_open_pg_reader(const char *conninfo, const char *agency, const char *schema, int *err);
 
 /* Marks the store unhealthy for good with `reason` (logged once); later
  * writes return `code`. The backend rolls back its own transaction. */

@@ -99,8 +99,9 @@ static const char schema_v1[] =
 	" api text NOT NULL,"
 	" since_ms bigint NOT NULL);";
 
-/* migrations[v] brings a database from limes_schema.version v to v + 1. */
-static const char *const migrations[] = { schema_v1 };
+/* migrations[v] brings a database from limes_schema.version v to v + 1;
+ * the numbers follow the SQLite schema's (2: cases, 3: the audit trail). */
+static const char *const migrations[] = { schema_v1, pg_cases_schema, pg_audit_schema };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum {
@@ -301,7 +302,7 @@ static int result_error(struct store *store, const PGresult *res, const char *wh
 PGresult *pg_exec(struct store *store, const struct pg_queries *q, int which,
 		  const struct pg_params *p, int *err, const char *what)
 {
-	static const char files[] = "cob";
+	static const char files[] = "cobaz"; /* enum pg_file */
 	char name[16];
 	uint32_t bit;
 	PGresult *res;
@@ -715,13 +716,66 @@ static int use_schema(struct store *store, const char *schema)
 	return err ? err : pg_exec_plain(store, sql, "set schema");
 }
 
+static struct store *open_pg(const char *conninfo, const char *agency, const char *schema, bool reader,
+			     int *err);
+
 struct store *store_open_pg(const char *conninfo, const char *agency, int *err)
 {
 	return store_open_pg_schema(conninfo, agency, NULL, err);
 }
 
+/* A tool's view of an existing store: a read-only session on one snapshot
+ * (what a running agent commits meanwhile is not seen), no schema created,
+ * no migration. 0, LIMES_E_NOENT when there is no Limes store, or an error. */
+static int open_reader(struct store *store, const char *schema)
+{
+	char sql[160], text[32];
+	PGresult *res;
+	int err;
+
+	err = pg_exec_plain(store, "SET client_min_messages = warning; SET default_transaction_read_only = on",
+			    "configure");
+	if (!err && schema) {
+		snprintf(sql, sizeof(sql), "SET search_path = %s", schema);
+		err = pg_exec_plain(store, sql, "set schema");
+	}
+	if (err)
+		return err;
+	/* asked directly: a missing table is an answer here, not a warning */
+	res = PQexec(store->pg, "SELECT version FROM limes_schema");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		err = PQresultStatus(res) == PGRES_TUPLES_OK || (state && !strcmp(state, "42P01"))
+			      ? LIMES_E_NOENT
+			      : result_error(store, res, "read schema version");
+		PQclear(res);
+		return err ? err : LIMES_E_IO;
+	}
+	snprintf(text, sizeof(text), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (strtol(text, NULL, 10) > PG_SCHEMA_VERSION) {
+		log_error("store schema version %s is newer than this Limes (%d)", text, PG_SCHEMA_VERSION);
+		return LIMES_E_STORE_CORRUPT;
+	}
+	err = pg_exec_plain(store, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin snapshot");
+	if (!err)
+		store->pg_in_tx = true;
+	return err;
+}
+
 struct store *store_open_pg_schema(const char *conninfo, const char *agency, const char *schema,
 				   int *err)
+{
+	return open_pg(conninfo, agency, schema, false, err);
+}
+
+struct store *store_open_pg_reader(const char *conninfo, const char *agency, const char *schema, int *err)
+{
+	return open_pg(conninfo, agency, schema, true, err);
+}
+
+static struct store *open_pg(const char *conninfo, const char *agency, const char *schema, bool reader,
+			     int *err)
 {
 	/* libpq's own side of the same bounds; conninfo (last, expanded)
 	 * overrides any of them. */
@@ -752,6 +806,10 @@ struct store *store_open_pg_schema(const char *conninfo, const char *agency, con
 			  store->pg ? (int)strcspn(PQerrorMessage(store->pg), "\n") : 14,
 			  store->pg ? PQerrorMessage(store->pg) : "out of memory");
 		e = LIMES_E_STORE_FAILED;
+		goto out;
+	}
+	if (reader) {
+		e = open_reader(store, schema);
 		goto out;
 	}
 	e = configure(store);
@@ -807,6 +865,21 @@ const struct store_ops store_pg_ops = {
 	.seen_forget = pg_seen_forget,
 	.inbox_list = pg_inbox_list,
 	.purge = pg_purge,
+	.case_get = pg_case_get,
+	.case_children = pg_case_children,
+	.purge_bodies = pg_purge_bodies,
+	.audit_head = pg_audit_head,
+	.audit_append = pg_audit_append,
+	.audit_list = pg_audit_list,
+	.audit_checkpoint_put = pg_audit_checkpoint_put,
+	.audit_checkpoint_last = pg_audit_checkpoint_last,
+	.audit_checkpoints = pg_audit_checkpoints,
+	.audit_uncountersigned = pg_audit_uncountersigned,
+	.audit_countersig_put = pg_audit_countersig_put,
+	.audit_countersigs = pg_audit_countersigs,
+	.audit_kept_put = pg_audit_kept_put,
+	.audit_kept_list = pg_audit_kept_list,
+	.message_client = pg_message_client,
 	.ha_try_active = pg_ha_try_active,
 	.ha_active_node = pg_ha_active_node,
 	.ping = pg_ping,

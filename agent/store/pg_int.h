@@ -1,5 +1,6 @@
 /*
- * Private to the store's PostgreSQL backend (pg.c, pg_outbox.c, pg_inbox.c):
+ * Private to the store's PostgreSQL backend (pg.c, pg_outbox.c, pg_inbox.c,
+ * pg_cases.c, pg_audit.c):
  * the prepared-statement helpers over libpq, parameter and column helpers,
  * the mapping of SQLSTATEs to Limes errors and the unhealthy state, and the
  * backend's implementations of the operations table (backend.h).
@@ -22,7 +23,7 @@
  * written, so a put never fails half-way on size. */
 #define PG_VALUE_MAX 1000000000u
 
-enum pg_file { PG_FILE_CORE, PG_FILE_OUTBOX, PG_FILE_INBOX };
+enum pg_file { PG_FILE_CORE, PG_FILE_OUTBOX, PG_FILE_INBOX, PG_FILE_AUDIT, PG_FILE_CASES };
 
 /* One file's queries: sql[i] is the text of its query i (at most 32). */
 struct pg_queries {
@@ -114,6 +115,38 @@ int pg_seen_put(struct store *store, const uint8_t id[STORE_ID_LEN], const struc
 int pg_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN]);
 int pg_inbox_list(struct store *store, int64_t after, size_t limit,
 		  int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
+
+/* pg_cases.c: a case's messages and body retention (store.h); the indexes
+ * they use are schema version 2. */
+extern const char pg_cases_schema[];
+int pg_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
+int pg_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], uint8_t (*ids)[STORE_ID_LEN],
+		     size_t max, size_t *n);
+int pg_purge_bodies(struct store *store, int type, uint64_t cut_ms);
+
+/* pg_audit.c: the audit trail (store.h); its tables are schema version 3. */
+extern const char pg_audit_schema[];
+int pg_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);
+int pg_audit_append(struct store *store, const struct store_audit_row *row,
+		    const uint8_t (*ids)[STORE_ID_LEN], size_t n_ids);
+int pg_audit_list(struct store *store, const struct store_audit_filter *f,
+		  int (*fn)(void *arg, const struct store_audit_row *row), void *arg);
+int pg_audit_checkpoint_put(struct store *store, const struct store_audit_checkpoint *cp);
+int pg_audit_checkpoint_last(struct store *store, uint64_t *seq, uint64_t *time_ms);
+int pg_audit_checkpoints(struct store *store, uint64_t after_seq,
+			 int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+int pg_audit_uncountersigned(struct store *store, const char *peer, uint64_t after_seq, size_t limit,
+			     int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+int pg_audit_countersig_put(struct store *store, uint64_t seq, const char *peer,
+			    const uint8_t countersig[STORE_SIG_LEN], uint64_t time_ms);
+int pg_audit_countersigs(struct store *store, uint64_t seq,
+			 int (*fn)(void *arg, const char *peer, const uint8_t *countersig, size_t len,
+				   uint64_t time_ms),
+			 void *arg);
+int pg_audit_kept_put(struct store *store, const struct store_audit_kept *k);
+int pg_audit_kept_list(struct store *store, const char *peer,
+		       int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+int pg_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
 
 /* Retention parts, run by pg_purge() in its transaction. */
 int pg_outbox_purge(struct store *store, uint64_t cut);

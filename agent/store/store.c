@@ -90,6 +90,17 @@ struct store *store_open_with(const struct store_settings *settings, int *err)
 	return NULL;
 }
 
+struct store *store_open_existing_with(const struct store_settings *settings, int *err)
+{
+	if (settings && settings->backend == STORE_BACKEND_SQLITE)
+		return store_open_existing(settings->dir, err);
+	if (settings && settings->backend == STORE_BACKEND_POSTGRES)
+		return store_open_pg_reader(settings->conninfo, settings->agency, settings->schema, err);
+	if (err)
+		*err = LIMES_E_INVAL;
+	return NULL;
+}
+
 void store_destroy(struct store **storep)
 {
 	struct store *store;
@@ -285,6 +296,101 @@ int store_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], ui
 int store_purge_bodies(struct store *store, int type, uint64_t cut_ms)
 {
 	return DISPATCH(store, LIMES_E_INVAL, purge_bodies, store, type, cut_ms);
+}
+
+/* The audit trail's wrappers check what every backend relies on. */
+int store_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN])
+{
+	if (!seq || !hash)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_head, store, seq, hash);
+}
+
+int store_audit_append(struct store *store, const struct store_audit_row *row,
+		       const uint8_t (*ids)[STORE_ID_LEN], size_t n_ids)
+{
+	if (!row || !row->bytes || row->seq == 0 || row->seq > INT64_MAX || (n_ids && !ids))
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_append, store, row, ids, n_ids);
+}
+
+int store_audit_list(struct store *store, const struct store_audit_filter *f,
+		     int (*fn)(void *arg, const struct store_audit_row *row), void *arg)
+{
+	if (!f || !fn)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_list, store, f, fn, arg);
+}
+
+int store_audit_checkpoint_put(struct store *store, const struct store_audit_checkpoint *cp)
+{
+	if (!cp || !cp->body)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_checkpoint_put, store, cp);
+}
+
+int store_audit_checkpoint_last(struct store *store, uint64_t *seq, uint64_t *time_ms)
+{
+	if (!seq || !time_ms)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_checkpoint_last, store, seq, time_ms);
+}
+
+int store_audit_checkpoints(struct store *store, uint64_t after_seq,
+			    int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg)
+{
+	if (!fn)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_checkpoints, store, after_seq, fn, arg);
+}
+
+int store_audit_uncountersigned(struct store *store, const char *peer, uint64_t after_seq, size_t limit,
+				int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg)
+{
+	if (!fn || !peer || !peer[0] || strlen(peer) > STORE_AGENCY_MAX)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_uncountersigned, store, peer, after_seq, limit, fn, arg);
+}
+
+int store_audit_countersig_put(struct store *store, uint64_t seq, const char *peer,
+			       const uint8_t countersig[STORE_SIG_LEN], uint64_t time_ms)
+{
+	if (!countersig || !peer || !peer[0] || strlen(peer) > STORE_AGENCY_MAX)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_countersig_put, store, seq, peer, countersig, time_ms);
+}
+
+int store_audit_countersigs(struct store *store, uint64_t seq,
+			    int (*fn)(void *arg, const char *peer, const uint8_t *countersig, size_t len,
+				      uint64_t time_ms),
+			    void *arg)
+{
+	if (!fn)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_countersigs, store, seq, fn, arg);
+}
+
+int store_audit_kept_put(struct store *store, const struct store_audit_kept *k)
+{
+	if (!k || !k->body || !k->peer || !k->peer[0] || strlen(k->peer) > STORE_AGENCY_MAX)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_kept_put, store, k);
+}
+
+int store_audit_kept_list(struct store *store, const char *peer,
+			  int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+{
+	if (!fn)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_kept_list, store, peer, fn, arg);
+}
+
+int store_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len)
+{
+	if (!id || !buf || len == 0)
+		return LIMES_E_INVAL;
+	buf[0] = '\0';
+	return DISPATCH(store, LIMES_E_INVAL, message_client, store, id, buf, len);
 }
 
 int store_ha_try_active(struct store *store, const char *node, const char *api)

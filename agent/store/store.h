@@ -207,6 +207,12 @@ int store_ping(struct store *store);
  * run, nothing written. LIMES_E_NOENT when there is no database. Caller owns
  * the result. */
 struct store *store_open_existing(const char *dir, int *err);
+/* The same for the store the settings describe: SQLite as above; PostgreSQL
+ * connects with the session read-only (default_transaction_read_only) and
+ * reads from one REPEATABLE READ snapshot, with no schema created and no
+ * migration run (LIMES_E_NOENT when the schema holds no Limes store). It
+ * may be read while the agent runs. Caller owns the result. */
+struct store *store_open_existing_with(const struct store_settings *settings, int *err);
 /* Closes the store and frees it; accepts NULL and sets *store to NULL. An
  * open transaction is rolled back. */
 void store_destroy(struct store **store);
@@ -387,7 +393,8 @@ int store_inbox_list(struct store *store, int64_t after, size_t limit,
 int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
 
 /* ------------------------------------------------------------ audit trail
- * (audit.c). The store keeps the bytes and hashes it is given; core/audit.c
+ * (audit.c on SQLite, pg_audit.c on PostgreSQL: the same tables, the same
+ * bytes). The store keeps the bytes and hashes it is given; core/audit.c
  * decides what is recorded and crypto/audit.c builds and signs the bytes. */
 
 #define STORE_SIG_LEN 64
@@ -436,9 +443,6 @@ struct store_audit_kept {
 	uint64_t time_ms;
 };
 
-/* True when the store's backend keeps the audit trail (SQLite; not yet
- * PostgreSQL). */
-bool store_audit_supported(const struct store *store);
 /* The last entry's seq and hash into the caller's variables (0 and zeros
  * when the trail is empty). Sees what the open transaction staged. */
 int store_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);

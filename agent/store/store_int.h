@@ -131,5 +131,27 @@ int store_inbox_purge(struct store *store, uint64_t now_ms, uint64_t cut);
 
 /* audit.c: the tables of SQLite schema version 3 (the audit trail). */
 extern const char store_audit_schema[];
+/* audit.c: the backend's audit operations (store.h, "audit trail"). */
+int sqlite_audit_head(struct store *store, uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);
+int sqlite_audit_append(struct store *store, const struct store_audit_row *row,
+			const uint8_t (*ids)[STORE_ID_LEN], size_t n_ids);
+int sqlite_audit_list(struct store *store, const struct store_audit_filter *f,
+		      int (*fn)(void *arg, const struct store_audit_row *row), void *arg);
+int sqlite_audit_checkpoint_put(struct store *store, const struct store_audit_checkpoint *cp);
+int sqlite_audit_checkpoint_last(struct store *store, uint64_t *seq, uint64_t *time_ms);
+int sqlite_audit_checkpoints(struct store *store, uint64_t after_seq,
+			     int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+int sqlite_audit_uncountersigned(struct store *store, const char *peer, uint64_t after_seq, size_t limit,
+				 int (*fn)(void *arg, const struct store_audit_checkpoint *cp), void *arg);
+int sqlite_audit_countersig_put(struct store *store, uint64_t seq, const char *peer,
+				const uint8_t countersig[STORE_SIG_LEN], uint64_t time_ms);
+int sqlite_audit_countersigs(struct store *store, uint64_t seq,
+			     int (*fn)(void *arg, const char *peer, const uint8_t *countersig, size_t len,
+				       uint64_t time_ms),
+			     void *arg);
+int sqlite_audit_kept_put(struct store *store, const struct store_audit_kept *k);
+int sqlite_audit_kept_list(struct store *store, const char *peer,
+			   int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+int sqlite_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
 
 #endif

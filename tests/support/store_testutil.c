@@ -129,3 +129,35 @@ int store_test_pg_kill_sessions(const char *schema)
 		 schema);
 	return admin_exec(sql, &n) < 0 ? -1 : n;
 }
+
+int store_test_pg_sql(const char *schema, const char *sql, char *out, size_t out_len)
+{
+	const char *base = getenv("LIMES_TEST_PG");
+	char search[160];
+	PGconn *conn;
+	PGresult *res;
+	int rc = 0;
+
+	if (!base || !*base) {
+		fprintf(stderr, "LIMES_TEST_PG is not set: run through tests/pg_throwaway.sh run\n");
+		return -1;
+	}
+	conn = PQconnectdb(base);
+	if (PQstatus(conn) != CONNECTION_OK) {
+		fprintf(stderr, "cannot connect to %s: %s", base, PQerrorMessage(conn));
+		PQfinish(conn);
+		return -1;
+	}
+	snprintf(search, sizeof(search), "SET client_min_messages = warning; SET search_path = %s", schema);
+	PQclear(PQexec(conn, search));
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+		rc = -1;
+	} else if (out && out_len) {
+		snprintf(out, out_len, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+	}
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}

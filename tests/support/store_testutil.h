@@ -34,6 +34,11 @@ int store_test_pg_create(const char *tag, char *conninfo, size_t conninfo_len, c
 			 size_t schema_len);
 /* Drops the schema and everything in it; 0 or -1. */
 int store_test_pg_drop(const char *schema);
+/* Runs sql (one or more statements) in `schema` as the server's superuser
+ * (so it can do what the agent's triggers refuse: a tamperer with the
+ * database); the first value of the last result into out (may be NULL).
+ * 0, or -1 with the reason on stderr. */
+int store_test_pg_sql(const char *schema, const char *sql, char *out, size_t out_len);
 /* Ends every session whose application_name is `schema` (a lost database
  * session, as seen by the store); the number ended, or -1. */
 int store_test_pg_kill_sessions(const char *schema);
