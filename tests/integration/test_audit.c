@@ -4,7 +4,9 @@
  * rights are enforced (403 naming the right) and its refused attempts are
  * on the record; `limes audit verify` finds every kind of tampering with a
  * stopped agent's database, naming the entry, including a store swapped for
- * an older copy (through the neighbour's countersigned checkpoints); and
+ * an older copy (through the neighbour's countersigned checkpoints), on
+ * SQLite and on PostgreSQL (ctest runs this suite beside a throwaway
+ * server, tests/pg_throwaway.sh); and
  * after SIGKILLs of both sides the trails verify and match what happened.
  */
 #include <criterion/criterion.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "support/cluster.h"
+#include "support/store_testutil.h"
 
 TestSuite(audit, .timeout = 600);
 
@@ -488,6 +491,143 @@ Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 	expect_fault("store replaced by an older backup", rc, out, first, "replaced by an older copy");
 	free(out);
 	cluster_destroy(&c);
+}
+
+/* Runs SQL on A's PostgreSQL schema as the server's superuser (a tamperer
+ * who owns the database); the first value of the last result into out. */
+static void pg_sql(const char *schema, const char *sql, char *out, size_t len)
+{
+	cr_assert(eq(int, store_test_pg_sql(schema, sql, out, len), 0), "SQL failed: %s", sql);
+}
+
+/* The audit tables, saved and restored around each tampering. */
+static const char *const trail_tables[] = { "audit", "audit_ids", "audit_checkpoints", "audit_countersigs" };
+
+static void pg_trail(const char *schema, bool save)
+{
+	char sql[1024] = "ALTER TABLE audit DISABLE TRIGGER USER;";
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = strlen(sql);
+		if (save)
+			snprintf(sql + n, sizeof(sql) - n, "CREATE TABLE saved_%s AS SELECT * FROM %s;", trail_tables[i],
+				 trail_tables[i]);
+		else
+			snprintf(sql + n, sizeof(sql) - n, "DELETE FROM %s; INSERT INTO %s SELECT * FROM saved_%s;",
+				 trail_tables[i], trail_tables[i], trail_tables[i]);
+	}
+	pg_sql(schema, sql, NULL, 0);
+}
+
+/* The same trail on PostgreSQL (docs/audit.md, docs/availability.md): the
+ * agent's own writes cannot change an entry, GET /v1/audit and `limes audit`
+ * read it (the CLI straight from the database, through the config's
+ * conninfo, while the agent runs), and each tampering with the tables is
+ * found and named as on SQLite, the truncated tail through the neighbour's
+ * countersigned copies. */
+Test(audit, verify_finds_every_tampering_of_a_postgres_store)
+{
+	static const char *const ids[] = { A, R };
+	struct cluster *c = cluster_new(2, ids);
+	struct cluster_link l[] = { { A, R, "alert", NULL } };
+	char conninfo[1024], schema[96], path[800], extra[1200], kept[800], value[64], sent[20][33], *out = NULL;
+	cluster_configure(c, l, 1, AUDIT_FAST);
+	struct agentproc *a = cluster_ap(c, A);
+
+	cr_assert(eq(int, store_test_pg_create("auditpg", conninfo, sizeof(conninfo), schema, sizeof(schema)), 0));
+	snprintf(path, sizeof(path), "%s/pg.conninfo", agentproc_dir(a));
+	write_token(path, conninfo);
+	snprintf(extra, sizeof(extra), "\n[store]\nbackend = postgres\nconninfo_file = %s\n", path);
+	agentproc_set_api_extra(a, extra);
+	snprintf(kept, sizeof(kept), "%s/kept.jsonl", agentproc_dir(a));
+
+	cluster_start(c, A);
+	cluster_start(c, R);
+	cr_assert(eq(int, cluster_wait_up(c, A, R, 10000), 1));
+	cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 20, sent), 202));
+	json_decref(cluster_inbox(c, R));
+	json_t *recs = wait_entries(a, "receipt", NULL, NULL, NULL, 20, 10000);
+	cr_assert(eq(sz, count(recs, "submitted", NULL, NULL, sent[3]), 1));
+	cr_assert(eq(sz, count(recs, "sent", "peer", R, sent[3]), 1));
+	cr_assert(eq(sz, count(recs, "receipt", "status", "accepted", NULL), 20));
+	cr_assert(eq(sz, count(recs, "config", "detail", "load", NULL), 1));
+	cr_assert(eq(sz, count(recs, "key", "peer", A, NULL), 1));
+	json_decref(recs);
+	unsigned long long countersigned = wait_countersigned(c, A, 20);
+
+	/* the agent itself cannot change an entry: the trigger refuses */
+	cr_assert(ne(int, store_test_pg_sql(schema, "UPDATE audit SET time_ms = 0 WHERE seq = 3", NULL, 0), 0));
+	cr_assert(ne(int, store_test_pg_sql(schema, "DELETE FROM audit WHERE seq = 3", NULL, 0), 0));
+	/* read straight from the database while the agent runs */
+	int rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+	cr_assert(eq(int, rc, 0), "the running agent's trail does not verify:\n%s", out);
+	cr_assert(strstr(out, "ok: ") != NULL);
+	free(out);
+	rc = agentproc_cli(&out, NULL, "audit", "show", "-c", agentproc_config(a), sent[3], NULL);
+	cr_assert(eq(int, rc, 0), "audit show: %s", out);
+	cr_assert(strstr(out, "submitted") && strstr(out, "receipt"), "the life of %s:\n%s", sent[3], out);
+	free(out);
+
+	cr_assert(eq(int, cluster_stop(c, A), 0));
+	cr_assert(eq(int, cluster_stop(c, R), 0));
+	cr_assert(eq(int, limes_audit(&out, "export", agentproc_config(cluster_ap(c, R)), "--kept", A), 0));
+	FILE *f = fopen(kept, "w");
+	cr_assert(f != NULL);
+	fputs(out, f);
+	fclose(f);
+	cr_assert(strstr(out, "\"record\":\"kept\"") != NULL, "R kept none of A's checkpoints:\n%s", out);
+	free(out);
+	rc = limes_audit(&out, "verify", agentproc_config(a), "--neighbour", kept);
+	cr_assert(eq(int, rc, 0), "the untouched trail does not verify against R's copies:\n%s", out);
+	free(out);
+	pg_trail(schema, true);
+
+	static const struct {
+		const char *what, *sql, *first_bad, *why;
+	} cases[] = {
+		{ "one field of one entry changed",
+		  "UPDATE audit SET bytes = overlay(bytes placing '\\x7a'::bytea from 60 for 1) WHERE seq = 7", "7",
+		  "do not hash to its stored hash" },
+		{ "one entry deleted", "DELETE FROM audit WHERE seq = 7", "7", "missing" },
+		{ "one entry inserted",
+		  "UPDATE audit SET seq = seq + 1000000 WHERE seq >= 8; UPDATE audit SET seq = seq - 999999 WHERE seq > 1000000;"
+		  " INSERT INTO audit SELECT 8, time_ms, kind, bytes, hash FROM audit WHERE seq = 7", "8",
+		  "its bytes say entry 7" },
+		{ "two entries swapped",
+		  "UPDATE audit SET seq = -7 WHERE seq = 7; UPDATE audit SET seq = 7 WHERE seq = 8;"
+		  " UPDATE audit SET seq = 8 WHERE seq = -7", "7", "its bytes say entry 8" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pg_trail(schema, false);
+		char sql[1024];
+		snprintf(sql, sizeof(sql), "ALTER TABLE audit DISABLE TRIGGER USER; %s", cases[i].sql);
+		pg_sql(schema, sql, NULL, 0);
+		rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+		expect_fault(cases[i].what, rc, out, cases[i].first_bad, cases[i].why);
+		free(out);
+	}
+
+	/* the tail truncated after a countersigned checkpoint, our own
+	 * checkpoints with it: only the neighbour's copy shows it */
+	pg_trail(schema, false);
+	unsigned long long cut = countersigned - 2;
+	char sql[768], first[32];
+	snprintf(sql, sizeof(sql),
+		 "ALTER TABLE audit DISABLE TRIGGER USER; DELETE FROM audit WHERE seq > %llu;"
+		 " DELETE FROM audit_ids WHERE seq > %llu; DELETE FROM audit_checkpoints WHERE seq > %llu;"
+		 " DELETE FROM audit_countersigs WHERE seq > %llu; SELECT max(seq) FROM audit",
+		 cut, cut, cut, cut);
+	pg_sql(schema, sql, value, sizeof(value));
+	cr_assert(eq(str, value, (snprintf(first, sizeof(first), "%llu", cut), first)));
+	rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+	cr_assert(eq(int, rc, 0), "the truncated trail alone is consistent:\n%s", out);
+	free(out);
+	rc = limes_audit(&out, "verify", agentproc_config(a), "--neighbour", kept);
+	snprintf(first, sizeof(first), "%llu", cut + 1);
+	expect_fault("tail truncated after a countersigned checkpoint", rc, out, first,
+		     "were removed or the store was replaced");
+	free(out);
+	cluster_destroy(&c);
+	cr_assert(eq(int, store_test_pg_drop(schema), 0));
 }
 
 /* ------------------------------------------------------------ crashes */
