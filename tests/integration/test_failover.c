@@ -7,7 +7,9 @@
  * Checked: every 202'd message is delivered exactly once and every received
  * message is in the inbox exactly once; the nodes' active intervals (from
  * their own role log lines, ended by the kill) never overlap; each takeover
- * completes in under 10 s (the figures are printed). A standby answers
+ * completes in under 10 s (the figures are printed); the agency's one
+ * audit trail, written by whichever node was active, verifies whole and
+ * records each 202'd and each received message once. A standby answers
  * /healthz and submissions 503 naming the active node, and /metrics and
  * /v1/peers show the role.
  *
@@ -16,6 +18,7 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +124,54 @@ static void check_exactly_once(json_t *inbox, char (*ids)[33], size_t n, const c
 		cr_assert(eq(int, found, 1), "%s: 202'd message %s is in the inbox %d times", what, ids[k], found);
 	}
 	free(seen);
+}
+
+/* How often `id` is the id of an entry in kinds[k] of the export. */
+static void count_ids(const char *export, const char *kind, char (*ids)[33], size_t n, unsigned *counts)
+{
+	char *copy = strdup(export), *save = NULL;
+	cr_assert(copy != NULL);
+	memset(counts, 0, n * sizeof(*counts));
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_t *o = json_loads(line, 0, NULL);
+		const char *k = json_string_value(json_object_get(o, "kind"));
+		const char *id = json_string_value(json_object_get(o, "id"));
+		for (size_t i = 0; k && id && strcmp(k, kind) == 0 && i < n; i++)
+			if (strcmp(ids[i], id) == 0)
+				counts[i]++;
+		json_decref(o);
+	}
+	free(copy);
+}
+
+/* The agency has one audit trail, written by each node while it was
+ * active: after every takeover the new active node chained on the head it
+ * read from the database, so the whole trail verifies; each activation (and
+ * nothing a standby did) recorded its config once; every 202'd message has
+ * exactly one submission entry and every message received one reception. */
+static void check_one_trail(struct agentproc *active, char (*ab)[33], size_t n_ab, char (*ba)[33], size_t n_ba,
+			    size_t kills)
+{
+	char *out = NULL;
+	unsigned *counts = calloc(n_ab > n_ba ? n_ab : n_ba, sizeof(*counts));
+	int rc = agentproc_cli(&out, NULL, "audit", "verify", "-c", agentproc_config(active), NULL);
+	cr_assert(eq(int, rc, 0), "the agency's trail after %zu takeovers does not verify:\n%s", kills, out);
+	fprintf(stderr, "failover: %s", out);
+	free(out);
+	rc = agentproc_cli(&out, NULL, "audit", "export", "-c", agentproc_config(active), NULL);
+	cr_assert(eq(int, rc, 0));
+	size_t loads = 0;
+	for (const char *p = out; (p = strstr(p, "\"kind\":\"config\"")) != NULL; p++)
+		loads++;
+	cr_assert(eq(sz, loads, kills + 1), "one config entry per activation");
+	count_ids(out, "submitted", ab, n_ab, counts);
+	for (size_t i = 0; i < n_ab; i++)
+		cr_assert(eq(u32, counts[i], 1), "202'd %s has %u submission entries", ab[i], counts[i]);
+	count_ids(out, "received", ba, n_ba, counts);
+	for (size_t i = 0; i < n_ba; i++)
+		cr_assert(eq(u32, counts[i], 1), "received %s has %u reception entries", ba[i], counts[i]);
+	free(counts);
+	free(out);
 }
 
 Test(failover, active_node_killed_repeatedly_loses_nothing_and_never_overlaps, .timeout = 900)
@@ -283,6 +334,7 @@ Test(failover, active_node_killed_repeatedly_loses_nothing_and_never_overlaps, .
 					  "active intervals overlap: [%llu, %llu] and [%llu, %llu]",
 					  (unsigned long long)iv_start[i], (unsigned long long)iv_end[i],
 					  (unsigned long long)iv_start[j], (unsigned long long)iv_end[j]);
+	check_one_trail(active, ab, n_ab, ba, n_ba, kills);
 	for (size_t k = 0; k < kills; k++)
 		fprintf(stderr, "failover: takeover %zu took %llu ms\n", k + 1, (unsigned long long)takeover_ms[k]);
 	fprintf(stderr, "failover: %zu A->B and %zu B->A messages, each delivered exactly once\n", n_ab, n_ba);
