@@ -4,8 +4,6 @@
  * retention (config_body_retention_ms), while ids, states and hashes stay
  * for accountability. Staged in the turn's commit like every write.
  */
-#include <stdbool.h>
-
 #include "base/log.h"
 #include "proto/err.h"
 #include "core/core.h"
@@ -24,15 +22,6 @@ int core_purge_bodies(struct peers *peers, struct store *store, struct commit *c
 		int rc = commit_stage(commit, 0);
 		if (rc == 0)
 			rc = store_purge_bodies(store, type, now_ms - keep);
-		if (rc == LIMES_E_INVAL) {
-			/* the store's backend cannot empty bodies (PostgreSQL so far):
-			 * say so once, records go at [agent] retention as before */
-			static bool said;
-			if (!said)
-				log_warn("event=bodies_not_purged reason=\"the store backend does not purge bodies per type\"");
-			said = true;
-			return 0;
-		}
 		if (rc < 0)
 			return rc;
 		if (rc > 0)
