@@ -390,6 +390,22 @@ static void expect_fault(const char *what, int rc, const char *out, const char *
 	cr_assert(strstr(out, why) != NULL, "%s: verify does not say \"%s\":\n%s", what, why, out);
 }
 
+/* Stops A and R, and writes R's copies of A's checkpoints to `kept`, as
+ * an auditor would get them. */
+static void stop_and_keep(struct cluster *c, const char *kept)
+{
+	char *out = NULL;
+	cr_assert(eq(int, cluster_stop(c, A), 0));
+	cr_assert(eq(int, cluster_stop(c, R), 0));
+	cr_assert(eq(int, limes_audit(&out, "export", agentproc_config(cluster_ap(c, R)), "--kept", A), 0));
+	FILE *f = fopen(kept, "w");
+	cr_assert(f != NULL);
+	fputs(out, f);
+	fclose(f);
+	cr_assert(strstr(out, "\"record\":\"kept\"") != NULL, "R kept none of A's checkpoints:\n%s", out);
+	free(out);
+}
+
 Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 {
 	static const char *const ids[] = { A, R };
@@ -420,16 +436,7 @@ Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 	recs = wait_entries(a, "receipt", NULL, NULL, NULL, 30, 10000);
 	json_decref(recs);
 	unsigned long long countersigned = wait_countersigned(c, A, backup_head + 20);
-	cr_assert(eq(int, cluster_stop(c, A), 0));
-	cr_assert(eq(int, cluster_stop(c, R), 0));
-	/* the neighbour's copies of A's checkpoints, as an auditor would get them */
-	cr_assert(eq(int, limes_audit(&out, "export", agentproc_config(cluster_ap(c, R)), "--kept", A), 0));
-	FILE *f = fopen(kept, "w");
-	cr_assert(f != NULL);
-	fputs(out, f);
-	fclose(f);
-	cr_assert(strstr(out, "\"record\":\"kept\"") != NULL, "R kept none of A's checkpoints:\n%s", out);
-	free(out);
+	stop_and_keep(c, kept);
 	sh("cp -a '%s' '%s.orig'", data, data);
 
 	int rc = limes_audit(&out, "verify", agentproc_config(a), "--neighbour", kept);
@@ -567,15 +574,7 @@ Test(audit, verify_finds_every_tampering_of_a_postgres_store)
 	cr_assert(strstr(out, "submitted") && strstr(out, "receipt"), "the life of %s:\n%s", sent[3], out);
 	free(out);
 
-	cr_assert(eq(int, cluster_stop(c, A), 0));
-	cr_assert(eq(int, cluster_stop(c, R), 0));
-	cr_assert(eq(int, limes_audit(&out, "export", agentproc_config(cluster_ap(c, R)), "--kept", A), 0));
-	FILE *f = fopen(kept, "w");
-	cr_assert(f != NULL);
-	fputs(out, f);
-	fclose(f);
-	cr_assert(strstr(out, "\"record\":\"kept\"") != NULL, "R kept none of A's checkpoints:\n%s", out);
-	free(out);
+	stop_and_keep(c, kept);
 	rc = limes_audit(&out, "verify", agentproc_config(a), "--neighbour", kept);
 	cr_assert(eq(int, rc, 0), "the untouched trail does not verify against R's copies:\n%s", out);
 	free(out);

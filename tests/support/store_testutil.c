@@ -59,10 +59,13 @@ bool store_test_on_pg(void)
 	return backend && strcmp(backend, "postgres") == 0;
 }
 
-/* Runs one statement on the admin connection; 0 or -1 (reason on stderr). */
-static int admin_exec(const char *sql, int *tuples_value)
+/* Runs sql on the admin connection (in `schema` when not NULL); the number
+ * of rows into *tuples and the first value into out (either may be NULL).
+ * 0 or -1 (reason on stderr). */
+static int admin_exec_in(const char *schema, const char *sql, int *tuples_value, char *out, size_t out_len)
 {
 	const char *base = getenv("LIMES_TEST_PG");
+	char search[160];
 	PGconn *conn;
 	PGresult *res;
 	int rc = 0;
@@ -78,16 +81,28 @@ static int admin_exec(const char *sql, int *tuples_value)
 		return -1;
 	}
 	PQclear(PQexec(conn, "SET client_min_messages = warning")); /* no NOTICE per dropped table */
+	if (schema) {
+		snprintf(search, sizeof(search), "SET search_path = %s", schema);
+		PQclear(PQexec(conn, search));
+	}
 	res = PQexec(conn, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
 		rc = -1;
-	} else if (tuples_value) {
-		*tuples_value = PQntuples(res);
+	} else {
+		if (tuples_value)
+			*tuples_value = PQntuples(res);
+		if (out && out_len)
+			snprintf(out, out_len, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
 	}
 	PQclear(res);
 	PQfinish(conn);
 	return rc;
+}
+
+static int admin_exec(const char *sql, int *tuples_value)
+{
+	return admin_exec_in(NULL, sql, tuples_value, NULL, 0);
 }
 
 int store_test_pg_create(const char *tag, char *conninfo, size_t conninfo_len, char *schema,
@@ -132,32 +147,5 @@ int store_test_pg_kill_sessions(const char *schema)
 
 int store_test_pg_sql(const char *schema, const char *sql, char *out, size_t out_len)
 {
-	const char *base = getenv("LIMES_TEST_PG");
-	char search[160];
-	PGconn *conn;
-	PGresult *res;
-	int rc = 0;
-
-	if (!base || !*base) {
-		fprintf(stderr, "LIMES_TEST_PG is not set: run through tests/pg_throwaway.sh run\n");
-		return -1;
-	}
-	conn = PQconnectdb(base);
-	if (PQstatus(conn) != CONNECTION_OK) {
-		fprintf(stderr, "cannot connect to %s: %s", base, PQerrorMessage(conn));
-		PQfinish(conn);
-		return -1;
-	}
-	snprintf(search, sizeof(search), "SET client_min_messages = warning; SET search_path = %s", schema);
-	PQclear(PQexec(conn, search));
-	res = PQexec(conn, sql);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
-		rc = -1;
-	} else if (out && out_len) {
-		snprintf(out, out_len, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-	}
-	PQclear(res);
-	PQfinish(conn);
-	return rc;
+	return admin_exec_in(schema, sql, NULL, out, out_len);
 }
