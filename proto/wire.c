@@ -13,6 +13,7 @@
 #include "proto/err.h"
 #include "proto/limes.pb-c.h"
 #include "proto/reason.h"
+#include "proto/sizes.h"
 
 /* proto/reason.h and limes.proto must agree on every reason number. */
 #define LIMES_REASON_CHECK(name, num, id, e) \
@@ -502,7 +503,7 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 }
 
 /* The frame prefix: one tag byte and the payload length as a varint (at most 10 bytes). */
-#define FRAME_PREFIX_MAX 11
+#define FRAME_PREFIX_MAX SIZES_FRAME_PREFIX_MAX
 
 size_t wire_frame_payload_max(size_t max_frame)
 {

@@ -21,10 +21,10 @@
 #define API_TIME_SIZE 32        /* "2026-11-26T19:05:12.000Z" and a NUL */
 #define API_MAX_BATCH 10000     /* messages in one POST /v1/messages */
 #define API_MAX_WAIT_S 60       /* longest inbox long-poll */
-/* One inbox answer stops after this many bytes of envelopes (at least one
- * message): 150 messages of 1.6 MB once built a 244 MB answer and stalled
- * the loop for seconds. The client pages on with "next". */
-#define API_INBOX_MAX_BYTES (8u << 20)
+/* One inbox answer stops after sizes_inbox_page_bytes(max_frame) bytes of
+ * envelopes (proto/sizes.h; at least one message): 150 messages of 1.6 MB
+ * once built a 244 MB answer and stalled the loop for seconds. The client
+ * pages on with "next". */
 #define API_DEFAULT_LIMIT 100   /* inbox rows per answer by default */
 #define API_MAX_LIMIT 1000
 

@@ -176,6 +176,8 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 		    ls->envelopes_refused[i]);
 	counter(&t, "limes_receipts_bad_total", "Receipts that did not verify", ls->receipts_bad);
 	counter(&t, "limes_frames_garbage_total", "Link frames that did not decode", ls->frames_garbage);
+	counter(&t, "limes_frames_oversized_total", "Link frames longer than [link] max_frame, dropped",
+		ls->frames_oversized);
 	counter(&t, "limes_relayed_total", "Envelopes relayed to another peer", ls->relayed);
 	counter(&t, "limes_link_refused_handshakes_total",
 		"Link handshakes refused because the CURVE key is not a configured peer's", ls->refused_handshakes);

@@ -19,6 +19,7 @@
 #include "proto/err.h"
 #include "proto/reason.h"
 #include "proto/schema.h"
+#include "proto/sizes.h"
 
 #define IDEMPOTENCY_KEY_MAX 128
 
@@ -571,7 +572,7 @@ static int add_inbox_row(void *arg, const struct store_inbox_row *row)
 		iv->last = row->cursor;
 		return 0;
 	}
-	if (iv->bytes > 0 && iv->bytes + e->envelope_len > API_INBOX_MAX_BYTES) {
+	if (iv->bytes > 0 && iv->bytes + e->envelope_len > sizes_inbox_page_bytes(peers_config(iv->deps->peers)->max_frame_bytes)) {
 		iv->full = true;
 		return 1; /* full: the rest comes on the next page */
 	}

@@ -21,6 +21,7 @@
 #include "config_int.h"
 #include "proto/schema.h"
 #include "proto/wire.h"
+#include "proto/sizes.h"
 
 #define LINE_MAX_BYTES 200 /* inih's INI_MAX_LINE as Debian builds it */
 
@@ -44,6 +45,7 @@ struct parse_state {
 	bool seen_agent, seen_api, seen_link, seen_store, seen_audit;
 	unsigned store_line;
 	unsigned agent_line, api_line;
+	unsigned max_body_line, max_frame_line; /* 0: the default */
 	char err[CONFIG_ERR_MAX];
 	/* which keys were given, to find missing ones */
 	bool has_id, has_keys, has_listen, has_data, has_api_listen, has_token;
@@ -372,8 +374,10 @@ static int api_key(struct parse_state *st, const char *key, const char *value)
 		return resolve_path(st, value, cfg->token_file, sizeof(cfg->token_file)) < 0
 			       ? (fail(st, st->line, "token_file: path is too long"), -1) : 0;
 	}
-	if (strcmp(key, "max_body") == 0)
+	if (strcmp(key, "max_body") == 0) {
+		st->max_body_line = st->line;
 		return set_size(st, key, value, 1024, 64u << 20, &cfg->max_body_bytes);
+	}
 	if (strcmp(key, "tls_cert") == 0 || strcmp(key, "tls_key") == 0 || strcmp(key, "tls_ca") == 0) {
 		char *out = strcmp(key, "tls_cert") == 0  ? cfg->tls_cert
 			    : strcmp(key, "tls_key") == 0 ? cfg->tls_key
@@ -427,9 +431,11 @@ static int link_key(struct parse_state *st, const char *key, const char *value)
 		return set_duration(st, key, value, &cfg->dead_after_ms);
 	if (strcmp(key, "key_overlap") == 0)
 		return set_duration(st, key, value, &cfg->key_overlap_ms);
-	if (strcmp(key, "max_frame") == 0)
-		/* room for the largest receipt the protocol allows, and more */
-		return set_size(st, key, value, 2 * WIRE_RECEIPT_MAX_BYTES, 64u << 20, &cfg->max_frame_bytes);
+	if (strcmp(key, "max_frame") == 0) {
+		/* room for two of the largest receipt the protocol allows (proto/sizes.h) */
+		st->max_frame_line = st->line;
+		return set_size(st, key, value, SIZES_FRAME_MIN, SIZES_FRAME_MAX, &cfg->max_frame_bytes);
+	}
 	if (strcmp(key, "protocol") == 0) {
 		/* 1 makes this agent a v1-only peer (interoperation, tests) */
 		if (set_size(st, key, value, 1, 2, &v) < 0)
@@ -737,7 +743,7 @@ static void set_defaults(struct config *cfg)
 	cfg->heartbeat_ms = 5000;
 	cfg->history_interval_ms = 60 * 1000;
 	cfg->dead_after_ms = 15000;
-	cfg->max_frame_bytes = 2u << 20;
+	cfg->max_frame_bytes = SIZES_FRAME_DEFAULT; /* carries the largest body the schema allows */
 	cfg->audit_checkpoint_entries = 1000;
 	cfg->audit_checkpoint_ms = 60 * 1000;
 	cfg->ha_poll_ms = 500;
@@ -746,6 +752,28 @@ static void set_defaults(struct config *cfg)
 		snprintf(cfg->node, sizeof(cfg->node), "node");
 	cfg->node[sizeof(cfg->node) - 1] = '\0';
 	cfg->key_overlap_ms = 7ull * 86400 * 1000;
+}
+
+/* The limits agree (proto/sizes.h): a request must be able to carry the
+ * largest body a link frame carries, or a large max_frame is for nothing
+ * and the API, not the link, would decide what crosses. */
+static int check_sizes(struct parse_state *st)
+{
+	const struct config *cfg = st->cfg;
+	size_t body = sizes_body_max(cfg->max_frame_bytes);
+	char body_at[32] = "default", frame_at[32] = "default";
+
+	if (cfg->max_body_bytes >= body)
+		return 0;
+	if (st->max_body_line)
+		snprintf(body_at, sizeof(body_at), "line %u", st->max_body_line);
+	if (st->max_frame_line)
+		snprintf(frame_at, sizeof(frame_at), "line %u", st->max_frame_line);
+	fail(st, st->max_body_line ? st->max_body_line : st->max_frame_line,
+	     "[api] max_body = %zu (%s) is smaller than the largest body a frame of [link] max_frame = %zu (%s) "
+	     "carries (%zu bytes): raise max_body to at least %zu or lower max_frame",
+	     cfg->max_body_bytes, body_at, cfg->max_frame_bytes, frame_at, body, body);
+	return -1;
 }
 
 /* Checks what only the whole file can tell: required keys, peer completeness. */
@@ -757,6 +785,8 @@ static int check_whole(struct parse_state *st)
 		fail(st, st->header_line, "section %s has no keys", st->header_text);
 		return -1;
 	}
+	if (check_sizes(st) < 0)
+		return -1;
 
 	if (!st->seen_agent) {
 		fail(st, 1, "missing section [agent]");

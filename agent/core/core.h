@@ -130,6 +130,10 @@ const struct envelope_peer *peer_crypto_previous(const struct peer *p);
 /* The configured peer (direct or relayed) whose current key has this key id, or NULL. */
 struct peer *peers_find_by_key_id(struct peers *peers, const uint8_t key_id[8]);
 const struct peer_link *peer_link(const struct peer *p);
+/* A direct peer, up, whose clock (measured by heartbeats) agrees with ours
+ * within max_clock_skew: it vouches for our wall clock. NULL when none does;
+ * *offset_ms (may be NULL) gets its offset. Borrowed until reload. */
+const struct peer *peers_clock_witness(struct peers *peers, double *offset_ms);
 const struct peer_counters *peer_counters(const struct peer *p);
 
 /* What a direct peer said, over the link, it accepts from us: a bit per
@@ -378,6 +382,7 @@ struct link_stats {
 	uint64_t envelopes_refused[LINK_REASON_SLOTS]; /* by RejectReason */
 	uint64_t receipts_bad;
 	uint64_t frames_garbage;
+	uint64_t frames_oversized;     /* of those, longer than max_frame (read, logged, dropped) */
 	uint64_t relayed;
 	uint64_t refused_handshakes;
 };

@@ -19,6 +19,7 @@
 #include "proto/err.h"
 #include "proto/schema.h"
 #include "proto/wire.h"
+#include "proto/sizes.h"
 
 struct submit *submit_new(struct peers *peers, struct store *store, struct commit *commit,
 			  const struct identity *me)
@@ -312,17 +313,20 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 		struct store_delivery d[SUBMIT_MAX_TO];
 		for (size_t k = 0; k < r->n_to; k++) {
 			struct slot *sl = &slots[next + k];
-			if (sl->env_len > wire_frame_payload_max(peers_config(s->peers)->max_frame_bytes)) {
-				/* accepted, it could never cross the link: the receiver
-				 * drops the over-size frame and the sender resends it
-				 * until it expires */
+			size_t max_frame = peers_config(s->peers)->max_frame_bytes;
+			/* accepted, it could never cross the link: the receiver
+			 * drops the over-size frame and the sender resends it until
+			 * it expires. The body's limit follows from max_frame
+			 * (proto/sizes.h), so it does not depend on the header's
+			 * size; the envelope's is the backstop. */
+			if (r->body_len > sizes_body_max(max_frame) || sl->env_len > wire_frame_payload_max(max_frame)) {
 				char field[32] = "body";
 				if (n > 1)
 					snprintf(field, sizeof(field), "[%zu].body", i);
 				rc = core_set_error(err, LIMES_E_TOOBIG, field,
-						    "the sealed message is %zu bytes, more than a link frame carries "
-						    "(max_frame = %zu bytes, in [link])",
-						    sl->env_len, peers_config(s->peers)->max_frame_bytes);
+						    "the body is %zu bytes (sealed %zu), more than a link frame carries: "
+						    "at most %zu bytes of body with max_frame = %zu bytes (in [link])",
+						    r->body_len, sl->env_len, sizes_body_max(max_frame), max_frame);
 				goto fail;
 			}
 			d[k].recipient = peer_id(sl->to);

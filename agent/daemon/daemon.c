@@ -37,6 +37,7 @@
 
 #include "role.h"
 #include "storeconf.h"
+#include "walgate.h"
 
 #define HOUSEKEEPING_MS 1000
 #define PURGE_EVERY_MS (3600 * 1000)
@@ -61,6 +62,8 @@ struct agent {
 	uv_timer_t housekeeping;
 	uint64_t last_purge_ms;
 	struct clock_bound purge_clock;     /* the purge's "now": a clock step ahead cannot advance it */
+	bool purge_clock_vouched;           /* a neighbour's clock agreed with ours: the purge may run */
+	bool purge_wait_logged;
 	uint64_t last_body_purge_ms;  /* last body purge (retention per type) */
 	int lock_fd;                        /* flock on DATA/agent.lock */
 	bool role_lost;                     /* stopped because the node lost its role */
@@ -233,6 +236,25 @@ static void on_housekeeping(uv_timer_t *timer)
 	 * allowed skew); judged by the wall clock alone, a clock stepped ahead
 	 * for a few seconds forgot ids whose envelopes the sender still
 	 * resends, and they were delivered twice. */
+	/* ... and an agent started while its clock was ahead purged by that
+	 * clock: nothing is forgotten until a neighbour's clock vouches for
+	 * ours; the bounded clock starts from that moment */
+	if (!agent->purge_clock_vouched) {
+		double offset = 0;
+		const struct peer *w = peers_clock_witness(agent->peers, &offset);
+		if (!w) {
+			if (!agent->purge_wait_logged)
+				log_info("event=purge_waiting reason=\"no neighbour's clock has vouched for ours yet (within "
+					 "max_clock_skew)\" action=\"seen ids and retention are purged once one does\"");
+			agent->purge_wait_logged = true;
+			goto purged;
+		}
+		log_info("event=purge_clock_vouched peer=%s offset_ms=%.0f action=\"seen ids and retention purged from now on\"",
+			 peer_id(w), offset);
+		agent->purge_clock_vouched = true;
+		agent->purge_clock = (struct clock_bound){ 0 };
+		agent->last_purge_ms = clock_bounded_ms(&agent->purge_clock) - PURGE_EVERY_MS - 1;
+	}
 	uint64_t purge_now = clock_bounded_ms(&agent->purge_clock);
 	if (purge_now - agent->last_purge_ms > PURGE_EVERY_MS || purge_now < agent->last_purge_ms) {
 		int rc = commit_stage(agent->commit, 0);
@@ -245,6 +267,7 @@ static void on_housekeeping(uv_timer_t *timer)
 			log_error("event=purge_failed reason=\"%s\"", limes_strerror(rc));
 		agent->last_purge_ms = purge_now;
 	}
+purged:
 	if (now - agent->last_body_purge_ms >= core_purge_bodies_every_ms(peers_config(agent->peers))) {
 		int rc = core_purge_bodies(agent->peers, agent->store, agent->commit, now);
 		if (rc < 0)
@@ -309,7 +332,7 @@ static int lock_data_dir(struct agent *agent, const char *dir, char *err, size_t
 
 /* Opens the configured store; the PostgreSQL conninfo (a secret: it may
  * hold a password) is read from its 0600 file when given so, and wiped. */
-static struct store *open_store(const struct config *cfg, char *err, size_t err_len)
+static struct store *open_store(const struct config *cfg, bool accept_wal_loss, char *err, size_t err_len)
 {
 	char conninfo[4096];
 	int rc = 0;
@@ -317,6 +340,9 @@ static struct store *open_store(const struct config *cfg, char *err, size_t err_
 	struct store_settings settings;
 
 	if (storeconf_settings(cfg, &settings, conninfo, sizeof(conninfo), err, err_len) < 0)
+		return NULL;
+	/* before SQLite replays the WAL and drops what lies past damage */
+	if (cfg->store_backend != 1 && walgate_check(cfg->data_dir, accept_wal_loss, err, err_len) < 0)
 		return NULL;
 	store = store_open_with(&settings, &rc);
 	if (!store)
@@ -377,7 +403,7 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	}
 	if (check_data_dir(cfg->data_dir, err, err_len) < 0 || lock_data_dir(agent, cfg->data_dir, err, err_len) < 0)
 		goto fail;
-	agent->store = open_store(cfg, err, err_len);
+	agent->store = open_store(cfg, opts->accept_wal_loss, err, err_len);
 	if (!agent->store)
 		goto fail;
 	agent->peers = peers_new(&cfg, agent->me, err, err_len);

@@ -9,6 +9,7 @@
 #ifndef LIMES_DAEMON_H
 #define LIMES_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct agent;
@@ -16,6 +17,7 @@ struct agent;
 struct agent_options {
 	const char *config_file;
 	int trace_fd;               /* -1, or the descriptor the delivery trace goes to (see link/link.h) */
+	bool accept_wal_loss;       /* start although the WAL's damage drops completed commits (walgate.h) */
 };
 
 /* Builds an agent: loads and checks the config, takes the data-folder lock,

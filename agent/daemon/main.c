@@ -14,12 +14,14 @@
 #include "daemon/daemon.h"
 
 static const char usage[] =
-	"usage: limes agent -c FILE [--syslog] [--trace-fd N]\n"
+	"usage: limes agent -c FILE [--syslog] [--trace-fd N] [--accept-wal-loss]\n"
 	"\n"
 	"  -c, --config FILE   the agent's config file (see limes.ini(5), docs/operations.md)\n"
 	"      --syslog        log to syslog instead of stderr\n"
 	"      --trace-fd N    write one line per delivery event to descriptor N (for limes-bench;\n"
-	"                      format in docs/operations.md)\n";
+	"                      format in docs/operations.md)\n"
+	"      --accept-wal-loss  start although the store's WAL is damaged so that commits that\n"
+	"                      completed are dropped (docs/operations.md, \"A damaged WAL\")\n";
 
 /* Exit statuses, as in `limes --help`. */
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 64, EXIT_CONFIG = 78 };
@@ -30,6 +32,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "syslog", no_argument, NULL, 's' },
 		{ "trace-fd", required_argument, NULL, 't' },
+		{ "accept-wal-loss", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -45,6 +48,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'c': o.config_file = optarg; break;
 		case 's': use_syslog = true; break;
+		case 'w': o.accept_wal_loss = true; break;
 		case 't': {
 			char *end;
 			errno = 0;

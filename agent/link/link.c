@@ -41,7 +41,10 @@ static void close_socket(void *s)
 /* Options every link socket gets; see docs/protocol.md "Socket options". */
 static int common_options(const struct config *cfg, void *s)
 {
-	int64_t maxmsg = (int64_t)cfg->max_frame_bytes;
+	/* twice max_frame: a frame a little too long (a neighbour configured
+	 * with a larger max_frame) still reaches us, to be counted, logged and
+	 * dropped; past that libzmq cuts the connection without a word */
+	int64_t maxmsg = (int64_t)link_frame_read_max(cfg->max_frame_bytes);
 
 	if (zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
 		return -1;

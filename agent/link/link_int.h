@@ -188,4 +188,12 @@ void link_accepts_fill(struct links *L, const char *peer_id, struct wire_heartbe
 /* Records the accept list of a heartbeat reply from p, when it carries one. */
 void link_accepts_heard(struct peer *p, const struct wire_heartbeat *hb, uint64_t now);
 
+/* badframe.c: frames that do not decode. */
+/* What libzmq may hand us (ZMQ_MAXMSGSIZE): twice max_frame, so that a frame
+ * somewhat too long is read and reported instead of cutting the connection. */
+size_t link_frame_read_max(size_t max_frame);
+/* Counts a frame of len bytes from peer_id that wire_frame_unpack refused
+ * with rc, and logs it (rate-limited per peer, with the suppressed count). */
+void link_frame_refused(struct links *L, const char *peer_id, int rc, size_t len, size_t max_frame);
+
 #endif

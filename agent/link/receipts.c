@@ -290,8 +290,7 @@ bool link_dealer_drain(struct zsock *zs, void *arg)
 		heard = true;
 		ol->last_heard_ms = now;
 		if (rc < 0) {
-			L->stats.frames_garbage++;
-			log_warn("peer=%s event=garbage_frame reason=%s", ol->peer_id, limes_errname(rc));
+			link_frame_refused(L, ol->peer_id, rc, zmq_msg_size(&msg), max_frame);
 		} else if (f.kind == WIRE_FRAME_RECEIPT) {
 			ol->goodbye = false;
 			on_receipt(L, ol, f.bytes, f.len);
@@ -303,8 +302,11 @@ bool link_dealer_drain(struct zsock *zs, void *arg)
 		} else if (f.kind == WIRE_FRAME_GOODBYE) {
 			link_heard_goodbye(L, ol);
 		} else {
+			uint64_t suppressed;
 			L->stats.frames_garbage++;
-			log_warn("peer=%s event=unexpected_frame kind=%d", ol->peer_id, (int)f.kind);
+			if (ratelimit_pass(&L->log_limit, ol->peer_id, &suppressed))
+				log_warn("peer=%s event=unexpected_frame kind=%d suppressed=%llu", ol->peer_id, (int)f.kind,
+					 (unsigned long long)suppressed);
 		}
 		zmq_msg_close(&msg);
 	}

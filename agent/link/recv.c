@@ -22,6 +22,7 @@
 #include "proto/err.h"
 #include "proto/reason.h"
 #include "proto/schema.h"
+#include "proto/sizes.h"
 
 #define DRAIN_BUDGET 2048
 
@@ -476,10 +477,7 @@ bool link_router_drain(struct zsock *zs, void *arg)
 		struct wire_frame f;
 		int rc = wire_frame_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), max_frame, &f);
 		if (rc < 0) {
-			L->stats.frames_garbage++;
-			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))
-				log_warn("peer=%s event=garbage_frame reason=%s suppressed=%llu", peer_id, limes_errname(rc),
-					 (unsigned long long)suppressed);
+			link_frame_refused(L, peer_id, rc, zmq_msg_size(&msg), max_frame);
 		} else if (f.kind == WIRE_FRAME_ENVELOPE) {
 			on_envelope(L, in, f.bytes, f.len);
 		} else if (f.kind == WIRE_FRAME_HEARTBEAT) {
@@ -559,10 +557,10 @@ void link_send_pending(struct links *L)
 			 * entry caps (a peer's ZMQ_MAXMSGSIZE is at least that) */
 			size_t off = done;
 			while (off < w) {
-				size_t n = 0, bytes = 256; /* signature, ids, framing */
+				size_t n = 0, bytes = SIZES_RECEIPT_OVERHEAD_MAX; /* signature, ids, framing */
 				while (off + n < w && n < WIRE_RECEIPT_MAX_ENTRIES) {
-					size_t entry = 80 + strlen(in->pending[off + n].detail);
-					if (bytes + entry > WIRE_RECEIPT_MAX_BYTES)
+					size_t entry = sizes_receipt_entry_max(strlen(in->pending[off + n].detail));
+					if (bytes + entry > SIZES_RECEIPT_MAX)
 						break;
 					bytes += entry;
 					n++;

@@ -171,6 +171,23 @@ struct store_settings {
 				     * missing; [a-z0-9_], 1..48): several agencies on one database */
 };
 
+/* What store_wal_check() found in a SQLite WAL (docs/operations.md, "A damaged WAL"). */
+struct store_wal_report {
+	char path[4096];            /* DIR/limes.db-wal */
+	bool header_ok;             /* the header's magic, page size and checksum hold (false: no WAL, or damaged) */
+	bool lost;                  /* commits that completed lie past the damage: SQLite would drop them */
+	uint64_t frames;            /* whole frames in the file */
+	uint64_t replayed;          /* frames SQLite replays (through the last good commit frame) */
+	uint64_t bad_frame;         /* 1-based index of the first frame that ends the log early, 0 none */
+	uint64_t bad_offset;        /* its byte offset in the file */
+	uint64_t end_frame;         /* = bad_frame when that frame only carried an earlier generation's salts */
+	uint64_t commits_after;     /* commit frames with the current salts past bad_frame */
+};
+/* Reads the SQLite store's WAL in the data folder dir (absent: 0, nothing
+ * found) without opening the database, and fills *r. 0, or negative LIMES_E_* when the
+ * file cannot be read. Keeps nothing. */
+int store_wal_check(const char *dir, struct store_wal_report *r);
+
 /* Opens the store the settings describe. Caller owns the result
  * (store_destroy()); NULL and *err (may be NULL) on failure. */
 struct store *store_open_with(const struct store_settings *settings, int *err);

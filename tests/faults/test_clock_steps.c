@@ -64,31 +64,31 @@ static void wait_delivered(struct cluster *c, char (*ids)[33], size_t n)
 	}
 }
 
-static void step_and_resend(const char *step)
+/* A and B (B's wall clock faked through `file`, at +0 now), 5 alerts A -> B
+ * delivered; ids in id. */
+static struct cluster *start_and_deliver(const char *extra, char *file, size_t file_len, char (*id)[33])
 {
 	static const char *const ids[] = { A, B };
 	struct cluster *c = cluster_new(2, ids);
 	struct cluster_link l[] = { { A, B, "alert", NULL } };
-	char file[400];
-	char id[5][33];
 
-	cluster_configure(c, l, 1, NULL);
-	snprintf(file, sizeof(file), "%s/faketime", c->dir);
+	cluster_configure(c, l, 1, extra);
+	snprintf(file, file_len, "%s/faketime", c->dir);
 	set_offset(file, "+0");
 	start_faked(c, B, file);
 	cluster_start(c, A);
 	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "urgent", 5, id), 202));
 	wait_delivered(c, id, 5);
+	return c;
+}
 
-	/* the receiver's clock steps, stays there over a housekeeping turn, and is corrected */
-	set_offset(file, step);
-	sleep(4);
-	set_offset(file, "+0");
-	sleep(2);
-
-	/* the author sends the same bytes again (as after a lost receipt) */
+/* A stops and its n envelopes are sent to B again, byte for byte (as after
+ * a lost receipt): each must be answered duplicate, and each be once in B's
+ * inbox. */
+static void resend_expect_duplicates(struct cluster *c, char (*id)[33], int n)
+{
 	cr_assert(eq(int, cluster_stop(c, A), 0));
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < n; i++) {
 		uint8_t *env = NULL;
 		size_t len = 0;
 		int status = -1, reason = -1;
@@ -98,8 +98,24 @@ static void step_and_resend(const char *step)
 		free(env);
 	}
 	json_t *inbox = cluster_inbox(c, B);
-	cr_assert(eq(sz, json_array_size(inbox), 5), "each message once in the inbox");
+	cr_assert(eq(sz, json_array_size(inbox), (size_t)n), "each message once in the inbox");
 	json_decref(inbox);
+}
+
+static void step_and_resend(const char *step)
+{
+	char file[400];
+	char id[5][33];
+	struct cluster *c = start_and_deliver(NULL, file, sizeof(file), id);
+
+	/* the receiver's clock steps, stays there over a housekeeping turn, and is corrected */
+	set_offset(file, step);
+	sleep(4);
+	set_offset(file, "+0");
+	sleep(2);
+
+	/* the author sends the same bytes again (as after a lost receipt) */
+	resend_expect_duplicates(c, id, 5);
 	cluster_destroy(&c);
 }
 
@@ -111,6 +127,48 @@ Test(clock_steps, a_receiver_clock_three_days_ahead_for_seconds_forgets_no_seen_
 Test(clock_steps, a_receiver_clock_stepped_back_hours_forgets_no_seen_id)
 {
 	step_and_resend("-5h");
+}
+
+/* Empties an agent's log, so that a wait sees only what the next run writes. */
+static void clear_log(struct cluster *c, const char *id)
+{
+	char log[800];
+	snprintf(log, sizeof(log), "%s/agent.log", agentproc_dir(cluster_ap(c, id)));
+	cr_assert(eq(int, truncate(log, 0), 0));
+}
+
+/* A restart with the clock 3 days ahead used to purge by that clock at
+ * once: the ids of messages still within their TTL were forgotten, and the
+ * author's re-send after the clock was right again went into the inbox a
+ * second time. Nothing is forgotten until a neighbour's clock vouches. */
+Test(clock_steps, a_receiver_started_three_days_ahead_forgets_no_seen_id)
+{
+	char file[400];
+	char id[5][33];
+	struct cluster *c = start_and_deliver("heartbeat = 1s\n", file, sizeof(file), id);
+	cr_assert(agentproc_wait_log(cluster_ap(c, B), "event=purge_clock_vouched", 10000),
+		  "with the clocks in step the purge runs");
+
+	/* restarted 3 days ahead: A's heartbeats show the offset, nothing vouches */
+	cr_assert(eq(int, cluster_stop(c, B), 0));
+	set_offset(file, "+3d");
+	clear_log(c, B);
+	start_faked(c, B, file);
+	cr_assert(agentproc_wait_log(cluster_ap(c, B), "event=clock_skew", 15000), "B sees A's clock 3 days off");
+	sleep(3); /* housekeeping turns with the clock ahead */
+	cr_assert(not(agentproc_log_contains(cluster_ap(c, B), "event=purge_clock_vouched")),
+		  "a clock 3 days off is not vouched for");
+
+	/* and again with the clock right */
+	cr_assert(eq(int, cluster_stop(c, B), 0));
+	set_offset(file, "+0");
+	clear_log(c, B);
+	start_faked(c, B, file);
+	cr_assert(agentproc_wait_log(cluster_ap(c, B), "event=purge_clock_vouched", 15000));
+	sleep(2);
+
+	resend_expect_duplicates(c, id, 5);
+	cluster_destroy(&c);
 }
 
 Test(clock_steps, a_peer_hours_off_is_shown_skewed_and_its_offset_logged)

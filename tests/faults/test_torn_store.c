@@ -5,6 +5,7 @@
  * not byte for byte what its author signed and sealed.
  */
 #include <criterion/criterion.h>
+#include <criterion/new/assert.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -81,13 +82,27 @@ Test(torn_store, a_damaged_store_refuses_to_start_or_delivers_only_genuine_paylo
 		{ "limes.db", 't', false }, { "limes.db", 'f', false }, { "limes.db-wal", 't', false },
 		{ "limes.db-wal", 'f', false }, { "limes.db", 't', true }, { "limes.db", 'f', true },
 	};
-	int refused = 0, recovered = 0;
+	int refused = 0, recovered = 0, wal_refused = 0;
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
 		copy_tree(cases[k].stopped ? pristine_stopped : pristine, data);
 		snprintf(file, sizeof(file), "%s/%s", data, cases[k].file);
 		if (!damage(file, cases[k].mode, (unsigned)k + 1))
 			continue; /* no WAL left to damage: nothing to test in this case */
-		if (agentproc_start(cluster_ap(c, B)) < 0) {
+		bool wal_flip = cases[k].mode == 'f' && strstr(cases[k].file, "-wal");
+		if (wal_flip) {
+			/* SQLite would replay up to the damage and silently drop the
+			 * commits after it: the agent must refuse, naming the file
+			 * and the frame, unless the loss is acknowledged */
+			cr_assert(agentproc_start(cluster_ap(c, B)) < 0, "case %zu: started over a damaged WAL", k);
+			cr_assert(agentproc_log_contains(cluster_ap(c, B), "limes.db-wal: frame "),
+				  "case %zu: the refusal names the WAL and the frame", k);
+			cr_assert(agentproc_log_contains(cluster_ap(c, B), "--accept-wal-loss"));
+			static const char *const accept[] = { "/bin/sh", "-c", "exec \"$@\" --accept-wal-loss", "sh", NULL };
+			cr_assert(agentproc_start_wrapped(cluster_ap(c, B), accept) == 0,
+				  "case %zu: --accept-wal-loss starts it", k);
+			cr_assert(agentproc_log_contains(cluster_ap(c, B), "event=wal_loss_accepted"));
+			wal_refused++;
+		} else if (agentproc_start(cluster_ap(c, B)) < 0) {
 			/* refused: the log must say it is the store */
 			cr_assert(agentproc_log_contains(cluster_ap(c, B), "store"), "case %zu refused without a reason", k);
 			cr_log_info("case %zu (%s %c%s): refused to start, naming the store", k, cases[k].file,
@@ -112,7 +127,8 @@ Test(torn_store, a_damaged_store_refuses_to_start_or_delivers_only_genuine_paylo
 		recovered++;
 		cluster_kill(c, B);
 	}
-	printf("torn_store refused=%d recovered=%d\n", refused, recovered);
+	printf("torn_store refused=%d recovered=%d wal_loss_refused=%d\n", refused, recovered, wal_refused);
+	cr_assert(eq(int, wal_refused, 1), "the WAL bit flips were tested");
 	cr_assert(refused + recovered >= 3, "the damage reached the store");
 	json_decref(want);
 	cluster_destroy(&c);

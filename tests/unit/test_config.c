@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "crypto/identity.h"
+#include "proto/sizes.h"
 #include "support/store_testutil.h"
 
 static inline int is(int cond)
@@ -434,5 +435,87 @@ Test(config, history_interval_defaults_to_a_minute_and_is_refused_out_of_range)
 	free(text);
 	text = with_api_line("history_interval = often");
 	refused(text, 9, "history_interval: 'often' is not a duration");
+	free(text);
+}
+
+/* [link] max_frame at each edge of its range (proto/sizes.h). */
+Test(config, max_frame_is_taken_inside_its_range_and_refused_one_past_each_edge)
+{
+	static const struct { size_t value; bool ok; } cases[] = {
+		{ SIZES_FRAME_MIN - 1, false }, { SIZES_FRAME_MIN, true },      { SIZES_FRAME_MIN + 1, true },
+		{ SIZES_FRAME_MAX - 1, true },  { SIZES_FRAME_MAX, true },      { SIZES_FRAME_MAX + 1, false },
+	};
+	char extra[64], err[CONFIG_ERR_MAX];
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		snprintf(extra, sizeof(extra), "[link]\nmax_frame = %zu\n", cases[k].value);
+		char *text = good(extra);
+		if (!cases[k].ok) {
+			refused(text, 15, "max_frame: '");
+		} else {
+			struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+			cr_assert(cfg != NULL, "%zu: %s", cases[k].value, err);
+			cr_assert(eq(sz, cfg->max_frame_bytes, cases[k].value));
+			config_destroy(&cfg);
+		}
+		free(text);
+	}
+	/* the default carries the largest body the schema allows */
+	char *text = good(NULL);
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(sz, cfg->max_frame_bytes, SIZES_FRAME_DEFAULT));
+	cr_assert(eq(sz, sizes_body_max(cfg->max_frame_bytes), SIZES_BODY_MAX));
+	config_destroy(&cfg);
+	free(text);
+}
+
+/* [api] max_body below the largest body a frame carries is refused, naming
+ * both keys and their lines; at the edge and above it is taken. */
+Test(config, max_body_must_carry_the_largest_body_a_frame_carries)
+{
+	char lines[128], err[CONFIG_ERR_MAX];
+	size_t frame = SIZES_FRAME_MIN + 4096, edge = sizes_body_max(frame);
+	for (int k = -1; k <= 1; k++) {
+		snprintf(lines, sizeof(lines), "max_body = %zu\n[link]\nmax_frame = %zu\n", edge + (size_t)k, frame);
+		char *text = with_api(lines);
+		if (k < 0) {
+			refused(text, 8, "[api] max_body");
+			char *again = with_api(lines);
+			struct config *cfg = config_load_string(again, "test.ini", dir, err, sizeof(err));
+			cr_assert(cfg == NULL);
+			cr_assert(not(eq(ptr, strstr(err, "(line 8)"), NULL)), "%s", err);
+			cr_assert(not(eq(ptr, strstr(err, "max_frame = "), NULL)), "%s", err);
+			cr_assert(not(eq(ptr, strstr(err, "(line 10)"), NULL)), "%s", err);
+			free(again);
+		} else {
+			struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+			cr_assert(cfg != NULL, "max_body %zu: %s", edge + (size_t)k, err);
+			config_destroy(&cfg);
+		}
+		free(text);
+	}
+	/* with the default max_frame: the refusal says it is the default */
+	snprintf(lines, sizeof(lines), "max_body = %zu\n", (size_t)SIZES_BODY_MAX - 1);
+	char *text = with_api(lines);
+	refused(text, 8, "(default)");
+	free(text);
+}
+
+/* A token cut at a NUL byte would make "Bearer x" valid for "x\0yyyy...". */
+Test(config, refuses_a_token_with_a_nul_byte)
+{
+	char err[CONFIG_ERR_MAX] = "", token[128];
+	char *text = good(NULL);
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	static const char bytes[] = "x\0yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n";
+	FILE *f = fopen(cfg->token_file, "we");
+	cr_assert(f != NULL);
+	cr_assert(eq(sz, fwrite(bytes, 1, sizeof(bytes) - 1, f), sizeof(bytes) - 1));
+	fclose(f);
+	chmod(cfg->token_file, 0600);
+	cr_assert(lt(int, config_read_token(cfg, token, sizeof(token), err, sizeof(err)), 0));
+	cr_assert(not(eq(ptr, strstr(err, "NUL byte"), NULL)), "%s", err);
+	config_destroy(&cfg);
 	free(text);
 }

@@ -18,6 +18,7 @@
 #include "crypto/encode.h"
 #include "proto/err.h"
 #include "proto/reason.h"
+#include "proto/sizes.h"
 #include "proto/wire.h"
 #include "support/core_testutil.h"
 
@@ -655,41 +656,53 @@ Test(expire, each_expired_delivery_is_an_event_for_the_console)
 
 /* Every body the submission accepts fits a link frame, and the first byte
  * more is refused there, naming max_frame (the receiver would otherwise
- * drop the frame and the sender resend it until it expired). */
+ * drop the frame and the sender resend it until it expired). The edge is
+ * sizes_body_max(max_frame): tested at edge - 1, edge and edge + 1, and the
+ * envelope of the largest body fits the frame with room for the largest
+ * header. */
 Test(submit, refuses_at_submission_a_body_that_could_not_cross_the_link)
 {
+	size_t max_frame = peers_config(w.peers)->max_frame_bytes;
+	size_t edge = sizes_body_max(max_frame);
+	cr_assert(gt(sz, edge, 0));
+	/* what sealing adds stays within the bound the edge is derived from */
 	struct submit_request r = request(WIRE_TYPE_ALERT, HU, NULL, NULL);
 	uint8_t id[STORE_ID_LEN];
 	struct core_test_rows rows;
-	size_t max_frame = peers_config(w.peers)->max_frame_bytes;
-	size_t payload_max = wire_frame_payload_max(max_frame);
-
 	submit_ok(&r, id);
 	cr_assert(eq(int, core_test_message_get(w.store, id, &rows), 0));
-	size_t overhead = rows.row[0].envelope_len - sizeof(body);
-	uint8_t *big = calloc(1, payload_max);
+	cr_assert(le(sz, rows.row[0].envelope_len - r.body_len, SIZES_ENVELOPE_OVERHEAD_MAX));
+	uint8_t *big = calloc(1, edge + 1);
 	cr_assert(big != NULL);
-	size_t accepted = 0, refused_at = 0;
-	for (size_t len = payload_max - overhead - 24; len < payload_max - overhead + 24 && !refused_at; len++) {
+	for (size_t len = edge - 1; len <= edge + 1; len++) {
 		struct submit_request b = request(WIRE_TYPE_ALERT, HU, NULL, NULL);
 		struct submit_result res;
 		struct core_error err;
 		b.body = big;
 		b.body_len = len;
 		int rc = submit_stage(w.submit, "client-1", &b, 1, &res, &err);
-		if (rc == 0) {
-			accepted = len;
+		if (len <= edge) {
+			/* taken: its sealed envelope passed the frame check too */
+			cr_assert(eq(int, rc, 0), "%zu bytes: %s", len, err.message);
+			cr_assert(eq(int, commit_flush(w.commit), 0));
 			continue;
 		}
 		cr_assert(eq(int, rc, LIMES_E_TOOBIG), "%s", err.message);
 		cr_assert(eq(str, err.field, "body"));
 		cr_assert(not(eq(ptr, strstr(err.message, "max_frame"), NULL)), "%s", err.message);
-		refused_at = len;
 	}
-	cr_assert(gt(sz, accepted, 0), "bodies below the edge are accepted");
-	cr_assert(eq(sz, refused_at, accepted + 1), "the first byte over the edge is refused");
 	cr_assert(eq(int, commit_flush(w.commit), 0));
 	free(big);
+}
+
+/* A smaller max_frame moves the body's edge with it. */
+Test(submit, the_body_edge_follows_max_frame)
+{
+	cr_assert(eq(sz, sizes_body_max(SIZES_FRAME_DEFAULT), SIZES_BODY_MAX));
+	cr_assert(eq(sz, sizes_body_max(SIZES_FRAME_MIN),
+		     SIZES_FRAME_MIN - SIZES_ENVELOPE_OVERHEAD_MAX - SIZES_FRAME_PREFIX_MAX));
+	cr_assert(eq(sz, sizes_body_max(SIZES_FRAME_MAX), SIZES_BODY_MAX));
+	cr_assert(eq(sz, sizes_body_max(SIZES_ENVELOPE_OVERHEAD_MAX + SIZES_FRAME_PREFIX_MAX), 0));
 }
 
 Test(requeue, seals_to_the_recipients_new_key_after_a_reload)
