@@ -99,6 +99,26 @@ struct envelope_batch_item {
 /* Seals every item, builds the tree and signs its root once; on success every
  * items[k].out is set, on failure none is. 1 <= n <= WIRE_BATCH_MAX. */
 int envelope_build_batch(const struct identity *me, struct envelope_batch_item *items, size_t n);
+/*
+ * The same in two steps, so that the envelopes of many submissions can share
+ * one signature: seal each at once (the body is not kept), sign the turn's
+ * batch when it is committed (core/submit.c).
+ */
+struct envelope_unsigned;
+/* Seals body to `to` as a v2 envelope, not yet signed (h as envelope_build;
+ * nonce NULL: random). Caller owns the result (envelope_unsigned_free); NULL
+ * with *err (may be NULL) set on failure. */
+struct envelope_unsigned *envelope_seal_unsigned(const struct identity *me, const struct envelope_peer *to,
+						 struct wire_header *h, const uint8_t *nonce, const uint8_t *body,
+						 size_t body_len, int *err);
+/* The most bytes u can take once signed (the proof at its longest). */
+size_t envelope_unsigned_max_len(const struct envelope_unsigned *u);
+/* Frees *u and sets it to NULL; accepts NULL. */
+void envelope_unsigned_free(struct envelope_unsigned **u);
+/* Signs u[0..n) as one batch (1 <= n <= WIRE_BATCH_MAX): outs[k] gets the
+ * envelope of u[k], malloc'd, the caller frees; on failure none is set. */
+int envelope_sign_batch(const struct identity *me, struct envelope_unsigned *const *u, size_t n, uint8_t **outs,
+			size_t *out_lens);
 /* A cache of verified v2 roots (public key, count, root, signature), so a
  * receiver verifies each batch's signature once; the caller owns it. */
 struct envelope_root_cache *envelope_root_cache_new(void);

@@ -20,6 +20,9 @@
 #define DOMAIN_NODE     "limes/node/v2"
 #define DOMAIN_BATCH    "limes/batch/v2"
 #define BATCH_SIGNED_LEN (sizeof(DOMAIN_BATCH) + 4 + 32)  /* domain, u32be(count), root */
+#define DOMAIN_RECEIPT_LEAF  "limes/receipt-leaf/v2"
+#define DOMAIN_RECEIPT_BATCH "limes/receipt-batch/v2"
+#define RECEIPT_SIGNED_LEN (sizeof(DOMAIN_RECEIPT_BATCH) + 4 + 32)
 
 struct wire_envelope;
 struct envelope_root_cache;
@@ -37,6 +40,25 @@ void batch_leaf(const uint8_t *hdr, size_t hdr_len, const uint8_t *ct, size_t ct
  * with sign_pk (or finds it in cache, which may be NULL); 0,
  * LIMES_E_ENV_MALFORMED (proof of the wrong shape) or LIMES_E_ENV_BAD_SIG. */
 int batch_verify(const struct wire_envelope *e, const uint8_t sign_pk[32], struct envelope_root_cache *cache);
+
+/* merkle.c: the tree of protocol v2 (docs/protocol.md "The tree"). */
+void merkle_u32be(uint8_t *p, uint32_t v);
+/* Sibling hashes in the proof of leaf index of count. */
+size_t merkle_proof_len(uint32_t index, uint32_t count);
+/* Every level of the tree over n (1..WIRE_BATCH_MAX) leaves, leaves first;
+ * malloc'd, the caller frees; NULL for a bad n or no memory. */
+uint8_t (*merkle_build(uint8_t (*leaves)[32], size_t n))[32];
+/* The root of a tree merkle_build made over n leaves; borrowed from it. */
+const uint8_t *merkle_root(uint8_t (*tree)[32], size_t n);
+/* Writes the proof of leaf index into path (room for WIRE_BATCH_DEPTH_MAX
+ * hashes); returns the number of hashes. */
+size_t merkle_path(uint8_t (*tree)[32], size_t n, size_t index, uint8_t *path);
+/* Folds path over leaf into root; LIMES_E_ENV_MALFORMED when count, index
+ * or the path's length do not fit together. */
+int merkle_fold(const uint8_t leaf[32], uint32_t index, uint32_t count, const uint8_t *path, size_t path_len,
+		uint8_t root[32]);
+/* domain (domain_len bytes, with its NUL) || u32be(count) || root into out. */
+void merkle_signed(const char *domain, size_t domain_len, uint32_t count, const uint8_t root[32], uint8_t *out);
 
 /* Ed25519 secret key (64 bytes, seed || public key); owned by the identity. */
 const uint8_t *identity_sign_sk(const struct identity *id);

@@ -7,6 +7,7 @@
  */
 #include "proto/wire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -326,6 +327,73 @@ void wire_envelope_clear(struct wire_envelope *e)
 
 /* ------------------------------------------------------------ receipts */
 
+/* One ReceiptEntry to protobuf-c (pointing into src); LIMES_E_INVAL for an unterminated detail. */
+static int entry_to_pb(const struct wire_receipt_entry *src, Limes__ReceiptEntry *dst)
+{
+	if (memchr(src->detail, '\0', sizeof(src->detail)) == NULL)
+		return LIMES_E_INVAL;
+	limes__receipt_entry__init(dst);
+	dst->message_id = bin(src->message_id, WIRE_ID_LEN);
+	dst->envelope_hash = bin(src->envelope_hash, WIRE_HASH_LEN);
+	dst->status = (Limes__ReceiptStatus)src->status;
+	dst->has_reason = 1;
+	dst->reason = (Limes__RejectReason)src->reason;
+	dst->detail = src->detail[0] ? (char *)src->detail : NULL;
+	dst->has_received_ms = src->has_received_ms;
+	dst->received_ms = src->received_ms;
+	return 0;
+}
+
+/* One decoded ReceiptEntry into ours; LIMES_E_ENV_MALFORMED for wrong lengths. */
+static int entry_from_pb(const Limes__ReceiptEntry *src, struct wire_receipt_entry *dst)
+{
+	size_t detail_len = src->detail ? strlen(src->detail) : 0;
+
+	if (!bytes_ok(&src->message_id, WIRE_ID_LEN) || !bytes_ok(&src->envelope_hash, WIRE_HASH_LEN) ||
+	    detail_len > WIRE_DETAIL_MAX)
+		return LIMES_E_ENV_MALFORMED;
+	memcpy(dst->message_id, src->message_id.data, WIRE_ID_LEN);
+	memcpy(dst->envelope_hash, src->envelope_hash.data, WIRE_HASH_LEN);
+	dst->status = (int)src->status;
+	dst->reason = src->has_reason ? (int)src->reason : 0;
+	if (detail_len)
+		memcpy(dst->detail, src->detail, detail_len);
+	dst->detail[detail_len] = '\0';
+	dst->has_received_ms = src->has_received_ms;
+	dst->received_ms = src->has_received_ms ? src->received_ms : 0;
+	return 0;
+}
+
+int wire_receipt_entry_pack(const struct wire_receipt_entry *e, uint8_t **out, size_t *out_len)
+{
+	Limes__ReceiptEntry m;
+
+	if (!e || !out || !out_len || entry_to_pb(e, &m) < 0)
+		return LIMES_E_INVAL;
+	return pack_message(&m.base, out, out_len);
+}
+
+int wire_receipt_entry_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_receipt_entry *e)
+{
+	struct span spans[MAX_FIELD];
+	Limes__ReceiptEntry *m;
+	int rc;
+
+	if (!e)
+		return LIMES_E_INVAL;
+	memset(e, 0, sizeof(*e));
+	if ((rc = precheck(buf, len, max, spans)) < 0)
+		return rc;
+	m = limes__receipt_entry__unpack(NULL, len, buf);
+	if (!m)
+		return LIMES_E_ENV_MALFORMED;
+	rc = entry_from_pb(m, e);
+	limes__receipt_entry__free_unpacked(m, NULL);
+	if (rc < 0)
+		memset(e, 0, sizeof(*e));
+	return rc;
+}
+
 int wire_receipt_body_pack(const struct wire_receipt_body *b, uint8_t **out, size_t *out_len)
 {
 	Limes__ReceiptBody m = LIMES__RECEIPT_BODY__INIT;
@@ -345,21 +413,9 @@ int wire_receipt_body_pack(const struct wire_receipt_body *b, uint8_t **out, siz
 		}
 	}
 	for (size_t i = 0; i < b->n_entries; i++) {
-		const struct wire_receipt_entry *src = &b->entries[i];
-		Limes__ReceiptEntry *dst = &entries[i];
-
-		if (memchr(src->detail, '\0', sizeof(src->detail)) == NULL)
+		if (entry_to_pb(&b->entries[i], &entries[i]) < 0)
 			goto out;
-		limes__receipt_entry__init(dst);
-		dst->message_id = bin(src->message_id, WIRE_ID_LEN);
-		dst->envelope_hash = bin(src->envelope_hash, WIRE_HASH_LEN);
-		dst->status = (Limes__ReceiptStatus)src->status;
-		dst->has_reason = 1;
-		dst->reason = (Limes__RejectReason)src->reason;
-		dst->detail = src->detail[0] ? (char *)src->detail : NULL;
-		dst->has_received_ms = src->has_received_ms;
-		dst->received_ms = src->received_ms;
-		ptrs[i] = dst;
+		ptrs[i] = &entries[i];
 	}
 	m.issuer = (char *)b->issuer;
 	m.issuer_key_id = bin(b->issuer_key_id, WIRE_KEY_ID_LEN);
@@ -402,24 +458,9 @@ int wire_receipt_body_unpack(const uint8_t *buf, size_t len, size_t max, struct 
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < m->n_entries; i++) {
-		const Limes__ReceiptEntry *src = m->entries[i];
-		struct wire_receipt_entry *dst = &b->entries[i];
-		size_t detail_len = src->detail ? strlen(src->detail) : 0;
-
-		if (!bytes_ok(&src->message_id, WIRE_ID_LEN) || !bytes_ok(&src->envelope_hash, WIRE_HASH_LEN) ||
-		    detail_len > WIRE_DETAIL_MAX)
+	for (size_t i = 0; i < m->n_entries; i++)
+		if (entry_from_pb(m->entries[i], &b->entries[i]) < 0)
 			goto out;
-		memcpy(dst->message_id, src->message_id.data, WIRE_ID_LEN);
-		memcpy(dst->envelope_hash, src->envelope_hash.data, WIRE_HASH_LEN);
-		dst->status = (int)src->status;
-		dst->reason = src->has_reason ? (int)src->reason : 0;
-		if (detail_len)
-			memcpy(dst->detail, src->detail, detail_len);
-		dst->detail[detail_len] = '\0';
-		dst->has_received_ms = src->has_received_ms;
-		dst->received_ms = src->has_received_ms ? src->received_ms : 0;
-	}
 	memcpy(b->issuer, m->issuer, strlen(m->issuer) + 1);
 	memcpy(b->issuer_key_id, m->issuer_key_id.data, WIRE_KEY_ID_LEN);
 	memcpy(b->addressee, m->addressee, strlen(m->addressee) + 1);
@@ -447,9 +488,23 @@ int wire_receipt_pack(const struct wire_receipt *r, uint8_t **out, size_t *out_l
 
 	if (!r || !out || !out_len || !r->body || !r->signature)
 		return LIMES_E_INVAL;
+	if (r->n_entries > WIRE_RECEIPT_MAX_ENTRIES || (r->n_entries && !r->entries))
+		return LIMES_E_INVAL;
 	m.body = bin(r->body, r->body_len);
 	m.signature = bin(r->signature, WIRE_SIG_LEN);
-	return pack_message(&m.base, out, out_len);
+	ProtobufCBinaryData *entries = NULL;
+	if (r->n_entries) {
+		entries = calloc(r->n_entries, sizeof(*entries));
+		if (!entries)
+			return LIMES_E_NOMEM;
+		for (size_t i = 0; i < r->n_entries; i++)
+			entries[i] = bin(r->entries[i].data, r->entries[i].len);
+	}
+	m.n_entries = r->n_entries;
+	m.entries = entries;
+	int rc = pack_message(&m.base, out, out_len);
+	free(entries);
+	return rc;
 }
 
 int wire_receipt_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_receipt *r)
@@ -463,16 +518,27 @@ int wire_receipt_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_
 	memset(r, 0, sizeof(*r));
 	if ((rc = precheck(buf, len, max, spans)) < 0)
 		return rc;
+	/* bound the work before protobuf-c allocates per entry */
+	if (spans[15].count > WIRE_RECEIPT_MAX_ENTRIES)
+		return LIMES_E_ENV_OVERSIZED;
 	m = limes__receipt__unpack(NULL, len, buf);
 	if (!m)
 		return LIMES_E_ENV_MALFORMED;
-	if (!bytes_ok(&m->signature, WIRE_SIG_LEN) || !m->body.len) {
+	struct wire_span *entries = NULL;
+	if (!bytes_ok(&m->signature, WIRE_SIG_LEN) || !m->body.len ||
+	    (m->n_entries && !(entries = calloc(m->n_entries, sizeof(*entries))))) {
+		rc = m->n_entries && bytes_ok(&m->signature, WIRE_SIG_LEN) && m->body.len ? LIMES_E_NOMEM
+											 : LIMES_E_ENV_MALFORMED;
 		limes__receipt__free_unpacked(m, NULL);
-		return LIMES_E_ENV_MALFORMED;
+		return rc;
 	}
+	for (size_t i = 0; i < m->n_entries; i++)
+		entries[i] = (struct wire_span){ m->entries[i].data, m->entries[i].len };
 	r->body = m->body.data;
 	r->body_len = m->body.len;
 	r->signature = m->signature.data;
+	r->n_entries = m->n_entries;
+	r->entries = entries;
 	r->decoded = m;
 	return 0;
 }
@@ -481,8 +547,10 @@ void wire_receipt_clear(struct wire_receipt *r)
 {
 	if (!r)
 		return;
-	if (r->decoded)
+	if (r->decoded) {
 		limes__receipt__free_unpacked(r->decoded, NULL);
+		free((void *)r->entries); /* ours only when decoded */
+	}
 	memset(r, 0, sizeof(*r));
 }
 
@@ -562,6 +630,13 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		hb.reply = f->heartbeat.reply;
 		hb.has_protocol = f->heartbeat.protocol != 0;
 		hb.protocol = f->heartbeat.protocol;
+		char *relays[WIRE_RELAYS_MAX];
+		if (f->heartbeat.n_relays_v2 > WIRE_RELAYS_MAX)
+			return LIMES_E_INVAL;
+		for (size_t i = 0; i < f->heartbeat.n_relays_v2; i++)
+			relays[i] = (char *)f->heartbeat.relays_v2[i];
+		hb.n_relays_v2 = f->heartbeat.n_relays_v2;
+		hb.relays_v2 = relays;
 		m.kind_case = LIMES__FRAME__KIND_HEARTBEAT;
 		m.heartbeat = &hb;
 		return pack_message(&m.base, out, out_len);
@@ -679,6 +754,10 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 				f->heartbeat.n_accepts++;
 			}
 		}
+		for (size_t i = 0; i < hb->n_relays_v2 && f->heartbeat.n_relays_v2 < WIRE_RELAYS_MAX; i++)
+			if (wire_agency_id_check(hb->relays_v2[i]) == 0)
+				snprintf(f->heartbeat.relays_v2[f->heartbeat.n_relays_v2++], WIRE_AGENCY_MAX + 1, "%s",
+					 hb->relays_v2[i]);
 		limes__heartbeat__free_unpacked(hb, NULL);
 		return 0;
 	}

@@ -107,14 +107,27 @@ struct wire_receipt_body {
 	struct wire_receipt_entry *entries;
 };
 
-/* Receipt: body bytes exactly as received and the signature. Ownership as for wire_envelope. */
+/* Some bytes, borrowed. */
+struct wire_span {
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Receipt: body bytes exactly as received and the signature; a v2 receipt
+ * (n_entries > 0) also its entries, each a serialized ReceiptEntry, as
+ * received. Ownership as for wire_envelope (on unpack `entries` is owned by
+ * r and freed by wire_receipt_clear). */
 struct wire_receipt {
 	const uint8_t *body;
 	size_t body_len;
 	const uint8_t *signature;           /* WIRE_SIG_LEN bytes */
+	size_t n_entries;                   /* 0: v1 */
+	const struct wire_span *entries;
 	void *decoded;                      /* private */
 };
 
+/* Most relays_v2 ids one heartbeat reply says (more are left out: v1). */
+#define WIRE_RELAYS_MAX 32
 /* Most AcceptedType entries one heartbeat may carry (types are 1..31). */
 #define WIRE_ACCEPTS_MAX 32
 
@@ -133,6 +146,10 @@ struct wire_heartbeat {
 	bool has_accepts;                   /* the sender said what it accepts (absent from older agents) */
 	size_t n_accepts;
 	struct wire_accepted_type accepts[WIRE_ACCEPTS_MAX];
+	/* agencies the replier relays v2 envelopes to; ids beyond the first
+	 * WIRE_RELAYS_MAX, or not valid agency ids, are left out (they get v1) */
+	size_t n_relays_v2;
+	char relays_v2[WIRE_RELAYS_MAX][WIRE_AGENCY_MAX + 1];
 };
 
 enum wire_frame_kind {
@@ -174,6 +191,11 @@ int wire_receipt_body_pack(const struct wire_receipt_body *b, uint8_t **out, siz
 int wire_receipt_body_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_receipt_body *b);
 /* Frees the entries wire_receipt_body_unpack allocated and zeroes b; accepts NULL. */
 void wire_receipt_body_clear(struct wire_receipt_body *b);
+
+/* Serializes one ReceiptEntry (a v2 receipt's leaf) into *out (malloc'd, caller frees). */
+int wire_receipt_entry_pack(const struct wire_receipt_entry *e, uint8_t **out, size_t *out_len);
+/* Decodes one ReceiptEntry of at most max bytes into the caller's e. */
+int wire_receipt_entry_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_receipt_entry *e);
 
 /* Serializes r (caller's pointers) into *out (malloc'd, caller frees). */
 int wire_receipt_pack(const struct wire_receipt *r, uint8_t **out, size_t *out_len);

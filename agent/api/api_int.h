@@ -67,6 +67,10 @@ struct api_inbox_params {
 void api_json_time(char *buf, size_t len, uint64_t ms);
 /* A new JSON string with the RFC 3339 time, or JSON null for 0; caller owns it (NULL: out of memory). */
 json_t *api_json_time_value(uint64_t ms);
+/* proof.c: what row's stored receipt proves of it (v2: the entry, its
+ * inclusion proof and the root signature; v1: the whole receipt), as a new
+ * JSON object; NULL when there is no receipt. max_bytes: the decoding cap. */
+json_t *api_receipt_proof_json(const struct store_delivery_row *row, size_t max_bytes);
 /* A new JSON string of 32 lowercase hex digits; caller owns it (NULL: out of memory). */
 json_t *api_json_id_value(const uint8_t id[STORE_ID_LEN]);
 /* Parses 32 hex digits into id; 0 or LIMES_E_INVAL. */

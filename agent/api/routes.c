@@ -294,6 +294,7 @@ struct message_view {
 	int type, priority;
 	uint64_t created_ms, expires_ms;
 	bool nomem;
+	size_t max_bytes;          /* the receipt decoding cap ([link] max_frame) */
 };
 
 /* Pending deliveries show their next attempt; finished ones when and how
@@ -321,6 +322,9 @@ static int add_recipient(void *arg, const struct store_delivery_row *row)
 			      "reason", rejected ? reason_name(row->reason) : NULL,
 			      "detail", rejected ? (row->detail ? row->detail : "") : NULL,
 			      "expired", row->state == DELIVERY_EXPIRED ? api_json_time_value(row->done_ms) : NULL);
+	json_t *proof = o && row->receipt ? api_receipt_proof_json(row, mv->max_bytes) : NULL;
+	if (proof)
+		json_object_set_new(o, "receipt_proof", proof);
 	if (json_array_append_new(mv->recipients, o) < 0) {
 		mv->nomem = true;
 		return 1; /* stop */
@@ -332,7 +336,8 @@ void api_routes_get_message(const struct api_deps *deps, const char *client, con
 			    struct api_reply *r)
 {
 	uint8_t id[STORE_ID_LEN];
-	struct message_view mv = { .recipients = json_array() };
+	struct message_view mv = { .recipients = json_array(),
+				   .max_bytes = peers_config(deps->peers)->max_frame_bytes };
 
 	if (api_json_parse_id(id_text, id) < 0) {
 		api_json_error(r, 404, "not_found", "id", "not a message id (32 hex digits)");

@@ -28,6 +28,8 @@ struct commit {
 	size_t n_listeners;
 	uint64_t commits, failures;
 	struct audit *audit;                /* borrowed; NULL: no trail */
+	commit_before_fn before;            /* last writes of the turn (the batch signature) */
+	void *before_arg;
 };
 
 static void on_turn(uv_prepare_t *p)
@@ -107,14 +109,20 @@ int commit_stage(struct commit *c, unsigned changes)
 
 int commit_flush(struct commit *c)
 {
-	int rc;
+	int rc, before_rc = 0;
 
 	if (!c->staged && !store_in_transaction(c->store))
 		return 0;
+	if (c->before)
+		before_rc = c->before(c->before_arg);
 	unsigned changes = c->changes;
 	c->changes = 0;
 	c->staged = false;
-	if (store_in_transaction(c->store)) {
+	if (before_rc < 0) {
+		/* what was staged waited on those writes: none of it commits */
+		store_rollback(c->store);
+		rc = before_rc;
+	} else if (store_in_transaction(c->store)) {
 		rc = store_commit(c->store);
 	} else {
 		/* staged, but a failed write rolled the transaction back: what
@@ -136,6 +144,12 @@ int commit_flush(struct commit *c)
 		c->listeners[i].fn(c->listeners[i].arg, rc, changes);
 	c->flushing = false;
 	return rc;
+}
+
+void commit_before(struct commit *c, commit_before_fn fn, void *arg)
+{
+	c->before = fn;
+	c->before_arg = arg;
 }
 
 void commit_set_audit(struct commit *c, struct audit *a)

@@ -197,6 +197,11 @@ int commit_stage(struct commit *c, unsigned changes);
 /* Commits now and tells the listeners (also run by the loop each turn).
  * 0 when nothing was staged or the commit succeeded. */
 int commit_flush(struct commit *c);
+/* Runs just before each commit (with something staged) to make the turn's
+ * last writes; an error rolls the whole turn back and every listener hears
+ * it. One hook (submission's batch signature); fn NULL removes it. */
+typedef int (*commit_before_fn)(void *arg);
+void commit_before(struct commit *c, commit_before_fn fn, void *arg);
 /* Hands the commit the audit trail whose entries ride on it (NULL: none,
  * as in unit tests); borrowed, must outlive the commit's use. */
 void commit_set_audit(struct commit *c, struct audit *a);
@@ -236,11 +241,14 @@ struct submit *submit_new(struct peers *peers, struct store *store, struct commi
 			  const struct identity *me);
 void submit_destroy(struct submit **s);
 /* Ed25519 signatures made for envelopes since start (one per v1 envelope,
- * one per v2 batch). */
+ * one per v2 batch: the envelopes of one turn for one next hop). */
 uint64_t submit_signatures(const struct submit *s);
 
 /* Checks policy for every request, seals one envelope per recipient and
- * stages them all in the turn's commit (COMMIT_OUTBOX). The caller answers
+ * stages them all in the turn's commit (COMMIT_OUTBOX). Envelopes for v2
+ * links are signed at the commit, one batch per next hop for everything
+ * submitted in the turn, and only then written to the outbox (a failure
+ * there fails the turn's commit). The caller answers
  * only once the commit's listeners heard rc 0. On error nothing of this
  * call remains staged; err says why (codes: LIMES_E_UNKNOWN_PEER, _POLICY,
  * _INVAL, _MISSING, _RANGE, _STORE_FAILED, _STORE_FULL, _NOMEM). */

@@ -17,6 +17,8 @@ struct submit {
 	uint64_t next_seq;                  /* envelope sequence numbers */
 	uint64_t signatures;                /* Ed25519 signatures made for envelopes */
 	const char *acting_client;          /* the API client of a requeue in progress, for its entry */
+	struct pending_msg *pend;           /* submitted this turn, waiting for the batch signature */
+	size_t n_pend, cap_pend;
 };
 
 /* clients.c: may `client` submit request r (index i of n)? 0, or

@@ -2,8 +2,13 @@
  * Submission: national systems' messages into the outbox. Policy first
  * (known recipient, type allowed to it), then one sealed and signed envelope
  * per recipient, all staged in the turn's commit; whoever submitted answers
- * only after the commit's listeners heard it succeed. Owns the envelope
- * sequence counter.
+ * only after the commit's listeners heard it succeed. Envelopes for links
+ * that agreed protocol v2 are sealed at once but signed at the commit, one
+ * batch per next hop over every submission of the turn (so many one-message
+ * requests share a signature, and a quiet link's batch is one envelope), and
+ * written to the outbox then: their bytes never change afterwards, so
+ * re-sends, relays and duplicates see the same envelope. Owns the envelope
+ * sequence counter and the turn's pending messages.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +26,42 @@
 #include "proto/wire.h"
 #include "proto/sizes.h"
 
+/* One recipient's envelope of a pending message: sealed, signed at the commit. */
+struct pending_delivery {
+	char recipient[CONFIG_ID_MAX + 1];
+	char next_hop[CONFIG_ID_MAX + 1];
+	struct envelope_unsigned *u;        /* NULL once signed, or for a v1 envelope */
+	uint8_t *env;                       /* the signed envelope */
+	size_t env_len;
+};
+
+/* A message of this turn with at least one v2 envelope: written to the
+ * outbox, with its audit entry, by the commit's hook. */
+struct pending_msg {
+	struct store_message m;             /* client and idempotency_key point below */
+	char *client, *idempotency_key;
+	char to[SUBMIT_MAX_TO][CONFIG_ID_MAX + 1];
+	size_t n_to;
+	uint8_t body_hash[STORE_HASH_LEN];
+	struct pending_delivery d[SUBMIT_MAX_TO];
+};
+
+static void pending_free_from(struct submit *s, size_t from)
+{
+	for (size_t i = from; i < s->n_pend; i++) {
+		struct pending_msg *pm = &s->pend[i];
+		for (size_t k = 0; k < pm->n_to; k++) {
+			envelope_unsigned_free(&pm->d[k].u);
+			free(pm->d[k].env);
+		}
+		free(pm->client);
+		free(pm->idempotency_key);
+	}
+	s->n_pend = from < s->n_pend ? from : s->n_pend;
+}
+
+static int before_commit(void *arg);
+
 struct submit *submit_new(struct peers *peers, struct store *store, struct commit *commit,
 			  const struct identity *me)
 {
@@ -35,6 +76,7 @@ struct submit *submit_new(struct peers *peers, struct store *store, struct commi
 	/* seeded from the start time, so a restart never reuses a value;
 	 * receivers never order or dedupe by it (docs/protocol.md) */
 	s->next_seq = clock_now_ms() * 1000;
+	commit_before(commit, before_commit, s);
 	return s;
 }
 
@@ -47,6 +89,9 @@ void submit_destroy(struct submit **ps)
 {
 	if (!ps || !*ps)
 		return;
+	commit_before((*ps)->commit, NULL, NULL);
+	pending_free_from(*ps, 0);
+	free((*ps)->pend);
 	free(*ps);
 	*ps = NULL;
 }
@@ -150,13 +195,17 @@ static void header_for(struct submit *s, const struct store_message *m, const st
 	h->schema_major = 1;
 }
 
-/* Protocol v2 for this recipient: it is our direct peer (a relay passes the
- * bytes on to an agent whose version we do not know) and our link to it
- * agreed on 2. */
-static bool batch_eligible(const struct submit *s, const struct peer *to)
+/* Protocol v2 for this recipient: our link to its next hop agreed on 2,
+ * and, behind a relay, the relay said in its heartbeat replies that its own
+ * link to the recipient did (it forwards our bytes unchanged). */
+static bool batch_eligible(struct submit *s, const struct peer *to)
 {
-	return peers_config(s->peers)->protocol >= WIRE_VERSION_BATCH && peer_is_direct(to) &&
-	       peer_link(to)->protocol >= WIRE_VERSION_BATCH;
+	if (peers_config(s->peers)->protocol < WIRE_VERSION_BATCH || peer_link(to)->protocol < WIRE_VERSION_BATCH)
+		return false;
+	if (peer_is_direct(to))
+		return true;
+	const struct peer *relay = peers_find(s->peers, peer_next_hop(to));
+	return relay && peer_link(relay)->protocol >= WIRE_VERSION_BATCH;
 }
 
 /* One envelope to seal: (message, recipient). */
@@ -164,60 +213,183 @@ struct slot {
 	struct wire_header h;
 	const struct peer *to;
 	const struct submit_request *r;
-	uint8_t *env;
+	uint8_t *env;                       /* v1: signed now */
 	size_t env_len;
+	struct envelope_unsigned *u;        /* v2: signed at the commit */
 };
 
-/* Seals every slot: the v2 ones together (one signature per batch of up to
- * WIRE_BATCH_MAX), the others one by one as v1. */
+/* Seals every slot: the v2 ones unsigned (before_commit signs them with
+ * the rest of the turn), the others signed one by one as v1. */
 static int seal_all(struct submit *s, struct slot *slots, size_t n)
 {
-	struct envelope_batch_item *items = NULL;
-	size_t *which = NULL, n_items = 0;
 	int rc = 0;
 
-	items = malloc((n ? n : 1) * sizeof(*items));
-	which = malloc((n ? n : 1) * sizeof(*which));
-	if (!items || !which) {
-		rc = LIMES_E_NOMEM;
-		goto out;
-	}
 	for (size_t k = 0; k < n; k++) {
 		struct slot *sl = &slots[k];
 		if (!batch_eligible(s, sl->to)) {
 			rc = core_seal(s, sl->to, &sl->h, sl->r->body, sl->r->body_len, &sl->env, &sl->env_len);
 			if (rc < 0)
-				goto out;
+				return rc;
 			continue;
 		}
 		sl->h.has_seq = true;
 		sl->h.seq = s->next_seq++;
-		items[n_items] = (struct envelope_batch_item){ .to = peer_crypto(sl->to), .h = &sl->h,
-							       .body = sl->r->body, .body_len = sl->r->body_len };
-		which[n_items++] = k;
+		sl->u = envelope_seal_unsigned(s->me, peer_crypto(sl->to), &sl->h, NULL, sl->r->body, sl->r->body_len,
+					       &rc);
+		if (!sl->u)
+			return rc;
 	}
-	for (size_t off = 0; off < n_items; off += WIRE_BATCH_MAX) {
-		size_t c = n_items - off < WIRE_BATCH_MAX ? n_items - off : WIRE_BATCH_MAX;
-		rc = envelope_build_batch(s->me, items + off, c);
-		if (rc < 0)
-			goto out;
-		s->signatures++;
-		for (size_t k = off; k < off + c; k++) {
-			slots[which[k]].env = items[k].out;
-			slots[which[k]].env_len = items[k].out_len;
-		}
-	}
-out:
-	free(items);
-	free(which);
-	return rc;
+	return 0;
 }
 
 static void free_slots(struct slot *slots, size_t n)
 {
-	for (size_t k = 0; slots && k < n; k++)
+	for (size_t k = 0; slots && k < n; k++) {
 		free(slots[k].env);
+		envelope_unsigned_free(&slots[k].u);
+	}
 	free(slots);
+}
+
+/* The message of this turn whose idempotency key is (client, key), or NULL. */
+static const struct pending_msg *pending_by_key(const struct submit *s, const char *client, const char *key)
+{
+	for (size_t i = 0; key && i < s->n_pend; i++) {
+		const struct pending_msg *pm = &s->pend[i];
+		if (pm->idempotency_key && strcmp(pm->idempotency_key, key) == 0 &&
+		    strcmp(pm->client ? pm->client : "", client ? client : "") == 0)
+			return pm;
+	}
+	return NULL;
+}
+
+/* Keeps message m (request r) for the commit: its slots' envelopes move in. */
+static int pending_add(struct submit *s, const struct store_message *m, const struct submit_request *r,
+		       struct slot *slots)
+{
+	if (s->n_pend == s->cap_pend) {
+		size_t cap = s->cap_pend ? s->cap_pend * 2 : 16;
+		struct pending_msg *grown = realloc(s->pend, cap * sizeof(*grown));
+		if (!grown)
+			return LIMES_E_NOMEM;
+		s->pend = grown;
+		s->cap_pend = cap;
+	}
+	struct pending_msg *pm = &s->pend[s->n_pend];
+	memset(pm, 0, sizeof(*pm));
+	pm->m = *m;
+	pm->client = m->client ? strdup(m->client) : NULL;
+	pm->idempotency_key = m->idempotency_key ? strdup(m->idempotency_key) : NULL;
+	if ((m->client && !pm->client) || (m->idempotency_key && !pm->idempotency_key)) {
+		free(pm->client);
+		free(pm->idempotency_key);
+		return LIMES_E_NOMEM;
+	}
+	pm->m.client = pm->client;
+	pm->m.idempotency_key = pm->idempotency_key;
+	envelope_hash(r->body, r->body_len, pm->body_hash);
+	pm->n_to = r->n_to;
+	for (size_t k = 0; k < r->n_to; k++) {
+		snprintf(pm->to[k], sizeof(pm->to[k]), "%s", r->to[k]);
+		snprintf(pm->d[k].recipient, sizeof(pm->d[k].recipient), "%s", peer_id(slots[k].to));
+		snprintf(pm->d[k].next_hop, sizeof(pm->d[k].next_hop), "%s", peer_next_hop(slots[k].to));
+		pm->d[k].u = slots[k].u;
+		pm->d[k].env = slots[k].env;
+		pm->d[k].env_len = slots[k].env_len;
+		slots[k].u = NULL;
+		slots[k].env = NULL;
+	}
+	s->n_pend++;
+	return 0;
+}
+
+/* Signs the turn's v2 envelopes for one next hop: up to WIRE_BATCH_MAX per
+ * signature, in submission order. */
+static int sign_hop(struct submit *s, const char *next_hop, struct pending_delivery **todo, size_t n_todo)
+{
+	struct envelope_unsigned **u = malloc(WIRE_BATCH_MAX * sizeof(*u));
+	uint8_t **outs = malloc(WIRE_BATCH_MAX * sizeof(*outs));
+	size_t *lens = malloc(WIRE_BATCH_MAX * sizeof(*lens));
+	struct pending_delivery **batch = malloc(WIRE_BATCH_MAX * sizeof(*batch));
+	size_t i = 0;
+	int rc = LIMES_E_NOMEM;
+
+	if (!u || !outs || !lens || !batch)
+		goto out;
+	rc = 0;
+	while (i < n_todo && rc == 0) {
+		size_t n = 0;
+		for (; i < n_todo && n < WIRE_BATCH_MAX; i++)
+			if (todo[i]->u && strcmp(todo[i]->next_hop, next_hop) == 0) {
+				batch[n] = todo[i];
+				u[n++] = todo[i]->u;
+			}
+		if (n == 0)
+			break;
+		rc = envelope_sign_batch(s->me, u, n, outs, lens);
+		if (rc < 0)
+			break;
+		s->signatures++;
+		for (size_t k = 0; k < n; k++) {
+			envelope_unsigned_free(&batch[k]->u);
+			batch[k]->env = outs[k];
+			batch[k]->env_len = lens[k];
+		}
+	}
+out:
+	free(u);
+	free(outs);
+	free(lens);
+	free(batch);
+	return rc;
+}
+
+/* The commit's hook: signs the turn's v2 envelopes, one batch per next hop,
+ * and writes their messages to the outbox with their audit entries. */
+static int before_commit(void *arg)
+{
+	struct submit *s = arg;
+	struct pending_delivery **todo = NULL;
+	size_t n_todo = 0;
+	int rc = 0;
+
+	if (!s->n_pend)
+		return 0;
+	/* a failed write rolled the turn back: the commit fails, nothing to add */
+	if (!store_in_transaction(s->store))
+		goto out;
+	rc = LIMES_E_NOMEM;
+	if (!(todo = malloc(s->n_pend * SUBMIT_MAX_TO * sizeof(*todo))))
+		goto out;
+	for (size_t i = 0; i < s->n_pend; i++)
+		for (size_t k = 0; k < s->pend[i].n_to; k++)
+			if (s->pend[i].d[k].u)
+				todo[n_todo++] = &s->pend[i].d[k];
+	rc = 0;
+	for (size_t t = 0; t < n_todo && rc == 0; t++)
+		if (todo[t]->u) /* the first of a next hop not yet signed */
+			rc = sign_hop(s, todo[t]->next_hop, todo + t, n_todo - t);
+	for (size_t i = 0; i < s->n_pend && rc == 0; i++) {
+		struct pending_msg *pm = &s->pend[i];
+		struct store_delivery d[SUBMIT_MAX_TO];
+		const char *to[SUBMIT_MAX_TO];
+		for (size_t k = 0; k < pm->n_to; k++) {
+			d[k] = (struct store_delivery){ .recipient = pm->d[k].recipient, .next_hop = pm->d[k].next_hop,
+							.envelope = pm->d[k].env, .envelope_len = pm->d[k].env_len };
+			to[k] = pm->to[k];
+		}
+		rc = store_outbox_put(s->store, &pm->m, d, pm->n_to);
+		if (rc == 0)
+			rc = audit_submitted(commit_audit(s->commit), pm->client, pm->m.id, pm->m.type, to, pm->n_to,
+					     pm->body_hash);
+	}
+	if (rc < 0)
+		log_error("event=store_failed reason=\"the turn's signed messages could not be written: %s\" "
+			  "action=\"nothing of this turn is acknowledged\"", limes_strerror(rc));
+out:
+	free(todo);
+	pending_free_from(s, 0);
+	return rc;
 }
 
 int submit_stage(struct submit *s, const char *client, const struct submit_request *reqs, size_t n,
@@ -225,7 +397,7 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 {
 	struct store_message *msgs = NULL;
 	struct slot *slots = NULL;
-	size_t n_slots = 0;
+	size_t n_slots = 0, pend_mark = s->n_pend;
 	int rc = 0;
 
 	memset(err, 0, sizeof(*err));
@@ -280,6 +452,13 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 			res->existing = true;
 			continue;
 		}
+		/* the same key earlier this turn, not yet in the store */
+		const struct pending_msg *twin = pending_by_key(s, client, r->idempotency_key);
+		if (twin) {
+			memcpy(res->id, twin->m.id, 16);
+			res->existing = true;
+			continue;
+		}
 		*m = (struct store_message){
 			.type = r->type,
 			.priority = r->priority,
@@ -311,28 +490,50 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 		if (res->existing)
 			continue;
 		struct store_delivery d[SUBMIT_MAX_TO];
+		bool deferred = false;
 		for (size_t k = 0; k < r->n_to; k++) {
 			struct slot *sl = &slots[next + k];
 			size_t max_frame = peers_config(s->peers)->max_frame_bytes;
+			/* v2: the longest the envelope can be once signed */
+			size_t len = sl->u ? envelope_unsigned_max_len(sl->u) : sl->env_len;
+			deferred |= sl->u != NULL;
 			/* accepted, it could never cross the link: the receiver
 			 * drops the over-size frame and the sender resends it until
 			 * it expires. The body's limit follows from max_frame
 			 * (proto/sizes.h), so it does not depend on the header's
 			 * size; the envelope's is the backstop. */
-			if (r->body_len > sizes_body_max(max_frame) || sl->env_len > wire_frame_payload_max(max_frame)) {
+			if (r->body_len > sizes_body_max(max_frame) || len > wire_frame_payload_max(max_frame)) {
 				char field[32] = "body";
 				if (n > 1)
 					snprintf(field, sizeof(field), "[%zu].body", i);
 				rc = core_set_error(err, LIMES_E_TOOBIG, field,
 						    "the body is %zu bytes (sealed %zu), more than a link frame carries: "
 						    "at most %zu bytes of body with max_frame = %zu bytes (in [link])",
-						    r->body_len, sl->env_len, sizes_body_max(max_frame), max_frame);
+						    r->body_len, len, sizes_body_max(max_frame), max_frame);
 				goto fail;
 			}
 			d[k].recipient = peer_id(sl->to);
 			d[k].next_hop = peer_next_hop(sl->to);
 			d[k].envelope = sl->env;
 			d[k].envelope_len = sl->env_len;
+		}
+		/* the same key earlier in this request, kept for the commit */
+		const struct pending_msg *twin = pending_by_key(s, client, r->idempotency_key);
+		if (twin) {
+			memcpy(res->id, twin->m.id, 16);
+			res->existing = true;
+			next += r->n_to;
+			continue;
+		}
+		if (deferred) {
+			if ((rc = pending_add(s, &msgs[i], r, &slots[next])) < 0) {
+				core_set_error(err, rc, NULL, "out of memory: nothing was accepted");
+				goto fail;
+			} else {
+				memcpy(res->id, msgs[i].id, 16);
+			}
+			next += r->n_to;
+			continue;
 		}
 		next += r->n_to;
 		rc = store_outbox_put(s->store, &msgs[i], d, r->n_to);
@@ -363,6 +564,7 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 	free(msgs);
 	return 0;
 fail:
+	pending_free_from(s, pend_mark);
 	free_slots(slots, n_slots);
 	free(msgs);
 	store_mark_undo(s->store);

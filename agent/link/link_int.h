@@ -60,6 +60,8 @@ struct inbound {
 	size_t routing_len;
 	struct wire_receipt_entry *pending;
 	char (*pending_to)[CONFIG_ID_MAX + 1]; /* addressee of each entry: the original sender */
+	uint8_t *pending_version;     /* receipt version of each entry: that of the envelope it answers */
+	uint8_t answering;            /* the version the envelope being handled is answered in */
 	size_t n_pending, cap_pending;
 };
 
@@ -79,8 +81,8 @@ struct links {
 	 * listener will run, so receipts wait for it rather than leave now */
 	bool staged;
 	struct link_stats stats;      /* written here only, read through links_stats() */
-	/* v2 batch roots verified during one drain of the ROUTER, so a batch
-	 * costs one Ed25519 verify; cleared after each drain */
+	/* the last v2 batch roots verified (16), so a batch costs one
+	 * Ed25519 verify however its envelopes arrive */
 	struct envelope_root_cache *roots;
 	struct link_audit *audit;     /* audit.c: countersignatures waiting for the commit */
 	char key_why[200];            /* the last key refusal, in words (keys.c) */
@@ -150,6 +152,12 @@ void link_health_heard(struct links *L, struct outlink *ol);
  * recipient's receipt travels back), or a negative error to reject it. */
 int link_relay_envelope(struct links *L, struct inbound *from, const struct wire_header *h, const uint8_t *buf,
 			size_t len, const uint8_t hash[32], const char **detail);
+/* relay.c: our heartbeat reply to `asker` lists the direct peers we relay
+ * v2 envelopes to (those whose link agreed v2); nothing when we are v1. */
+void link_relays_fill(struct links *L, const char *asker, struct wire_heartbeat *hb);
+/* relay.c: a heartbeat reply from `relay`: each peer configured via it
+ * takes v2 through it exactly when the reply lists it. */
+void link_relays_heard(struct links *L, const struct peer *relay, const struct wire_heartbeat *hb);
 /* relay.c: a receipt on a DEALER addressed to someone else; forward it. */
 void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, const uint8_t *buf, size_t len);
 

@@ -239,6 +239,7 @@ static void on_heartbeat_reply(struct links *L, struct outlink *ol, const struct
 	uint32_t ours = peers_config(L->deps.peers)->protocol;
 	uint32_t theirs = hb->protocol ? hb->protocol : WIRE_VERSION_MAJOR;
 	peer_link_set_protocol(p, theirs < ours ? theirs : ours);
+	link_relays_heard(L, p, hb);
 	if (!hb->has_echo || hb->echo_sent_ms > now)
 		return;
 	/* NTP-style: t0 our send, t1 their receive, t2 their send, t3 our receive */

@@ -31,6 +31,7 @@ void link_recv_free(struct links *L)
 	for (size_t i = 0; i < L->n_in; i++) {
 		free(L->in[i].pending);
 		free(L->in[i].pending_to);
+		free(L->in[i].pending_version);
 	}
 	free(L->in);
 	L->in = NULL;
@@ -64,9 +65,14 @@ static struct wire_receipt_entry *pending_add(struct inbound *in, const char *ad
 		if (!to)
 			return NULL;
 		in->pending_to = to;
+		uint8_t *v = realloc(in->pending_version, cap);
+		if (!v)
+			return NULL;
+		in->pending_version = v;
 		in->cap_pending = cap;
 	}
 	snprintf(in->pending_to[in->n_pending], sizeof(in->pending_to[0]), "%s", addressee);
+	in->pending_version[in->n_pending] = in->answering ? in->answering : WIRE_VERSION_MAJOR;
 	struct wire_receipt_entry *e = &in->pending[in->n_pending++];
 	memset(e, 0, sizeof(*e));
 	return e;
@@ -308,6 +314,7 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 
 	memset(&opened, 0, sizeof(opened));
 	envelope_hash(buf, len, hash);
+	in->answering = WIRE_VERSION_MAJOR;
 	/* Peek at the header first: a duplicate must get its original answer
 	 * even when it has since expired, and a relay needs the recipient. */
 	rc = wire_envelope_unpack(buf, len, cfg->max_frame_bytes, &env);
@@ -318,6 +325,11 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		reject(L, in, in->peer_id, zero_id, hash, rc, "envelope does not decode");
 		return;
 	}
+	/* a v2 envelope is answered with a v2 receipt (each entry provable
+	 * alone) when we speak v2: its author, and any relay that carried it,
+	 * took v2 to build or forward it; everything else keeps v1 receipts */
+	if (h.version_major == WIRE_VERSION_BATCH && cfg->protocol >= WIRE_VERSION_BATCH)
+		in->answering = WIRE_VERSION_BATCH;
 	/* answers go to the author when it routes through this neighbour */
 	const char *addressee = in->peer_id;
 	struct peer *author = peers_find(L->deps.peers, h.sender);
@@ -403,6 +415,7 @@ static void on_heartbeat(struct links *L, struct inbound *in, const struct wire_
 	f.heartbeat.reply = true;
 	f.heartbeat.protocol = link_protocol_offer(L);
 	link_accepts_fill(L, in->peer_id, &f.heartbeat);
+	link_relays_fill(L, in->peer_id, &f.heartbeat);
 	if (link_send_routed(L, in, &f, &why) < 0)
 		log_debug("peer=%s event=heartbeat_unanswered reason=\"%s\"", in->peer_id, why);
 }
@@ -494,7 +507,8 @@ next:
 		zmq_msg_close(&rid);
 		zmq_msg_close(&msg);
 	}
-	envelope_root_cache_clear(L->roots);
+	/* the verified roots stay (the cache matches exact key, root and
+	 * signature bytes): a batch split over drains costs one verify */
 	for (size_t i = 0; i < L->n_in; i++)
 		if (L->in[i].n_pending) {
 			receipts_wait(L);
@@ -504,7 +518,7 @@ next:
 	return n == DRAIN_BUDGET;
 }
 
-static void send_receipt(struct links *L, struct inbound *in, const char *addressee,
+static void send_receipt(struct links *L, struct inbound *in, const char *addressee, uint8_t version,
 			 const struct wire_receipt_entry *entries, size_t n)
 {
 	struct wire_receipt_body body = {
@@ -519,7 +533,8 @@ static void send_receipt(struct links *L, struct inbound *in, const char *addres
 	snprintf(body.issuer, sizeof(body.issuer), "%s", peers_config(L->deps.peers)->id);
 	memcpy(body.issuer_key_id, identity_public(L->deps.me)->key_id, 8);
 	snprintf(body.addressee, sizeof(body.addressee), "%s", addressee);
-	int rc = receipt_build(L->deps.me, &body, &rbuf, &rlen);
+	int rc = version == WIRE_VERSION_BATCH ? receipt_build_v2(L->deps.me, &body, &rbuf, &rlen)
+					       : receipt_build(L->deps.me, &body, &rbuf, &rlen);
 	if (rc < 0) {
 		log_error("peer=%s event=receipt_failed reason=%s", in->peer_id, limes_errname(rc));
 		return;
@@ -539,18 +554,22 @@ void link_send_pending(struct links *L)
 		struct inbound *in = &L->in[i];
 		size_t done = 0;
 		while (done < in->n_pending) {
-			/* group by addressee, keeping order; almost always one group */
+			/* group by addressee and receipt version, keeping order;
+			 * almost always one group */
 			const char *to = in->pending_to[done];
+			uint8_t version = in->pending_version[done];
 			size_t w = done;
 			for (size_t r = done; r < in->n_pending; r++)
-				if (strcmp(in->pending_to[r], to) == 0) {
+				if (strcmp(in->pending_to[r], to) == 0 && in->pending_version[r] == version) {
 					struct wire_receipt_entry e = in->pending[r];
 					char t[CONFIG_ID_MAX + 1];
 					memcpy(t, in->pending_to[r], sizeof(t));
 					memmove(&in->pending[w + 1], &in->pending[w], (r - w) * sizeof(e));
 					memmove(&in->pending_to[w + 1], &in->pending_to[w], (r - w) * sizeof(t));
+					memmove(&in->pending_version[w + 1], &in->pending_version[w], r - w);
 					in->pending[w] = e;
 					memcpy(in->pending_to[w], t, sizeof(t));
+					in->pending_version[w] = version;
 					w++;
 				}
 			/* split so that no receipt passes the protocol's size and
@@ -565,7 +584,7 @@ void link_send_pending(struct links *L)
 					bytes += entry;
 					n++;
 				}
-				send_receipt(L, in, in->pending_to[done], in->pending + off, n);
+				send_receipt(L, in, in->pending_to[done], version, in->pending + off, n);
 				off += n;
 			}
 			done = w;

@@ -198,3 +198,33 @@ void link_relay_receipt(struct links *L, const struct wire_receipt_body *body, c
 {
 	forward_receipt(L, body->addressee, buf, len);
 }
+
+void link_relays_fill(struct links *L, const char *asker, struct wire_heartbeat *hb)
+{
+	hb->n_relays_v2 = 0;
+	if (peers_config(L->deps.peers)->protocol < WIRE_VERSION_BATCH)
+		return;
+	/* a v2 envelope crosses our link to q unchanged: q must take v2,
+	 * which our own DEALER's agreement with it shows */
+	for (size_t i = 0; i < peers_count(L->deps.peers) && hb->n_relays_v2 < WIRE_RELAYS_MAX; i++) {
+		struct peer *q = peers_at(L->deps.peers, i);
+		if (!peer_is_direct(q) || strcmp(peer_id(q), asker) == 0 ||
+		    peer_link(q)->protocol < WIRE_VERSION_BATCH)
+			continue;
+		snprintf(hb->relays_v2[hb->n_relays_v2++], sizeof(hb->relays_v2[0]), "%s", peer_id(q));
+	}
+}
+
+void link_relays_heard(struct links *L, const struct peer *relay, const struct wire_heartbeat *hb)
+{
+	for (size_t i = 0; i < peers_count(L->deps.peers); i++) {
+		struct peer *p = peers_at(L->deps.peers, i);
+		if (peer_is_direct(p) || strcmp(peer_next_hop(p), peer_id(relay)) != 0)
+			continue;
+		uint32_t v = WIRE_VERSION_MAJOR;
+		for (size_t k = 0; hb->protocol >= WIRE_VERSION_BATCH && k < hb->n_relays_v2; k++)
+			if (strcmp(hb->relays_v2[k], peer_id(p)) == 0)
+				v = WIRE_VERSION_BATCH;
+		peer_link_set_protocol(p, v);
+	}
+}

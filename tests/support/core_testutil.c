@@ -220,6 +220,7 @@ int core_test_open(const struct core_world *w, int reader, const uint8_t *env, s
 		.max_envelope_bytes = 1u << 20,
 		.lookup = lookup_sender,
 		.lookup_arg = me,
+		.max_version = WIRE_VERSION_BATCH, /* v1 and v2, as the agent's receiver */
 	};
 	int rc;
 
