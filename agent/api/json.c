@@ -209,7 +209,11 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 	/* "s*": endpoint for a direct peer, via for a relayed one; "o?": null
 	 * for a figure not measured yet */
 	/* the envelope version agreed on our link to it (null: none yet, or relayed) */
-	json_t *proto = peer_is_direct(p) && link->protocol ? json_integer(link->protocol) : NULL;
+	/* behind a relay: v2 only when both the relay's link and the relay's
+	 * own link onwards (its heartbeat replies' relays_v2) say so */
+	uint32_t agreed = peer_is_direct(p) ? link->protocol
+			  : own->protocol < link->protocol ? own->protocol : link->protocol;
+	json_t *proto = agreed ? json_integer(agreed) : NULL;
 	json_t *o = json_pack("{s:s, s:s*, s:s*, s:s, s:s*, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o?, s:o}",
 			 "id", peer_id(p),
 			 "endpoint", peer_is_direct(p) ? peer_conf(p)->endpoint : NULL,

@@ -169,8 +169,16 @@ static json_t *receipt_expect(const char *status, int reason, const uint8_t *id_
 		memcpy(mid, id_or_null, 16);
 	else
 		memset(mid, id, 16);
-	return json_pack("{s:s, s:o, s:s, s:i, s:s}", "outcome", "receipt", "message_id", hexj(mid, 16), "status",
-			 status, "reason", reason, "reason_name", reason_name(reason));
+	return json_pack("{s:s, s:o, s:s, s:i, s:s, s:i}", "outcome", "receipt", "message_id", hexj(mid, 16), "status",
+			 status, "reason", reason, "reason_name", reason_name(reason), "receipt_version", 1);
+}
+
+/* The same for a v2 envelope: the answer is a v2 receipt. */
+static json_t *receipt_expect_v2(const char *status, int reason, uint8_t id)
+{
+	json_t *ex = receipt_expect(status, reason, NULL, id);
+	json_object_set_new(ex, "receipt_version", json_integer(2));
+	return ex;
 }
 
 static json_t *open_expect(int err)
@@ -189,9 +197,79 @@ static void both(json_t *open, json_t *link, const char *name, const char *rule,
 	free(env);
 }
 
+/* Receipts and one entry's proof, checked with the issuer's (B's) key:
+ * "Receipts" and "Receipts in protocol v2". */
+static void receipt_vectors(json_t *list)
+{
+	struct wire_receipt_entry entries[3];
+	struct wire_receipt_body rb = { .issued_ms = CREATED + 5, .n_entries = 3, .entries = entries };
+	uint8_t *r = NULL;
+	size_t len = 0;
+
+	snprintf(rb.issuer, sizeof(rb.issuer), "%s", ID[KB]);
+	snprintf(rb.addressee, sizeof(rb.addressee), "%s", ID[KA]);
+	memset(entries, 0, sizeof(entries));
+	for (int k = 0; k < 3; k++) {
+		memset(entries[k].message_id, 0x41 + k, 16);
+		memset(entries[k].envelope_hash, 0x51 + k, 32);
+		entries[k].status = k == 2 ? WIRE_RECEIPT_REJECTED : WIRE_RECEIPT_ACCEPTED;
+		entries[k].reason = k == 2 ? 11 : 0;
+		entries[k].has_received_ms = true;
+		entries[k].received_ms = CREATED + 4;
+	}
+#define RV(name, rule, bytes, n, err, version)                                                                  \
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:i, s:i}}", "name", name, "rule", rule, \
+					      "level", "receipt", "receipt", hexj(bytes, n), "expect", "error",   \
+					      err ? limes_errname(err) : "ok", "version", version, "entries", err ? 0 : 3))
+	cr_assert(eq(int, receipt_build(key[KB], &rb, &r, &len), 0));
+	RV("receipt/v1_ok", "Receipts: the signature over the body verifies", r, len, 0, 1);
+	r[len - 5] ^= 0x10; /* inside the signature, the last field */
+	RV("receipt/v1_bad_signature", "Receipts: the signature over the body verifies", r, len, LIMES_E_ENV_BAD_SIG, 0);
+	free(r);
+	cr_assert(eq(int, receipt_build_v2(key[KB], &rb, &r, &len), 0));
+	RV("receipt/v2_ok", "Receipts in protocol v2: the root signature verifies", r, len, 0, 2);
+	/* the status of the last entry: ACCEPTED instead of REJECTED would be a forgery */
+	struct wire_receipt w;
+	cr_assert(eq(int, wire_receipt_unpack(r, len, len, &w), 0));
+	/* unpack copies the bytes: find the last entry in the receipt */
+	const uint8_t *at = memmem(r, len, w.entries[2].data, w.entries[2].len);
+	cr_assert(at != NULL);
+	size_t last = (size_t)(at - r);
+	size_t last_len = w.entries[2].len;
+	struct receipt_proof p;
+	cr_assert(eq(int, receipt_proof_of(r, len, len, entries[1].message_id, entries[1].envelope_hash, &p), 0));
+	wire_receipt_clear(&w);
+	const uint8_t *st = memmem(r + last, last_len, "\x18\x03", 2);
+	cr_assert(st != NULL);
+	r[st - r + 1] = 0x01;
+	RV("receipt/v2_entry_altered", "Receipts in protocol v2: an entry changed after signing", r, len,
+	   LIMES_E_ENV_BAD_SIG, 0);
+	free(r);
+#undef RV
+	/* entry 1's proof, alone */
+#define PV(name, rule, err)                                                                                       \
+	json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:{s:o, s:o, s:i, s:i, s:o, s:o}, s:{s:s}}", "name", \
+					      name, "rule", rule, "level", "proof", "proof", "head",              \
+					      hexj(p.head, p.head_len), "entry", hexj(p.entry, p.entry_len), "index", \
+					      (int)p.index, "count", (int)p.count, "path", hexj(p.path, p.path_len), \
+					      "signature", hexj(p.signature, 64), "expect", "error",             \
+					      err ? limes_errname(err) : "ok"))
+	PV("proof/v2_entry1_ok", "Receipts in protocol v2: one entry's proof verifies alone", 0);
+	p.path[40] ^= 0x01;
+	PV("proof/v2_path_altered", "Receipts in protocol v2: a changed sibling hash", LIMES_E_ENV_BAD_SIG);
+	p.path[40] ^= 0x01;
+	p.count = 4; /* index 1 of 4 takes two hashes too, and folds to the same root: count is signed */
+	PV("proof/v2_wrong_count", "Receipts in protocol v2: the count is signed with the root", LIMES_E_ENV_BAD_SIG);
+	p.count = 5; /* index 1 of 5 needs three hashes: the two given are the wrong shape */
+	PV("proof/v2_wrong_shape", "Receipts in protocol v2: the path's length must fit (index, count)",
+	   LIMES_E_ENV_MALFORMED);
+#undef PV
+	receipt_proof_clear(&p);
+}
+
 static json_t *generate(void)
 {
-	json_t *open = json_array(), *link = json_array(), *keys = json_object();
+	json_t *open = json_array(), *link = json_array(), *keys = json_object(), *receipts = json_array();
 	size_t len;
 	uint8_t *env;
 	char line[IDENTITY_LINE_SIZE];
@@ -369,10 +447,10 @@ static json_t *generate(void)
 		envelope_peer_destroy(&to);
 		add(open, "open/v2_leaf0", "Protocol v2: a leaf opens alone", "open", hexj(items[0].out, items[0].out_len),
 		    open_expect(0));
-		add(link, "receive/v2_leaf0", "Protocol v2: accepted", "link", frame_env(items[0].out, items[0].out_len),
-		    receipt_expect("accepted", 0, NULL, 0x31));
+		add(link, "receive/v2_leaf0", "Protocol v2: accepted, answered with a v2 receipt", "link",
+		    frame_env(items[0].out, items[0].out_len), receipt_expect_v2("accepted", 0, 0x31));
 		add(link, "receive/v2_leaf2", "Protocol v2: the carried-up leaf, one-hash proof", "link",
-		    frame_env(items[2].out, items[2].out_len), receipt_expect("accepted", 0, NULL, 0x33));
+		    frame_env(items[2].out, items[2].out_len), receipt_expect_v2("accepted", 0, 0x33));
 		/* the signature field of leaf 1: the 64 bytes after "1a 40" */
 		struct wire_envelope e;
 		cr_assert(eq(int, wire_envelope_unpack(items[1].out, items[1].out_len, items[1].out_len, &e), 0));
@@ -383,8 +461,11 @@ static json_t *generate(void)
 		wire_envelope_clear(&e);
 		items[1].out[at + 10] ^= 0x04;
 		blen = items[1].out_len;
-		both(open, link, "open/v2_bad_root_signature", "Protocol v2: the root signature verifies", items[1].out,
-		     LIMES_E_ENV_BAD_SIG, "rejected", 8, 0x32);
+		add(open, "open/v2_bad_root_signature", "Protocol v2: the root signature verifies", "open",
+		    hexj(items[1].out, items[1].out_len), open_expect(LIMES_E_ENV_BAD_SIG));
+		add(link, "open/v2_bad_root_signature", "Protocol v2: the root signature verifies", "link",
+		    frame_env(items[1].out, items[1].out_len), receipt_expect_v2("rejected", 8, 0x32));
+		free(items[1].out);
 		free(items[0].out);
 		free(items[2].out);
 		struct spec s = good(0x34);
@@ -393,7 +474,37 @@ static json_t *generate(void)
 		add(open, "open/v2_without_proof", "Protocol v2: version 2 needs its BatchProof", "open", hexj(env, len),
 		    open_expect(LIMES_E_ENV_MALFORMED));
 		free(env);
+		/* relaying v2: a batch of one for C is carried as is; one for an
+		 * agency with no link is refused by the relay in a v2 receipt */
+		for (int k = 0; k < 2; k++) {
+			struct wire_header rh;
+			struct envelope_batch_item it;
+			uint8_t nonce[24];
+			const char *rid = k == 0 ? ID[KC] : ID[KX];
+			struct envelope_peer *rto = envelope_peer_new(key[KA], identity_public(key[k == 0 ? KC : KX]), rid);
+			memset(&rh, 0, sizeof(rh));
+			memset(rh.message_id, 0x35 + k, 16);
+			snprintf(rh.sender, sizeof(rh.sender), "%s", ID[KA]);
+			snprintf(rh.recipient, sizeof(rh.recipient), "%s", rid);
+			rh.type = WIRE_TYPE_ALERT;
+			rh.created_ms = CREATED;
+			rh.expires_ms = LONG_EXPIRY;
+			fill(nonce, 24, (uint8_t)(0x35 + k));
+			it = (struct envelope_batch_item){ .to = rto, .h = &rh, .body = alert, .body_len = alert_len,
+							   .nonce = nonce };
+			cr_assert(eq(int, envelope_build_batch(key[KA], &it, 1), 0));
+			envelope_peer_destroy(&rto);
+			if (k == 0)
+				add(link, "relay/v2_carried",
+				    "Protocol v2 through a relay: carried unchanged, proof and root signature with it", "link",
+				    frame_env(it.out, it.out_len), json_pack("{s:s, s:s}", "outcome", "relayed", "next_hop", ID[KC]));
+			else
+				add(link, "relay/v2_unroutable", "Protocol v2 through a relay: the relay's refusal is a v2 receipt",
+				    "link", frame_env(it.out, it.out_len), receipt_expect_v2("rejected", 14, 0x36));
+			free(it.out);
+		}
 	}
+	receipt_vectors(receipts);
 	{
 		/* frames that are not envelopes */
 		struct wire_frame f = { .kind = WIRE_FRAME_HEARTBEAT };
@@ -415,12 +526,12 @@ static json_t *generate(void)
 	}
 
 	return json_pack(
-		"{s:i, s:s, s:o, s:{s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}, s:o, s:o}",
+		"{s:i, s:s, s:o, s:{s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}, s:o, s:o, s:o}",
 		"kit_version", 1, "about", "docs/conformance/README.md", "keys", keys, "receiver", "id", ID[KB],
 		"link_peer", ID[KA], "open_now_ms", (json_int_t)(CREATED + 2 * DAY), "max_ttl_ms",
 		(json_int_t)(7400 * DAY), "max_clock_skew_ms", (json_int_t)300000, "max_envelope_bytes", MAX_FRAME,
 		"protocol", 2, "peers", "id", ID[KA], "send", "alert", "accept", "alert", "id", ID[KC], "send", "alert",
-		"accept", "alert", "open_vectors", open, "link_vectors", link);
+		"accept", "alert", "open_vectors", open, "link_vectors", link, "receipt_vectors", receipts);
 }
 
 /* ------------------------------------------------------------ running */
@@ -480,6 +591,54 @@ static const struct peer_key *b_key(void *arg, const char *issuer, const uint8_t
 		return NULL;
 	}
 	return identity_public(key[KB]);
+}
+
+/* receipt_vectors: each receipt opened, each proof checked, with B's key. */
+static void run_receipts(json_t *doc)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(doc, "receipt_vectors"), i, v) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		json_t *ex = json_object_get(v, "expect");
+		int rc;
+		if (strcmp(json_string_value(json_object_get(v, "level")), "receipt") == 0) {
+			size_t len;
+			uint8_t *r = unhexj(json_object_get(v, "receipt"), &len);
+			struct wire_receipt_body body;
+			uint32_t version = 0;
+			rc = receipt_open_ex(r, len, len, b_key, NULL, &body, &version);
+			if (rc == 0) {
+				cr_assert(eq(u32, version, (uint32_t)json_integer_value(json_object_get(ex, "version"))), "%s",
+					  name);
+				cr_assert(eq(sz, body.n_entries, (size_t)json_integer_value(json_object_get(ex, "entries"))),
+					  "%s", name);
+			}
+			wire_receipt_body_clear(&body);
+			free(r);
+		} else {
+			json_t *pj = json_object_get(v, "proof");
+			struct receipt_proof p = { 0 };
+			size_t n;
+			uint8_t *path = unhexj(json_object_get(pj, "path"), &n), *sig;
+			cr_assert(le(sz, n, sizeof(p.path)), "%s", name);
+			memcpy(p.path, path, n);
+			p.path_len = n;
+			free(path);
+			sig = unhexj(json_object_get(pj, "signature"), &n);
+			cr_assert(eq(sz, n, 64), "%s", name);
+			memcpy(p.signature, sig, 64);
+			free(sig);
+			p.head = unhexj(json_object_get(pj, "head"), &p.head_len);
+			p.entry = unhexj(json_object_get(pj, "entry"), &p.entry_len);
+			p.index = (uint32_t)json_integer_value(json_object_get(pj, "index"));
+			p.count = (uint32_t)json_integer_value(json_object_get(pj, "count"));
+			rc = receipt_proof_verify(&p, identity_public(key[KB])->sign_pk, NULL, NULL);
+			receipt_proof_clear(&p);
+		}
+		cr_assert(eq(str, (char *)(rc == 0 ? "ok" : limes_errname(rc)),
+			     (char *)json_string_value(json_object_get(ex, "error"))), "%s", name);
+	}
 }
 
 /* Next frame from B (5 s), decoded into f over buf. */
@@ -584,8 +743,11 @@ static void run_link(json_t *doc)
 			while (in.kind == WIRE_FRAME_HEARTBEAT);
 			cr_assert(eq(int, in.kind, WIRE_FRAME_RECEIPT), "%s", name);
 			struct wire_receipt_body body;
-			cr_assert(eq(int, receipt_open(in.bytes, in.len, sizeof(buf), b_key, NULL, &body), 0),
+			uint32_t version = 0;
+			cr_assert(eq(int, receipt_open_ex(in.bytes, in.len, sizeof(buf), b_key, NULL, &body, &version), 0),
 				  "%s: the receipt does not verify with the receiver's key", name);
+			cr_assert(eq(u32, version, (uint32_t)json_integer_value(json_object_get(ex, "receipt_version"))),
+				  "%s: receipt version", name);
 			cr_assert(eq(str, body.addressee, (char *)ID[KA]), "%s", name);
 			cr_assert(eq(sz, body.n_entries, 1), "%s", name);
 			const struct wire_receipt_entry *e = &body.entries[0];
@@ -649,6 +811,7 @@ Test(conformance, the_kit_is_current_and_every_vector_holds)
 					"rewrite it with LIMES_WRITE_CONFORMANCE=1 and review the change");
 	json_decref(gen);
 	run_open(doc);
+	run_receipts(doc);
 	run_link(doc);
 	json_decref(doc);
 	for (int k = 0; k < NK; k++)
