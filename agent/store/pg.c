@@ -739,9 +739,13 @@ static int open_reader(struct store *store, const char *schema)
 		snprintf(sql, sizeof(sql), "SET search_path = %s", schema);
 		err = pg_exec_plain(store, sql, "set schema");
 	}
+	if (!err)
+		err = pg_exec_plain(store, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin snapshot");
 	if (err)
 		return err;
-	/* asked directly: a missing table is an answer here, not a warning */
+	store->pg_in_tx = true;
+	/* The snapshot is taken by the transaction's first query, this one;
+	 * asked directly: a missing table is an answer here, not a warning. */
 	res = PQexec(store->pg, "SELECT version FROM limes_schema");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -757,10 +761,7 @@ static int open_reader(struct store *store, const char *schema)
 		log_error("store schema version %s is newer than this Limes (%d)", text, PG_SCHEMA_VERSION);
 		return LIMES_E_STORE_CORRUPT;
 	}
-	err = pg_exec_plain(store, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "begin snapshot");
-	if (!err)
-		store->pg_in_tx = true;
-	return err;
+	return 0;
 }
 
 struct store *store_open_pg_schema(const char *conninfo, const char *agency, const char *schema,

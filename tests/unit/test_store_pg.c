@@ -183,3 +183,54 @@ Test(store_pg, refuses_a_bad_conninfo_naming_no_secret)
 	cr_assert(eq(ptr, store_open_pg(conninfo, "", &err), NULL));
 	cr_assert(eq(int, err, LIMES_E_INVAL));
 }
+
+static int count_entry(void *arg, const struct store_audit_row *row)
+{
+	(void)row;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* `limes audit` reads the agency's database beside a running node: a
+ * read-only session on one snapshot, nothing created or migrated. */
+Test(store_pg, a_reader_sees_one_snapshot_writes_nothing_and_finds_no_store_in_an_empty_schema)
+{
+	struct store_settings reader = { .backend = STORE_BACKEND_POSTGRES, .conninfo = conninfo,
+					 .agency = "AGENCY-A" };
+	struct store_audit_filter all = { 0 };
+	uint8_t bytes[8] = "entry";
+	char other_conninfo[1024], other_schema[96];
+	struct store_audit_row row = { .seq = 1, .time_ms = 5, .kind = 1, .bytes = bytes, .len = sizeof(bytes) };
+	struct store *r;
+	int err = -1, n = 0;
+
+	cr_assert(eq(int, store_audit_append(st, &row, NULL, 0), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	r = store_open_existing_with(&reader, &err);
+	cr_assert(eq(int, err, 0));
+	cr_assert(not(eq(ptr, r, NULL)));
+	/* the node commits another entry: the reader's snapshot does not move */
+	row.seq = 2;
+	cr_assert(eq(int, store_audit_append(st, &row, NULL, 0), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, store_audit_list(r, &all, count_entry, &n), 1));
+	row.seq = 3;
+	cr_assert(lt(int, store_audit_append(r, &row, NULL, 0), 0), "a read-only session writes nothing");
+	store_destroy(&r);
+	n = 0;
+	cr_assert(eq(int, store_audit_list(st, &all, count_entry, &n), 2));
+
+	/* a schema that holds no store: NOENT, and it is left empty */
+	cr_assert(eq(int, store_test_pg_create("empty", other_conninfo, sizeof(other_conninfo),
+					       other_schema, sizeof(other_schema)), 0));
+	reader.conninfo = other_conninfo;
+	r = store_open_existing_with(&reader, &err);
+	cr_assert(eq(ptr, r, NULL));
+	cr_assert(eq(int, err, LIMES_E_NOENT));
+	char tables[16];
+	cr_assert(eq(int, store_test_pg_sql(other_schema,
+					    "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+					    tables, sizeof(tables)), 0));
+	cr_assert(eq(str, tables, "0"));
+	cr_assert(eq(int, store_test_pg_drop(other_schema), 0));
+}
