@@ -36,6 +36,12 @@ static void vlog(enum log_level level, const char *fmt, va_list ap)
 	if (level > min_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
+	/* peers and clients put text into log lines (a receipt's detail comes
+	 * from the peer): a newline or terminal escape in it must not forge a
+	 * line of its own or rewrite the operator's screen */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	if (to_syslog) {
 		syslog(prio[level], "level=%s %s", names[level], line);
 		return;
