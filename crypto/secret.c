@@ -135,6 +135,10 @@ int secret_file_read(const char *path, const char *what, void *buf, size_t cap, 
 	*len = got;
 	rc = 0;
 out:
+	/* a refused file (too large, unreadable half way) leaves none of
+	 * itself behind in the caller's buffer */
+	if (rc < 0)
+		secret_wipe(buf, got);
 	close(fd);
 	return rc;
 }

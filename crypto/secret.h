@@ -34,7 +34,8 @@ int secret_path_check(const char *path, const struct stat *st, const char *what,
 /* Reads a secret file into buf (cap bytes; the caller may pass sodium
  * memory) after secret_path_check on both the path and what was opened;
  * never blocks on a FIFO nor follows a link. 0 with *len set, or
- * LIMES_E_NOENT/_ACCES/_TOOBIG/_IO/the check's code, with why filled. */
+ * LIMES_E_NOENT/_ACCES/_TOOBIG/_IO/the check's code, with why filled and
+ * whatever was read into buf wiped. */
 int secret_file_read(const char *path, const char *what, void *buf, size_t cap, size_t *len, char *why,
 		     size_t why_len);
 

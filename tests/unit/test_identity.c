@@ -12,6 +12,7 @@
 #include "crypto/encode.h"
 #include "crypto/identity.h"
 #include "crypto/random.h"
+#include "crypto/secret.h"
 #include "support/crypto_testutil.h"
 
 static char dir[256];
@@ -396,4 +397,23 @@ Test(identity, encode_round_trips_and_refuses_bad_text)
 	cr_assert(eq(int, memcmp(back, bin, 5), 0));
 	cr_assert(eq(int, encode_unbase64url(back, sizeof(back), &n, "3q2+7wE", 7), LIMES_E_INVAL));
 	cr_assert(eq(int, encode_unbase64url(back, 4, &n, b64, strlen(b64)), LIMES_E_TOOBIG));
+}
+
+Test(identity, a_secret_file_too_large_leaves_nothing_in_the_buffer)
+{
+	char path[700], buf[64], why[256];
+	size_t len = 99;
+
+	snprintf(path, sizeof(path), "%s/token", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	cr_assert(fd >= 0);
+	for (int i = 0; i < 4; i++)
+		cr_assert(eq(sz, (size_t)write(fd, "secret-secret-secret-secret-sec\n", 32), 32));
+	close(fd);
+	memset(buf, 0, sizeof(buf));
+	cr_assert(eq(int, secret_file_read(path, "token file", buf, sizeof(buf), &len, why, sizeof(why)),
+		     LIMES_E_TOOBIG));
+	cr_assert(eq(sz, len, 0));
+	for (size_t i = 0; i < sizeof(buf); i++)
+		cr_assert(eq(int, buf[i], 0), "byte %zu of the refused secret is still in the buffer", i);
 }
