@@ -168,9 +168,17 @@ static void reload(struct agent *agent)
 		}
 	memset(token, 0, sizeof(token));
 	/* peers whose key is new or changed, noted before the old config goes */
-	struct { char id[CONFIG_ID_MAX + 1]; uint8_t key_id[IDENTITY_KEY_ID_LEN]; } changed[64];
+	/* as many as there are peers: a key change left off would be missing
+	 * from the audit trail */
+	struct { char id[CONFIG_ID_MAX + 1]; uint8_t key_id[IDENTITY_KEY_ID_LEN]; } *changed;
 	size_t n_changed = 0;
-	for (size_t i = 0; i < cfg->n_peers && n_changed < 64; i++) {
+	changed = calloc(cfg->n_peers ? cfg->n_peers : 1, sizeof(*changed));
+	if (!changed) {
+		log_error("event=reload_failed keeping=old_config reason=\"out of memory\"");
+		config_destroy(&cfg);
+		return;
+	}
+	for (size_t i = 0; i < cfg->n_peers; i++) {
 		const struct config_peer *was = config_peer_find(old, cfg->peers[i].id);
 		if (was && memcmp(was->key.key_id, cfg->peers[i].key.key_id, IDENTITY_KEY_ID_LEN) == 0)
 			continue;
@@ -180,6 +188,7 @@ static void reload(struct agent *agent)
 	if (peers_reload(agent->peers, &cfg, err, sizeof(err)) < 0) {
 		log_error("event=reload_failed keeping=old_config reason=\"%s\"", err);
 		config_destroy(&cfg);
+		free(changed);
 		return;
 	}
 	cfg = NULL; /* the peer table owns it now */
@@ -192,6 +201,7 @@ static void reload(struct agent *agent)
 	for (size_t i = 0; arc == 0 && role_is_active(agent->role) && i < n_changed; i++)
 		arc = audit_key(agent->audit, changed[i].id, changed[i].key_id, sizeof(changed[i].key_id),
 				"peer key changed by reload");
+	free(changed);
 	if (arc < 0)
 		log_error("event=audit_failed what=reload reason=\"%s\"", limes_strerror(arc));
 	int rc = agent->links ? links_reload(agent->links) : 0;
