@@ -5,6 +5,7 @@
  * signed checkpoints with the countersignatures neighbours returned, and
  * the neighbours' checkpoints we countersigned (kept=PEER or kept=*).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,8 +196,9 @@ void api_audit_route(const struct api_deps *deps, struct MHD_Connection *conn, s
 	}
 	if ((v = arg_of(conn, "from"))) {
 		char *end;
+		errno = 0;
 		f.from_seq = strtoull(v, &end, 10);
-		if (*v < '0' || *v > '9' || *end) {
+		if (*v < '0' || *v > '9' || *end || errno) {
 			api_json_error(r, 400, "bad_format", "from", "must be an entry sequence number");
 			return;
 		}

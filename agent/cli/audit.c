@@ -9,6 +9,7 @@
  * the first bad entry and why, and exits non-zero on any fault. It reads
  * only what an independent verifier would: the JSON lines.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -640,13 +641,13 @@ int cli_audit(int argc, char **argv)
 			flag = "--kept", qkey = "kept";
 			break;
 		case 'C':
-			extra[n_extra++] = "--checkpoints";
-			qlen += (size_t)snprintf(query + qlen, sizeof(query) - qlen, "%ccheckpoints=yes", qlen ? '&' : '?');
+			flag = "--checkpoints", qkey = "checkpoints";
 			break;
 		case 'f': {
 			char *end;
+			errno = 0;
 			from = strtoull(optarg, &end, 10);
-			if (*optarg < '0' || *optarg > '9' || *end || from == 0) {
+			if (*optarg < '0' || *optarg > '9' || *end || errno || from == 0) {
 				fprintf(stderr, "limes audit: --from: '%s' is not an entry number\n", optarg);
 				return CLI_USAGE;
 			}
@@ -671,13 +672,24 @@ int cli_audit(int argc, char **argv)
 		case 'h': fputs(usage, stdout); return CLI_OK;
 		default: fputs(usage, stderr); return CLI_USAGE;
 		}
-		if (flag && n_extra + 2 < sizeof(extra) / sizeof(extra[0])) {
-			extra[n_extra++] = (char *)flag;
-			extra[n_extra++] = optarg;
+		if (!flag)
+			continue;
+		/* both the audit-dump arguments and the query must hold every
+		 * option: dropping one would widen the listing, and a query cut
+		 * short must not move qlen past the buffer */
+		bool bare = c == 'C';
+		int q = snprintf(query + qlen, sizeof(query) - qlen, "%c%s=%s", qlen ? '&' : '?', qkey,
+				 bare ? "yes" : optarg);
+		if (n_extra + (bare ? 1 : 2) >= sizeof(extra) / sizeof(extra[0]) || q < 0 ||
+		    (size_t)q >= sizeof(query) - qlen - 32) {
+			query[qlen] = '\0';
+			fprintf(stderr, "limes audit: too many or too long options (at %s)\n", flag);
+			return CLI_USAGE;
 		}
-		if (qkey && qlen < sizeof(query) - 200)
-			qlen += (size_t)snprintf(query + qlen, sizeof(query) - qlen, "%c%s=%s", qlen ? '&' : '?', qkey,
-						 optarg);
+		qlen += (size_t)q;
+		extra[n_extra++] = (char *)flag;
+		if (!bare)
+			extra[n_extra++] = optarg;
 	}
 	extra[n_extra] = NULL;
 	int rest = argc - 1 - optind;

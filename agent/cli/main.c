@@ -3,6 +3,7 @@
  * agent/cli/). `limes agent` and `limes bench` run the programs limes-agent
  * and limes-bench (exec.c).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,18 @@ static const char usage[] =
 	"  77  token refused or policy       78  config or key file error\n"
 	"      forbids (401, 403)\n";
 
+/* What a command printed must have reached its destination: `limes audit
+ * export > trail.jsonl` on a full disk must not exit 0 with half a trail. */
+static int flushed(int exit_code)
+{
+	errno = 0;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "limes: cannot write the output: %s\n", strerror(errno ? errno : EIO));
+		return exit_code == CLI_OK ? CLI_FAILED : exit_code;
+	}
+	return exit_code;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -64,15 +77,15 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
 		fputs(usage, stdout);
-		return CLI_OK;
+		return flushed(CLI_OK);
 	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("limes %s\n", LIMES_VERSION);
-		return CLI_OK;
+		return flushed(CLI_OK);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
+			return flushed(commands[i].run(argc - 1, argv + 1));
 	fprintf(stderr, "limes: unknown command '%s' (see limes --help)\n", argv[1]);
 	return CLI_USAGE;
 }

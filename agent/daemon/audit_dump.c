@@ -8,6 +8,7 @@
  * Entry records add the store's own row number (stored_seq), so a verifier
  * sees rows deleted, inserted or swapped, not only bytes changed.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -134,7 +135,16 @@ int agent_audit_dump(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': file = optarg; break;
-		case 'f': f.from_seq = strtoull(optarg, NULL, 10); break;
+		case 'f': {
+			char *end;
+			errno = 0;
+			f.from_seq = strtoull(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end || errno) {
+				fprintf(stderr, "limes-agent audit-dump: --from: '%s' is not an entry number\n", optarg);
+				return DUMP_USAGE;
+			}
+			break;
+		}
 		case 's':
 		case 'u':
 			if (audit_parse_time(optarg, c == 's' ? &f.since_ms : &f.until_ms) < 0) {
