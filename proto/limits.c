@@ -6,6 +6,8 @@
  */
 #include "proto/limits.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/err.h"
@@ -193,15 +195,60 @@ size_t limits_iso_states_count(void)
 	return (sizeof(states_iso) - 1) / 3;
 }
 
+#define N_TABLE (sizeof(table) / sizeof(table[0]))
+
+/* The table's entries sorted by full name, built once: every field of every
+ * body, sent or received, is looked up, so a binary search (7 steps) rather
+ * than a scan of the whole table (one string compare per row). */
+static const struct limits_field *by_name[N_TABLE];
+static pthread_once_t by_name_once = PTHREAD_ONCE_INIT;
+
+static int cmp_entries(const void *a, const void *b)
+{
+	return strcmp((*(const struct limits_field *const *)a)->field,
+		      (*(const struct limits_field *const *)b)->field);
+}
+
+static void sort_by_name(void)
+{
+	for (size_t i = 0; i < N_TABLE; i++)
+		by_name[i] = &table[i];
+	qsort(by_name, N_TABLE, sizeof(by_name[0]), cmp_entries);
+}
+
+/* strcmp of name against message_name "." field_name, without building it. */
+static int cmp_full_name(const char *name, const char *message_name, const char *field_name)
+{
+	const unsigned char *n = (const unsigned char *)name;
+	const unsigned char *m = (const unsigned char *)message_name;
+	const unsigned char *f = (const unsigned char *)field_name;
+
+	for (; *m; n++, m++)
+		if (*n != *m)
+			return *n - *m;
+	if (*n != '.')
+		return *n - '.';
+	n++;
+	for (; *f; n++, f++)
+		if (*n != *f)
+			return *n - *f;
+	return *n;
+}
+
 const struct limits_field *limits_lookup(const char *message_name, const char *field_name)
 {
-	size_t mlen = strlen(message_name);
+	size_t lo = 0, hi = N_TABLE;
 
-	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-		const char *name = table[i].field;
-		if (strncmp(name, message_name, mlen) == 0 && name[mlen] == '.' &&
-		    strcmp(name + mlen + 1, field_name) == 0)
-			return &table[i];
+	pthread_once(&by_name_once, sort_by_name);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_full_name(by_name[mid]->field, message_name, field_name);
+		if (c == 0)
+			return by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return NULL;
 }

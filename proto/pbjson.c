@@ -88,11 +88,31 @@ static int int_from_json(struct pbjson_walk *w, const json_t *v, bool wide, bool
 			   json_is_real(v) ? ", not a fraction" : "");
 }
 
-static char *dup_string(const char *s, size_t len)
+/* From the walk's arena when it has one, else malloc (what protobuf-c frees). */
+static void *walk_alloc(struct pbjson_walk *w, size_t size)
 {
-	char *copy = malloc(len + 1);
+	return w->alloc != NULL ? w->alloc->alloc(w->alloc->allocator_data, size) : malloc(size);
+}
 
-	if (copy != NULL) {
+static void free_message(struct pbjson_walk *w, ProtobufCMessage **msg)
+{
+	if (*msg != NULL)
+		protobuf_c_message_free_unpacked(*msg, w->alloc);
+	*msg = NULL;
+}
+
+/* The string of a JSON value for a string field. Borrowed when the walk
+ * may: jansson's text is NUL-terminated, and pbjson_check_string has
+ * refused control characters, so no NUL hides inside the length. */
+static char *field_string(struct pbjson_walk *w, const json_t *v)
+{
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v);
+	char *copy;
+
+	if (w->borrow_strings)
+		return (char *)s;
+	if ((copy = walk_alloc(w, len + 1)) != NULL) {
 		memcpy(copy, s, len);
 		copy[len] = '\0';
 	}
@@ -178,7 +198,7 @@ static int value_from_json(struct pbjson_walk *w, const ProtobufCFieldDescriptor
 			return pbjson_fail(w, PBJSON_WRONG_TYPE, "expected a string");
 		if ((rc = pbjson_check_string(w, lim, json_string_value(v), json_string_length(v))) != 0)
 			return rc;
-		if ((copy = dup_string(json_string_value(v), json_string_length(v))) == NULL)
+		if ((copy = field_string(w, v)) == NULL)
 			return LIMES_E_NOMEM;
 		*(char **)slot = copy;
 		return 0;
@@ -199,6 +219,15 @@ static int value_from_json(struct pbjson_walk *w, const ProtobufCFieldDescriptor
 			free(data);
 			return pbjson_fail(w, PBJSON_TOO_LONG, "must be at most %zu bytes", max);
 		}
+		if (w->alloc != NULL && data != NULL) {
+			/* the message's pieces all come from its allocator */
+			uint8_t *moved = walk_alloc(w, len);
+			if (moved != NULL)
+				memcpy(moved, data, len);
+			free(data);
+			if ((data = moved) == NULL)
+				return LIMES_E_NOMEM;
+		}
 		bin->data = data;
 		bin->len = len;
 		return 0;
@@ -212,7 +241,7 @@ static int value_from_json(struct pbjson_walk *w, const ProtobufCFieldDescriptor
 static int field_from_json(struct pbjson_walk *w, const ProtobufCMessageDescriptor *desc,
 			   const ProtobufCFieldDescriptor *f, const json_t *v, ProtobufCMessage *msg)
 {
-	const struct limits_field *lim = limits_lookup(desc->name, f->name);
+	const struct limits_field *lim = pbjson_limits(desc, f);
 	void *slot = PBJSON_MEMBER(msg, f->offset, char);
 	int rc;
 
@@ -231,8 +260,10 @@ static int field_from_json(struct pbjson_walk *w, const ProtobufCMessageDescript
 		n = json_array_size(v);
 		if ((rc = pbjson_check_count(w, lim, n)) != 0)
 			return rc;
-		if ((arr = calloc(n > 0 ? n : 1, size)) == NULL)
+		/* n is capped by pbjson_check_count, so n * size cannot wrap */
+		if ((arr = walk_alloc(w, (n > 0 ? n : 1) * size)) == NULL)
 			return LIMES_E_NOMEM;
+		memset(arr, 0, (n > 0 ? n : 1) * size);
 		*(char **)slot = arr;
 		/* Count only converted elements, so protobuf-c frees exactly those on error. */
 		for (size_t i = 0; i < n; i++) {
@@ -254,9 +285,9 @@ static int field_from_json(struct pbjson_walk *w, const ProtobufCMessageDescript
 	return 0;
 }
 
-static ProtobufCMessage *new_message(const ProtobufCMessageDescriptor *desc)
+static ProtobufCMessage *new_message(struct pbjson_walk *w, const ProtobufCMessageDescriptor *desc)
 {
-	ProtobufCMessage *msg = malloc(desc->sizeof_message);
+	ProtobufCMessage *msg = walk_alloc(w, desc->sizeof_message);
 
 	if (msg != NULL)
 		protobuf_c_message_init(desc, msg);
@@ -289,7 +320,7 @@ static int special_from_json(struct pbjson_walk *w, const ProtobufCMessageDescri
 		if ((rc = pbjson_check_date(w, y, m, d)) != 0)
 			return rc;
 	}
-	if ((msg = new_message(desc)) == NULL)
+	if ((msg = new_message(w, desc)) == NULL)
 		return LIMES_E_NOMEM;
 	if (pbjson_is_timestamp(desc)) {
 		*PBJSON_MEMBER(msg, desc->fields[0].offset, int64_t) = ms;
@@ -306,7 +337,7 @@ static int message_from_json(struct pbjson_walk *w, const ProtobufCMessageDescri
 			     const json_t *json, ProtobufCMessage **out)
 {
 	ProtobufCMessage *msg = NULL;
-	unsigned char *seen = NULL;
+	unsigned char seen_here[64], *seen = NULL;
 	const char *key;
 	json_t *value;
 	int rc = 0;
@@ -317,8 +348,14 @@ static int message_from_json(struct pbjson_walk *w, const ProtobufCMessageDescri
 		return pbjson_fail(w, PBJSON_WRONG_TYPE, "expected an object");
 	if (w->depth >= PBJSON_MAX_DEPTH)
 		return pbjson_fail(w, PBJSON_OUT_OF_RANGE, "nested too deeply");
-	if ((msg = new_message(desc)) == NULL ||
-	    (seen = calloc(desc->n_fields + 1, 1)) == NULL) {
+	/* every message type we carry has fewer fields than seen_here holds */
+	if (desc->n_fields < sizeof(seen_here)) {
+		seen = seen_here;
+		memset(seen, 0, desc->n_fields + 1);
+	} else {
+		seen = calloc(desc->n_fields + 1, 1);
+	}
+	if ((msg = new_message(w, desc)) == NULL || seen == NULL) {
 		rc = LIMES_E_NOMEM;
 		goto out;
 	}
@@ -354,9 +391,10 @@ static int message_from_json(struct pbjson_walk *w, const ProtobufCMessageDescri
 	}
 	w->depth--;
 out:
-	free(seen);
+	if (seen != seen_here)
+		free(seen);
 	if (rc != 0)
-		pbjson_free(&msg);
+		free_message(w, &msg);
 	*out = msg;
 	return rc;
 }
@@ -371,6 +409,22 @@ int pbjson_from_json(const ProtobufCMessageDescriptor *desc, const json_t *json,
 	pbjson_walk_init(&w, err != NULL ? err : &scratch, path_prefix);
 	if (desc == NULL || json == NULL)
 		return LIMES_E_INVAL;
+	return message_from_json(&w, desc, json, out);
+}
+
+int pbjson_from_json_arena(const ProtobufCMessageDescriptor *desc, const json_t *json,
+			   const char *path_prefix, struct pbjson_arena *arena,
+			   ProtobufCMessage **out, struct pbjson_error *err)
+{
+	struct pbjson_error scratch;
+	struct pbjson_walk w;
+
+	*out = NULL;
+	pbjson_walk_init(&w, err != NULL ? err : &scratch, path_prefix);
+	if (desc == NULL || json == NULL || arena == NULL)
+		return LIMES_E_INVAL;
+	w.alloc = &arena->allocator;
+	w.borrow_strings = true;
 	return message_from_json(&w, desc, json, out);
 }
 

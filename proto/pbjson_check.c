@@ -42,6 +42,8 @@ void pbjson_walk_init(struct pbjson_walk *w, struct pbjson_error *err, const cha
 	w->err = err;
 	w->depth = 0;
 	w->path_len = 0;
+	w->alloc = NULL;
+	w->borrow_strings = false;
 	if (prefix != NULL)
 		w->path_len = pbjson_path_field(w, prefix);
 	w->path_len = strlen(err->path);
@@ -92,6 +94,25 @@ void pbjson_path_pop(struct pbjson_walk *w, size_t len)
 }
 
 /* ------------------------------------------------------------ field metadata */
+
+#define LIMITS_CACHE_SLOTS 256u
+
+const struct limits_field *pbjson_limits(const ProtobufCMessageDescriptor *desc,
+					 const ProtobufCFieldDescriptor *f)
+{
+	/* per thread, so no lock and no torn entry; a miss costs one lookup */
+	static _Thread_local struct {
+		const ProtobufCFieldDescriptor *f;
+		const struct limits_field *lim;
+	} cache[LIMITS_CACHE_SLOTS];
+	size_t slot = ((uintptr_t)f / sizeof(*f)) % LIMITS_CACHE_SLOTS;
+
+	if (cache[slot].f != f) {
+		cache[slot].lim = limits_lookup(desc->name, f->name);
+		cache[slot].f = f;
+	}
+	return cache[slot].lim;
+}
 
 size_t pbjson_elem_size(ProtobufCType type)
 {
@@ -297,7 +318,7 @@ int pbjson_check_message(struct pbjson_walk *w, const ProtobufCMessage *msg)
 	w->depth++;
 	for (unsigned i = 0; i < desc->n_fields && rc == 0; i++) {
 		const ProtobufCFieldDescriptor *f = &desc->fields[i];
-		const struct limits_field *lim = limits_lookup(desc->name, f->name);
+		const struct limits_field *lim = pbjson_limits(desc, f);
 		size_t mark = pbjson_path_field(w, f->name);
 
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {

@@ -22,7 +22,38 @@ struct pbjson_walk {
 	struct pbjson_error *err;
 	size_t path_len;
 	int depth;
+	/* Where JSON -> message allocates (NULL: the system allocator), and
+	 * whether its strings may point into the JSON document rather than be
+	 * copied (only with an arena: protobuf-c would free them otherwise). */
+	ProtobufCAllocator *alloc;
+	bool borrow_strings;
 };
+
+/*
+ * A bump allocator for one message's life: a first block inside the struct
+ * (a body of a few KiB fits, so most messages cost no malloc at all), then
+ * malloc'd blocks chained behind it. Nothing is freed one by one; the whole
+ * arena goes at once with pbjson_arena_release. Used where a message lives
+ * only for one call (JSON -> packed body, decode-and-check of a received
+ * body), so that its dozens of small pieces cost one pointer bump each.
+ */
+struct pbjson_arena_block;
+struct pbjson_arena {
+	ProtobufCAllocator allocator;      /* hands out of this arena; free is a no-op */
+	struct pbjson_arena_block *blocks; /* malloc'd overflow blocks, newest first */
+	char *next, *end;                  /* the free part of the current block */
+	_Alignas(16) char first[4096];
+};
+
+/* Readies an arena (no allocation yet); its allocator is &arena->allocator. */
+void pbjson_arena_init(struct pbjson_arena *a);
+/* Frees every block of the arena; everything allocated from it is gone. */
+void pbjson_arena_release(struct pbjson_arena *a);
+/* Builds a message as pbjson_from_json does, from the arena; strings point
+ * into json, which must outlive the message. Free the arena, not the message. */
+int pbjson_from_json_arena(const ProtobufCMessageDescriptor *desc, const json_t *json,
+			   const char *path_prefix, struct pbjson_arena *arena,
+			   ProtobufCMessage **out, struct pbjson_error *err);
 
 #define PBJSON_MEMBER(msg, off, type) ((type *)(void *)((char *)(msg) + (off)))
 
@@ -38,6 +69,11 @@ size_t pbjson_path_index(struct pbjson_walk *w, size_t index);
 /* Cuts the path back to len, as returned by a push. */
 void pbjson_path_pop(struct pbjson_walk *w, size_t len);
 
+/* The limits of field f of desc (limits_lookup), remembered per field
+ * descriptor in a small per-thread cache: descriptors are static, so their
+ * addresses name them for the life of the process. */
+const struct limits_field *pbjson_limits(const ProtobufCMessageDescriptor *desc,
+					 const ProtobufCFieldDescriptor *f);
 /* Bytes one element of a field of this type takes in a protobuf-c struct or array. */
 size_t pbjson_elem_size(ProtobufCType type);
 /* True for limes.Timestamp, which maps to an RFC 3339 string; borrows desc. */

@@ -146,6 +146,7 @@ int schema_body_from_json(int type, const json_t *body, const char *path_prefix,
 {
 	const ProtobufCMessageDescriptor *desc = descriptor_of(type);
 	ProtobufCMessage *msg = NULL;
+	struct pbjson_arena arena;
 	uint8_t *buf = NULL;
 	size_t len;
 	int rc;
@@ -156,7 +157,11 @@ int schema_body_from_json(int type, const json_t *body, const char *path_prefix,
 		set_error(err, PBJSON_OK, path_prefix, "unknown message type");
 		return LIMES_E_INVAL;
 	}
-	if ((rc = pbjson_from_json(desc, body, path_prefix, &msg, err)) != 0)
+	/* The message lives only until it is packed: its pieces come from an
+	 * arena and its strings point into body, so building it copies nothing
+	 * but numbers and costs (almost) no malloc. */
+	pbjson_arena_init(&arena);
+	if ((rc = pbjson_from_json_arena(desc, body, path_prefix, &arena, &msg, err)) != 0)
 		goto out;
 	{
 		struct pbjson_error scratch;
@@ -177,13 +182,14 @@ int schema_body_from_json(int type, const json_t *body, const char *path_prefix,
 	*out = buf;
 	*out_len = len;
 out:
-	pbjson_free(&msg);
+	pbjson_arena_release(&arena);
 	return rc;
 }
 
-/* Unpacks and validates; *msg is the caller's (pbjson_free). */
-static int unpack_checked(int type, const uint8_t *buf, size_t len, ProtobufCMessage **msg,
-			  struct pbjson_error *err)
+/* Unpacks from the arena and validates; *msg lives as long as the arena
+ * (never pbjson_free it). */
+static int unpack_checked(int type, const uint8_t *buf, size_t len, struct pbjson_arena *arena,
+			  ProtobufCMessage **msg, struct pbjson_error *err)
 {
 	const ProtobufCMessageDescriptor *desc = descriptor_of(type);
 	int rc;
@@ -197,7 +203,7 @@ static int unpack_checked(int type, const uint8_t *buf, size_t len, ProtobufCMes
 		set_error(err, PBJSON_TOO_LONG, "body", "body exceeds the 4 MiB limit");
 		return LIMES_E_SCHEMA;
 	}
-	*msg = protobuf_c_message_unpack(desc, NULL, len, buf);
+	*msg = protobuf_c_message_unpack(desc, &arena->allocator, len, buf);
 	if (*msg == NULL) {
 		set_error(err, PBJSON_UNDECODABLE, "body", "body does not decode as its message type");
 		return LIMES_E_SCHEMA;
@@ -207,7 +213,7 @@ static int unpack_checked(int type, const uint8_t *buf, size_t len, ProtobufCMes
 		rc = schema_rules_check(*msg, "body", err != NULL ? err : &scratch);
 	}
 	if (rc != 0)
-		pbjson_free(msg);
+		*msg = NULL;
 	return rc;
 }
 
@@ -215,22 +221,28 @@ int schema_body_to_json(int type, const uint8_t *buf, size_t len, json_t **out,
 			struct pbjson_error *err)
 {
 	ProtobufCMessage *msg = NULL;
+	struct pbjson_arena arena;
 	int rc;
 
 	*out = NULL;
-	if ((rc = unpack_checked(type, buf, len, &msg, err)) != 0)
-		return rc;
-	rc = pbjson_to_json(msg, out, err);
-	pbjson_free(&msg);
+	pbjson_arena_init(&arena);
+	if ((rc = unpack_checked(type, buf, len, &arena, &msg, err)) == 0)
+		rc = pbjson_to_json(msg, out, err); /* jansson copies what it keeps */
+	pbjson_arena_release(&arena);
 	return rc;
 }
 
+/* Every received body passes here: decoded into an arena (one or two
+ * blocks, not a malloc per field), checked, and dropped whole. */
 int schema_body_validate(int type, const uint8_t *buf, size_t len, struct pbjson_error *err)
 {
 	ProtobufCMessage *msg = NULL;
-	int rc = unpack_checked(type, buf, len, &msg, err);
+	struct pbjson_arena arena;
+	int rc;
 
-	pbjson_free(&msg);
+	pbjson_arena_init(&arena);
+	rc = unpack_checked(type, buf, len, &arena, &msg, err);
+	pbjson_arena_release(&arena);
 	return rc;
 }
 

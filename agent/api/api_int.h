@@ -77,6 +77,9 @@ json_t *api_json_id_value(const uint8_t id[STORE_ID_LEN]);
 int api_json_parse_id(const char *text, uint8_t id[STORE_ID_LEN]);
 /* Fills r with status and obj serialised (steals obj; 500 if it cannot). */
 void api_json_reply(struct api_reply *r, int status, json_t *obj);
+/* Sets r's body to {"ids":["<hex>",...]} for the n ids of results, written
+ * directly (hex needs no escaping): a batch's 202 without a JSON tree. */
+void api_json_reply_ids(struct api_reply *r, int status, const struct submit_result *results, size_t n);
 /* Fills r with the JSON error {"error": {code, field, message}}. */
 void api_json_error(struct api_reply *r, int status, const char *code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));

@@ -74,6 +74,34 @@ void api_json_reply(struct api_reply *r, int status, json_t *obj)
 	r->body = text;
 }
 
+void api_json_reply_ids(struct api_reply *r, int status, const struct submit_result *results, size_t n)
+{
+	static const char head[] = "{\"ids\":[", tail[] = "]}";
+	size_t cap = sizeof(head) + n * (2 * STORE_ID_LEN + 3) + sizeof(tail);
+	char *text = malloc(cap), *p = text;
+
+	if (!text) {
+		api_json_reply(r, status, NULL); /* the out-of-memory answer */
+		return;
+	}
+	p += snprintf(p, cap, "%s", head);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*p++ = ',';
+		*p++ = '"';
+		if (encode_hex(p, 2 * STORE_ID_LEN + 1, results[i].id, STORE_ID_LEN) < 0)
+			p[0] = '\0'; /* cannot happen: the room fits an id */
+		p += strlen(p);
+		*p++ = '"';
+	}
+	memcpy(p, tail, sizeof(tail));
+	free(r->body);
+	r->body = text;
+	r->len = (size_t)(p - text) + sizeof(tail) - 1;
+	r->status = status;
+	r->content_type = "application/json";
+}
+
 void api_json_error(struct api_reply *r, int status, const char *code, const char *field, const char *fmt, ...)
 {
 	char message[1200]; /* a whole enum list fits */

@@ -268,17 +268,10 @@ void api_routes_post_messages(const struct api_deps *deps, const char *client, c
 	if (encode_hex(r->msg_id, sizeof(r->msg_id), results[0].id, STORE_ID_LEN) < 0)
 		r->msg_id[0] = '\0'; /* cannot happen: the buffer fits an id */
 	if (batch) {
-		json_t *ids = json_array();
-		for (size_t i = 0; ids && i < n; i++)
-			if (json_array_append_new(ids, api_json_id_value(results[i].id)) < 0) {
-				json_decref(ids);
-				ids = NULL;
-			}
-		answer = ids ? json_pack("{s:o}", "ids", ids) : NULL;
-	} else {
-		answer = json_pack("{s:o, s:b}", "id", api_json_id_value(results[0].id), "existing",
-				   results[0].existing);
+		api_json_reply_ids(r, 202, results, n);
+		goto out;
 	}
+	answer = json_pack("{s:o, s:b}", "id", api_json_id_value(results[0].id), "existing", results[0].existing);
 	api_json_reply(r, 202, answer);
 out:
 	for (size_t i = 0; bodies && i < n; i++)

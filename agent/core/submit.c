@@ -222,24 +222,32 @@ struct slot {
  * the rest of the turn), the others signed one by one as v1. */
 static int seal_all(struct submit *s, struct slot *slots, size_t n)
 {
+	uint8_t (*nonces)[WIRE_NONCE_LEN] = malloc((n ? n : 1) * sizeof(*nonces));
 	int rc = 0;
 
+	if (!nonces)
+		return LIMES_E_NOMEM;
+	/* one draw for the whole submission: the system's random source costs a
+	 * getrandom() per call (and per 256 bytes), not per byte */
+	random_fill(nonces, n * sizeof(*nonces));
 	for (size_t k = 0; k < n; k++) {
 		struct slot *sl = &slots[k];
 		if (!batch_eligible(s, sl->to)) {
 			rc = core_seal(s, sl->to, &sl->h, sl->r->body, sl->r->body_len, &sl->env, &sl->env_len);
 			if (rc < 0)
-				return rc;
+				goto out;
 			continue;
 		}
 		sl->h.has_seq = true;
 		sl->h.seq = s->next_seq++;
-		sl->u = envelope_seal_unsigned(s->me, peer_crypto(sl->to), &sl->h, NULL, sl->r->body, sl->r->body_len,
-					       &rc);
+		sl->u = envelope_seal_unsigned(s->me, peer_crypto(sl->to), &sl->h, nonces[k], sl->r->body,
+					       sl->r->body_len, &rc);
 		if (!sl->u)
-			return rc;
+			goto out;
 	}
-	return 0;
+out:
+	free(nonces);
+	return rc;
 }
 
 static void free_slots(struct slot *slots, size_t n)
@@ -442,6 +450,8 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 	}
 	/* first every envelope, so that the v2 ones share one signature */
 	n_slots = 0;
+	uint8_t ids[64][STORE_ID_LEN];
+	size_t ids_left = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct submit_request *r = &reqs[i];
 		struct submit_result *res = &results[i];
@@ -468,7 +478,12 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 			.client = client,
 			.idempotency_key = r->idempotency_key,
 		};
-		random_fill(m->id, sizeof(m->id));
+		if (ids_left == 0) {
+			/* ids drawn 64 at a time: one getrandom() per 256 bytes, not per id */
+			ids_left = n - i < 64 ? n - i : 64;
+			random_fill(ids, ids_left * sizeof(ids[0]));
+		}
+		memcpy(m->id, ids[--ids_left], sizeof(m->id));
 		memcpy(m->ref, r->ref, 16);
 		for (size_t k = 0; k < r->n_to; k++) {
 			struct slot *sl = &slots[n_slots++];

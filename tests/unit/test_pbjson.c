@@ -11,6 +11,7 @@
 
 #include "proto/err.h"
 #include "proto/limes.pb-c.h"
+#include "proto/limits.h"
 #include "proto/pbjson.h"
 
 TestSuite(pbjson, .timeout = 30);
@@ -449,4 +450,27 @@ Test(pbjson, accepts_null_arguments_gracefully)
 	cr_assert(eq(int, pbjson_from_json(&limes__party__descriptor, NULL, "p", &msg, NULL), LIMES_E_INVAL));
 	cr_assert(eq(int, pbjson_to_json(NULL, &out, NULL), LIMES_E_INVAL));
 	cr_assert(eq(int, pbjson_check(NULL, "p", NULL), LIMES_E_INVAL));
+}
+
+/* The lookup is a binary search over a sorted copy of the table: every
+ * entry must be found as itself, and near misses not at all. */
+Test(pbjson, finds_every_field_limit_and_no_near_miss)
+{
+	size_t n = 0;
+	const struct limits_field *table = limits_table(&n);
+
+	cr_assert_gt(n, 50);
+	for (size_t i = 0; i < n; i++) {
+		char message[128];
+		const char *dot = strrchr(table[i].field, '.');
+		cr_assert_not_null(dot);
+		snprintf(message, sizeof(message), "%.*s", (int)(dot - table[i].field), table[i].field);
+		cr_assert(eq(ptr, (void *)limits_lookup(message, dot + 1), (void *)&table[i]), "%s", table[i].field);
+	}
+	cr_assert_null(limits_lookup("limes.Vehicle", "vi"));
+	cr_assert_null(limits_lookup("limes.Vehicle", "vinx"));
+	cr_assert_null(limits_lookup("limes.Vehicl", "vin"));
+	cr_assert_null(limits_lookup("limes.Vehicles", "vin"));
+	cr_assert_null(limits_lookup("", ""));
+	cr_assert_null(limits_lookup("limes.Alert", "no_such_field"));
 }
