@@ -43,6 +43,9 @@ static void on_event(struct links *L, struct outlink *ol, uint16_t event, uint32
 	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
 		ol->handshake_ok = true;
 		ol->key_refused = false;
+		/* ask now rather than at the next tick: its reply brings the link
+		 * up, and with it the first fill of the window */
+		link_send_heartbeat(ol, clock_now_ms());
 		break;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
 		/* the peer's ZAP handler said no: it does not admit our key */
