@@ -16,10 +16,19 @@
 
 #define FILL_BATCH 512
 
+/* ZeroMQ's release of a packed frame it took without copying (it may run
+ * on one of ZeroMQ's threads: free is thread-safe). */
+static void frame_release(void *data, void *hint)
+{
+	(void)hint;
+	free(data);
+}
+
 int link_send_frame(void *socket, const struct wire_frame *f, int flags, const char **why)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	zmq_msg_t msg;
 	int rc = wire_frame_pack(f, &buf, &len);
 
 	if (rc < 0) {
@@ -27,13 +36,21 @@ int link_send_frame(void *socket, const struct wire_frame *f, int flags, const c
 			*why = limes_strerror(rc);
 		return rc;
 	}
-	if (zmq_send(socket, buf, len, flags | ZMQ_DONTWAIT) < 0) {
+	/* the message takes the packed buffer as it is (no copy into a ZeroMQ
+	 * block); from here ZeroMQ frees it, sent or not */
+	if (zmq_msg_init_data(&msg, buf, len, frame_release, NULL) < 0) {
+		free(buf);
+		if (why)
+			*why = "out of memory";
+		return LIMES_E_NOMEM;
+	}
+	if (zmq_msg_send(&msg, socket, flags | ZMQ_DONTWAIT) < 0) {
 		int e = zmq_errno();
 		rc = limes_from_errno(e);
 		if (why)
 			*why = zmq_strerror(e);
+		zmq_msg_close(&msg); /* not sent: still ours to close, which frees buf */
 	}
-	free(buf);
 	return rc;
 }
 
