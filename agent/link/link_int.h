@@ -24,6 +24,7 @@ struct inflight {
 	char recipient[CONFIG_ID_MAX + 1];
 	uint8_t hash[32];
 	uint64_t sent_ms;
+	int64_t cursor;               /* the delivery's store cursor: its receipt marks it by that */
 	bool used;
 };
 

@@ -8,6 +8,7 @@
 #include "link_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ struct recipient_match {
 	bool match;
 	char matched[CONFIG_ID_MAX + 1];
 	enum delivery_state state; /* of the matched delivery */
+	int64_t cursor;
 };
 
 static int match_recipient(void *arg, const struct store_delivery_row *row)
@@ -58,6 +60,7 @@ static int match_recipient(void *arg, const struct store_delivery_row *row)
 		return 0;
 	m->match = true;
 	m->state = row->state;
+	m->cursor = row->cursor;
 	snprintf(m->matched, sizeof(m->matched), "%s", row->recipient);
 	return 1;
 }
@@ -67,12 +70,33 @@ static void bad_receipt(struct links *L)
 	L->stats.receipts_bad++;
 }
 
+/* The deliveries one receipt reports delivered, marked by one statement
+ * after its entries are checked (rejections, rare, are marked one by one
+ * with their reason). */
+struct delivered_marks {
+	int64_t *cursors;
+	size_t n;
+};
+
+/* True when an earlier entry of the same receipt named this delivery: its
+ * delivered mark is still waiting in marks, so the store does not show it
+ * finished yet. */
+static bool marked_already(const struct delivered_marks *marks, int64_t cursor)
+{
+	for (size_t i = 0; i < marks->n; i++)
+		if (marks->cursors[i] == cursor)
+			return true;
+	return false;
+}
+
 /* Records one verified entry against our delivery; false when the store
  * refuses the receipt itself (nothing more of it can be recorded). */
 static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issuer,
 			  const struct wire_receipt_body *body, const struct wire_receipt_entry *e, const uint8_t *buf,
-			  size_t len, const uint8_t receipt_hash[32], int64_t *receipt_id, uint64_t now)
+			  size_t len, const uint8_t receipt_hash[32], int64_t *receipt_id, uint64_t now,
+			  struct delivered_marks *marks)
 {
+	int64_t cursor = 0;
 	struct store *store = L->deps.store;
 	const char *recipient = body->issuer;
 	struct inflight *fl = link_inflight_find(ol, e->message_id, body->issuer);
@@ -82,6 +106,7 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 
 	if (fl) {
 		bound = memcmp(fl->hash, e->envelope_hash, 32) == 0;
+		cursor = fl->cursor;
 	} else {
 		/* a relay may refuse what it cannot carry; it can never deliver */
 		if (e->status == WIRE_RECEIPT_REJECTED && strcmp(body->issuer, ol->peer_id) == 0)
@@ -93,13 +118,15 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 		bound = m.match;
 		if (bound) {
 			recipient = m.matched;
+			cursor = m.cursor;
 			fl = link_inflight_find(ol, e->message_id, recipient);
 		}
 		/* a receipt for a delivery already finished (a replay, by a relay
 		 * or anyone on the path, or a second answer to a re-send) changes
 		 * nothing: it must not store the receipt again, add an audit entry
 		 * or count the message delivered twice */
-		if (bound && !fl && (m.state == DELIVERY_DELIVERED || m.state == DELIVERY_REJECTED)) {
+		if (bound && !fl && (m.state == DELIVERY_DELIVERED || m.state == DELIVERY_REJECTED ||
+				     marked_already(marks, cursor))) {
 			log_debug("peer=%s msg=%s event=receipt_again state=%s", body->issuer,
 				  link_hex_id(e->message_id), store_delivery_state_name(m.state));
 			return true;
@@ -123,8 +150,15 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 			return false;
 		}
 	}
-	/* delivered = when we verified the receipt, on our clock */
-	rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now, *receipt_id);
+	/* delivered = when we verified the receipt, on our clock; a delivered
+	 * entry is marked with the receipt's others in on_receipt() */
+	if (st == DELIVERY_DELIVERED && cursor > 0 && marks->cursors) {
+		marks->cursors[marks->n++] = cursor;
+		rc = 0;
+	} else {
+		rc = store_delivery_done(store, e->message_id, recipient, st, e->reason, e->detail, now,
+					 *receipt_id);
+	}
 	if (rc == 0) {
 		/* the verified receipt's entry, in the receipt's mark (on_receipt):
 		 * if it cannot be written, the whole receipt is undone */
@@ -214,8 +248,20 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 		goto out;
 	}
 	bool whole = true;
+	/* without room for the list each entry is marked on its own */
+	struct delivered_marks marks = { .cursors = calloc(body.n_entries ? body.n_entries : 1, sizeof(int64_t)) };
 	for (size_t i = 0; i < body.n_entries && whole; i++)
-		whole = receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, receipt_hash, &receipt_id, now);
+		whole = receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, receipt_hash, &receipt_id, now,
+				      &marks);
+	if (whole && marks.n) {
+		rc = store_deliveries_delivered(L->deps.store, marks.cursors, marks.n, now, receipt_id, NULL);
+		if (rc < 0) {
+			log_warn("peer=%s event=mark_failed state=delivered count=%zu reason=%s action=\"the receipt is "
+				 "undone; the next re-send asks again\"", ol->peer_id, marks.n, limes_errname(rc));
+			whole = false;
+		}
+	}
+	free(marks.cursors);
 	if (whole && store_mark_keep(L->deps.store) == 0) {
 		if (!relay)
 			link_health_receipt(L, ol, &body);

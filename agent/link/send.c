@@ -79,6 +79,7 @@ struct due {
 	uint8_t id[16];
 	char recipient[CONFIG_ID_MAX + 1];
 	uint32_t attempts;
+	int64_t cursor;
 	uint8_t *envelope;
 	size_t envelope_len;
 };
@@ -108,12 +109,21 @@ static int collect_one(void *arg, const struct store_delivery_row *row)
 	memcpy(d->id, row->id, 16);
 	snprintf(d->recipient, sizeof(d->recipient), "%s", row->recipient);
 	d->attempts = row->attempts;
+	d->cursor = row->cursor;
 	c->n++;
 	return 0;
 }
 
+/* First sends of one fill, marked sent together by one statement after the
+ * loop (a re-send's back-off differs per attempt count: marked alone). */
+struct sent_marks {
+	int64_t cursors[FILL_BATCH];
+	size_t n;
+};
+
 /* Sends one due delivery; false when the socket takes no more now. */
-static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const struct due *d, uint64_t now)
+static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const struct due *d, uint64_t now,
+		     struct sent_marks *marks)
 {
 	const struct config *cfg = peers_config(L->deps.peers);
 	struct wire_frame f = { .kind = WIRE_FRAME_ENVELOPE, .bytes = d->envelope, .len = d->envelope_len };
@@ -129,12 +139,18 @@ static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const 
 	struct inflight *fl = link_inflight_add(ol, d->id, d->recipient);
 	if (fl) {
 		fl->sent_ms = now;
+		fl->cursor = d->cursor;
 		envelope_hash(d->envelope, d->envelope_len, fl->hash);
 	}
 	/* the "sent" mark needs no fsync of its own: it rides the turn's commit;
 	 * lost in a crash, it only costs a re-send answered as a duplicate */
-	rc = store_delivery_sent(L->deps.store, d->id, d->recipient, now,
-				 now + retry_delay(cfg, d->attempts + 1));
+	if (d->attempts == 0 && marks->n < FILL_BATCH) {
+		marks->cursors[marks->n++] = d->cursor;
+		rc = 0;
+	} else {
+		rc = store_delivery_sent(L->deps.store, d->id, d->recipient, now,
+					 now + retry_delay(cfg, d->attempts + 1));
+	}
 	if (rc == 0)
 		rc = audit_sent(commit_audit(L->deps.commit), ol->peer_id, d->recipient, d->id, d->attempts + 1);
 	if (rc < 0)
@@ -174,8 +190,24 @@ static void reseal(struct links *L, struct outlink *ol, struct due *d)
 	d->envelope_len = fresh_len;
 }
 
+/* One statement marks the fill's first sends (their audit entries are
+ * staged already, in the same transaction). */
+static void mark_first_sends(struct links *L, struct outlink *ol, const struct sent_marks *marks, uint64_t now)
+{
+	const struct config *cfg = peers_config(L->deps.peers);
+	int rc;
+
+	if (marks->n == 0)
+		return;
+	rc = store_deliveries_sent(L->deps.store, marks->cursors, marks->n, now, now + retry_delay(cfg, 1), NULL);
+	if (rc < 0)
+		log_warn("peer=%s event=mark_failed state=sent count=%zu reason=%s", ol->peer_id, marks->n,
+			 limes_errname(rc));
+}
+
 void link_fill(struct links *L, struct outlink *ol)
 {
+	struct sent_marks marks;
 	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
 	uint64_t now = clock_now_ms();
 	size_t sent = 0;
@@ -198,17 +230,19 @@ void link_fill(struct links *L, struct outlink *ol)
 		/* nothing is sent that could not be marked sent */
 		if (link_stage(L, 0) < 0)
 			blocked = true;
+		marks.n = 0;
 		for (size_t i = 0; i < c.n; i++) {
 			if (!blocked)
 				reseal(L, ol, &batch[i]);
 			if (!blocked) {
-				if (send_due(L, ol, p, &batch[i], now))
+				if (send_due(L, ol, p, &batch[i], now, &marks))
 					sent++;
 				else
 					blocked = true;
 			}
 			free(batch[i].envelope);
 		}
+		mark_first_sends(L, ol, &marks, now);
 	}
 	/* any zmq call may have consumed the socket's edge: look again */
 	zsock_poke(ol->watch);

@@ -50,6 +50,10 @@ struct store_ops {
 	int (*delivery_done)(struct store *store, const uint8_t id[STORE_ID_LEN],
 			     const char *recipient, enum delivery_state state, int reason,
 			     const char *detail, uint64_t done_ms, int64_t receipt_id);
+	int (*deliveries_sent)(struct store *store, const int64_t *cursors, size_t n,
+			       uint64_t now_ms, uint64_t next_attempt_ms, size_t *marked);
+	int (*deliveries_delivered)(struct store *store, const int64_t *cursors, size_t n,
+				    uint64_t done_ms, int64_t receipt_id, size_t *marked);
 	int (*expire_due)(struct store *store, uint64_t now_ms);
 	int (*expire)(struct store *store, uint64_t now_ms,
 		      void (*fn)(void *arg, const struct store_expired *e), void *arg);
@@ -162,6 +166,12 @@ struct store *store_open_pg_schema(const char *conninfo, const char *agency, con
 				   int *err);
 /* An existing PostgreSQL store opened for reading by tools (store_open_existing_with()). */
 struct store *store_open_pg_reader(const char *conninfo, const char *agency, const char *schema, int *err);
+
+/* The cursors as one text list between `open` and `close`, comma-separated
+ * ("[1,2]" for SQLite's json_each, "{1,2}" for a PostgreSQL bigint[]): one
+ * statement then marks them all. Returns a malloc'd string the caller frees,
+ * or NULL (out of memory, or n == 0). */
+char *store_cursor_list(const int64_t *cursors, size_t n, char open, char close);
 
 /* Marks the store unhealthy for good with `reason` (logged once); later
  * writes return `code`. The backend rolls back its own transaction. */

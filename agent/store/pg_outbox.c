@@ -38,6 +38,8 @@ enum {
 	SQL_STATS_RECIPIENT,
 	SQL_RESEAL,
 	SQL_READDRESS,
+	SQL_SENT_MANY,
+	SQL_DELIVERED_MANY,
 	SQL_COUNT_
 };
 
@@ -122,6 +124,13 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_PURGE_RECEIPTS] =
 		"DELETE FROM receipts WHERE id < (SELECT coalesce(min(receipt_id),"
 		" 9223372036854775807) FROM deliveries)",
+	/* one statement for a batch, by the deliveries' cursors */
+	[SQL_SENT_MANY] =
+		"UPDATE deliveries SET state = 1, attempts = attempts + 1, sent_ms = $2,"
+		" next_attempt_ms = $3 WHERE dseq = ANY($1::bigint[]) AND state IN (0, 1)",
+	[SQL_DELIVERED_MANY] =
+		"UPDATE deliveries SET state = 2, reason = 0, detail = '', done_ms = $2,"
+		" receipt_id = $3 WHERE dseq = ANY($1::bigint[]) AND state IN (0, 1, 4)",
 };
 #undef DLV_COLUMNS
 #undef DLV_KEY
@@ -370,6 +379,54 @@ int pg_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const 
 	pg_param_i64(&p, (int64_t)next_attempt_ms);
 	err = pg_exec_done(store, &queries, SQL_DLV_SENT, &p, &changed, "delivery sent");
 	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
+}
+
+/* Runs one of the *_MANY updates: the cursor array as $1, a time as $2, $3
+ * (NULL when has3 is false). */
+static int update_many(struct store *store, int which, const int64_t *cursors, size_t n,
+		       uint64_t time_ms, bool has3, int64_t v3, size_t *marked, const char *what)
+{
+	struct pg_params p = { 0 };
+	int err, changed = 0;
+	char *list;
+
+	if (marked)
+		*marked = 0;
+	if (n && !cursors)
+		return LIMES_E_INVAL;
+	if (n == 0)
+		return 0;
+	err = pg_write_begin(store);
+	if (err)
+		return err;
+	list = store_cursor_list(cursors, n, '{', '}');
+	if (!list)
+		return LIMES_E_NOMEM;
+	pg_param_text(&p, list);
+	pg_param_i64(&p, (int64_t)time_ms);
+	if (has3)
+		pg_param_i64(&p, v3);
+	else
+		pg_param_text(&p, NULL);
+	err = pg_exec_done(store, &queries, which, &p, &changed, what);
+	free(list);
+	if (!err && marked)
+		*marked = (size_t)changed;
+	return err;
+}
+
+int pg_deliveries_sent(struct store *store, const int64_t *cursors, size_t n, uint64_t now_ms,
+		       uint64_t next_attempt_ms, size_t *marked)
+{
+	return update_many(store, SQL_SENT_MANY, cursors, n, now_ms, true, (int64_t)next_attempt_ms,
+			   marked, "deliveries sent");
+}
+
+int pg_deliveries_delivered(struct store *store, const int64_t *cursors, size_t n, uint64_t done_ms,
+			    int64_t receipt_id, size_t *marked)
+{
+	return update_many(store, SQL_DELIVERED_MANY, cursors, n, done_ms, receipt_id > 0, receipt_id,
+			   marked, "deliveries delivered");
 }
 
 int pg_delivery_reset_hop(struct store *store, const char *next_hop)

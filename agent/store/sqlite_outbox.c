@@ -7,6 +7,7 @@
  */
 #include "store_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/err.h"
@@ -37,6 +38,8 @@ enum {
 	SQL_STATS_RECIPIENT,
 	SQL_RESEAL,
 	SQL_READDRESS,
+	SQL_SENT_MANY,
+	SQL_DELIVERED_MANY,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -85,11 +88,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 	/* RETURNING: each expired delivery is reported, at no second scan. */
 	[SQL_EXPIRE] =
 		"UPDATE deliveries SET state = 4, done_ms = ?1"
-		" WHERE state IN (0, 1) AND expires_ms <= ?1"
+		" WHERE done_ms = 0 AND state IN (0, 1) AND expires_ms <= ?1"
 		" RETURNING message_id, recipient, next_hop, type",
 	/* through the partial index: costs nothing on an idle agent */
 	[SQL_EXPIRE_DUE] =
-		"SELECT EXISTS (SELECT 1 FROM deliveries WHERE state IN (0, 1) AND expires_ms <= ?1)",
+		"SELECT EXISTS (SELECT 1 FROM deliveries WHERE done_ms = 0 AND state IN (0, 1)"
+		" AND expires_ms <= ?1)",
 	[SQL_REQUEUE] =
 		"UPDATE deliveries SET state = 0, envelope = ?3, expires_ms = ?4, sent_ms = 0,"
 		" next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
@@ -109,7 +113,8 @@ static const char *const sql_text[SQL_COUNT_] = {
 		" AND (?4 IS NULL OR type = ?4) AND (?5 IS NULL OR created_ms >= ?5)"
 		" ORDER BY rowid LIMIT ?6",
 	[SQL_STATS_RECIPIENT] =
-		"SELECT count(*), min(created_ms) FROM deliveries WHERE recipient = ?1 AND state IN (0, 1)",
+		"SELECT count(*), min(created_ms) FROM deliveries WHERE recipient = ?1 AND done_ms = 0"
+		" AND state IN (0, 1)",
 	[SQL_RESEAL] =
 		"UPDATE deliveries SET envelope = ?3"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state IN (0, 1)",
@@ -117,6 +122,17 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"UPDATE deliveries SET recipient = ?3, next_hop = ?4, state = 0, envelope = ?5, expires_ms = ?6,"
 		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state <> 2",
+	/* One statement for a batch: the rowids come as one JSON array, each
+	 * row is reached by its rowid (no lookup of the message id, no second
+	 * index) and the statement runs once. */
+	[SQL_SENT_MANY] =
+		"UPDATE deliveries SET state = 1, attempts = attempts + 1, sent_ms = ?2,"
+		" next_attempt_ms = ?3 WHERE rowid IN (SELECT value FROM json_each(?1))"
+		" AND state IN (0, 1)",
+	[SQL_DELIVERED_MANY] =
+		"UPDATE deliveries SET state = 2, reason = 0, detail = '', done_ms = ?2,"
+		" receipt_id = ?3 WHERE rowid IN (SELECT value FROM json_each(?1))"
+		" AND state IN (0, 1, 4)",
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
 	[SQL_PURGE_DLV] =
@@ -514,6 +530,59 @@ int sqlite_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], co
 	if (!err && changed == 0)
 		err = LIMES_E_NOTFOUND;
 	return err;
+}
+
+/* Runs one of the *_MANY updates: the cursor list as ?1, a time as ?2, and
+ * ?3 (NULL when has3 is false). */
+static int update_many(struct store *store, int which, const int64_t *cursors, size_t n,
+		       uint64_t time_ms, bool has3, int64_t v3, size_t *marked, const char *what)
+{
+	int err, changed = 0;
+	bool bad;
+	char *list;
+	sqlite3_stmt *stmt;
+
+	if (marked)
+		*marked = 0;
+	if (!store || (n && !cursors))
+		return LIMES_E_INVAL;
+	if (n == 0)
+		return 0;
+	err = store_write_begin(store);
+	if (err)
+		return err;
+	stmt = stmt_get(store, which, &err);
+	if (!stmt)
+		return err;
+	list = store_cursor_list(cursors, n, '[', ']');
+	if (!list)
+		return LIMES_E_NOMEM;
+	bad = sqlite3_bind_text(stmt, 1, list, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= bind_u64(stmt, 2, time_ms) != SQLITE_OK;
+	bad |= (has3 ? sqlite3_bind_int64(stmt, 3, v3) : sqlite3_bind_null(stmt, 3)) != SQLITE_OK;
+	err = store_bind_result(store, bad, what);
+	if (!err)
+		err = update(store, stmt, what, &changed);
+	/* the binding points into list: clear it before list goes */
+	(void)sqlite3_clear_bindings(stmt);
+	free(list);
+	if (!err && marked)
+		*marked = (size_t)changed;
+	return err;
+}
+
+int sqlite_deliveries_sent(struct store *store, const int64_t *cursors, size_t n, uint64_t now_ms,
+			   uint64_t next_attempt_ms, size_t *marked)
+{
+	return update_many(store, SQL_SENT_MANY, cursors, n, now_ms, true, (int64_t)next_attempt_ms,
+			   marked, "deliveries sent");
+}
+
+int sqlite_deliveries_delivered(struct store *store, const int64_t *cursors, size_t n,
+				uint64_t done_ms, int64_t receipt_id, size_t *marked)
+{
+	return update_many(store, SQL_DELIVERED_MANY, cursors, n, done_ms, receipt_id > 0, receipt_id,
+			   marked, "deliveries delivered");
 }
 
 int sqlite_delivery_reset_hop(struct store *store, const char *next_hop)

@@ -7,6 +7,7 @@
  */
 #include "backend.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,22 @@
  * store is NULL or its backend lacks the operation. */
 #define DISPATCH(store, none, op, ...) \
 	((store) && (store)->ops->op ? (store)->ops->op(__VA_ARGS__) : (none))
+
+char *store_cursor_list(const int64_t *cursors, size_t n, char open, char close)
+{
+	/* 20 digits and a sign per cursor, a separator, the brackets */
+	size_t cap = n * 22 + 3, len = 0;
+	char *text;
+
+	if (!cursors || n == 0 || n > SIZE_MAX / 22 - 1 || !(text = malloc(cap)))
+		return NULL;
+	text[len++] = open;
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, i ? ",%lld" : "%lld", (long long)cursors[i]);
+	text[len++] = close;
+	text[len] = '\0';
+	return text;
+}
 
 int store_recover(struct store *store, uint64_t need_free_bytes)
 {
@@ -212,6 +229,20 @@ int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], con
 {
 	return DISPATCH(store, LIMES_E_INVAL, delivery_done, store, id, recipient, state, reason,
 			detail, done_ms, receipt_id);
+}
+
+int store_deliveries_sent(struct store *store, const int64_t *cursors, size_t n, uint64_t now_ms,
+			  uint64_t next_attempt_ms, size_t *marked)
+{
+	return DISPATCH(store, LIMES_E_INVAL, deliveries_sent, store, cursors, n, now_ms,
+			next_attempt_ms, marked);
+}
+
+int store_deliveries_delivered(struct store *store, const int64_t *cursors, size_t n,
+			       uint64_t done_ms, int64_t receipt_id, size_t *marked)
+{
+	return DISPATCH(store, LIMES_E_INVAL, deliveries_delivered, store, cursors, n, done_ms,
+			receipt_id, marked);
 }
 
 int store_expire_due(struct store *store, uint64_t now_ms)

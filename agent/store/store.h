@@ -315,6 +315,13 @@ int store_outbox_due(struct store *store, const char *next_hop, uint64_t now_ms,
  * LIMES_E_NOTFOUND unless the delivery exists and is queued or sent. */
 int store_delivery_sent(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			uint64_t now_ms, uint64_t next_attempt_ms);
+/* The same for many deliveries in one statement, named by the cursors
+ * store_outbox_due() (or store_message_get()) gave for them (the caller's
+ * array, read during the call): each queued or sent one gets state sent,
+ * attempts+1, sent_ms and next_attempt_ms; others are left alone. *marked (may
+ * be NULL) gets how many changed. 0 or an error. */
+int store_deliveries_sent(struct store *store, const int64_t *cursors, size_t n, uint64_t now_ms,
+			  uint64_t next_attempt_ms, size_t *marked);
 /* Makes every sent-but-unreceipted delivery to next_hop due now (after a
  * reconnect): they go back to queued, keeping their attempt count. 0 or an
  * error. */
@@ -331,6 +338,13 @@ int store_receipt_put(struct store *store, const uint8_t *receipt, size_t len, i
 int store_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
 			int64_t receipt_id);
+/* The delivered entries of one verified receipt in one statement, by their
+ * deliveries' cursors (as store_deliveries_sent()): each queued, sent or
+ * expired one becomes delivered at done_ms with receipt_id (0: none); a
+ * finished one is left as it is (a duplicate receipt). *marked (may be NULL)
+ * gets how many changed. 0 or an error. */
+int store_deliveries_delivered(struct store *store, const int64_t *cursors, size_t n,
+			       uint64_t done_ms, int64_t receipt_id, size_t *marked);
 /* Marks queued/sent deliveries whose expiry is <= now_ms as expired, calling
  * fn (may be NULL) for each after it is staged; the struct is lent to fn for
  * the call only, and fn must not call into the store. Returns the count or a

@@ -91,6 +91,10 @@ int sqlite_receipt_put(struct store *store, const uint8_t *receipt, size_t len,
 int sqlite_delivery_done(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			 enum delivery_state state, int reason, const char *detail, uint64_t done_ms,
 			 int64_t receipt_id);
+int sqlite_deliveries_sent(struct store *store, const int64_t *cursors, size_t n, uint64_t now_ms,
+                        uint64_t next_attempt_ms, size_t *marked);
+int sqlite_deliveries_delivered(struct store *store, const int64_t *cursors, size_t n, uint64_t done_ms,
+                             int64_t receipt_id, size_t *marked);
 int sqlite_expire_due(struct store *store, uint64_t now_ms);
 int sqlite_expire(struct store *store, uint64_t now_ms,
 		  void (*fn)(void *arg, const struct store_expired *e), void *arg);

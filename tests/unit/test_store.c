@@ -118,6 +118,7 @@ struct seen_rows {
 	size_t envelope_len[64];
 	uint8_t envelope[64][64];
 	uint64_t expires_ms[64];
+	int64_t cursor[64];
 };
 
 static int collect(void *arg, const struct store_delivery_row *row)
@@ -141,6 +142,7 @@ static int collect(void *arg, const struct store_delivery_row *row)
 	s->envelope_len[s->n] = row->envelope_len;
 	memcpy(s->envelope[s->n], row->envelope, row->envelope_len < 64 ? row->envelope_len : 64);
 	s->expires_ms[s->n] = row->expires_ms;
+	s->cursor[s->n] = row->cursor;
 	s->n++;
 	return 0;
 }
@@ -364,6 +366,61 @@ Test(store, delivered_and_rejected_keep_receipt_and_reason)
 	cr_assert(eq(str, rows.detail[1], "schema: bad plate"));
 	cr_assert(eq(sz, rows.receipt_len[1], 13));
 	cr_assert(eq(int, due("HUB", 10000, 100, &rows), 0));
+}
+
+Test(store, deliveries_marked_sent_and_delivered_by_cursor_in_one_call)
+{
+	struct seen_rows rows;
+	int64_t cursors[6];
+	size_t marked = 99;
+	uint8_t id[STORE_ID_LEN];
+	static const uint8_t receipt[] = "one receipt, many entries";
+
+	for (uint32_t m = 1; m <= 3; m++)
+		cr_assert(eq(int, put_msg(m, 0, 0, 1000 * m, NULL), 0));
+	cr_assert(eq(int, due("HUB", 1000, 100, &rows), 6));
+	memcpy(cursors, rows.cursor, sizeof(cursors));
+	/* message 1 to A and B, message 2 to A and B: sent; message 3 stays queued */
+	cr_assert(eq(int, store_deliveries_sent(st, cursors, 4, 5000, 8000, &marked), 0));
+	cr_assert(eq(sz, marked, 4));
+	cr_assert(eq(int, store_deliveries_sent(st, cursors, 0, 5000, 8000, &marked), 0));
+	cr_assert(eq(sz, marked, 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, due("HUB", 7999, 100, &rows), 2));
+	cr_assert(eq(u32, rows.major[0], 3));
+	cr_assert(eq(int, message_get(2, &rows), 0));
+	cr_assert(eq(int, rows.state[0], DELIVERY_SENT));
+	cr_assert(eq(u32, rows.attempts[1], 1));
+
+	/* one entry was rejected by its own receipt: the batch leaves it so */
+	store_test_id(id, 1, 0);
+	cr_assert(eq(int, store_delivery_done(st, id, "AGENCY-B", DELIVERY_REJECTED, 11, "schema", 5050, 0), 0));
+	int64_t rid = 0;
+	cr_assert(eq(int, store_receipt_put(st, receipt, sizeof(receipt), &rid), 0));
+	int64_t with_unknown[5] = { cursors[0], cursors[1], cursors[2], cursors[3], INT64_C(987654321) };
+	cr_assert(eq(int, store_deliveries_delivered(st, with_unknown, 5, 5100, rid, &marked), 0));
+	cr_assert(eq(sz, marked, 3));
+	/* a second receipt for the same entries changes nothing */
+	cr_assert(eq(int, store_deliveries_delivered(st, with_unknown, 5, 9999, 0, &marked), 0));
+	cr_assert(eq(sz, marked, 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	reopen(NULL);
+	cr_assert(eq(int, message_get(1, &rows), 0));
+	cr_assert(eq(int, rows.state[0], DELIVERY_DELIVERED));
+	cr_assert(eq(u64, rows.done_ms[0], 5100));
+	cr_assert(eq(sz, rows.receipt_len[0], sizeof(receipt)));
+	cr_assert(eq(int, rows.state[1], DELIVERY_REJECTED));
+	cr_assert(eq(int, rows.reason[1], 11));
+	cr_assert(eq(int, message_get(2, &rows), 0));
+	cr_assert(eq(int, rows.state[1], DELIVERY_DELIVERED));
+	cr_assert(eq(u64, rows.done_ms[1], 5100));
+	/* only the two still queued can expire */
+	cr_assert(eq(int, store_expire_due(st, UINT64_C(1) << 40), 1));
+	cr_assert(eq(int, store_expire(st, UINT64_C(1) << 40, NULL, NULL), 2));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, store_expire_due(st, UINT64_C(1) << 40), 0));
+	cr_assert(eq(int, message_get(3, &rows), 0));
+	cr_assert(eq(int, rows.state[0], DELIVERY_EXPIRED));
 }
 
 Test(store, expire_marks_pending_deliveries_past_expiry)

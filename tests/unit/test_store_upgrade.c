@@ -39,13 +39,13 @@ static char *read_text(const char *path)
 	return text;
 }
 
-/* Writes DIR/limes.db from the fixture, as the previous version left it. */
-static void restore_fixture(const char *dir)
+/* Writes DIR/limes.db from a fixture, as an earlier version left it. */
+static void restore_fixture_named(const char *dir, const char *name)
 {
 	char path[512], *sql, *msg = NULL;
 	sqlite3 *db = NULL;
 
-	snprintf(path, sizeof(path), "%s/tests/fixtures/store_v1.sql", LIMES_SOURCE_DIR);
+	snprintf(path, sizeof(path), "%s/tests/fixtures/%s", LIMES_SOURCE_DIR, name);
 	sql = read_text(path);
 	snprintf(path, sizeof(path), "%s/limes.db", dir);
 	cr_assert(eq(int, sqlite3_open(path, &db), SQLITE_OK));
@@ -53,6 +53,30 @@ static void restore_fixture(const char *dir)
 	sqlite3_close(db);
 	cr_assert(eq(int, chmod(path, 0600), 0));
 	free(sql);
+}
+
+static void restore_fixture(const char *dir)
+{
+	restore_fixture_named(dir, "store_v1.sql");
+}
+
+/* The SQL that made index `name`, or "" when there is none. */
+static void index_sql(const char *dir, const char *name, char *out, size_t out_len)
+{
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	snprintf(path, sizeof(path), "%s/limes.db", dir);
+	out[0] = '\0';
+	cr_assert(eq(int, sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK));
+	cr_assert(eq(int, sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?1",
+					     -1, &st, NULL), SQLITE_OK));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(out, out_len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 }
 
 static int user_version(const char *dir)
@@ -181,7 +205,7 @@ Test(store_upgrade, a_store_of_the_previous_version_keeps_every_message)
 	cr_assert(eq(int, store_case_get(st, a1, &e), 0));
 	cr_assert(not(e.body_purged));
 	store_destroy(&st);
-	cr_assert(eq(int, user_version(dir), 3)); /* 2: message types; 3: the audit trail */
+	cr_assert(eq(int, user_version(dir), 4)); /* 2: message types; 3: the audit trail; 4: fewer index pages */
 
 	/* and it opens again as the current version */
 	st = store_open(dir, &err);
@@ -190,5 +214,58 @@ Test(store_upgrade, a_store_of_the_previous_version_keeps_every_message)
 	cr_assert(eq(int, store_inbox_list(st, 0, 10, check_inbox, &c), 1));
 	cr_assert(eq(sz, c.envelope_len, 0));
 	store_destroy(&st);
+	store_test_rmtree(dir);
+}
+
+/* tests/fixtures/store_v3.sql: written by the agent of main before the store
+ * diet of issue 12 (schema 3): two alerts delivered with their receipts and
+ * audit entries, two queued, one expired. */
+static const char *const V3_DELIVERED[] = { "5a3307e0aed373da59a2f427c4b23591", "8d253a828855c50cf04c8b17ed2bd4a5" };
+static const char *const V3_QUEUED = "520c08f07138f78c8d558e86e765cb9b";
+
+Test(store_upgrade, a_store_of_schema_3_keeps_its_queue_with_fewer_indexes)
+{
+	char dir[256], sql[256];
+	uint8_t id[16], hash[STORE_HASH_LEN];
+	uint64_t queued = 0, oldest = 0, head = 0;
+	int err = 0;
+
+	cr_assert(eq(int, store_test_mkdtemp(dir, sizeof(dir), "upgrade3"), 0));
+	restore_fixture_named(dir, "store_v3.sql");
+	cr_assert(eq(int, user_version(dir), 3));
+	index_sql(dir, "audit_time", sql, sizeof(sql));
+	cr_assert(ne(str, sql, ""));
+
+	struct store *st = store_open(dir, &err);
+	cr_assert_not_null(st, "%s", limes_strerror(err));
+	cr_assert(eq(int, store_check(st, true), 0));
+	for (int i = 0; i < 2; i++) {
+		struct seen_rows s = { 0 };
+		id_of(V3_DELIVERED[i], id);
+		cr_assert(eq(int, store_message_get(st, id, check_delivery, &s), 0));
+		cr_assert(eq(int, s.state, DELIVERY_DELIVERED));
+		cr_assert(s.has_receipt, "the signed receipt of a delivered alert was lost");
+	}
+	cr_assert(eq(int, store_outbox_stats(st, "BENCH-RECEIVER", &queued, &oldest), 0));
+	cr_assert(eq(u64, queued, 2));
+	cr_assert(eq(int, store_audit_head(st, &head, hash), 0));
+	cr_assert(eq(u64, head, 13));
+	/* the rebuilt expiry index holds the old queued rows, and only them */
+	cr_assert(eq(int, store_expire_due(st, UINT64_C(4102444800000)), 1));
+	cr_assert(eq(int, store_begin(st), 0));
+	cr_assert(eq(int, store_expire(st, UINT64_C(4102444800000), NULL, NULL), 2));
+	cr_assert(eq(int, store_commit(st), 0));
+	cr_assert(eq(int, store_expire_due(st, UINT64_C(4102444800000)), 0));
+	struct seen_rows s = { 0 };
+	id_of(V3_QUEUED, id);
+	cr_assert(eq(int, store_message_get(st, id, check_delivery, &s), 0));
+	cr_assert(eq(int, s.state, DELIVERY_EXPIRED));
+	store_destroy(&st);
+
+	cr_assert(eq(int, user_version(dir), 4));
+	index_sql(dir, "audit_time", sql, sizeof(sql));
+	cr_assert(eq(str, sql, ""), "audit_time is read by no query and should be gone");
+	index_sql(dir, "deliveries_expiry", sql, sizeof(sql));
+	cr_assert_not_null(strstr(sql, "done_ms = 0"), "%s", sql);
 	store_test_rmtree(dir);
 }
