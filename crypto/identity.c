@@ -24,8 +24,6 @@
 #include "crypto/secret.h"
 
 #define LINE_PREFIX "limes1:"
-#define KEY_FILE "identity.key"
-#define PUB_FILE "identity.pub"
 #define KEY_FILE_MAGIC "limes-identity-key"
 #define KEY_FILE_VERSION "v1"
 #define KEY_FILE_MAX 4096
@@ -321,6 +319,12 @@ out:
 
 int identity_generate(const char *dir, bool force, char *line, size_t line_len)
 {
+	return identity_generate_as(dir, IDENTITY_CURRENT, force, line, line_len);
+}
+
+int identity_generate_as(const char *dir, const char *stem, bool force, char *line, size_t line_len)
+{
+	char key_file[32], pub_file[32];
 	struct seeds *s = NULL;
 	struct identity *id = NULL;
 	char *text = NULL;
@@ -331,13 +335,14 @@ int identity_generate(const char *dir, bool force, char *line, size_t line_len)
 	struct stat st;
 	int rc, n;
 
-	if (!dir || !*dir)
+	if (!dir || !*dir || !stem || snprintf(key_file, sizeof(key_file), "%s.key", stem) >= (int)sizeof(key_file) ||
+	    snprintf(pub_file, sizeof(pub_file), "%s.pub", stem) >= (int)sizeof(pub_file))
 		return LIMES_E_INVAL;
 	if (line && line_len < IDENTITY_LINE_SIZE)
 		return LIMES_E_TOOBIG;
 	if ((rc = random_init()) < 0)
 		return rc;
-	if ((rc = join(path, sizeof(path), dir, KEY_FILE)) < 0)
+	if ((rc = join(path, sizeof(path), dir, key_file)) < 0)
 		return rc;
 	/* ENOENT (a missing parent) and EACCES are the operator's to fix: say so */
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
@@ -368,10 +373,10 @@ int identity_generate(const char *dir, bool force, char *line, size_t line_len)
 		rc = LIMES_E_INVAL;
 		goto out;
 	}
-	if ((rc = write_atomic(dir, KEY_FILE, text, (size_t)n, 0600)) < 0)
+	if ((rc = write_atomic(dir, key_file, text, (size_t)n, 0600)) < 0)
 		goto out;
 	n = snprintf(text, KEY_FILE_MAX, "%s\n", pub);
-	if ((rc = write_atomic(dir, PUB_FILE, text, (size_t)n, 0644)) < 0)
+	if ((rc = write_atomic(dir, pub_file, text, (size_t)n, 0644)) < 0)
 		goto out;
 	if (line)
 		snprintf(line, line_len, "%s", pub);
@@ -485,6 +490,12 @@ static int parse_key_file(const char *path, const char *text, size_t len, struct
 
 struct identity *identity_load(const char *dir, int *err, char *why, size_t why_len)
 {
+	return identity_load_as(dir, IDENTITY_CURRENT, err, why, why_len);
+}
+
+struct identity *identity_load_as(const char *dir, const char *stem, int *err, char *why, size_t why_len)
+{
+	char key_file[32];
 	struct identity *id = NULL;
 	struct seeds *s = NULL;
 	char *text = NULL;
@@ -503,7 +514,9 @@ struct identity *identity_load(const char *dir, int *err, char *why, size_t why_
 		say(why, why_len, "libsodium does not initialise");
 		goto out;
 	}
-	if ((rc = join(path, sizeof(path), dir, KEY_FILE)) < 0) {
+	if (!stem || snprintf(key_file, sizeof(key_file), "%s.key", stem) >= (int)sizeof(key_file) ||
+	    (rc = join(path, sizeof(path), dir, key_file)) < 0) {
+		rc = LIMES_E_INVAL;
 		say(why, why_len, "%s: path too long", dir);
 		goto out;
 	}
@@ -554,4 +567,66 @@ out:
 	if (err)
 		*err = rc;
 	return id;
+}
+
+/* ------------------------------------------------------------ rotation */
+
+/* dir/from -> dir/to, if from exists; LIMES_E_NOENT when it does not. */
+static int move(const char *dir, const char *from, const char *to)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+	int rc;
+
+	if ((rc = join(a, sizeof(a), dir, from)) < 0 || (rc = join(b, sizeof(b), dir, to)) < 0)
+		return rc;
+	return rename(a, b) == 0 ? 0 : limes_from_errno(errno);
+}
+
+static bool present(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return join(path, sizeof(path), dir, name) == 0 && lstat(path, &st) == 0;
+}
+
+int identity_promote(const char *dir)
+{
+	int rc;
+
+	if (!dir || !*dir)
+		return LIMES_E_INVAL;
+	/* a promotion cut short between its two renames is finished, not refused */
+	if (!present(dir, IDENTITY_NEXT ".key"))
+		return LIMES_E_NOTFOUND;
+	if (present(dir, IDENTITY_CURRENT ".key")) {
+		if ((rc = move(dir, IDENTITY_CURRENT ".key", IDENTITY_PREVIOUS ".key")) < 0)
+			return rc;
+		if (present(dir, IDENTITY_CURRENT ".pub") &&
+		    (rc = move(dir, IDENTITY_CURRENT ".pub", IDENTITY_PREVIOUS ".pub")) < 0)
+			return rc;
+	}
+	if (present(dir, IDENTITY_NEXT ".pub") && (rc = move(dir, IDENTITY_NEXT ".pub", IDENTITY_CURRENT ".pub")) < 0)
+		return rc;
+	if ((rc = move(dir, IDENTITY_NEXT ".key", IDENTITY_CURRENT ".key")) < 0)
+		return rc;
+	return fsync_dir(dir);
+}
+
+bool identity_file_exists(const char *dir, const char *stem)
+{
+	char name[32];
+	return dir && stem && snprintf(name, sizeof(name), "%s.key", stem) < (int)sizeof(name) && present(dir, name);
+}
+
+void identity_exchange(struct identity *a, struct identity *b)
+{
+	struct identity t;
+
+	/* both live in sodium_malloc'd memory: swap contents, never pointers,
+	 * so every holder of either pointer sees the switch */
+	memcpy(&t, a, sizeof(t));
+	memcpy(a, b, sizeof(t));
+	memcpy(b, &t, sizeof(t));
+	sodium_memzero(&t, sizeof(t));
 }

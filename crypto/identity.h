@@ -32,6 +32,25 @@ struct peer_key {
 
 /* Makes a new identity in dir (created 0700 if missing): writes identity.key (0600, atomically) and identity.pub, fills the caller's line if not NULL; LIMES_E_EXISTS if identity.key exists and !force. */
 int identity_generate(const char *dir, bool force, char *line, size_t line_len);
+/* File stems in a key folder: the key in use, the next one made by
+ * `limes keygen --next`, and the one a promotion replaced (kept for its
+ * overlap). Each is STEM.key (secret, 0600) beside STEM.pub. */
+#define IDENTITY_CURRENT "identity"
+#define IDENTITY_NEXT "next"
+#define IDENTITY_PREVIOUS "previous"
+/* identity_generate writing dir/STEM.key and dir/STEM.pub instead. */
+int identity_generate_as(const char *dir, const char *stem, bool force, char *line, size_t line_len);
+/* identity_load reading dir/STEM.key instead (same checks). */
+struct identity *identity_load_as(const char *dir, const char *stem, int *err, char *why, size_t why_len);
+/* True when dir/STEM.key exists (whatever it holds). */
+bool identity_file_exists(const char *dir, const char *stem);
+/* Makes the next key the current one: identity.* becomes previous.* (an
+ * older previous.* is replaced), next.* becomes identity.*, then the folder
+ * is fsynced. LIMES_E_NOTFOUND without a next.key. Finishes a promotion a
+ * crash cut short between its renames. */
+int identity_promote(const char *dir);
+/* Swaps the keys held by a and b (both stay owned by their holders). */
+void identity_exchange(struct identity *a, struct identity *b);
 /* Loads dir/identity.key after checking it is a regular file owned by us with mode 0600 or stricter; caller owns the result (identity_destroy); NULL with *err and a reason naming the file in why. */
 struct identity *identity_load(const char *dir, int *err, char *why, size_t why_len);
 /* Builds an identity from raw secrets (test vectors, fuzzing); caller owns the result; NULL on failure. */

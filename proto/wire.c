@@ -30,7 +30,7 @@ struct span {
 	unsigned wire_type;
 };
 
-#define MAX_FIELD 16
+#define MAX_FIELD 32
 
 static int read_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *out)
 {
@@ -665,6 +665,34 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		}
 		return pack_message(&m.base, out, out_len);
 	}
+	if (f->kind == WIRE_FRAME_KEY_UPDATE) {
+		Limes__Frame m = LIMES__FRAME__INIT;
+		Limes__KeyUpdate ku = LIMES__KEY_UPDATE__INIT;
+
+		if (!f->bytes || !f->len || f->len > WIRE_KEY_UPDATE_BODY_MAX || !f->sig || !f->sig2)
+			return LIMES_E_INVAL;
+		ku.body.data = (uint8_t *)f->bytes;
+		ku.body.len = f->len;
+		ku.signature.data = (uint8_t *)f->sig;
+		ku.signature.len = WIRE_SIG_LEN;
+		ku.next_signature.data = (uint8_t *)f->sig2;
+		ku.next_signature.len = WIRE_SIG_LEN;
+		m.kind_case = LIMES__FRAME__KIND_KEY_UPDATE;
+		m.key_update = &ku;
+		return pack_message(&m.base, out, out_len);
+	}
+	if (f->kind == WIRE_FRAME_KEY_UPDATE_ACK) {
+		Limes__Frame m = LIMES__FRAME__INIT;
+		Limes__KeyUpdateAck ack = LIMES__KEY_UPDATE_ACK__INIT;
+
+		if (!f->bytes || f->len != WIRE_KEY_UPDATE_ACK_LEN)
+			return LIMES_E_INVAL;
+		ack.body.data = (uint8_t *)f->bytes;
+		ack.body.len = f->len;
+		m.kind_case = LIMES__FRAME__KIND_KEY_UPDATE_ACK;
+		m.key_update_ack = &ack;
+		return pack_message(&m.base, out, out_len);
+	}
 	if (f->kind == WIRE_FRAME_GOODBYE) {
 		Limes__Frame m = LIMES__FRAME__INIT;
 		Limes__Goodbye bye = LIMES__GOODBYE__INIT;
@@ -694,6 +722,27 @@ static int audit_frame_fields(const struct span *outer, struct wire_frame *f)
 	return 0;
 }
 
+/* A key update's fields (1: body, 2: current key's signature, 3: next
+ * key's), or its answer's (1: body of exactly WIRE_KEY_UPDATE_ACK_LEN). */
+static int key_update_fields(const struct span *outer, struct wire_frame *f)
+{
+	struct span inner[MAX_FIELD];
+
+	if (walk(outer->p, outer->len, inner) < 0 || inner[1].count != 1 || inner[1].wire_type != 2)
+		return LIMES_E_ENV_MALFORMED;
+	f->bytes = inner[1].p;
+	f->len = inner[1].len;
+	if (f->kind == WIRE_FRAME_KEY_UPDATE_ACK)
+		return f->len == WIRE_KEY_UPDATE_ACK_LEN ? 0 : LIMES_E_ENV_MALFORMED;
+	if (f->len == 0 || f->len > WIRE_KEY_UPDATE_BODY_MAX || inner[2].count != 1 || inner[3].count != 1 ||
+	    inner[2].wire_type != 2 || inner[3].wire_type != 2 || inner[2].len != WIRE_SIG_LEN ||
+	    inner[3].len != WIRE_SIG_LEN)
+		return LIMES_E_ENV_MALFORMED;
+	f->sig = inner[2].p;
+	f->sig2 = inner[3].p;
+	return 0;
+}
+
 int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_frame *f)
 {
 	struct span spans[MAX_FIELD];
@@ -707,17 +756,25 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 		return rc;
 	/* A oneof seen more than once would be "last one wins": refuse instead. */
 	if (spans[1].count + spans[2].count + spans[3].count + spans[WIRE_FRAME_GOODBYE].count +
-	    spans[WIRE_FRAME_AUDIT_CHECKPOINT].count + spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count != 1)
+	    spans[WIRE_FRAME_AUDIT_CHECKPOINT].count + spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count +
+	    spans[WIRE_FRAME_KEY_UPDATE].count + spans[WIRE_FRAME_KEY_UPDATE_ACK].count != 1)
 		return LIMES_E_ENV_MALFORMED;
 	for (int kind = 1; kind < MAX_FIELD; kind++)
 		if (spans[kind].count && (kind <= 3 || kind == WIRE_FRAME_GOODBYE || kind == WIRE_FRAME_AUDIT_CHECKPOINT ||
-					  kind == WIRE_FRAME_AUDIT_COUNTERSIGN))
+					  kind == WIRE_FRAME_AUDIT_COUNTERSIGN || kind == WIRE_FRAME_KEY_UPDATE ||
+					  kind == WIRE_FRAME_KEY_UPDATE_ACK))
 			s = &spans[kind];
 	if (s->wire_type != 2)
 		return LIMES_E_ENV_MALFORMED;
 	f->kind = (enum wire_frame_kind)(s - spans);
 	if (f->kind == WIRE_FRAME_AUDIT_CHECKPOINT || f->kind == WIRE_FRAME_AUDIT_COUNTERSIGN) {
 		rc = audit_frame_fields(s, f);
+		if (rc < 0)
+			memset(f, 0, sizeof(*f));
+		return rc;
+	}
+	if (f->kind == WIRE_FRAME_KEY_UPDATE || f->kind == WIRE_FRAME_KEY_UPDATE_ACK) {
+		rc = key_update_fields(s, f);
 		if (rc < 0)
 			memset(f, 0, sizeof(*f));
 		return rc;

@@ -20,6 +20,10 @@
 #define WIRE_SIG_LEN 64
 /* Largest audit checkpoint body: id length, id (64), seq, head, time. */
 #define WIRE_AUDIT_BODY_MAX (1 + 64 + 8 + 32 + 8)
+/* A key update's body (crypto/keyupdate.h): id_len, id, seq, time, four keys. */
+#define WIRE_KEY_UPDATE_BODY_MAX (1 + 64 + 8 + 8 + 4 * 32)
+/* A key update's answer: seq(8) || next key id(8) || state(1). */
+#define WIRE_KEY_UPDATE_ACK_LEN 17
 #define WIRE_HASH_LEN 32
 #define WIRE_AGENCY_MAX 64    /* agency ids: 1..64 of [A-Za-z0-9._-] */
 #define WIRE_DETAIL_MAX 256   /* receipt entry detail, bytes */
@@ -159,6 +163,8 @@ enum wire_frame_kind {
 	WIRE_FRAME_GOODBYE = 8,      /* no payload: the sender is stopping cleanly */
 	WIRE_FRAME_AUDIT_CHECKPOINT = 10,  /* bytes: checkpoint body, sig: author's signature */
 	WIRE_FRAME_AUDIT_COUNTERSIGN = 11, /* bytes: checkpoint body, sig: the countersignature */
+	WIRE_FRAME_KEY_UPDATE = 24,        /* bytes: body, sig: by the current key, sig2: by the next key */
+	WIRE_FRAME_KEY_UPDATE_ACK = 25,    /* bytes: WIRE_KEY_UPDATE_ACK_LEN bytes */
 };
 
 /* Frame: one link message. For ENVELOPE and RECEIPT, bytes/len is the serialized Envelope or Receipt; on unpack it points into the caller's input buffer (no copy), so it lives as long as that buffer. */
@@ -167,7 +173,8 @@ struct wire_frame {
 	const uint8_t *bytes;
 	size_t len;
 	struct wire_heartbeat heartbeat;    /* for HEARTBEAT */
-	const uint8_t *sig;                 /* for the AUDIT kinds: WIRE_SIG_LEN bytes */
+	const uint8_t *sig;                 /* for the AUDIT kinds and KEY_UPDATE: WIRE_SIG_LEN bytes */
+	const uint8_t *sig2;                /* for KEY_UPDATE: the next key's signature, WIRE_SIG_LEN bytes */
 };
 
 /* Checks an agency id: 1..64 characters of [A-Za-z0-9._-]. 0 or LIMES_E_INVAL. */

@@ -431,6 +431,36 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 			api_routes_list_messages(deps, &q, &r);
 		return send_reply(req, method, url, &r);
 	}
+	if (strcmp(url, "/v1/keys") == 0) {
+		if (!get)
+			goto not_allowed;
+		if (api_clients_admin(deps, req->client, &r, "read this agent's keys"))
+			api_routes_keys(deps, &r);
+		return send_reply(req, method, url, &r);
+	}
+	if (strcmp(url, "/v1/keys/promote") == 0) {
+		if (!post)
+			goto not_allowed;
+		if (api_clients_admin(deps, req->client, &r, "switch this agent's key"))
+			api_routes_promote(deps, req->client, &r);
+		return answer_staged(req, method, url, &r);
+	}
+	if (strncmp(url, "/v1/peers/", 10) == 0 && strlen(url) > 10 + 11 &&
+	    strcmp(url + strlen(url) - 11, "/accept-key") == 0) {
+		char peer[CONFIG_ID_MAX + 1];
+		size_t n = strlen(url) - 10 - 11;
+		if (!post)
+			goto not_allowed;
+		if (n > CONFIG_ID_MAX) {
+			api_json_error(&r, 404, "unknown_peer", "peer", "no such peer");
+			return send_reply(req, method, url, &r);
+		}
+		memcpy(peer, url + 10, n);
+		peer[n] = '\0';
+		if (api_clients_admin(deps, req->client, &r, "adopt a neighbour's key"))
+			api_routes_accept_key(deps, req->client, peer, &r);
+		return answer_staged(req, method, url, &r);
+	}
 	if (strcmp(url, "/v1/backup") == 0) {
 		if (!post)
 			goto not_allowed;

@@ -49,6 +49,7 @@ struct api_deps {
 	 * answers everything else 503 naming the active node. */
 	void (*role)(void *arg, struct api_role *out);
 	void *role_arg;
+	struct rotation *rotation;  /* key rotation (accept-key, promote, peers' keys); may be NULL */
 };
 
 /* Reads the token, binds the config's [api] listen and joins deps->loop;

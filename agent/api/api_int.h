@@ -147,6 +147,11 @@ void api_clients_deny(const struct api_deps *deps, const char *client, const cha
 	__attribute__((format(printf, 7, 8)));
 /* True when client is an admin; otherwise fills r with the 403 (and the
  * DENIED entry) for the action `what` and returns false. */
+/* keys.c: key rotation routes and each peer's "key" object. */
+json_t *api_json_peer_key(const struct api_deps *deps, const struct peer *p);
+void api_routes_keys(const struct api_deps *deps, struct api_reply *r);
+void api_routes_promote(const struct api_deps *deps, const char *client, struct api_reply *r);
+void api_routes_accept_key(const struct api_deps *deps, const char *client, const char *peer, struct api_reply *r);
 bool api_clients_admin(const struct api_deps *deps, const char *client, struct api_reply *r, const char *what);
 /* --- ops.c --- */
 

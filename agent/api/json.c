@@ -268,6 +268,8 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 	}
 	if (o)
 		json_object_set_new(o, "accepts", api_json_peer_accepts(p));
+	if (o)
+		json_object_set_new(o, "key", api_json_peer_key(deps, p));
 	return o;
 }
 

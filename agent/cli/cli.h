@@ -32,5 +32,6 @@ int cli_audit(int argc, char **argv);
 int cli_msgs(int argc, char **argv);
 int cli_backup(int argc, char **argv);
 int cli_peer(int argc, char **argv);
+int cli_peer(int argc, char **argv);
 
 #endif

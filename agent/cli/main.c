@@ -14,6 +14,9 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  keygen --dir DIR [--force]      make identity.key (0600) and identity.pub; print the identity line\n"
+	"  keygen --next --dir DIR         make the next identity (next.key), announced to the neighbours\n"
+	"  keygen --promote --dir DIR [-c FILE]  switch to the next identity (-c: the running agent, now)\n"
+	"  peer accept-key -c FILE ID      adopt the next key neighbour ID announced\n"
 	"  agent -c FILE                   run the agent in the foreground (SIGTERM/SIGINT stop, SIGHUP reloads)\n"
 	"  send -c FILE --to ID[,ID...] --type TYPE [--priority urgent|normal] [--ttl DURATION]\n"
 	"       [--ref ID] [--idempotency-key KEY] JSONFILE|-\n"
@@ -68,7 +71,7 @@ int main(int argc, char **argv)
 		{ "keygen", cli_keygen }, { "agent", cli_agent },   { "send", cli_send },
 		{ "inbox", cli_inbox },   { "msg", cli_msg },       { "status", cli_status },
 		{ "requeue", cli_requeue }, { "bench", cli_bench }, { "msgs", cli_msgs },
-		{ "backup", cli_backup }, { "audit", cli_audit },
+		{ "backup", cli_backup }, { "peer", cli_peer }, { "audit", cli_audit },
 	};
 
 	if (argc < 2) {

@@ -561,6 +561,14 @@ static int peer_key_value(struct parse_state *st, const char *key, const char *v
 		return parse_types(st, key, value, &p->send_mask);
 	if (strcmp(key, "accept") == 0)
 		return parse_types(st, key, value, &p->accept_mask);
+	if (strcmp(key, "rotation") == 0) {
+		if (strcmp(value, "accept") != 0 && strcmp(value, "confirm") != 0) {
+			fail(st, st->line, "rotation: '%s' is neither accept nor confirm", value);
+			return -1;
+		}
+		p->rotation_accept = strcmp(value, "accept") == 0;
+		return 0;
+	}
 	fail(st, st->line, "unknown key '%s' in [peer \"%s\"]", key, p->id);
 	return -1;
 }

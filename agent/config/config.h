@@ -31,6 +31,8 @@ struct config_peer {
 	bool key_set;
 	uint32_t send_mask;                 /* types we may send to it */
 	uint32_t accept_mask;               /* types we accept from it */
+	bool rotation_accept;               /* rotation = accept: adopt its announced next key at once
+					     * (default confirm: wait for `limes peer accept-key`) */
 	unsigned line;                      /* line of its section header */
 };
 

@@ -135,6 +135,25 @@ const struct peer_link *peer_link(const struct peer *p);
  * *offset_ms (may be NULL) gets its offset. Borrowed until reload. */
 const struct peer *peers_clock_witness(struct peers *peers, double *offset_ms);
 const struct peer_counters *peer_counters(const struct peer *p);
+/* The key in force for the peer: its configured key, or the key it rotated
+ * to over the link (rotation.c); borrowed. */
+const struct peer_key *peer_key_in_force(const struct peer *p);
+/* Its adopted next key's pair key (announced, not yet in use), or NULL. */
+const struct envelope_peer *peer_crypto_next(const struct peer *p);
+/* When its replaced key stops being valid for receiving (0: none). */
+uint64_t peer_previous_until(const struct peer *p);
+
+/* What a neighbour announced of its keys over the link (rotation.c). */
+struct peer_rotation {
+	int next_state;              /* STORE_KEY_NONE, _OFFERED (waits for the operator), _ADOPTED */
+	struct peer_key next;        /* the announced next key, when next_state != NONE */
+	uint64_t seq;                /* the announcement's sequence number */
+	uint64_t announced_ms;       /* its time */
+	uint64_t changed_ms;         /* when it was offered, adopted or put in force */
+	char changed_by[65];         /* who adopted it: "auto" or the API client */
+	bool learnt;                 /* the key in force came over the link, not from the config */
+};
+const struct peer_rotation *peer_rotation(const struct peer *p);
 
 /* What a direct peer said, over the link, it accepts from us: a bit per
  * MessageType and the highest body schema major it reads for each. Not
@@ -290,6 +309,78 @@ void client_rights_text(const struct config_client *c, char *buf, size_t len);
  * returned; 0 when it may go as it is; or an error. */
 int core_reseal(struct peers *peers, const struct identity *me, const char *recipient, const uint8_t *env,
 		size_t len, uint8_t **out, size_t *out_len);
+
+/* ------------------------------------------------------------ key rotation */
+
+/*
+ * Key rotation with overlap (rotation.c; docs/protocol.md "Key rotation").
+ * Our next key is announced to every direct neighbour until it answers; a
+ * neighbour's announced key is checked, then offered to the operator or
+ * adopted at once (`rotation = accept`), and put in force when the
+ * neighbour first presents it. Everything learnt is kept in the store.
+ */
+struct rotation;
+/* The announcement frame's parts (static storage, valid until the next call). */
+struct rotation_frame {
+	const uint8_t *body;
+	size_t len;
+	const uint8_t *sig, *sig2;
+	uint64_t seq;
+};
+#define ROTATION_ACK_LEN 17
+/* Called after a promotion so the links take the new key (the daemon wires it). */
+typedef void (*rotation_rekey_fn)(void *arg);
+
+/* Reads the stored rotation state, loads keys/next.key and keys/previous.key
+ * when present (a promotion made while stopped starts its overlap now) and
+ * puts what neighbours taught us in force. All pointers are borrowed; me is
+ * swapped in place by a promotion. Caller owns the result; NULL with err. */
+struct rotation *rotation_new(struct peers *peers, struct store *store, struct commit *commit, struct audit *audit,
+			      struct identity *me, char *err, size_t err_len);
+/* Frees; accepts NULL and nulls *r. */
+void rotation_destroy(struct rotation **r);
+/* After peers_reload(): puts the learnt keys in force again (a configured
+ * key that changed wins, and the learnt state of that peer is forgotten). */
+void rotation_apply(struct rotation *r);
+void rotation_set_rekey(struct rotation *r, rotation_rekey_fn fn, void *arg);
+/* Our announcement, when we have a next key; *out borrowed until the next call. */
+bool rotation_announcement(const struct rotation *r, const struct rotation_frame **out);
+/* Should the announcement go to peer (it has not answered it yet)? */
+bool rotation_must_announce(struct rotation *r, const char *peer);
+/* A neighbour answered our announcement (ack as received, checked here). */
+void rotation_on_ack(struct rotation *r, const char *peer, const uint8_t ack[ROTATION_ACK_LEN]);
+/* Its answer to our announcement: 0 none yet, STORE_KEY_OFFERED, STORE_KEY_ADOPTED. */
+int rotation_neighbour_answer(const struct rotation *r, const char *peer);
+/* Our next key and its announcement's sequence, or NULL; borrowed. */
+const struct peer_key *rotation_next_key(const struct rotation *r, uint64_t *seq);
+/* A neighbour `from` (named by ZAP) announced a key: checked (agent id,
+ * signature by the key in force here and by the next key, sequence, time),
+ * recorded, offered or adopted. 0, or an error with why in words
+ * (LIMES_E_UNKNOWN_PEER, _ENV_MALFORMED, _ENV_UNKNOWN_KEY, _ENV_BAD_SIG,
+ * _ENV_REPLAY, _ENV_FUTURE, store errors). */
+int rotation_offered(struct rotation *r, const char *from, const uint8_t *body, size_t len, const uint8_t *sig,
+		     const uint8_t *sig2, char *why, size_t why_len);
+/* Our answer to peer's announcement, when one is due (into out). */
+bool rotation_answer_due(struct rotation *r, const char *peer, uint8_t out[ROTATION_ACK_LEN]);
+void rotation_answer_sent(struct rotation *r, const char *peer);
+/* The operator adopts peer's offered key (`limes peer accept-key`); by
+ * names who. Codes: LIMES_E_UNKNOWN_PEER, _NOTFOUND (nothing offered),
+ * _EXISTS (adopted already), store errors. */
+int rotation_accept(struct rotation *r, const char *peer, const char *by, struct core_error *err);
+/* A direct peer presented box_pk in a handshake: when it is its adopted next
+ * key, that key is put in force (the old one kept for key_overlap). */
+bool rotation_presented(struct rotation *r, struct peer *p, const uint8_t box_pk[32]);
+/* Switches this agent to its next key now (files renamed, identity swapped
+ * in place, pair keys derived again, the links told). Codes: LIMES_E_NOTFOUND
+ * (no next key), file errors. */
+int rotation_promote(struct rotation *r, const char *by, struct core_error *err);
+/* Our replaced identity while its overlap lasts at now_ms, else NULL; borrowed. */
+const struct identity *rotation_previous(const struct rotation *r, uint64_t now_ms);
+/* Our own row (current, previous and its end, next); borrowed. */
+const struct store_key_row *rotation_own(const struct rotation *r);
+bool rotation_has_next(const struct rotation *r);
+/* Ends overlaps that are over (housekeeping), recording each once. */
+void rotation_tick(struct rotation *r, uint64_t now_ms);
 
 /* ------------------------------------------------------------ backup */
 

@@ -20,6 +20,8 @@ struct peer {
 	struct envelope_peer *crypto;       /* owned */
 	struct envelope_peer *previous;     /* owned: the key a reload replaced, or NULL */
 	uint64_t previous_until_ms;         /* it verifies what the peer sent until then */
+	struct envelope_peer *next;         /* owned: its adopted next key (rotation.c), or NULL */
+	struct peer_rotation rotation;      /* what rotation.c learnt over the link */
 	struct peer_link link;
 	struct peer_counters counters;
 	struct events *events;              /* the table's, for link changes */
@@ -53,6 +55,7 @@ static void free_array(struct peer *peers, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		envelope_peer_destroy(&peers[i].crypto);
 		envelope_peer_destroy(&peers[i].previous);
+		envelope_peer_destroy(&peers[i].next);
 	}
 	free(peers);
 }
@@ -204,7 +207,9 @@ struct peer *peers_find(struct peers *t, const char *id)
 struct peer *peers_find_by_box_key(struct peers *t, const uint8_t box_pk[32])
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (peer_is_direct(&t->peers[i]) && memcmp(t->peers[i].conf->key.box_pk, box_pk, 32) == 0)
+		if (peer_is_direct(&t->peers[i]) &&
+		    (memcmp(peer_key_in_force(&t->peers[i])->box_pk, box_pk, 32) == 0 ||
+		     (t->peers[i].next && memcmp(envelope_peer_key(t->peers[i].next)->box_pk, box_pk, 32) == 0)))
 			return &t->peers[i];
 	/* a replaced key is still admitted for its overlap, so that the peer
 	 * can deliver what it signed before it learnt of the switch */
@@ -247,13 +252,64 @@ const struct envelope_peer *peer_crypto_for_key(const struct peer *p, const uint
 						uint64_t *valid_until_ms)
 {
 	*valid_until_ms = 0;
-	if (memcmp(p->conf->key.key_id, key_id, IDENTITY_KEY_ID_LEN) == 0)
+	if (memcmp(peer_key_in_force(p)->key_id, key_id, IDENTITY_KEY_ID_LEN) == 0)
 		return p->crypto;
+	/* an adopted next key signs once its owner switched to it */
+	if (p->next && memcmp(envelope_peer_key(p->next)->key_id, key_id, IDENTITY_KEY_ID_LEN) == 0)
+		return p->next;
 	if (p->previous && memcmp(envelope_peer_key(p->previous)->key_id, key_id, IDENTITY_KEY_ID_LEN) == 0) {
 		*valid_until_ms = p->previous_until_ms;
 		return p->previous;
 	}
 	return NULL;
+}
+
+const struct peer_key *peer_key_in_force(const struct peer *p)
+{
+	return envelope_peer_key(p->crypto);
+}
+
+const struct peer_rotation *peer_rotation(const struct peer *p)
+{
+	return &p->rotation;
+}
+
+struct peer_rotation *peer_rotation_mut(struct peer *p)
+{
+	return &p->rotation;
+}
+
+const struct envelope_peer *peer_crypto_next(const struct peer *p)
+{
+	return p->next;
+}
+
+uint64_t peer_previous_until(const struct peer *p)
+{
+	return p->previous ? p->previous_until_ms : 0;
+}
+
+int peer_keys_set(struct peer *p, const struct identity *me, const struct peer_key *in_force,
+		  const struct peer_key *previous, uint64_t previous_until_ms, const struct peer_key *next)
+{
+	struct envelope_peer *c = envelope_peer_new(me, in_force, p->conf->id);
+	struct envelope_peer *prev = previous ? envelope_peer_new(me, previous, p->conf->id) : NULL;
+	struct envelope_peer *nx = next ? envelope_peer_new(me, next, p->conf->id) : NULL;
+
+	if (!c || (previous && !prev) || (next && !nx)) {
+		envelope_peer_destroy(&c);
+		envelope_peer_destroy(&prev);
+		envelope_peer_destroy(&nx);
+		return LIMES_E_KEY_FORMAT;
+	}
+	envelope_peer_destroy(&p->crypto);
+	envelope_peer_destroy(&p->previous);
+	envelope_peer_destroy(&p->next);
+	p->crypto = c;
+	p->previous = prev;
+	p->previous_until_ms = prev ? previous_until_ms : 0;
+	p->next = nx;
+	return 0;
 }
 
 const struct envelope_peer *peer_crypto_previous(const struct peer *p)
@@ -264,7 +320,7 @@ const struct envelope_peer *peer_crypto_previous(const struct peer *p)
 struct peer *peers_find_by_key_id(struct peers *t, const uint8_t key_id[8])
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (memcmp(t->peers[i].conf->key.key_id, key_id, IDENTITY_KEY_ID_LEN) == 0)
+		if (memcmp(peer_key_in_force(&t->peers[i])->key_id, key_id, IDENTITY_KEY_ID_LEN) == 0)
 			return &t->peers[i];
 	return NULL;
 }

@@ -53,6 +53,7 @@ struct agent {
 	struct commit *commit;
 	struct audit *audit;                /* the audit trail, riding on the commit */
 	struct submit *submit;
+	struct rotation *rotation;          /* key rotation: ours and the neighbours' */
 	struct links *links;
 	struct api *api;
 	struct history *history;            /* the console's charts, sampled by housekeeping */
@@ -96,6 +97,7 @@ static int on_active(void *arg)
 	const struct link_deps ld = {
 		.loop = &agent->loop, .peers = agent->peers, .store = agent->store,
 		.commit = agent->commit, .me = agent->me, .trace_fd = agent->trace_fd,
+		.rotation = agent->rotation,
 	};
 
 	/* The trail is the agency's, in the store: after a takeover its head
@@ -117,6 +119,7 @@ static int on_active(void *arg)
 		log_error("event=links_failed reason=\"%s\"", err);
 		return LIMES_E_IO;
 	}
+	rotation_set_rekey(agent->rotation, links_rekey, agent->links);
 	return commit_listen(agent->commit, links_on_commit, agent->links);
 }
 
@@ -204,6 +207,7 @@ static void reload(struct agent *agent)
 	free(changed);
 	if (arc < 0)
 		log_error("event=audit_failed what=reload reason=\"%s\"", limes_strerror(arc));
+	rotation_apply(agent->rotation);
 	int rc = agent->links ? links_reload(agent->links) : 0;
 	if (rc < 0)
 		log_error("event=reload_links_failed reason=\"%s\"", limes_strerror(rc));
@@ -239,6 +243,7 @@ static void on_housekeeping(uv_timer_t *timer)
 	/* a standby never writes: the active node keeps the shared store */
 	if (!role_is_active(agent->role))
 		return;
+	rotation_tick(agent->rotation, now);
 	int expired = core_expire(agent->peers, agent->store, agent->commit, now);
 	if (expired < 0)
 		log_error("event=expire_failed reason=\"%s\"", limes_strerror(expired));
@@ -439,6 +444,12 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 		audit_set_active(agent->audit, false);
 		commit_set_audit(agent->commit, agent->audit);
 	}
+	if (agent->commit) {
+		agent->rotation = rotation_new(agent->peers, agent->store, agent->commit, agent->audit, agent->me, err,
+					       err_len);
+		if (!agent->rotation)
+			goto fail;
+	}
 	agent->submit = agent->commit ? submit_new(agent->peers, agent->store, agent->commit, agent->me) : NULL;
 	if (!agent->submit) {
 		snprintf(err, err_len, "out of memory");
@@ -463,7 +474,7 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 		.loop = &agent->loop, .peers = agent->peers, .store = agent->store, .commit = agent->commit,
 		.submit = agent->submit, .link_stats = link_stats_of, .link_stats_arg = agent,
 		.started_ms = clock_now_ms(), .me = agent->me, .history = agent->history,
-		.role = role_of, .role_arg = agent,
+		.role = role_of, .role_arg = agent, .rotation = agent->rotation,
 	};
 	agent->api = api_new(&ad, err, err_len);
 	if (!agent->api)
@@ -567,6 +578,7 @@ void agent_destroy(struct agent **pagent)
 	}
 	role_destroy(&agent->role);
 	submit_destroy(&agent->submit);
+	rotation_destroy(&agent->rotation);
 	history_destroy(&agent->history);
 	commit_destroy(&agent->commit);
 	audit_destroy(&agent->audit);

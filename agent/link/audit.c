@@ -114,7 +114,7 @@ void link_audit_on_checkpoint(struct links *L, struct inbound *in, const struct 
 			 strcmp(author, in->peer_id) ? "not the authenticated peer's checkpoint" : "does not parse");
 		return;
 	}
-	if (audit_checkpoint_verify(peer_conf(p)->key.sign_pk, f->bytes, f->len, f->sig) < 0) {
+	if (audit_checkpoint_verify(peer_key_in_force(p)->sign_pk, f->bytes, f->len, f->sig) < 0) {
 		L->stats.frames_garbage++;
 		log_warn("peer=%s event=bad_sig what=audit_checkpoint seq=%llu", in->peer_id, (unsigned long long)seq);
 		return;
@@ -195,7 +195,7 @@ void link_audit_on_countersign(struct links *L, struct outlink *ol, const struct
 	 * the same bytes (Ed25519 is deterministic) */
 	uint8_t sig[WIRE_SIG_LEN];
 	if (audit_checkpoint_sign(audit_identity(audit), f->bytes, f->len, sig) < 0 ||
-	    audit_countersign_verify(peer_conf(p)->key.sign_pk, ol->peer_id, f->bytes, f->len, sig, f->sig) < 0) {
+	    audit_countersign_verify(peer_key_in_force(p)->sign_pk, ol->peer_id, f->bytes, f->len, sig, f->sig) < 0) {
 		L->stats.frames_garbage++;
 		log_warn("peer=%s event=bad_sig what=audit_countersign seq=%llu", ol->peer_id, (unsigned long long)seq);
 		return;

@@ -75,9 +75,9 @@ void link_describe_curve_key(struct links *L, const uint8_t box_pk[32], char *bu
 		struct peer *p = peers_at(L->deps.peers, i);
 		const struct envelope_peer *prev = peer_crypto_previous(p);
 		char kid[2 * 8 + 1];
-		if (memcmp(peer_conf(p)->key.box_pk, box_pk, 32) == 0) {
+		if (memcmp(peer_key_in_force(p)->box_pk, box_pk, 32) == 0) {
 			/* only a relayed peer's key can be known and still refused */
-			encode_hex(kid, sizeof(kid), peer_conf(p)->key.key_id, 8);
+			encode_hex(kid, sizeof(kid), peer_key_in_force(p)->key_id, 8);
 			snprintf(buf, len, "key %s of %s, which is configured here to come through %s", kid, peer_id(p),
 				 peer_next_hop(p));
 			return;

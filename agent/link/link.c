@@ -106,7 +106,8 @@ static int outlink_connect(struct links *L, struct outlink *ol)
 	 * that is down is one refused TCP connect. */
 	if (set_int(s, ZMQ_RECONNECT_IVL, 100) < 0 || set_int(s, ZMQ_RECONNECT_IVL_MAX, 500) < 0)
 		goto fail;
-	if (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, peer_conf(p)->key.box_pk, 32) < 0 ||
+	memcpy(ol->key_id, peer_key_in_force(p)->key_id, 8);
+	if (zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, peer_key_in_force(p)->box_pk, 32) < 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, mine->box_pk, 32) < 0 ||
 	    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_curve_secret(L->deps.me), 32) < 0)
 		goto fail;
@@ -223,7 +224,7 @@ void link_set_state(struct links *L, struct outlink *ol, enum link_state state, 
 }
 
 /* The peer went silent: forget what is in flight, reconnect afresh. */
-static void link_reset(struct links *L, struct outlink *ol, const char *why)
+void link_reset(struct links *L, struct outlink *ol, const char *why)
 {
 	/* it was heard before: the link is down (its DEALER keeps trying) */
 	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
@@ -267,7 +268,9 @@ static void on_tick(uv_timer_t *timer)
 			}
 		}
 		link_fill(L, ol);
+		link_rotation_tick(L, ol, now);
 	}
+	link_rotation_answer(L);
 	/* a neighbour back up gets the checkpoints it missed */
 	link_audit_push(L, now);
 }
@@ -296,6 +299,9 @@ static int add_outlink(struct links *L, const struct config_peer *cp)
 	snprintf(ol->peer_id, sizeof(ol->peer_id), "%s", cp->id);
 	snprintf(ol->endpoint, sizeof(ol->endpoint), "%s", cp->endpoint);
 	memcpy(ol->key_id, cp->key.key_id, 8);
+	struct peer *in_force = peers_find(L->deps.peers, cp->id);
+	if (in_force)
+		memcpy(ol->key_id, peer_key_in_force(in_force)->key_id, 8);
 	ol->window = peers_config(L->deps.peers)->window;
 	ol->inflight_cap = 16;
 	while (ol->inflight_cap < 2 * (size_t)ol->window)
@@ -465,8 +471,9 @@ int links_reload(struct links *L)
 	for (size_t i = 0; i < L->n_out;) {
 		struct outlink *ol = L->out[i];
 		const struct config_peer *cp = config_peer_find(cfg, ol->peer_id);
-		if (cp && cp->endpoint[0] && strcmp(cp->endpoint, ol->endpoint) == 0 &&
-		    memcmp(cp->key.key_id, ol->key_id, 8) == 0) {
+		struct peer *kp = peers_find(L->deps.peers, ol->peer_id);
+		if (cp && kp && cp->endpoint[0] && strcmp(cp->endpoint, ol->endpoint) == 0 &&
+		    memcmp(peer_key_in_force(kp)->key_id, ol->key_id, 8) == 0) {
 			i++;
 			continue;
 		}

@@ -29,6 +29,7 @@ struct link_deps {
 	struct store *store;
 	struct commit *commit;      /* stage every write through commit_stage(); never store_begin/commit */
 	const struct identity *me;
+	struct rotation *rotation;  /* key rotation (core/rotation.c); NULL: none */
 	/*
 	 * -1 off; else the delivery trace (`limes agent --trace-fd N`, read by
 	 * limes-bench): one line per verified receipt entry recorded against
@@ -66,6 +67,10 @@ int links_reload(struct links *links);
  * (COMMIT_OUTBOX), fills the links; on rc < 0 withholds those receipts
  * (peers will resend). */
 void links_on_commit(void *links, int rc, unsigned changes);
+/* After a promotion of our key (a rotation_rekey_fn; arg is the struct
+ * links): the ROUTER listens with the new key (every connection to it is
+ * dropped and comes back) and every DEALER connects again with it. */
+void links_rekey(void *links);
 /* Agent-wide link figures (struct link_stats in core/core.h); borrowed,
  * valid as long as the links. */
 const struct link_stats *links_stats(const struct links *links);

@@ -51,6 +51,7 @@ struct outlink {
 	struct zsock *monitor_watch;
 	bool handshake_ok;            /* the current connection completed its handshake */
 	bool key_refused;             /* the peer's ZAP refused our key on this attempt */
+	uint64_t key_update_ms;       /* rotation.c: when our key announcement last went to it */
 };
 
 /* A neighbour connected to our ROUTER, with the receipt entries waiting for
@@ -87,6 +88,7 @@ struct links {
 	struct envelope_root_cache *roots;
 	struct link_audit *audit;     /* audit.c: countersignatures waiting for the commit */
 	char key_why[200];            /* the last key refusal, in words (keys.c) */
+	struct envelope_peer *previous_pair; /* rotation.c: for one envelope sealed to our replaced key */
 };
 
 /* link.c: the protocol field of our heartbeats: the configured version, or
@@ -186,6 +188,26 @@ void link_relisten(struct links *L);
 void link_say_goodbye(struct links *L);
 /* revoke.c: a Goodbye came back on ol's DEALER: the link is down now. */
 void link_heard_goodbye(struct links *L, struct outlink *ol);
+
+/* link.c: drops ol's DEALER and connects a new one (the peer's key in force, our key now). */
+void link_reset(struct links *L, struct outlink *ol, const char *why);
+/* rotation.c: key rotation over the links. Announces our next key on ol's
+ * DEALER until the peer answers (every 2 s while it is up). */
+void link_rotation_tick(struct links *L, struct outlink *ol, uint64_t now);
+/* rotation.c: sends the answers due to neighbours' announcements (ROUTER). */
+void link_rotation_answer(struct links *L);
+/* rotation.c: a neighbour's announcement (ROUTER) / its answer to ours (DEALER). */
+void link_rotation_on_update(struct links *L, struct inbound *in, const struct wire_frame *f);
+void link_rotation_on_ack(struct links *L, struct outlink *ol, const struct wire_frame *f);
+/* rotation.c: the ZAP handler admitted p presenting box_pk: when that is its
+ * adopted next key it is now in force, and our DEALER to it takes it. */
+void link_rotation_presented(struct links *L, struct peer *p, const uint8_t box_pk[32]);
+/* rotation.c: envelope_open's key lookup for an envelope sealed to our
+ * replaced key (arg: links): pair keys derived with that key. */
+const struct envelope_peer *link_previous_lookup(void *arg, const char *sender, const uint8_t key_id[8],
+						 uint64_t created_ms, int *err);
+/* rotation.c: frees the pair key link_previous_lookup made. */
+void link_previous_done(struct links *L);
 
 /* 32 hex digits of an id, in a static buffer (for log lines). */
 const char *link_hex_id(const uint8_t id[16]);

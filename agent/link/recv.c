@@ -370,6 +370,14 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 
 	struct envelope_open_params params = open_params(L, now);
 	rc = envelope_open(&params, buf, len, &opened);
+	/* sealed to our replaced key while its overlap lasts: open it with that key */
+	const struct identity *previous = rc == LIMES_E_ENV_DECRYPT ? rotation_previous(L->deps.rotation, now) : NULL;
+	if (previous && memcmp(h.recipient_key_id, identity_public(previous)->key_id, 8) == 0) {
+		params.me = previous;
+		params.lookup = link_previous_lookup;
+		rc = envelope_open(&params, buf, len, &opened);
+		link_previous_done(L);
+	}
 	if (rehearing && (rc == 0 || rc == LIMES_E_ENV_DECRYPT)) {
 		/* the signature verified: the author wrote these bytes */
 		int frc = link_stage(L, 0);
@@ -497,6 +505,8 @@ bool link_router_drain(struct zsock *zs, void *arg)
 			on_heartbeat(L, in, &f.heartbeat, now);
 		} else if (f.kind == WIRE_FRAME_AUDIT_CHECKPOINT) {
 			link_audit_on_checkpoint(L, in, &f);
+		} else if (f.kind == WIRE_FRAME_KEY_UPDATE) {
+			link_rotation_on_update(L, in, &f);
 		} else {
 			L->stats.frames_garbage++;
 			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))

@@ -66,8 +66,10 @@ bool link_zap_drain(struct zsock *zs, void *arg)
 			/* only directly linked peers: a peer configured `via` a relay
 			 * must come through that relay */
 			struct peer *p = peers_find_by_box_key(L->deps.peers, zmq_msg_data(&part[6]));
-			if (p)
+			if (p) {
 				user = peer_id(p);
+				link_rotation_presented(L, p, zmq_msg_data(&part[6]));
+			}
 			else
 				link_describe_curve_key(L, zmq_msg_data(&part[6]), presented, sizeof(presented));
 		}

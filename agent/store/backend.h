@@ -112,6 +112,9 @@ struct store_ops {
 	int (*audit_kept_list)(struct store *store, const char *peer,
 			       int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
 	int (*message_client)(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
+	/* key rotation (key_row in store.h) */
+	int (*key_put)(struct store *store, const struct store_key_row *row);
+	int (*key_list)(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
 
 	/* high availability (docs/availability.md) */
 	int (*ha_try_active)(struct store *store, const char *node, const char *api);
@@ -128,6 +131,7 @@ enum store_file {
 	STORE_FILE_INBOX,   /* sqlite_inbox.c: inbox rows and the seen set */
 	STORE_FILE_AUDIT,   /* audit.c: the audit trail, checkpoints, countersignatures */
 	STORE_FILE_CASES,   /* sqlite_cases.c: messages by id and ref across both, body retention */
+	STORE_FILE_KEYS,    /* sqlite_keys.c: neighbours' announced and adopted keys, our own rotation */
 	STORE_FILE_COUNT_
 };
 
@@ -154,7 +158,7 @@ struct store {
 	bool pg_mark;            /* the request savepoint is set */
 	bool pg_ha_active;       /* this session holds the agency's advisory lock */
 	char pg_agency[STORE_AGENCY_MAX + 1]; /* names the advisory lock */
-	uint32_t pg_prepared[5]; /* per pg file (enum pg_file): bit i, its query i is prepared */
+	uint32_t pg_prepared[6]; /* per pg file (enum pg_file): bit i, its query i is prepared */
 };
 
 /* The two backends' tables. */

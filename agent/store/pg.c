@@ -100,8 +100,9 @@ static const char schema_v1[] =
 	" since_ms bigint NOT NULL);";
 
 /* migrations[v] brings a database from limes_schema.version v to v + 1;
- * the numbers follow the SQLite schema's (2: cases, 3: the audit trail). */
-static const char *const migrations[] = { schema_v1, pg_cases_schema, pg_audit_schema };
+ * the numbers follow the SQLite schema's (2: cases, 3: the audit trail,
+ * 4: key rotation). */
+static const char *const migrations[] = { schema_v1, pg_cases_schema, pg_audit_schema, pg_keys_schema };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum {
@@ -883,6 +884,8 @@ const struct store_ops store_pg_ops = {
 	.audit_kept_put = pg_audit_kept_put,
 	.audit_kept_list = pg_audit_kept_list,
 	.message_client = pg_message_client,
+	.key_put = pg_key_put,
+	.key_list = pg_key_list,
 	.ha_try_active = pg_ha_try_active,
 	.ha_active_node = pg_ha_active_node,
 	.ping = pg_ping,

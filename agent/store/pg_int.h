@@ -23,7 +23,7 @@
  * written, so a put never fails half-way on size. */
 #define PG_VALUE_MAX 1000000000u
 
-enum pg_file { PG_FILE_CORE, PG_FILE_OUTBOX, PG_FILE_INBOX, PG_FILE_AUDIT, PG_FILE_CASES };
+enum pg_file { PG_FILE_CORE, PG_FILE_OUTBOX, PG_FILE_INBOX, PG_FILE_AUDIT, PG_FILE_CASES, PG_FILE_KEYS };
 
 /* One file's queries: sql[i] is the text of its query i (at most 32). */
 struct pg_queries {
@@ -152,6 +152,10 @@ int pg_audit_kept_list(struct store *store, const char *peer,
 		       int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
 int pg_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
 
+/* pg_keys.c: key rotation rows (store.h). */
+extern const char pg_keys_schema[];
+int pg_key_put(struct store *store, const struct store_key_row *row);
+int pg_key_list(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
 /* Retention parts, run by pg_purge() in its transaction. */
 int pg_outbox_purge(struct store *store, uint64_t cut);
 int pg_inbox_purge(struct store *store, uint64_t now_ms, uint64_t cut);

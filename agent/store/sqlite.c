@@ -152,7 +152,7 @@ static const char schema_v4[] =
 	"CREATE INDEX deliveries_expiry ON deliveries(expires_ms) WHERE done_ms = 0;";
 
 /* migrations[v] brings a database from user_version v to v + 1. */
-static const char *const migrations[] = { schema_v1, schema_v2, store_audit_schema, schema_v4 };
+static const char *const migrations[] = { schema_v1, schema_v2, store_audit_schema, schema_v4, store_keys_schema };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static bool is_fatal_code(int rc)
@@ -892,6 +892,8 @@ const struct store_ops store_sqlite_ops = {
 	.audit_kept_put = sqlite_audit_kept_put,
 	.audit_kept_list = sqlite_audit_kept_list,
 	.message_client = sqlite_message_client,
+	.key_put = sqlite_key_put,
+	.key_list = sqlite_key_list,
 	.ha_try_active = sqlite_ha_try_active,
 	.ha_active_node = sqlite_ha_active_node,
 	.ping = sqlite_ping,

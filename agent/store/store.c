@@ -308,6 +308,20 @@ int store_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms)
 	return DISPATCH(store, LIMES_E_INVAL, purge, store, now_ms, retention_ms);
 }
 
+int store_key_put(struct store *store, const struct store_key_row *row)
+{
+	if (!row || !row->peer[0])
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, key_put, store, row);
+}
+
+int store_key_list(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg)
+{
+	if (!fn)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, key_list, store, fn, arg);
+}
+
 int store_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e)
 {
 	if (!id || !e)

@@ -544,4 +544,30 @@ int store_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], ui
  * sent deliveries keep theirs. Returns the count of bodies purged or an error. */
 int store_purge_bodies(struct store *store, int type, uint64_t cut_ms);
 
+/* ------------------------------------------------------------ key rotation */
+
+/* What this agent knows of one agency's keys beyond its configuration (a
+ * neighbour's announced and adopted keys), or of its own (peer = our id):
+ * keys as public identity lines ("" for none). docs/store.md, "peer_keys". */
+#define STORE_KEY_LINE_MAX 127
+enum store_key_state { STORE_KEY_NONE = 0, STORE_KEY_OFFERED = 1, STORE_KEY_ADOPTED = 2 };
+struct store_key_row {
+	char peer[STORE_AGENCY_MAX + 1];
+	char base_line[STORE_KEY_LINE_MAX + 1];     /* the configured key this grew from: a config that names another wins */
+	char current_line[STORE_KEY_LINE_MAX + 1];  /* the key in force ("" = the configured one) */
+	char next_line[STORE_KEY_LINE_MAX + 1];     /* the announced next key, "" none */
+	int next_state;                             /* enum store_key_state of next_line */
+	uint64_t seq;                               /* highest announcement sequence taken */
+	uint64_t announced_ms;                      /* the announcement's time */
+	uint64_t changed_ms;                        /* when the row last changed */
+	char changed_by[STORE_AGENCY_MAX + 1];      /* "auto", a client name, "" */
+	char previous_line[STORE_KEY_LINE_MAX + 1]; /* the key the current one replaced, "" none */
+	uint64_t previous_until_ms;                 /* it stays valid for receiving until then */
+};
+/* Inserts or replaces the row of row->peer (in the open transaction). */
+int store_key_put(struct store *store, const struct store_key_row *row);
+/* Calls fn for every row (peer order); stops at fn's first non-zero return,
+ * which it returns. */
+int store_key_list(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
+
 #endif

@@ -70,6 +70,10 @@ int sqlite_mark(struct store *store);
 int sqlite_mark_keep(struct store *store);
 void sqlite_mark_undo(struct store *store);
 int sqlite_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
+/* sqlite_keys.c: key rotation rows (store.h). */
+extern const char store_keys_schema[];
+int sqlite_key_put(struct store *store, const struct store_key_row *row);
+int sqlite_key_list(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
 /* sqlite_cases.c: a case's messages and body retention (store.h). */
 int sqlite_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
 int sqlite_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], uint8_t (*ids)[STORE_ID_LEN],

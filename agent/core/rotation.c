@@ -1,0 +1,700 @@
+/*
+ * Key rotation with overlap (docs/protocol.md "Key rotation", operations.md
+ * "Rotating this agent's key"). Owns both halves:
+ *
+ *  - ours: the next identity (keys/next.key, made by `limes keygen --next`),
+ *    its announcement (built once, re-sent by the links until each direct
+ *    neighbour answers), the promotion (files renamed, the identity swapped
+ *    in place) and the replaced identity kept for receiving until its
+ *    overlap ends;
+ *  - the neighbours': an announced next key, checked and then offered (the
+ *    operator confirms) or adopted at once (`rotation = accept`); put in
+ *    force when the neighbour first presents it; the key it replaced kept
+ *    valid for receiving for [link] key_overlap.
+ *
+ * Everything learnt lives in the store (peer_keys), so a restart keeps it;
+ * a configured key that differs from the one a row grew from wins. Every
+ * change is logged, audited and, for the console, an event.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "core/core.h"
+#include "core/events.h"
+#include "core_int.h"
+#include "crypto/encode.h"
+#include "crypto/envelope.h"
+#include "crypto/keyupdate.h"
+#include "proto/err.h"
+
+/* Our own row's changed_by once the replaced key's overlap ended and was recorded. */
+#define OVERLAP_ENDED "overlap-ended"
+
+struct rotation_ack {
+	char peer[STORE_AGENCY_MAX + 1];
+	int state;                  /* what it answered: STORE_KEY_OFFERED or _ADOPTED, 0 none yet */
+	bool due;                   /* (as the receiver) our answer waits to be sent */
+};
+
+struct rotation {
+	struct peers *peers;        /* borrowed */
+	struct store *store;
+	struct commit *commit;
+	struct audit *audit;        /* may be NULL */
+	struct identity *me;        /* borrowed; promotion swaps its contents in place */
+	char my_id[STORE_AGENCY_MAX + 1];
+	char keys_dir[PATH_MAX];
+	struct identity *next;      /* owned: keys/next.key, or NULL */
+	struct identity *previous;  /* owned: the replaced identity while its overlap lasts */
+	struct store_key_row own;   /* our own row (peer = our id) */
+	struct store_key_row *rows; /* the neighbours' rows */
+	size_t n_rows;
+	struct rotation_ack *acks;  /* per direct neighbour: its answer to our announcement, or ours to its */
+	size_t n_acks;
+	uint8_t body[KEYUPDATE_BODY_MAX], sig[KEYUPDATE_SIG_LEN], sig2[KEYUPDATE_SIG_LEN];
+	size_t body_len;            /* 0: nothing to announce */
+	rotation_rekey_fn rekey;    /* the links' callback after a promotion */
+	void *rekey_arg;
+};
+
+static void key_hex(char out[17], const uint8_t key_id[8])
+{
+	encode_hex(out, 17, key_id, 8);
+}
+
+static void line_of(const struct peer_key *k, char *buf, size_t len)
+{
+	if (identity_line_format(k, buf, len) < 0)
+		buf[0] = '\0';
+}
+
+static int parse_line(const char *line, struct peer_key *out)
+{
+	char why[128];
+	return line[0] ? identity_line_parse(line, out, why, sizeof(why)) : LIMES_E_NOTFOUND;
+}
+
+static struct store_key_row *row_find(struct rotation *r, const char *peer)
+{
+	for (size_t i = 0; i < r->n_rows; i++)
+		if (strcmp(r->rows[i].peer, peer) == 0)
+			return &r->rows[i];
+	return NULL;
+}
+
+static struct store_key_row *row_get(struct rotation *r, const char *peer)
+{
+	struct store_key_row *row = row_find(r, peer);
+	if (row)
+		return row;
+	struct store_key_row *grown = realloc(r->rows, (r->n_rows + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	r->rows = grown;
+	row = &r->rows[r->n_rows++];
+	memset(row, 0, sizeof(*row));
+	snprintf(row->peer, sizeof(row->peer), "%s", peer);
+	return row;
+}
+
+static struct rotation_ack *ack_get(struct rotation *r, const char *peer)
+{
+	for (size_t i = 0; i < r->n_acks; i++)
+		if (strcmp(r->acks[i].peer, peer) == 0)
+			return &r->acks[i];
+	struct rotation_ack *grown = realloc(r->acks, (r->n_acks + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	r->acks = grown;
+	struct rotation_ack *a = &r->acks[r->n_acks++];
+	memset(a, 0, sizeof(*a));
+	snprintf(a->peer, sizeof(a->peer), "%s", peer);
+	return a;
+}
+
+/* Stages the row in the turn's commit. */
+static int persist(struct rotation *r, const struct store_key_row *row)
+{
+	int rc = commit_stage(r->commit, 0);
+	if (rc == 0)
+		rc = store_key_put(r->store, row);
+	if (rc < 0)
+		log_error("peer=%s event=key_state_not_saved reason=\"%s\"", row->peer, limes_strerror(rc));
+	return rc;
+}
+
+static void record(struct rotation *r, const char *peer, const uint8_t key_id[8], const char *what)
+{
+	int rc = audit_key(r->audit, peer, key_id, 8, what);
+	if (rc < 0)
+		log_error("peer=%s event=audit_failed reason=\"%s\"", peer, limes_strerror(rc));
+}
+
+/* ------------------------------------------------------------ ours */
+
+static int build_announcement(struct rotation *r)
+{
+	r->body_len = 0;
+	if (!r->next)
+		return 0;
+	return keyupdate_build(r->me, r->next, r->my_id, r->own.seq, r->own.announced_ms, r->body, &r->body_len,
+			       r->sig, r->sig2);
+}
+
+/* Our own files as they are at start: a next key to announce, a previous one
+ * (an offline `keygen --promote`) whose overlap starts now unless the store
+ * already knows it. */
+static int load_own(struct rotation *r, char *err, size_t err_len)
+{
+	const struct config *cfg = peers_config(r->peers);
+	char why[512], line[IDENTITY_LINE_SIZE];
+	int rc = 0;
+	uint64_t now = clock_now_ms();
+	bool changed = false;
+
+	line_of(identity_public(r->me), line, sizeof(line));
+	if (strcmp(r->own.current_line, line) != 0) {
+		snprintf(r->own.current_line, sizeof(r->own.current_line), "%s", line);
+		changed = true;
+	}
+	if (identity_file_exists(r->keys_dir, IDENTITY_PREVIOUS)) {
+		r->previous = identity_load_as(r->keys_dir, IDENTITY_PREVIOUS, &rc, why, sizeof(why));
+		if (!r->previous) {
+			snprintf(err, err_len, "%s", why);
+			return rc;
+		}
+		char prev[IDENTITY_LINE_SIZE];
+		line_of(identity_public(r->previous), prev, sizeof(prev));
+		if (strcmp(r->own.previous_line, prev) != 0) {
+			/* promoted while we were stopped: the overlap starts now */
+			snprintf(r->own.previous_line, sizeof(r->own.previous_line), "%s", prev);
+			r->own.previous_until_ms = now + cfg->key_overlap_ms;
+			r->own.changed_ms = now;
+			snprintf(r->own.changed_by, sizeof(r->own.changed_by), "keygen --promote");
+			changed = true;
+			log_info("event=key_promoted key=%.16s previous=%.16s overlap_until_ms=%llu", line + 7, prev + 7,
+				 (unsigned long long)r->own.previous_until_ms);
+			record(r, r->my_id, identity_public(r->me)->key_id, "promoted (keygen --promote)");
+		}
+		if (strcmp(r->own.changed_by, OVERLAP_ENDED) == 0 || now > r->own.previous_until_ms)
+			identity_destroy(&r->previous); /* rotation_tick records the end */
+		if (!r->previous && strcmp(r->own.changed_by, OVERLAP_ENDED) == 0)
+			log_info("event=key_overlap_over previous=%.16s", prev + 7);
+	}
+	if (identity_file_exists(r->keys_dir, IDENTITY_NEXT)) {
+		r->next = identity_load_as(r->keys_dir, IDENTITY_NEXT, &rc, why, sizeof(why));
+		if (!r->next) {
+			snprintf(err, err_len, "%s", why);
+			return rc;
+		}
+		char next[IDENTITY_LINE_SIZE];
+		line_of(identity_public(r->next), next, sizeof(next));
+		if (strcmp(r->own.next_line, next) != 0) {
+			/* a new next key: a new announcement, never a reuse of a sequence */
+			snprintf(r->own.next_line, sizeof(r->own.next_line), "%s", next);
+			r->own.seq++;
+			r->own.announced_ms = now;
+			r->own.changed_ms = now;
+			changed = true;
+			log_info("event=key_next key=%.16s seq=%llu reason=\"announcing it to every direct neighbour\"",
+				 next + 7, (unsigned long long)r->own.seq);
+			record(r, r->my_id, identity_public(r->next)->key_id, "next key announced");
+		}
+	} else if (r->own.next_line[0]) {
+		r->own.next_line[0] = '\0';
+		changed = true;
+	}
+	if (changed && (rc = persist(r, &r->own)) < 0) {
+		snprintf(err, err_len, "cannot record this agent's keys in the store: %s", limes_strerror(rc));
+		return rc;
+	}
+	return build_announcement(r);
+}
+
+/* ------------------------------------------------------------ theirs */
+
+/* Puts a neighbour's row in force on its peer (after start and reloads). */
+static void apply_row(struct rotation *r, struct store_key_row *row, uint64_t now)
+{
+	struct peer *p = peers_find(r->peers, row->peer);
+	char conf_line[IDENTITY_LINE_SIZE];
+
+	if (!p)
+		return;
+	line_of(&peer_conf(p)->key, conf_line, sizeof(conf_line));
+	if (strcmp(row->base_line, conf_line) != 0) {
+		/* the operator set another key: what the link taught us is void */
+		if (row->current_line[0] || row->next_line[0])
+			log_info("peer=%s event=key_config_wins reason=\"its configured key changed: the configured key "
+				 "is in force, keys learnt over the link are forgotten\"", row->peer);
+		uint64_t seq = row->seq;
+		memset(row, 0, sizeof(*row));
+		snprintf(row->peer, sizeof(row->peer), "%s", peer_id(p));
+		snprintf(row->base_line, sizeof(row->base_line), "%s", conf_line);
+		row->seq = seq; /* replay protection outlives a key change */
+		row->changed_ms = now;
+		persist(r, row);
+	}
+	struct peer_rotation *pr = peer_rotation_mut(p);
+	struct peer_key cur, prev, next;
+	bool has_cur = parse_line(row->current_line, &cur) == 0;
+	bool has_prev = parse_line(row->previous_line, &prev) == 0;
+	bool has_next = parse_line(row->next_line, &next) == 0;
+	const struct envelope_peer *reload_prev = peer_crypto_previous(p);
+
+	memset(pr, 0, sizeof(*pr));
+	pr->next_state = has_next ? row->next_state : STORE_KEY_NONE;
+	if (has_next)
+		pr->next = next;
+	pr->seq = row->seq;
+	pr->announced_ms = row->announced_ms;
+	pr->changed_ms = row->changed_ms;
+	snprintf(pr->changed_by, sizeof(pr->changed_by), "%s", row->changed_by);
+	pr->learnt = has_cur;
+	if (!has_cur && !has_prev && !(has_next && row->next_state == STORE_KEY_ADOPTED))
+		return; /* nothing beyond the config: keep what the reload made */
+	if (!has_prev && reload_prev) {
+		prev = *envelope_peer_key(reload_prev);
+		has_prev = true;
+		row->previous_until_ms = peer_previous_until(p);
+	}
+	int rc = peer_keys_set(p, r->me, has_cur ? &cur : &peer_conf(p)->key, has_prev ? &prev : NULL,
+			       row->previous_until_ms,
+			       has_next && row->next_state == STORE_KEY_ADOPTED ? &next : NULL);
+	if (rc < 0)
+		log_error("peer=%s event=key_state_unusable reason=\"%s\"", row->peer, limes_strerror(rc));
+}
+
+void rotation_apply(struct rotation *r)
+{
+	uint64_t now = clock_now_ms();
+	for (size_t i = 0; i < r->n_rows; i++)
+		apply_row(r, &r->rows[i], now);
+}
+
+static int take_row(void *arg, const struct store_key_row *row)
+{
+	struct rotation *r = arg;
+	if (strcmp(row->peer, r->my_id) == 0) {
+		r->own = *row;
+		return 0;
+	}
+	struct store_key_row *mine = row_get(r, row->peer);
+	if (!mine)
+		return LIMES_E_NOMEM;
+	*mine = *row;
+	return 0;
+}
+
+struct rotation *rotation_new(struct peers *peers, struct store *store, struct commit *commit, struct audit *audit,
+			      struct identity *me, char *err, size_t err_len)
+{
+	struct rotation *r = calloc(1, sizeof(*r));
+	const struct config *cfg = peers_config(peers);
+	int rc;
+
+	if (!r) {
+		snprintf(err, err_len, "out of memory");
+		return NULL;
+	}
+	r->peers = peers;
+	r->store = store;
+	r->commit = commit;
+	r->audit = audit;
+	r->me = me;
+	snprintf(r->my_id, sizeof(r->my_id), "%s", cfg->id);
+	snprintf(r->keys_dir, sizeof(r->keys_dir), "%s", cfg->keys_dir);
+	snprintf(r->own.peer, sizeof(r->own.peer), "%s", cfg->id);
+	if ((rc = store_key_list(store, take_row, r)) < 0) {
+		snprintf(err, err_len, "cannot read the key rotation state from the store: %s", limes_strerror(rc));
+		goto fail;
+	}
+	if ((rc = load_own(r, err, err_len)) < 0)
+		goto fail;
+	rotation_apply(r);
+	return r;
+fail:
+	rotation_destroy(&r);
+	return NULL;
+}
+
+void rotation_destroy(struct rotation **pr)
+{
+	if (!pr || !*pr)
+		return;
+	identity_destroy(&(*pr)->next);
+	identity_destroy(&(*pr)->previous);
+	free((*pr)->rows);
+	free((*pr)->acks);
+	free(*pr);
+	*pr = NULL;
+}
+
+void rotation_set_rekey(struct rotation *r, rotation_rekey_fn fn, void *arg)
+{
+	r->rekey = fn;
+	r->rekey_arg = arg;
+}
+
+/* ------------------------------------------------------------ announcing */
+
+bool rotation_announcement(const struct rotation *r, const struct rotation_frame **out)
+{
+	static struct rotation_frame f;
+	if (!r || !r->body_len)
+		return false;
+	f.body = r->body;
+	f.len = r->body_len;
+	f.sig = r->sig;
+	f.sig2 = r->sig2;
+	f.seq = r->own.seq;
+	*out = &f;
+	return true;
+}
+
+bool rotation_must_announce(struct rotation *r, const char *peer)
+{
+	if (!r || !r->body_len)
+		return false;
+	struct rotation_ack *a = ack_get(r, peer);
+	return !a || a->state == 0;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+void rotation_on_ack(struct rotation *r, const char *peer, const uint8_t ack[ROTATION_ACK_LEN])
+{
+	char hex[17];
+	if (!r || !r->next)
+		return;
+	uint64_t seq = get_u64(ack);
+	int state = ack[16];
+	if (seq != r->own.seq || memcmp(ack + 8, identity_public(r->next)->key_id, 8) != 0 ||
+	    (state != STORE_KEY_OFFERED && state != STORE_KEY_ADOPTED)) {
+		log_warn("peer=%s event=key_ack_ignored reason=\"it answers another announcement (sequence %llu)\"", peer,
+			 (unsigned long long)seq);
+		return;
+	}
+	struct rotation_ack *a = ack_get(r, peer);
+	if (!a || a->state == state)
+		return;
+	a->state = state;
+	key_hex(hex, identity_public(r->next)->key_id);
+	log_info("peer=%s event=key_next_%s key=%s seq=%llu", peer,
+		 state == STORE_KEY_ADOPTED ? "adopted" : "offered", hex, (unsigned long long)seq);
+	record(r, peer, identity_public(r->next)->key_id,
+	       state == STORE_KEY_ADOPTED ? "next key adopted by the neighbour" :
+					    "next key offered to the neighbour's operator");
+}
+
+int rotation_neighbour_answer(const struct rotation *r, const char *peer)
+{
+	for (size_t i = 0; r && i < r->n_acks; i++)
+		if (strcmp(r->acks[i].peer, peer) == 0)
+			return r->acks[i].state;
+	return 0;
+}
+
+const struct peer_key *rotation_next_key(const struct rotation *r, uint64_t *seq)
+{
+	if (!r || !r->next)
+		return NULL;
+	if (seq)
+		*seq = r->own.seq;
+	return identity_public(r->next);
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static void answer_of(const struct store_key_row *row, const struct peer_key *next, uint8_t out[ROTATION_ACK_LEN])
+{
+	put_u64(out, row->seq);
+	memcpy(out + 8, next->key_id, 8);
+	out[16] = (uint8_t)row->next_state;
+}
+
+int rotation_offered(struct rotation *r, const char *from, const uint8_t *body, size_t len, const uint8_t *sig,
+		     const uint8_t *sig2, char *why, size_t why_len)
+{
+	struct keyupdate ku;
+	struct peer *p = peers_find(r->peers, from);
+	char cur_hex[17], next_hex[17], force_hex[17], line[IDENTITY_LINE_SIZE];
+	uint64_t now = clock_now_ms();
+
+	if (!p || !peer_is_direct(p)) {
+		snprintf(why, why_len, "%s is not a direct neighbour", from);
+		return LIMES_E_UNKNOWN_PEER;
+	}
+	if (keyupdate_parse(body, len, &ku) < 0) {
+		snprintf(why, why_len, "the announcement does not decode");
+		return LIMES_E_ENV_MALFORMED;
+	}
+	key_hex(cur_hex, ku.current.key_id);
+	key_hex(next_hex, ku.next.key_id);
+	key_hex(force_hex, peer_key_in_force(p)->key_id);
+	/* the connection is the ZAP-named peer's: it may announce only its own keys */
+	if (strcmp(ku.agent_id, from) != 0) {
+		snprintf(why, why_len, "it announces keys of %s, but the connection is %s's", ku.agent_id, from);
+		return LIMES_E_UNKNOWN_PEER;
+	}
+	if (memcmp(&ku.current, peer_key_in_force(p), sizeof(ku.current)) != 0) {
+		snprintf(why, why_len, "it is signed by key %s, not by %s's key in force here (%s)", cur_hex, from,
+			 force_hex);
+		return LIMES_E_ENV_UNKNOWN_KEY;
+	}
+	if (memcmp(ku.current.key_id, ku.next.key_id, 8) == 0) {
+		snprintf(why, why_len, "its next key %s is its current key", next_hex);
+		return LIMES_E_ENV_MALFORMED;
+	}
+	if (keyupdate_verify(&ku, body, len, sig, sig2) < 0) {
+		snprintf(why, why_len, "a signature over the announcement of key %s does not verify", next_hex);
+		return LIMES_E_ENV_BAD_SIG;
+	}
+	if (ku.time_ms > now + peers_config(r->peers)->max_clock_skew_ms) {
+		snprintf(why, why_len, "it is dated %llu ms in our future", (unsigned long long)(ku.time_ms - now));
+		return LIMES_E_ENV_FUTURE;
+	}
+	struct store_key_row *row = row_get(r, from);
+	if (!row) {
+		snprintf(why, why_len, "out of memory");
+		return LIMES_E_NOMEM;
+	}
+	if (!row->base_line[0])
+		line_of(&peer_conf(p)->key, row->base_line, sizeof(row->base_line));
+	line_of(&ku.next, line, sizeof(line));
+	struct rotation_ack *a = ack_get(r, from);
+	if (row->seq && ku.seq == row->seq && strcmp(row->next_line, line) == 0) {
+		if (a)
+			a->due = true; /* the same announcement again: answer again */
+		return 0;
+	}
+	if (ku.seq <= row->seq) {
+		snprintf(why, why_len, "replayed: sequence %llu, and sequence %llu was already taken",
+			 (unsigned long long)ku.seq, (unsigned long long)row->seq);
+		return LIMES_E_ENV_REPLAY;
+	}
+	bool auto_adopt = peer_conf(p)->rotation_accept;
+	snprintf(row->next_line, sizeof(row->next_line), "%s", line);
+	row->next_state = auto_adopt ? STORE_KEY_ADOPTED : STORE_KEY_OFFERED;
+	row->seq = ku.seq;
+	row->announced_ms = ku.time_ms;
+	row->changed_ms = now;
+	snprintf(row->changed_by, sizeof(row->changed_by), "%s", auto_adopt ? "auto" : "");
+	int rc = persist(r, row);
+	if (rc < 0) {
+		snprintf(why, why_len, "cannot record it: %s", limes_strerror(rc));
+		return rc;
+	}
+	log_info("peer=%s event=key_offer key=%s seq=%llu state=%s%s", from, next_hex, (unsigned long long)ku.seq,
+		 auto_adopt ? "adopted" : "offered",
+		 auto_adopt ? " reason=\"rotation = accept\"" : " action=\"limes peer accept-key to adopt it\"");
+	record(r, from, ku.next.key_id, "offered key received");
+	if (auto_adopt)
+		record(r, from, ku.next.key_id, "adopted automatically (rotation = accept)");
+	events_add(peers_events(r->peers), now, "key_offer", from, NULL, auto_adopt ? "adopted" : "offered",
+		   next_hex);
+	apply_row(r, row, now);
+	if (a)
+		a->due = true;
+	return 0;
+}
+
+bool rotation_answer_due(struct rotation *r, const char *peer, uint8_t out[ROTATION_ACK_LEN])
+{
+	struct store_key_row *row = r ? row_find(r, peer) : NULL;
+	struct peer_key next;
+	for (size_t i = 0; row && i < r->n_acks; i++) {
+		if (strcmp(r->acks[i].peer, peer) != 0 || !r->acks[i].due)
+			continue;
+		if (parse_line(row->next_line, &next) < 0)
+			return false;
+		answer_of(row, &next, out);
+		return true;
+	}
+	return false;
+}
+
+void rotation_answer_sent(struct rotation *r, const char *peer)
+{
+	for (size_t i = 0; r && i < r->n_acks; i++)
+		if (strcmp(r->acks[i].peer, peer) == 0)
+			r->acks[i].due = false;
+}
+
+int rotation_accept(struct rotation *r, const char *peer, const char *by, struct core_error *err)
+{
+	struct peer *p = peers_find(r->peers, peer);
+	struct store_key_row *row = p ? row_find(r, peer) : NULL;
+	struct peer_key next;
+	char hex[17];
+	uint64_t now = clock_now_ms();
+
+	if (!p)
+		return core_set_error(err, LIMES_E_UNKNOWN_PEER, "peer", "no peer %s is configured", peer);
+	if (!row || !row->next_line[0] || parse_line(row->next_line, &next) < 0)
+		return core_set_error(err, LIMES_E_NOTFOUND, "peer", "%s has offered no key", peer);
+	key_hex(hex, next.key_id);
+	if (row->next_state == STORE_KEY_ADOPTED)
+		return core_set_error(err, LIMES_E_EXISTS, "peer", "key %s of %s is adopted already (by %s)", hex,
+				      peer, row->changed_by[0] ? row->changed_by : "?");
+	row->next_state = STORE_KEY_ADOPTED;
+	row->changed_ms = now;
+	snprintf(row->changed_by, sizeof(row->changed_by), "%s", by && *by ? by : "operator");
+	int rc = persist(r, row);
+	if (rc < 0)
+		return core_store_refusal(r->store, rc, err);
+	char what[128];
+	snprintf(what, sizeof(what), "adopted by %s", row->changed_by);
+	record(r, peer, next.key_id, what);
+	log_info("peer=%s event=key_adopted key=%s by=%s", peer, hex, row->changed_by);
+	events_add(peers_events(r->peers), now, "key_offer", peer, NULL, "adopted", hex);
+	apply_row(r, row, now);
+	struct rotation_ack *a = ack_get(r, peer);
+	if (a)
+		a->due = true; /* tell it, so its status says adopted */
+	return 0;
+}
+
+bool rotation_presented(struct rotation *r, struct peer *p, const uint8_t box_pk[32])
+{
+	const struct envelope_peer *next = r ? peer_crypto_next(p) : NULL;
+	struct store_key_row *row = next ? row_find(r, peer_id(p)) : NULL;
+	char old_hex[17], new_hex[17];
+	uint64_t now = clock_now_ms();
+
+	if (!row || memcmp(envelope_peer_key(next)->box_pk, box_pk, 32) != 0)
+		return false;
+	struct peer_key old = *peer_key_in_force(p), now_key = *envelope_peer_key(next);
+	line_of(&old, row->previous_line, sizeof(row->previous_line));
+	line_of(&now_key, row->current_line, sizeof(row->current_line));
+	row->previous_until_ms = now + peers_config(r->peers)->key_overlap_ms;
+	row->next_line[0] = '\0';
+	row->next_state = STORE_KEY_NONE;
+	row->changed_ms = now;
+	persist(r, row);
+	key_hex(old_hex, old.key_id);
+	key_hex(new_hex, now_key.key_id);
+	log_info("peer=%s event=key_in_force key=%s previous=%s reason=\"the peer switched to its adopted key; the "
+		 "previous one stays valid for receiving for key_overlap\"", peer_id(p), new_hex, old_hex);
+	record(r, peer_id(p), now_key.key_id, "adopted key in force (the neighbour switched to it)");
+	events_add(peers_events(r->peers), now, "key_offer", peer_id(p), NULL, "in_force", new_hex);
+	apply_row(r, row, now);
+	return true;
+}
+
+/* ------------------------------------------------------------ promotion */
+
+int rotation_promote(struct rotation *r, const char *by, struct core_error *err)
+{
+	char hex[17], old_hex[17], line[IDENTITY_LINE_SIZE];
+	uint64_t now = clock_now_ms();
+
+	if (!r->next)
+		return core_set_error(err, LIMES_E_NOTFOUND, "", "there is no next key: make one with "
+				      "limes keygen --next --dir %s first", r->keys_dir);
+	int rc = identity_promote(r->keys_dir);
+	if (rc < 0)
+		return core_set_error(err, rc, "", "%s: cannot switch the key files: %s", r->keys_dir,
+				      limes_strerror(rc));
+	/* every holder of r->me sees the new key; r->next now holds the old one */
+	identity_exchange(r->me, r->next);
+	identity_destroy(&r->previous);
+	r->previous = r->next;
+	r->next = NULL;
+	r->body_len = 0;
+	r->n_acks = 0;
+	line_of(identity_public(r->me), r->own.current_line, sizeof(r->own.current_line));
+	line_of(identity_public(r->previous), r->own.previous_line, sizeof(r->own.previous_line));
+	r->own.previous_until_ms = now + peers_config(r->peers)->key_overlap_ms;
+	r->own.next_line[0] = '\0';
+	r->own.changed_ms = now;
+	snprintf(r->own.changed_by, sizeof(r->own.changed_by), "%s", by && *by ? by : "operator");
+	persist(r, &r->own);
+	/* every pair key is derived with our secret: derive them again */
+	for (size_t i = 0; i < peers_count(r->peers); i++) {
+		struct peer *p = peers_at(r->peers, i);
+		const struct envelope_peer *prev = peer_crypto_previous(p), *next = peer_crypto_next(p);
+		struct peer_key cur = *peer_key_in_force(p), pk, nk;
+		if (prev)
+			pk = *envelope_peer_key(prev);
+		if (next)
+			nk = *envelope_peer_key(next);
+		if (peer_keys_set(p, r->me, &cur, prev ? &pk : NULL, peer_previous_until(p), next ? &nk : NULL) < 0)
+			log_error("peer=%s event=key_state_unusable reason=\"cannot derive the pair key again\"",
+				  peer_id(p));
+	}
+	key_hex(hex, identity_public(r->me)->key_id);
+	key_hex(old_hex, identity_public(r->previous)->key_id);
+	snprintf(line, sizeof(line), "promoted by %s", r->own.changed_by);
+	record(r, r->my_id, identity_public(r->me)->key_id, line);
+	log_info("event=key_promoted key=%s previous=%s by=%s overlap_until_ms=%llu", hex, old_hex, r->own.changed_by,
+		 (unsigned long long)r->own.previous_until_ms);
+	events_add(peers_events(r->peers), now, "key_offer", r->my_id, NULL, "promoted", hex);
+	if (r->rekey)
+		r->rekey(r->rekey_arg);
+	return 0;
+}
+
+const struct identity *rotation_previous(const struct rotation *r, uint64_t now_ms)
+{
+	if (!r || !r->previous || now_ms > r->own.previous_until_ms)
+		return NULL;
+	return r->previous;
+}
+
+const struct store_key_row *rotation_own(const struct rotation *r)
+{
+	return &r->own;
+}
+
+bool rotation_has_next(const struct rotation *r)
+{
+	return r && r->next;
+}
+
+void rotation_tick(struct rotation *r, uint64_t now)
+{
+	char hex[17];
+	if (!r)
+		return;
+	if (r->previous && now > r->own.previous_until_ms) {
+		key_hex(hex, identity_public(r->previous)->key_id);
+		log_info("event=key_overlap_over previous=%s reason=\"what is sealed to it is refused from now on\"",
+			 hex);
+		record(r, r->my_id, identity_public(r->previous)->key_id, "overlap expired (our replaced key)");
+		identity_destroy(&r->previous);
+		snprintf(r->own.changed_by, sizeof(r->own.changed_by), OVERLAP_ENDED);
+		persist(r, &r->own);
+	}
+	for (size_t i = 0; i < r->n_rows; i++) {
+		struct store_key_row *row = &r->rows[i];
+		struct peer_key prev;
+		if (!row->previous_line[0] || now <= row->previous_until_ms || parse_line(row->previous_line, &prev) < 0)
+			continue;
+		key_hex(hex, prev.key_id);
+		log_info("peer=%s event=key_overlap_over previous=%s reason=\"its replaced key is refused from now on "
+			 "(key_not_valid)\"", row->peer, hex);
+		record(r, row->peer, prev.key_id, "overlap expired (the neighbour's replaced key)");
+		/* the peer keeps it (its refusals say "replaced key"), the row forgets it */
+		row->previous_line[0] = '\0';
+		persist(r, row);
+	}
+}
