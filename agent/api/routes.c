@@ -544,8 +544,10 @@ static json_t *decoded_body(const struct api_deps *deps, const struct store_inbo
 		*why = "purged: the body is past its retention period";
 	else if (!from)
 		*why = "the sender is no longer a configured peer";
-	else if (!deps->me || envelope_unseal(deps->me, peer_crypto(from), e->envelope, e->envelope_len,
-					      peers_config(deps->peers)->max_frame_bytes, &opened) < 0)
+	else if (!deps->me || (envelope_unseal(deps->me, peer_crypto(from), e->envelope, e->envelope_len,
+					       peers_config(deps->peers)->max_frame_bytes, &opened) < 0 &&
+			       rotation_open_stored(deps->rotation, deps->peers, deps->me, e->sender, e->envelope,
+						    e->envelope_len, false, &opened) < 0))
 		*why = "the body cannot be unsealed with the sender's current key";
 	else if (schema_body_to_json(e->type, opened.body, opened.body_len, &body, &perr) < 0)
 		*why = "the body does not decode against its schema";

@@ -68,6 +68,31 @@ static void print_table(const json_t *doc)
 		printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s%s%s%s%s\n", json_string_value(json_object_get(p, "id")),
 		       state, rtt, heard, queued, oldest, offset, via ? "  via " : "", via ? via : "",
 		       reason && reason[0] ? "  " : "", reason && reason[0] ? reason : "");
+		key_line(p);
+	}
+}
+
+/* A second line for a peer whose keys changed over the link: which key is in
+ * force and where it came from, an offered key waiting for the operator. */
+static void key_line(const json_t *p)
+{
+	const json_t *key = json_object_get(p, "key");
+	const json_t *offered = json_object_get(key, "offered");
+	const char *source = json_string_value(json_object_get(key, "source"));
+	const char *id = json_string_value(json_object_get(key, "id"));
+
+	if (!id)
+		return;
+	if (source && strcmp(source, "rotation") == 0)
+		printf("  key %s in force, adopted over the link (the configured key is replaced)\n", id);
+	if (json_is_object(offered)) {
+		const char *state = json_string_value(json_object_get(offered, "state"));
+		const char *next = json_string_value(json_object_get(offered, "id"));
+		if (state && strcmp(state, "offered") == 0)
+			printf("  next key %s OFFERED: limes peer accept-key -c FILE %s to adopt it\n", next ? next : "?",
+			       json_string_value(json_object_get(p, "id")));
+		else
+			printf("  next key %s adopted (in force once the peer switches to it)\n", next ? next : "?");
 	}
 }
 

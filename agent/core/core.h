@@ -379,6 +379,22 @@ const struct identity *rotation_previous(const struct rotation *r, uint64_t now_
 /* Our own row (current, previous and its end, next); borrowed. */
 const struct store_key_row *rotation_own(const struct rotation *r);
 bool rotation_has_next(const struct rotation *r);
+/* Opens a stored envelope exchanged with `peer` whatever keys it was made
+ * with before a rotation on either side (ours in use or replaced; its in
+ * force, replaced or next): own (true) re-opens one we wrote
+ * (envelope_reopen_own), else unseals one it sent (envelope_unseal). r may
+ * be NULL (then only our key in use). Fills out as envelope_open. */
+struct envelope_opened;
+int rotation_open_stored(const struct rotation *r, struct peers *peers, const struct identity *me, const char *peer,
+			 const uint8_t *env, size_t len, bool own, struct envelope_opened *out);
+/* core_reseal(), and for an envelope of ours signed by our replaced key, a
+ * copy signed (and sealed) with the current keys: 1 with *out (caller
+ * frees), 0 to send it as it is, or an error. r may be NULL. */
+int rotation_reseal(const struct rotation *r, struct peers *peers, const struct identity *me, const char *recipient,
+		    const uint8_t *env, size_t len, uint8_t **out, size_t *out_len);
+/* The submitter re-queues through these keys too (requeue of a message we
+ * signed before a promotion); r borrowed, may be NULL. */
+void submit_set_rotation(struct submit *s, const struct rotation *r);
 /* Ends overlaps that are over (housekeeping), recording each once. */
 void rotation_tick(struct rotation *r, uint64_t now_ms);
 

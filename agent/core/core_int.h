@@ -19,6 +19,7 @@ struct submit {
 	const char *acting_client;          /* the API client of a requeue in progress, for its entry */
 	struct pending_msg *pend;           /* submitted this turn, waiting for the batch signature */
 	size_t n_pend, cap_pend;
+	const struct rotation *rotation;    /* borrowed, may be NULL: our replaced key for re-opening */
 };
 
 /* clients.c: may `client` submit request r (index i of n)? 0, or

@@ -94,6 +94,10 @@ static int requeue_one(struct submit *s, const uint8_t id[STORE_ID_LEN], const s
 	if (rc < 0 && peer_crypto_previous(p))
 		rc = envelope_reopen_own(s->me, peer_crypto_previous(p), it->envelope, it->envelope_len,
 					 cfg->max_frame_bytes, &o);
+	/* written before a rotation of our key or its: any pair of keys we hold */
+	if (rc < 0)
+		rc = rotation_open_stored(s->rotation, s->peers, s->me, it->recipient, it->envelope, it->envelope_len,
+					  true, &o);
 	if (rc < 0)
 		return core_set_error(err, LIMES_E_INTERNAL, NULL, "cannot reopen the stored envelope: %s",
 				      limes_strerror(rc));

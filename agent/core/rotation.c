@@ -30,6 +30,7 @@
 #include "crypto/envelope.h"
 #include "crypto/keyupdate.h"
 #include "proto/err.h"
+#include "proto/wire.h"
 
 /* Our own row's changed_by once the replaced key's overlap ended and was recorded. */
 #define OVERLAP_ENDED "overlap-ended"
@@ -161,7 +162,7 @@ static int load_own(struct rotation *r, char *err, size_t err_len)
 		snprintf(r->own.current_line, sizeof(r->own.current_line), "%s", line);
 		changed = true;
 	}
-	if (identity_file_exists(r->keys_dir, IDENTITY_PREVIOUS)) {
+	if (!r->previous && identity_file_exists(r->keys_dir, IDENTITY_PREVIOUS)) {
 		r->previous = identity_load_as(r->keys_dir, IDENTITY_PREVIOUS, &rc, why, sizeof(why));
 		if (!r->previous) {
 			snprintf(err, err_len, "%s", why);
@@ -180,12 +181,10 @@ static int load_own(struct rotation *r, char *err, size_t err_len)
 				 (unsigned long long)r->own.previous_until_ms);
 			record(r, r->my_id, identity_public(r->me)->key_id, "promoted (keygen --promote)");
 		}
-		if (strcmp(r->own.changed_by, OVERLAP_ENDED) == 0 || now > r->own.previous_until_ms)
-			identity_destroy(&r->previous); /* rotation_tick records the end */
-		if (!r->previous && strcmp(r->own.changed_by, OVERLAP_ENDED) == 0)
-			log_info("event=key_overlap_over previous=%.16s", prev + 7);
+		/* past its overlap it opens only what is stored (rotation_open_stored);
+		 * rotation_tick records the end once */
 	}
-	if (identity_file_exists(r->keys_dir, IDENTITY_NEXT)) {
+	if (!r->next && identity_file_exists(r->keys_dir, IDENTITY_NEXT)) {
 		r->next = identity_load_as(r->keys_dir, IDENTITY_NEXT, &rc, why, sizeof(why));
 		if (!r->next) {
 			snprintf(err, err_len, "%s", why);
@@ -204,7 +203,7 @@ static int load_own(struct rotation *r, char *err, size_t err_len)
 				 next + 7, (unsigned long long)r->own.seq);
 			record(r, r->my_id, identity_public(r->next)->key_id, "next key announced");
 		}
-	} else if (r->own.next_line[0]) {
+	} else if (!r->next && r->own.next_line[0]) {
 		r->own.next_line[0] = '\0';
 		changed = true;
 	}
@@ -272,6 +271,13 @@ static void apply_row(struct rotation *r, struct store_key_row *row, uint64_t no
 void rotation_apply(struct rotation *r)
 {
 	uint64_t now = clock_now_ms();
+	char err[512];
+
+	if (!r)
+		return;
+	/* `limes keygen --next` while running: announce it from this reload on */
+	if (!r->next && identity_file_exists(r->keys_dir, IDENTITY_NEXT) && load_own(r, err, sizeof(err)) < 0)
+		log_error("event=key_next_unusable reason=\"%s\"", err);
 	for (size_t i = 0; i < r->n_rows; i++)
 		apply_row(r, &r->rows[i], now);
 }
@@ -675,12 +681,11 @@ void rotation_tick(struct rotation *r, uint64_t now)
 	char hex[17];
 	if (!r)
 		return;
-	if (r->previous && now > r->own.previous_until_ms) {
+	if (r->previous && now > r->own.previous_until_ms && strcmp(r->own.changed_by, OVERLAP_ENDED) != 0) {
 		key_hex(hex, identity_public(r->previous)->key_id);
 		log_info("event=key_overlap_over previous=%s reason=\"what is sealed to it is refused from now on\"",
 			 hex);
 		record(r, r->my_id, identity_public(r->previous)->key_id, "overlap expired (our replaced key)");
-		identity_destroy(&r->previous);
 		snprintf(r->own.changed_by, sizeof(r->own.changed_by), OVERLAP_ENDED);
 		persist(r, &r->own);
 	}
@@ -697,4 +702,80 @@ void rotation_tick(struct rotation *r, uint64_t now)
 		row->previous_line[0] = '\0';
 		persist(r, row);
 	}
+}
+
+/* ------------------------------------------------------------ stored envelopes */
+
+/* The peer's keys we may meet in a stored envelope: in force, replaced, next. */
+static size_t peer_keys_of(const struct peer *p, struct peer_key keys[3])
+{
+	size_t n = 0;
+	keys[n++] = *peer_key_in_force(p);
+	if (peer_crypto_previous(p))
+		keys[n++] = *envelope_peer_key(peer_crypto_previous(p));
+	if (peer_crypto_next(p))
+		keys[n++] = *envelope_peer_key(peer_crypto_next(p));
+	return n;
+}
+
+int rotation_open_stored(const struct rotation *r, struct peers *peers, const struct identity *me, const char *peer,
+			 const uint8_t *env, size_t len, bool own, struct envelope_opened *out)
+{
+	struct peer *p = peers_find(peers, peer);
+	const struct identity *ids[2] = { me, r ? r->previous : NULL };
+	struct peer_key keys[3];
+	size_t max = peers_config(peers)->max_frame_bytes;
+	int rc = LIMES_E_UNKNOWN_PEER;
+
+	if (!p)
+		return rc;
+	size_t n = peer_keys_of(p, keys);
+	/* written or received before a rotation on either side: try each pair
+	 * of keys once (the id says which; a wrong pair fails its tag check) */
+	for (size_t i = 0; i < 2; i++) {
+		if (!ids[i])
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			struct envelope_peer *pair = envelope_peer_new(ids[i], &keys[k], peer);
+			if (!pair)
+				continue;
+			rc = own ? envelope_reopen_own(ids[i], pair, env, len, max, out)
+				 : envelope_unseal(ids[i], pair, env, len, max, out);
+			envelope_peer_destroy(&pair);
+			if (rc == 0)
+				return 0;
+		}
+	}
+	return rc;
+}
+
+int rotation_reseal(const struct rotation *r, struct peers *peers, const struct identity *me, const char *recipient,
+		    const uint8_t *env, size_t len, uint8_t **out, size_t *out_len)
+{
+	int rc = core_reseal(peers, me, recipient, env, len, out, out_len);
+	struct peer *p = peers_find(peers, recipient);
+	const struct config *cfg = peers_config(peers);
+	struct wire_envelope e;
+	struct wire_header h;
+	struct envelope_opened o;
+
+	/* past what could still wait in a queue, nothing is signed by it */
+	if (rc != 0 || !r || !r->previous || !p || clock_now_ms() > r->own.previous_until_ms + cfg->max_ttl_ms)
+		return rc;
+	/* signed by our replaced key: it would be refused once the overlap
+	 * ends at the neighbour, so it leaves signed by the current one */
+	if (wire_envelope_unpack(env, len, cfg->max_frame_bytes, &e) < 0)
+		return 0;
+	rc = wire_header_unpack(e.header, e.header_len, cfg->max_frame_bytes, &h);
+	wire_envelope_clear(&e);
+	if (rc < 0 || strcmp(h.sender, cfg->id) != 0 ||
+	    memcmp(h.sender_key_id, identity_public(r->previous)->key_id, IDENTITY_KEY_ID_LEN) != 0)
+		return 0;
+	if ((rc = rotation_open_stored(r, peers, me, recipient, env, len, true, &o)) < 0)
+		return rc;
+	struct wire_header nh = o.header;
+	nh.version_major = WIRE_VERSION_MAJOR;
+	rc = envelope_build(me, peer_crypto(p), &nh, o.body, o.body_len, out, out_len);
+	envelope_opened_clear(&o);
+	return rc < 0 ? rc : 1;
 }

@@ -586,3 +586,7 @@ fail:
 	return rc < 0 ? rc : LIMES_E_INVAL;
 }
 
+void submit_set_rotation(struct submit *s, const struct rotation *r)
+{
+	s->rotation = r;
+}

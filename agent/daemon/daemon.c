@@ -455,6 +455,7 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 		snprintf(err, err_len, "out of memory");
 		goto fail;
 	}
+	submit_set_rotation(agent->submit, agent->rotation);
 	agent->trace_fd = opts->trace_fd;
 	const struct config *now_cfg = peers_config(agent->peers);
 	char api_addr[128];

@@ -168,8 +168,8 @@ static void reseal(struct links *L, struct outlink *ol, struct due *d)
 {
 	uint8_t *fresh = NULL;
 	size_t fresh_len = 0;
-	int rc = core_reseal(L->deps.peers, L->deps.me, d->recipient, d->envelope, d->envelope_len, &fresh,
-			     &fresh_len);
+	int rc = rotation_reseal(L->deps.rotation, L->deps.peers, L->deps.me, d->recipient, d->envelope,
+				 d->envelope_len, &fresh, &fresh_len);
 	if (rc <= 0) {
 		if (rc < 0)
 			log_warn("peer=%s msg=%s event=reseal_failed reason=%s", ol->peer_id, link_hex_id(d->id),
