@@ -31,6 +31,8 @@ static void millis(char *buf, size_t len, const json_t *v)
 		snprintf(buf, len, "-");
 }
 
+static void key_line(const json_t *p);
+
 static void print_table(const json_t *doc)
 {
 	const json_t *agent = json_object_get(doc, "agent");
