@@ -387,11 +387,11 @@ bool rotation_has_next(const struct rotation *r);
 struct envelope_opened;
 int rotation_open_stored(const struct rotation *r, struct peers *peers, const struct identity *me, const char *peer,
 			 const uint8_t *env, size_t len, bool own, struct envelope_opened *out);
-/* core_reseal(), and for an envelope of ours signed by our replaced key, a
- * copy signed (and sealed) with the current keys: 1 with *out (caller
- * frees), 0 to send it as it is, or an error. r may be NULL. */
+/* core_reseal(), and for an envelope of ours signed by our replaced key and
+ * never sent, a copy signed (and sealed) with the current keys: 1 with *out
+ * (caller frees), 0 to send it as it is, or an error. r may be NULL. */
 int rotation_reseal(const struct rotation *r, struct peers *peers, const struct identity *me, const char *recipient,
-		    const uint8_t *env, size_t len, uint8_t **out, size_t *out_len);
+		    const uint8_t *env, size_t len, bool never_sent, uint8_t **out, size_t *out_len);
 /* The submitter re-queues through these keys too (requeue of a message we
  * signed before a promotion); r borrowed, may be NULL. */
 void submit_set_rotation(struct submit *s, const struct rotation *r);

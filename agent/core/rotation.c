@@ -750,7 +750,7 @@ int rotation_open_stored(const struct rotation *r, struct peers *peers, const st
 }
 
 int rotation_reseal(const struct rotation *r, struct peers *peers, const struct identity *me, const char *recipient,
-		    const uint8_t *env, size_t len, uint8_t **out, size_t *out_len)
+		    const uint8_t *env, size_t len, bool never_sent, uint8_t **out, size_t *out_len)
 {
 	int rc = core_reseal(peers, me, recipient, env, len, out, out_len);
 	struct peer *p = peers_find(peers, recipient);
@@ -760,7 +760,10 @@ int rotation_reseal(const struct rotation *r, struct peers *peers, const struct 
 	struct envelope_opened o;
 
 	/* past what could still wait in a queue, nothing is signed by it */
-	if (rc != 0 || !r || !r->previous || !p || clock_now_ms() > r->own.previous_until_ms + cfg->max_ttl_ms)
+	/* only one never sent: the neighbour may hold a sent one under its old
+	 * bytes, and other bytes under the same id would be a replay to it */
+	if (rc != 0 || !never_sent || !r || !r->previous || !p ||
+	    clock_now_ms() > r->own.previous_until_ms + cfg->max_ttl_ms)
 		return rc;
 	/* signed by our replaced key: it would be refused once the overlap
 	 * ends at the neighbour, so it leaves signed by the current one */

@@ -169,7 +169,7 @@ static void reseal(struct links *L, struct outlink *ol, struct due *d)
 	uint8_t *fresh = NULL;
 	size_t fresh_len = 0;
 	int rc = rotation_reseal(L->deps.rotation, L->deps.peers, L->deps.me, d->recipient, d->envelope,
-				 d->envelope_len, &fresh, &fresh_len);
+				 d->envelope_len, d->attempts == 0, &fresh, &fresh_len);
 	if (rc <= 0) {
 		if (rc < 0)
 			log_warn("peer=%s msg=%s event=reseal_failed reason=%s", ol->peer_id, link_hex_id(d->id),
@@ -183,8 +183,8 @@ static void reseal(struct links *L, struct outlink *ol, struct due *d)
 		free(fresh);
 		return;
 	}
-	log_info("peer=%s msg=%s event=resealed reason=\"sealed to the key %s replaced\"", ol->peer_id,
-		 link_hex_id(d->id), d->recipient);
+	log_info("peer=%s msg=%s event=resealed reason=\"sealed to a key %s replaced, or signed by ours\"",
+		 ol->peer_id, link_hex_id(d->id), d->recipient);
 	free(d->envelope);
 	d->envelope = fresh;
 	d->envelope_len = fresh_len;

@@ -64,11 +64,42 @@ static const struct peer_key *lookup_key(void *arg, const char *issuer, const ui
 	return k;
 }
 
+/* A DEALER connected to `to` over CURVE with the keys of `as` (its
+ * keys/identity.key); *tk gets to's key, *ctx the context to end. */
+static void *dealer_as(struct agentproc *as, struct agentproc *to, struct peer_key *tk, void **ctx)
+{
+	char path[700], why[256];
+	int err = 0;
+
+	snprintf(path, sizeof(path), "%s/keys", agentproc_dir(as));
+	struct identity *me = identity_load(path, &err, why, sizeof(why));
+	if (!me)
+		return NULL;
+	if (identity_line_parse(agentproc_pubkey(to), tk, why, sizeof(why)) < 0) {
+		identity_destroy(&me);
+		return NULL;
+	}
+	*ctx = zmq_ctx_new();
+	void *s = zmq_socket(*ctx, ZMQ_DEALER);
+	int linger = 0, timeout = 5000;
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, tk->box_pk, 32);
+	zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, identity_public(me)->box_pk, 32);
+	zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_curve_secret(me), 32);
+	identity_destroy(&me);
+	if (zmq_connect(s, agentproc_endpoint(to)) != 0) {
+		zmq_close(s);
+		zmq_ctx_term(*ctx);
+		return NULL;
+	}
+	return s;
+}
+
 int hostile_send_as(struct agentproc *as, struct agentproc *to, const uint8_t *env, size_t len, int *status,
 		    int *reason)
 {
-	char path[700], why[256];
-	int err = 0, result = -1;
+	int result = -1;
 	struct peer_key tk;
 	struct wire_header h;
 	struct wire_envelope we = { 0 };
@@ -79,23 +110,11 @@ int hostile_send_as(struct agentproc *as, struct agentproc *to, const uint8_t *e
 		return -1;
 	}
 	wire_envelope_clear(&we);
-	snprintf(path, sizeof(path), "%s/keys", agentproc_dir(as));
-	struct identity *me = identity_load(path, &err, why, sizeof(why));
-	if (!me)
+	void *ctx = NULL;
+	void *s = dealer_as(as, to, &tk, &ctx);
+	if (!s)
 		return -1;
-	if (identity_line_parse(agentproc_pubkey(to), &tk, why, sizeof(why)) < 0) {
-		identity_destroy(&me);
-		return -1;
-	}
-	void *ctx = zmq_ctx_new();
-	void *s = zmq_socket(ctx, ZMQ_DEALER);
-	int linger = 0, timeout = 5000;
-	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof(linger));
-	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
-	zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, tk.box_pk, 32);
-	zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, identity_public(me)->box_pk, 32);
-	zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_curve_secret(me), 32);
-	if (zmq_connect(s, agentproc_endpoint(to)) == 0) {
+	{
 		struct wire_frame f = { .kind = WIRE_FRAME_ENVELOPE, .bytes = env, .len = len };
 		uint8_t *fb = NULL;
 		size_t fl = 0;
@@ -126,6 +145,41 @@ int hostile_send_as(struct agentproc *as, struct agentproc *to, const uint8_t *e
 	}
 	zmq_close(s);
 	zmq_ctx_term(ctx);
-	identity_destroy(&me);
+	return result;
+}
+
+int hostile_frame_as(struct agentproc *as, struct agentproc *to, const struct wire_frame *f, uint8_t *answer,
+		     size_t *answer_len)
+{
+	struct peer_key tk;
+	void *ctx = NULL;
+	void *s = dealer_as(as, to, &tk, &ctx);
+	uint8_t *fb = NULL;
+	size_t fl = 0;
+	int result = -1;
+
+	if (!s)
+		return -1;
+	if (wire_frame_pack(f, &fb, &fl) == 0 && zmq_send(s, fb, fl, 0) == (int)fl) {
+		int timeout = 2000;
+		zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+		for (int tries = 0; tries < 20 && result < 0; tries++) {
+			static uint8_t buf[1 << 16];
+			int n = zmq_recv(s, buf, sizeof(buf), 0);
+			if (n <= 0)
+				break;
+			struct wire_frame in;
+			if (wire_frame_unpack(buf, (size_t)n, sizeof(buf), &in) < 0 || in.kind != WIRE_FRAME_KEY_UPDATE_ACK)
+				continue;
+			if (in.len <= *answer_len) {
+				memcpy(answer, in.bytes, in.len);
+				*answer_len = in.len;
+				result = 0;
+			}
+		}
+	}
+	free(fb);
+	zmq_close(s);
+	zmq_ctx_term(ctx);
 	return result;
 }

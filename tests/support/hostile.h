@@ -19,4 +19,10 @@ int hostile_envelope_of(struct agentproc *owner, const char *id_hex, uint8_t **e
  * 0, or -1 when nothing answered. */
 int hostile_send_as(struct agentproc *as, struct agentproc *to, const uint8_t *env, size_t len, int *status,
 		    int *reason);
+/* Sends frame f to `to` with the keys of `as` and waits up to 2 s for a key
+ * update answer, copied into answer (*answer_len: its size in, length
+ * out); 0, or -1 when none came. */
+struct wire_frame;
+int hostile_frame_as(struct agentproc *as, struct agentproc *to, const struct wire_frame *f, uint8_t *answer,
+		     size_t *answer_len);
 #endif
