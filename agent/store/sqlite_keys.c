@@ -92,7 +92,7 @@ int sqlite_key_list(struct store *store, int (*fn)(void *arg, const struct store
 			return err;
 		}
 	}
-	err = store_sqlite_error(store, rc, "key list");
+	err = rc == SQLITE_DONE ? 0 : store_sqlite_error(store, rc, "key list");
 	store_reset(stmt);
 	return err;
 }

@@ -945,3 +945,52 @@ Test(store_sqlite, disk_full_reports_store_full)
 	cr_assert(eq(int, store_outbox_stats(st, "HUB", &queued, NULL), 0));
 	cr_assert(eq(u64, queued, 20));
 }
+
+static int collect_key_rows(void *arg, const struct store_key_row *row)
+{
+	struct store_key_row *rows = arg;
+	for (int i = 0; i < 4; i++)
+		if (!rows[i].peer[0]) {
+			rows[i] = *row;
+			return 0;
+		}
+	return LIMES_E_TOOBIG;
+}
+
+Test(store, key_rows_are_replaced_whole_listed_in_peer_order_and_survive_a_reopen)
+{
+	struct store_key_row a = { .peer = "RS-CUSTOMS-HORGOS", .base_line = "limes1:base", .next_line = "limes1:next",
+				   .next_state = STORE_KEY_OFFERED, .seq = 5, .announced_ms = 1000, .changed_ms = 2000 };
+	struct store_key_row b = { .peer = "HU-NAV-ROSZKE", .current_line = "limes1:cur", .previous_line = "limes1:old",
+				   .previous_until_ms = UINT64_C(1764182607120), .changed_by = "ops" };
+	struct store_key_row rows[4];
+
+	cr_assert(eq(int, store_begin(st), 0));
+	cr_assert(eq(int, store_key_put(st, &a), 0));
+	cr_assert(eq(int, store_key_put(st, &b), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	/* adopted by an operator: the same row, replaced whole */
+	a.next_state = STORE_KEY_ADOPTED;
+	snprintf(a.changed_by, sizeof(a.changed_by), "customs-ops");
+	cr_assert(eq(int, store_begin(st), 0));
+	cr_assert(eq(int, store_key_put(st, &a), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	/* a row without a peer is refused before the backend sees it */
+	struct store_key_row none = { .seq = 1 };
+	cr_assert(eq(int, store_key_put(st, &none), LIMES_E_INVAL));
+	reopen(STORE_FAULTVFS_NAME);
+	memset(rows, 0, sizeof(rows));
+	cr_assert(eq(int, store_key_list(st, collect_key_rows, rows), 0));
+	cr_assert(eq(str, rows[0].peer, "HU-NAV-ROSZKE"));
+	cr_assert(eq(str, rows[0].current_line, "limes1:cur"));
+	cr_assert(eq(str, rows[0].previous_line, "limes1:old"));
+	cr_assert(eq(u64, rows[0].previous_until_ms, UINT64_C(1764182607120)));
+	cr_assert(eq(str, rows[0].changed_by, "ops"));
+	cr_assert(eq(str, rows[1].peer, "RS-CUSTOMS-HORGOS"));
+	cr_assert(eq(int, rows[1].next_state, STORE_KEY_ADOPTED));
+	cr_assert(eq(str, rows[1].changed_by, "customs-ops"));
+	cr_assert(eq(str, rows[1].next_line, "limes1:next"));
+	cr_assert(eq(u64, rows[1].seq, 5));
+	cr_assert(eq(u64, rows[1].announced_ms, 1000));
+	cr_assert(eq(str, rows[2].peer, ""));
+}
