@@ -322,6 +322,12 @@ struct rotation *rotation_new(struct peers *peers, struct store *store, struct c
 	if ((rc = load_own(r, err, err_len)) < 0)
 		goto fail;
 	rotation_apply(r);
+	/* durable before anything else runs: PostgreSQL's role lock is taken
+	 * outside a transaction */
+	if ((rc = commit_flush(commit)) < 0) {
+		snprintf(err, err_len, "cannot record the key rotation state in the store: %s", limes_strerror(rc));
+		goto fail;
+	}
 	return r;
 fail:
 	rotation_destroy(&r);

@@ -303,7 +303,8 @@ static int result_error(struct store *store, const PGresult *res, const char *wh
 PGresult *pg_exec(struct store *store, const struct pg_queries *q, int which,
 		  const struct pg_params *p, int *err, const char *what)
 {
-	static const char files[] = "cobaz"; /* enum pg_file */
+	static const char files[] = "cobazk"; /* enum pg_file, one letter each */
+	_Static_assert(sizeof(files) - 1 == PG_FILE_KEYS + 1, "a letter for every pg file");
 	char name[16];
 	uint32_t bit;
 	PGresult *res;
