@@ -7,7 +7,7 @@
 
 #include "proto/err.h"
 
-/* Schema version 4 (as SQLite's): key rotation. */
+/* Schema version 4 (SQLite: 5, after its index change): key rotation. */
 const char pg_keys_schema[] =
 	"CREATE TABLE peer_keys ("
 	" peer text PRIMARY KEY,"
