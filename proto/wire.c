@@ -582,16 +582,17 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 {
 	if (!f || !out || !out_len)
 		return LIMES_E_INVAL;
-	if (f->kind == WIRE_FRAME_ENVELOPE || f->kind == WIRE_FRAME_RECEIPT) {
-		/* Written by hand: the same bytes protobuf gives for field 1 (bytes) or
-		 * 2 (embedded Receipt), without decoding the payload to re-encode it. */
+	if (f->kind == WIRE_FRAME_ENVELOPE || f->kind == WIRE_FRAME_RECEIPT || f->kind == WIRE_FRAME_AUDIT_KEPT) {
+		/* Written by hand: the same bytes protobuf gives for field 1 (bytes),
+		 * 2 (embedded Receipt) or 15 (embedded AuditKept), without decoding
+		 * the payload to re-encode it. */
 		uint8_t prefix[FRAME_PREFIX_MAX];
 		size_t n;
 		uint8_t *buf;
 
 		if (!f->bytes || !f->len || f->len > SIZE_MAX - sizeof(prefix))
 			return LIMES_E_INVAL;
-		prefix[0] = f->kind == WIRE_FRAME_ENVELOPE ? 0x0a : 0x12;
+		prefix[0] = (uint8_t)(f->kind << 3 | 2);
 		n = 1 + put_varint(prefix + 1, f->len);
 		buf = malloc(n + f->len);
 		if (!buf)
@@ -693,6 +694,18 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		m.key_update_ack = &ack;
 		return pack_message(&m.base, out, out_len);
 	}
+	if (f->kind == WIRE_FRAME_AUDIT_KEPT_REQUEST) {
+		Limes__Frame m = LIMES__FRAME__INIT;
+		Limes__AuditKeptRequest rq = LIMES__AUDIT_KEPT_REQUEST__INIT;
+
+		if (f->kept_limit > WIRE_AUDIT_KEPT_MAX)
+			return LIMES_E_INVAL;
+		rq.has_limit = f->kept_limit != 0;
+		rq.limit = f->kept_limit;
+		m.kind_case = LIMES__FRAME__KIND_AUDIT_KEPT_REQUEST;
+		m.audit_kept_request = &rq;
+		return pack_message(&m.base, out, out_len);
+	}
 	if (f->kind == WIRE_FRAME_GOODBYE) {
 		Limes__Frame m = LIMES__FRAME__INIT;
 		Limes__Goodbye bye = LIMES__GOODBYE__INIT;
@@ -757,12 +770,14 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 	/* A oneof seen more than once would be "last one wins": refuse instead. */
 	if (spans[1].count + spans[2].count + spans[3].count + spans[WIRE_FRAME_GOODBYE].count +
 	    spans[WIRE_FRAME_AUDIT_CHECKPOINT].count + spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count +
-	    spans[WIRE_FRAME_KEY_UPDATE].count + spans[WIRE_FRAME_KEY_UPDATE_ACK].count != 1)
+	    spans[WIRE_FRAME_KEY_UPDATE].count + spans[WIRE_FRAME_KEY_UPDATE_ACK].count +
+	    spans[WIRE_FRAME_AUDIT_KEPT_REQUEST].count + spans[WIRE_FRAME_AUDIT_KEPT].count != 1)
 		return LIMES_E_ENV_MALFORMED;
 	for (int kind = 1; kind < MAX_FIELD; kind++)
 		if (spans[kind].count && (kind <= 3 || kind == WIRE_FRAME_GOODBYE || kind == WIRE_FRAME_AUDIT_CHECKPOINT ||
 					  kind == WIRE_FRAME_AUDIT_COUNTERSIGN || kind == WIRE_FRAME_KEY_UPDATE ||
-					  kind == WIRE_FRAME_KEY_UPDATE_ACK))
+					  kind == WIRE_FRAME_KEY_UPDATE_ACK || kind == WIRE_FRAME_AUDIT_KEPT_REQUEST ||
+					  kind == WIRE_FRAME_AUDIT_KEPT))
 			s = &spans[kind];
 	if (s->wire_type != 2)
 		return LIMES_E_ENV_MALFORMED;
@@ -781,6 +796,19 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 	}
 	if (f->kind == WIRE_FRAME_GOODBYE)
 		return 0; /* its reason is free text for humans: not read */
+	if (f->kind == WIRE_FRAME_AUDIT_KEPT_REQUEST) {
+		Limes__AuditKeptRequest *rq = limes__audit_kept_request__unpack(NULL, s->len, s->p);
+
+		if (!rq || (rq->has_limit && rq->limit > WIRE_AUDIT_KEPT_MAX)) {
+			if (rq)
+				limes__audit_kept_request__free_unpacked(rq, NULL);
+			memset(f, 0, sizeof(*f));
+			return LIMES_E_ENV_MALFORMED;
+		}
+		f->kept_limit = rq->has_limit && rq->limit ? rq->limit : WIRE_AUDIT_KEPT_MAX;
+		limes__audit_kept_request__free_unpacked(rq, NULL);
+		return 0;
+	}
 	if (f->kind == WIRE_FRAME_HEARTBEAT) {
 		Limes__Heartbeat *hb = limes__heartbeat__unpack(NULL, s->len, s->p);
 
@@ -825,4 +853,80 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 	f->bytes = s->p;
 	f->len = s->len;
 	return 0;
+}
+
+/* ------------------------------------------------------------ audit kept */
+
+int wire_audit_kept_pack(const struct wire_kept_checkpoint *cps, size_t n, uint64_t kept_total, uint8_t **out,
+			 size_t *out_len)
+{
+	Limes__AuditKept m = LIMES__AUDIT_KEPT__INIT;
+	Limes__AuditKeptCheckpoint *items = NULL, **ptrs = NULL;
+	int rc;
+
+	if ((n && !cps) || n > WIRE_AUDIT_KEPT_MAX || !out || !out_len)
+		return LIMES_E_INVAL;
+	items = calloc(n ? n : 1, sizeof(*items));
+	ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (!items || !ptrs) {
+		rc = LIMES_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (cps[i].body_len == 0 || cps[i].body_len > WIRE_AUDIT_BODY_MAX) {
+			rc = LIMES_E_INVAL;
+			goto out;
+		}
+		limes__audit_kept_checkpoint__init(&items[i]);
+		items[i].body.data = (uint8_t *)cps[i].body;
+		items[i].body.len = cps[i].body_len;
+		items[i].signature.data = (uint8_t *)cps[i].sig;
+		items[i].signature.len = WIRE_SIG_LEN;
+		items[i].countersignature.data = (uint8_t *)cps[i].countersig;
+		items[i].countersignature.len = WIRE_SIG_LEN;
+		ptrs[i] = &items[i];
+	}
+	m.n_checkpoints = n;
+	m.checkpoints = ptrs;
+	m.has_kept_total = true;
+	m.kept_total = kept_total;
+	rc = pack_message(&m.base, out, out_len);
+out:
+	free(ptrs);
+	free(items);
+	return rc;
+}
+
+int wire_audit_kept_unpack(const uint8_t *buf, size_t len, struct wire_kept_checkpoint *cps, size_t max, size_t *n,
+			   uint64_t *kept_total)
+{
+	Limes__AuditKept *m;
+	int rc = 0;
+
+	if (!buf || !cps || !n || !kept_total)
+		return LIMES_E_INVAL;
+	m = limes__audit_kept__unpack(NULL, len, buf);
+	if (!m)
+		return LIMES_E_ENV_MALFORMED;
+	if (m->n_checkpoints > max) {
+		rc = LIMES_E_ENV_MALFORMED;
+		goto out;
+	}
+	for (size_t i = 0; i < m->n_checkpoints; i++) {
+		const Limes__AuditKeptCheckpoint *c = m->checkpoints[i];
+		if (c->body.len == 0 || c->body.len > WIRE_AUDIT_BODY_MAX || c->signature.len != WIRE_SIG_LEN ||
+		    c->countersignature.len != WIRE_SIG_LEN) {
+			rc = LIMES_E_ENV_MALFORMED;
+			goto out;
+		}
+		memcpy(cps[i].body, c->body.data, c->body.len);
+		cps[i].body_len = c->body.len;
+		memcpy(cps[i].sig, c->signature.data, WIRE_SIG_LEN);
+		memcpy(cps[i].countersig, c->countersignature.data, WIRE_SIG_LEN);
+	}
+	*n = m->n_checkpoints;
+	*kept_total = m->has_kept_total ? m->kept_total : m->n_checkpoints;
+out:
+	limes__audit_kept__free_unpacked(m, NULL);
+	return rc;
 }

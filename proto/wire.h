@@ -165,7 +165,12 @@ enum wire_frame_kind {
 	WIRE_FRAME_AUDIT_COUNTERSIGN = 11, /* bytes: checkpoint body, sig: the countersignature */
 	WIRE_FRAME_KEY_UPDATE = 24,        /* bytes: body, sig: by the current key, sig2: by the next key */
 	WIRE_FRAME_KEY_UPDATE_ACK = 25,    /* bytes: WIRE_KEY_UPDATE_ACK_LEN bytes */
+	WIRE_FRAME_AUDIT_KEPT_REQUEST = 14, /* kept_limit: which of my checkpoints do you keep? */
+	WIRE_FRAME_AUDIT_KEPT = 15,        /* bytes: a serialized AuditKept (wire_audit_kept_*) */
 };
+
+/* The most kept checkpoints one AuditKept answer carries. */
+#define WIRE_AUDIT_KEPT_MAX 256
 
 /* Frame: one link message. For ENVELOPE and RECEIPT, bytes/len is the serialized Envelope or Receipt; on unpack it points into the caller's input buffer (no copy), so it lives as long as that buffer. */
 struct wire_frame {
@@ -175,7 +180,25 @@ struct wire_frame {
 	struct wire_heartbeat heartbeat;    /* for HEARTBEAT */
 	const uint8_t *sig;                 /* for the AUDIT kinds and KEY_UPDATE: WIRE_SIG_LEN bytes */
 	const uint8_t *sig2;                /* for KEY_UPDATE: the next key's signature, WIRE_SIG_LEN bytes */
+	uint32_t kept_limit;                /* for AUDIT_KEPT_REQUEST: 1..WIRE_AUDIT_KEPT_MAX */
 };
+
+/* One checkpoint of an AuditKept answer, copied out of the frame. */
+struct wire_kept_checkpoint {
+	uint8_t body[WIRE_AUDIT_BODY_MAX];
+	size_t body_len;
+	uint8_t sig[WIRE_SIG_LEN];
+	uint8_t countersig[WIRE_SIG_LEN];
+};
+/* Serializes an AuditKept of n (at most WIRE_AUDIT_KEPT_MAX) checkpoints
+ * into *out (malloc'd, caller frees); LIMES_E_INVAL on a body out of range. */
+int wire_audit_kept_pack(const struct wire_kept_checkpoint *cps, size_t n, uint64_t kept_total, uint8_t **out,
+			 size_t *out_len);
+/* Decodes an AuditKept into the caller's cps (room for max), *n and
+ * *kept_total; LIMES_E_ENV_MALFORMED on a body or signature of the wrong
+ * size or more checkpoints than max. */
+int wire_audit_kept_unpack(const uint8_t *buf, size_t len, struct wire_kept_checkpoint *cps, size_t max, size_t *n,
+			   uint64_t *kept_total);
 
 /* Checks an agency id: 1..64 characters of [A-Za-z0-9._-]. 0 or LIMES_E_INVAL. */
 int wire_agency_id_check(const char *id);

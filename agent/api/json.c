@@ -216,15 +216,28 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 	uint64_t queued = 0, oldest = 0;
 	bool have_stats = false;
 
-	/* A relayed peer shows its own last receipt and queue; its state is
-	 * its relay's link, named by "via" */
+	/* A relayed peer shows its own state (from its own receipts and
+	 * queue: core/relayed.c), last receipt and queue, and names its relay
+	 * ("via", "via_state"); link figures of the relay (RTT, clock offset,
+	 * since) are not its own, so they are null */
 	const struct peer *hop = peers_find(deps->peers, peer_next_hop(p));
 	const struct peer_link *own = peer_link(p);
-	const struct peer_link *link = peer_link(hop ? hop : p);
+	struct peer_link relayed_link;
+	const struct peer_link *link = own;
+	struct peer_relayed rs = { 0 };
 	int rc = peer_outbox_stats(p, deps->store, &queued, &oldest);
 	if (rc < 0)
 		log_warn("peer=%s event=outbox_stats_failed reason=\"%s\"", peer_id(p), limes_strerror(rc));
 	have_stats = rc == 0;
+	if (!peer_is_direct(p)) {
+		peer_relayed_state(p, hop, now, have_stats ? queued : 0, oldest, peers_config(deps->peers)->dead_after_ms,
+				   &rs);
+		memset(&relayed_link, 0, sizeof(relayed_link));
+		relayed_link.state = rs.state;
+		relayed_link.last_heard_ms = own->last_heard_ms;
+		snprintf(relayed_link.reason, sizeof(relayed_link.reason), "%s", rs.reason);
+		link = &relayed_link;
+	}
 	json_t *counters = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				     "sent", (json_int_t)n->n[PEER_SENT],
 				     "delivered", (json_int_t)n->n[PEER_DELIVERED],
@@ -234,6 +247,8 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 				     "duplicates", (json_int_t)n->n[PEER_DUPLICATES],
 				     "expired", (json_int_t)n->n[PEER_EXPIRED],
 				     "resent", (json_int_t)n->n[PEER_RESENT]);
+	if (counters)
+		json_object_set_new(counters, "audit_equivocations", json_integer((json_int_t)n->n[PEER_EQUIVOCATIONS]));
 	/* "s*": endpoint for a direct peer, via for a relayed one; "o?": null
 	 * for a figure not measured yet */
 	/* the envelope version agreed on our link to it (null: none yet, or relayed) */
@@ -270,6 +285,8 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 		json_object_set_new(o, "accepts", api_json_peer_accepts(p));
 	if (o)
 		json_object_set_new(o, "key", api_json_peer_key(deps, p));
+	if (o && !peer_is_direct(p))
+		json_object_set_new(o, "via_state", hop ? json_string(link_state_name(rs.relay_state)) : json_null());
 	return o;
 }
 

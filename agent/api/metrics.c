@@ -84,9 +84,21 @@ static void per_peer_gauge(struct text *t, const struct api_deps *deps, const ch
 		double v;
 		switch (which) {
 		case GAUGE_UP:
+			if (!peer_is_direct(p)) {
+				/* its own state (core/relayed.c), not its relay's */
+				struct peer_relayed rs;
+				if (peer_outbox_stats(p, deps->store, &queued, &oldest) < 0)
+					queued = oldest = 0;
+				peer_relayed_state(p, peers_find(deps->peers, peer_next_hop(p)), now, queued, oldest,
+						   peers_config(deps->peers)->dead_after_ms, &rs);
+				v = rs.state == LINK_UP ? 1 : 0;
+				break;
+			}
 			v = link->state == LINK_UP ? 1 : 0;
 			break;
 		case GAUGE_RTT:
+			if (!peer_is_direct(p))
+				continue; /* measured on the relay's link, not to it */
 			if (!link->has_rtt)
 				continue;
 			v = link->rtt_ms / 1000.0;
@@ -107,7 +119,7 @@ static void per_peer_gauge(struct text *t, const struct api_deps *deps, const ch
 		}
 		case GAUGE_CLOCK_OFFSET:
 		default:
-			if (!link->has_rtt)
+			if (!link->has_rtt || !peer_is_direct(p))
 				continue;
 			v = link->clock_offset_ms / 1000.0;
 			break;
@@ -169,6 +181,9 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 	per_peer_counter(&t, deps, "limes_messages_refused_total", "Envelopes from the peer refused", PEER_REFUSED);
 	per_peer_counter(&t, deps, "limes_messages_expired_total", "Messages to the peer that expired undelivered",
 			 PEER_EXPIRED);
+	per_peer_counter(&t, deps, "limes_audit_equivocations_total",
+			 "Audit checkpoints from the peer refused: a second, different one for a seq already countersigned",
+			 PEER_EQUIVOCATIONS);
 
 	header(&t, "limes_envelopes_refused_total", "counter", "Received envelopes refused, by reason");
 	for (int i = REASON_NONE + 1; i < REASON_COUNT && i < LINK_REASON_SLOTS; i++)

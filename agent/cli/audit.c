@@ -25,6 +25,7 @@
 #include "crypto/encode.h"
 #include "crypto/identity.h"
 #include "proto/err.h"
+#include "proto/wire.h"
 
 /* ------------------------------------------------------------ records */
 
@@ -389,18 +390,16 @@ static void verify_checkpoints(struct verifier *v, const struct records *r, uint
 	}
 }
 
-/* The neighbour's kept copies of our checkpoints ("kept" records of its export). */
-static int verify_neighbour(struct verifier *v, const struct records *r, const char *file, unsigned *n_seen)
+/* The neighbour's kept copies of our checkpoints ("kept" records of its
+ * export, or of `limes-agent audit-ask`), read from f; `label` names the
+ * source in faults. */
+static void verify_neighbour(struct verifier *v, const struct records *r, FILE *f, const char *label,
+			     unsigned *n_seen)
 {
-	FILE *f = fopen(file, "re");
 	char *line = NULL;
 	size_t cap = 0;
 	unsigned lineno = 0;
 
-	if (!f) {
-		fprintf(stderr, "limes audit verify: %s: cannot open\n", file);
-		return CLI_FAILED;
-	}
 	while (getline(&line, &cap, f) > 0) {
 		struct checkpoint c;
 		json_t *o;
@@ -422,7 +421,7 @@ static int verify_neighbour(struct verifier *v, const struct records *r, const c
 		    json_hex(o, "sig", c.sig, AUDIT_SIG_LEN, 0, NULL) < 0 ||
 		    json_hex(o, "countersig", c.countersig, AUDIT_SIG_LEN, 0, NULL) < 0 ||
 		    audit_checkpoint_parse(c.body, c.body_len, agent, &seq, head, &time_ms) < 0) {
-			fault(v, 0, "%s:%u: not a kept checkpoint record", file, lineno);
+			fault(v, 0, "%s:%u: not a kept checkpoint record", label, lineno);
 			json_decref(o);
 			continue;
 		}
@@ -432,11 +431,11 @@ static int verify_neighbour(struct verifier *v, const struct records *r, const c
 		}
 		const struct config_peer *p = config_peer_find(v->cfg, signer);
 		if (audit_checkpoint_verify(v->me.sign_pk, c.body, c.body_len, c.sig) < 0)
-			fault(v, 0, "%s:%u: checkpoint at entry %llu is not signed with this agent's key", file, lineno,
+			fault(v, 0, "%s:%u: checkpoint at entry %llu is not signed with this agent's key", label, lineno,
 			      (unsigned long long)seq);
 		else if (!p || audit_countersign_verify(p->key.sign_pk, signer, c.body, c.body_len, c.sig,
 							c.countersig) < 0)
-			fault(v, 0, "%s:%u: checkpoint at entry %llu: the countersignature of '%s' does not verify", file,
+			fault(v, 0, "%s:%u: checkpoint at entry %llu: the countersignature of '%s' does not verify", label,
 			      lineno, (unsigned long long)seq, signer);
 		else {
 			snprintf(whose, sizeof(whose), "the %s-countersigned", signer);
@@ -446,12 +445,35 @@ static int verify_neighbour(struct verifier *v, const struct records *r, const c
 		json_decref(o);
 	}
 	free(line);
+}
+
+/* Asks the running neighbours (limes-agent audit-ask, with this agent's
+ * key) for their kept copies and checks them. A neighbour that does not
+ * answer is an error, never a pass: CLI_UNAVAILABLE, named on stderr by
+ * audit-ask. */
+static int ask_neighbours(struct verifier *v, const struct records *r, const char *file, const char *peer,
+			  unsigned *n_seen)
+{
+	char *args[] = { "limes-agent", "audit-ask", "-c", (char *)file, peer ? "--peer" : NULL, (char *)peer, NULL };
+	pid_t pid;
+	FILE *f = cli_spawn_sibling("limes-agent", args, &pid);
+
+	if (!f) {
+		fprintf(stderr, "limes audit verify: cannot run limes-agent audit-ask\n");
+		return CLI_SOFTWARE;
+	}
+	verify_neighbour(v, r, f, "neighbour's answer", n_seen);
 	fclose(f);
-	return 0;
+	int status = cli_wait_sibling(pid);
+	if (status == CLI_UNAVAILABLE) {
+		fprintf(stderr, "limes audit verify: not verified against the neighbours: one did not answer (above)\n");
+		return CLI_UNAVAILABLE;
+	}
+	return status == 0 ? CLI_OK : status == CLI_USAGE || status == CLI_CONFIG ? status : CLI_FAILED;
 }
 
 static int do_verify(const char *file, const struct config *cfg, uint64_t from, const char *neighbour,
-		     const char *input, bool api)
+		     const char *input, bool api, bool ask, const char *ask_peer)
 {
 	struct verifier v = { .cfg = cfg };
 	struct records r = { 0 };
@@ -489,7 +511,17 @@ static int do_verify(const char *file, const struct config *cfg, uint64_t from, 
 	verify_entries(&v, &r, from);
 	verify_checkpoints(&v, &r, from, &n_cp, &n_cs);
 	if (neighbour) {
-		rc = verify_neighbour(&v, &r, neighbour, &n_seen);
+		FILE *nf = fopen(neighbour, "re");
+		if (!nf) {
+			fprintf(stderr, "limes audit verify: %s: cannot open\n", neighbour);
+			rc = CLI_FAILED;
+			goto out;
+		}
+		verify_neighbour(&v, &r, nf, neighbour, &n_seen);
+		fclose(nf);
+	}
+	if (ask) {
+		rc = ask_neighbours(&v, &r, file, ask_peer, &n_seen);
 		if (rc)
 			goto out;
 	}
@@ -500,7 +532,7 @@ static int do_verify(const char *file, const struct config *cfg, uint64_t from, 
 	} else {
 		printf("ok: audit trail of %s: %zu entries (last %llu), %u checkpoints, %u countersignatures", cfg->id,
 		       r.n, (unsigned long long)(r.n ? r.e[r.n - 1].stored_seq : 0), n_cp, n_cs);
-		if (neighbour)
+		if (neighbour || ask)
 			printf(", %u neighbour copies agree", n_seen);
 		printf("\n");
 	}
@@ -579,11 +611,14 @@ static int do_show(const char *file, const char *id)
 /* ------------------------------------------------------------ command */
 
 static const char usage[] =
-	"usage: limes audit verify -c FILE [--from SEQ] [--neighbour EXPORT] [--input EXPORT|-] [--api]\n"
+	"usage: limes audit verify -c FILE [--from SEQ] [--neighbour EXPORT] [--ask [--ask-peer ID]]\n"
+	"                              [--input EXPORT|-] [--api]\n"
 	"       limes audit export -c FILE [--since T] [--until T] [--msg ID] [--peer ID]\n"
 	"                              [--checkpoints] [--kept PEER|*] [--api]\n"
 	"       limes audit show -c FILE ID\n"
 	"The trail is read from the store of a stopped agent, or through the API of a running one.\n"
+	"--ask asks each running direct neighbour (or --ask-peer ID) for the checkpoints of ours it keeps\n"
+	"countersigned, over the link with this agent's key; one that does not answer fails the verify (69).\n"
 	"T is RFC 3339 UTC (2026-12-01T10:00:00Z), a date (2026-12-01) or unix ms.\n";
 
 int cli_audit(int argc, char **argv)
@@ -594,9 +629,11 @@ int cli_audit(int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' }, { "msg", required_argument, NULL, 'm' },
 		{ "peer", required_argument, NULL, 'p' }, { "kept", required_argument, NULL, 'k' },
 		{ "checkpoints", no_argument, NULL, 'C' }, { "input", required_argument, NULL, 'i' },
-		{ "api", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "api", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' },
+		{ "ask", no_argument, NULL, 'A' }, { "ask-peer", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 },
 	};
-	const char *file = NULL, *neighbour = NULL, *input = NULL;
+	const char *file = NULL, *neighbour = NULL, *input = NULL, *ask_peer = NULL;
+	bool ask = false;
 	char *extra[20];
 	size_t n_extra = 0;
 	char query[1200] = "";
@@ -624,6 +661,15 @@ int cli_audit(int argc, char **argv)
 		case 'n': neighbour = optarg; break;
 		case 'i': input = optarg; break;
 		case 'a': api = true; break;
+		case 'A': ask = true; break;
+		case 'P':
+			if (wire_agency_id_check(optarg) < 0) {
+				fprintf(stderr, "limes audit: --ask-peer: '%s' is not an agency id\n", optarg);
+				return CLI_USAGE;
+			}
+			ask = true;
+			ask_peer = optarg;
+			break;
 		case 'p':
 			if (strlen(optarg) > 64 || strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 							   "0123456789._-") != strlen(optarg)) {
@@ -711,7 +757,7 @@ int cli_audit(int argc, char **argv)
 		return CLI_CONFIG;
 	}
 	if (strcmp(sub, "verify") == 0) {
-		exit_code = do_verify(file, cfg, from, neighbour, input, api);
+		exit_code = do_verify(file, cfg, from, neighbour, input, api, ask, ask_peer);
 	} else {
 		if (qlen < sizeof(query) - 32)
 			snprintf(query + qlen, sizeof(query) - qlen, "%climit=1000000", qlen ? '&' : '?');

@@ -67,9 +67,15 @@ static void print_table(const json_t *doc)
 			snprintf(queued, sizeof(queued), "(relay)");
 		snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(p, "state")));
 		const char *reason = json_string_value(json_object_get(p, "reason"));
-		printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s%s%s%s%s\n", json_string_value(json_object_get(p, "id")),
-		       state, rtt, heard, queued, oldest, offset, via ? "  via " : "", via ? via : "",
-		       reason && reason[0] ? "  " : "", reason && reason[0] ? reason : "");
+		/* a relayed peer's row is its own; its relay's link state is said beside "via" */
+		const char *via_state = json_string_value(json_object_get(p, "via_state"));
+		char via_text[100] = "";
+		if (via)
+			snprintf(via_text, sizeof(via_text), "  relayed via %s%s%s%s", via, via_state ? " (" : "",
+				 via_state ? via_state : "", via_state ? ")" : "");
+		printf("%-24s %-10s %-10s %-12s %8s %-14s %-12s%s%s%s\n", json_string_value(json_object_get(p, "id")),
+		       state, rtt, heard, queued, oldest, offset, via_text, reason && reason[0] ? "  " : "",
+		       reason && reason[0] ? reason : "");
 		key_line(p);
 	}
 }

@@ -371,6 +371,20 @@ int audit_refused(struct audit *a, const char *peer, const uint8_t *id, const ch
 	return audit_finish(a);
 }
 
+int audit_refused_count(struct audit *a, const char *peer, const char *reason, uint64_t count,
+			const char *detail)
+{
+	struct audit_builder *b = audit_start(a, AUDIT_REFUSED);
+
+	if (!b)
+		return 0;
+	audit_put_text(b, AUDIT_T_PEER, peer);
+	audit_put_text(b, AUDIT_T_REASON, reason);
+	audit_put_u64(b, AUDIT_T_COUNT, count);
+	audit_put_text(b, AUDIT_T_DETAIL, detail);
+	return audit_finish(a);
+}
+
 int audit_read(struct audit *a, const char *client, const uint8_t (*ids)[STORE_ID_LEN], size_t n,
 	       const char *detail)
 {

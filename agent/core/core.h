@@ -78,6 +78,7 @@ enum peer_counter {
 	PEER_REFUSED,            /* envelopes from it we refused */
 	PEER_DUPLICATES,         /* replays from it answered as duplicates */
 	PEER_EXPIRED,            /* our deliveries to it that expired undelivered */
+	PEER_EQUIVOCATIONS,      /* audit checkpoints from it refused: a second, different one for a seq */
 	PEER_COUNTERS
 };
 struct peer_counters {
@@ -179,6 +180,19 @@ void peer_link_set_protocol(struct peer *p, uint32_t version);
 void peer_link_set_reason(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds n to one counter. */
 void peer_count(struct peer *p, enum peer_counter which, uint64_t n);
+
+/* The state of a relayed peer from its own evidence (relayed.c): down or
+ * connecting while its relay `hop` (NULL: not configured) is, degraded when
+ * a message to it waited longer than overdue_ms without a receipt from it
+ * since, else up; with the reason in words. queued and oldest_ms are its
+ * own (peer_outbox_stats). Never the relay's state copied. */
+struct peer_relayed {
+	enum link_state state;
+	enum link_state relay_state;
+	char reason[128];             /* as struct peer_link's */
+};
+void peer_relayed_state(const struct peer *p, const struct peer *hop, uint64_t now_ms, uint64_t queued,
+			uint64_t oldest_ms, uint64_t overdue_ms, struct peer_relayed *out);
 
 /* Queued count and oldest unacknowledged creation time toward a direct
  * peer (for a relayed one: of the messages to it, through its relay). Counting scans the queue, so when it takes long (a big backlog) the
@@ -467,6 +481,10 @@ int audit_relayed(struct audit *a, const char *peer, const char *author, const c
 int audit_refused(struct audit *a, const char *peer, const uint8_t *id, const char *reason,
 		  const char *detail);
 /* The consultation log: client read these n inbox messages. */
+/* One entry standing for `count` refusals of peer's not recorded one by
+ * one (the bound on refusal entries, link/refusals.c). */
+int audit_refused_count(struct audit *a, const char *peer, const char *reason, uint64_t count,
+			const char *detail);
 int audit_read(struct audit *a, const char *client, const uint8_t (*ids)[STORE_ID_LEN], size_t n,
 	       const char *detail);
 /* A client's request refused for want of `right`; id may be NULL. */
@@ -500,6 +518,7 @@ struct link_stats {
 	uint64_t frames_oversized;     /* of those, longer than max_frame (read, logged, dropped) */
 	uint64_t relayed;
 	uint64_t refused_handshakes;
+	uint64_t audit_equivocations;  /* neighbours' second, different checkpoints refused */
 };
 
 #endif

@@ -534,6 +534,7 @@ static void stop_parts(struct agent *agent)
 {
 	/* what the last turn staged is committed and answered before the API
 	 * goes, with a checkpoint of the trail's head as it stops */
+	links_flush_audit(agent->links);
 	if (agent->audit && store_healthy(agent->store) &&
 	    audit_checkpoint_tick(agent->audit, clock_now_ms(), true) < 0)
 		log_error("event=audit_checkpoint_failed at=stop");

@@ -38,5 +38,10 @@ const char *agent_id(const struct agent *agent);
 /* `limes-agent audit-dump ARGS`: prints a stopped agent's audit trail as
  * JSON lines (docs/audit.md); returns the process exit status. */
 int agent_audit_dump(int argc, char **argv);
+/* `limes-agent audit-ask ARGS`: asks the direct neighbours, with this
+ * agent's key, for the checkpoints of ours they keep countersigned and
+ * prints them as "kept" JSON lines (docs/audit.md); exit 69 when one did
+ * not answer. */
+int agent_audit_ask(int argc, char **argv);
 
 #endif

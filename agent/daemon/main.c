@@ -43,6 +43,9 @@ int main(int argc, char **argv)
 	/* the store-reading half of `limes audit` (the CLI links no SQLite) */
 	if (argc > 1 && strcmp(argv[1], "audit-dump") == 0)
 		return agent_audit_dump(argc - 1, argv + 1);
+	/* the neighbour-asking half of `limes audit verify --ask` (the CLI links no ZeroMQ) */
+	if (argc > 1 && strcmp(argv[1], "audit-ask") == 0)
+		return agent_audit_ask(argc - 1, argv + 1);
 
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {

@@ -13,7 +13,9 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "core/events.h"
 #include "crypto/audit.h"
+#include "crypto/encode.h"
 #include "proto/err.h"
 
 /* Checkpoints offered per neighbour per push, and how long an offered one
@@ -32,6 +34,7 @@ struct audit_answer {
 struct link_audit {
 	struct audit_answer answers[AUDIT_ANSWERS_MAX]; /* waiting for the commit */
 	size_t n_answers;
+	struct ratelimit asked;       /* AuditKeptRequest answers per peer (a few a second) */
 };
 
 struct push_ctx {
@@ -94,6 +97,46 @@ void link_audit_push(struct links *L, uint64_t now)
 	}
 }
 
+/* Is this signed checkpoint a second, different one for a seq we already
+ * countersigned for the peer (equivocation: two chains shown to two
+ * parties)? Then it is refused: not countersigned, not kept (the first
+ * stays), logged with the peer named, recorded in the trail and counted. */
+static bool equivocates(struct links *L, const char *peer_id, struct peer *p, const struct wire_frame *f,
+			uint64_t seq, const uint8_t head[AUDIT_HASH_LEN])
+{
+	uint8_t kept[WIRE_AUDIT_BODY_MAX], kept_head[AUDIT_HASH_LEN];
+	char author[65], detail[200], kept_hex[17], offered_hex[17];
+	uint64_t kseq, ktime;
+	size_t kept_len = 0;
+	int rc = store_audit_kept_body(L->deps.store, peer_id, seq, kept, sizeof(kept), &kept_len);
+
+	if (rc == LIMES_E_NOTFOUND || (rc == 0 && kept_len == f->len && memcmp(kept, f->bytes, f->len) == 0))
+		return false; /* new, or the same one offered again (our answer was lost) */
+	if (rc < 0) {
+		log_warn("peer=%s event=audit_checkpoint_unchecked seq=%llu reason=%s action=\"it is offered again\"",
+			 peer_id, (unsigned long long)seq, limes_errname(rc));
+		return true;
+	}
+	memset(kept_head, 0, sizeof(kept_head));
+	if (audit_checkpoint_parse(kept, kept_len, author, &kseq, kept_head, &ktime) < 0)
+		memset(kept_head, 0, sizeof(kept_head));
+	encode_hex(kept_hex, sizeof(kept_hex), kept_head, 8);
+	encode_hex(offered_hex, sizeof(offered_hex), head, 8);
+	snprintf(detail, sizeof(detail),
+		 "a second, different checkpoint at entry %llu: head %s... countersigned before, head %s... offered now",
+		 (unsigned long long)seq, kept_hex, offered_hex);
+	peer_count(p, PEER_EQUIVOCATIONS, 1);
+	L->stats.audit_equivocations++;
+	log_warn("peer=%s event=audit_equivocation seq=%llu kept_head=%s offered_head=%s action=\"refused, the first "
+		 "is kept\"", peer_id, (unsigned long long)seq, kept_hex, offered_hex);
+	events_add(peers_events(L->deps.peers), clock_now_ms(), "audit_equivocation", peer_id, "", "equivocation",
+		   detail);
+	rc = link_refusal_record(L, peer_id, NULL, "equivocation", detail);
+	if (rc < 0)
+		log_error("peer=%s event=audit_failed what=equivocation reason=\"%s\"", peer_id, limes_strerror(rc));
+	return true;
+}
+
 /* A neighbour's checkpoint on the ROUTER: verify, keep, countersign after the commit. */
 void link_audit_on_checkpoint(struct links *L, struct inbound *in, const struct wire_frame *f)
 {
@@ -119,6 +162,8 @@ void link_audit_on_checkpoint(struct links *L, struct inbound *in, const struct 
 		log_warn("peer=%s event=bad_sig what=audit_checkpoint seq=%llu", in->peer_id, (unsigned long long)seq);
 		return;
 	}
+	if (equivocates(L, in->peer_id, p, f, seq, head))
+		return;
 	if (L->audit->n_answers == AUDIT_ANSWERS_MAX)
 		return; /* the author offers it again later */
 	struct audit_answer *a = &L->audit->answers[L->audit->n_answers];
@@ -208,6 +253,81 @@ void link_audit_on_countersign(struct links *L, struct outlink *ol, const struct
 			 limes_errname(rc));
 	else
 		log_debug("peer=%s event=audit_countersigned seq=%llu", ol->peer_id, (unsigned long long)seq);
+}
+
+struct kept_answer {
+	struct wire_kept_checkpoint *cps;
+	size_t n;
+};
+
+static int collect_kept(void *arg, const struct store_audit_kept *k)
+{
+	struct kept_answer *a = arg;
+
+	if (a->n == WIRE_AUDIT_KEPT_MAX || k->body_len == 0 || k->body_len > WIRE_AUDIT_BODY_MAX)
+		return 0;
+	struct wire_kept_checkpoint *c = &a->cps[a->n++];
+	memcpy(c->body, k->body, k->body_len);
+	c->body_len = k->body_len;
+	memcpy(c->sig, k->sig, WIRE_SIG_LEN);
+	memcpy(c->countersig, k->countersig, WIRE_SIG_LEN);
+	return 0;
+}
+
+static int count_kept(void *arg, const struct store_audit_kept *k)
+{
+	(void)k;
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+void link_audit_on_kept_request(struct links *L, const char *peer_id, const uint8_t *routing_id, size_t routing_len,
+				const struct wire_frame *f)
+{
+	struct kept_answer a = { 0 };
+	struct inbound to;
+	uint64_t suppressed, total = 0;
+	uint8_t *packed = NULL;
+	size_t packed_len = 0;
+	const char *why = "";
+	int rc;
+
+	/* each answer reads the store: a peer asking in a loop gets a few a second */
+	if (!ratelimit_pass(&L->audit->asked, peer_id, &suppressed)) {
+		log_debug("peer=%s event=audit_kept_request_dropped reason=\"asked too often\"", peer_id);
+		return;
+	}
+	if (routing_len > sizeof(to.routing_id))
+		return;
+	a.cps = calloc(WIRE_AUDIT_KEPT_MAX, sizeof(*a.cps));
+	if (!a.cps) {
+		log_warn("peer=%s event=audit_kept_unanswered reason=\"out of memory\"", peer_id);
+		return;
+	}
+	rc = store_audit_kept_latest(L->deps.store, peer_id, f->kept_limit, collect_kept, &a);
+	if (rc >= 0)
+		rc = store_audit_kept_list(L->deps.store, peer_id, count_kept, &total);
+	if (rc >= 0)
+		rc = wire_audit_kept_pack(a.cps, a.n, total, &packed, &packed_len);
+	if (rc < 0) {
+		log_warn("peer=%s event=audit_kept_unanswered reason=%s", peer_id, limes_errname(rc));
+		goto out;
+	}
+	/* the answer goes to the connection that asked, which need not be the
+	 * neighbour's agent (whose routing id stays as it was) */
+	memset(&to, 0, sizeof(to));
+	snprintf(to.peer_id, sizeof(to.peer_id), "%s", peer_id);
+	memcpy(to.routing_id, routing_id, routing_len);
+	to.routing_len = routing_len;
+	struct wire_frame answer = { .kind = WIRE_FRAME_AUDIT_KEPT, .bytes = packed, .len = packed_len };
+	if (link_send_routed(L, &to, &answer, &why) < 0)
+		log_warn("peer=%s event=audit_kept_unanswered reason=\"%s\"", peer_id, why);
+	else
+		log_info("peer=%s event=audit_kept_answered count=%zu kept=%llu suppressed=%llu", peer_id, a.n,
+			 (unsigned long long)total, (unsigned long long)suppressed);
+out:
+	free(packed);
+	free(a.cps);
 }
 
 struct link_audit *link_audit_new(void)

@@ -66,7 +66,7 @@ static int common_options(const struct config *cfg, void *s)
 /* Connects the DEALER to each endpoint of a comma-separated list (the nodes
  * of a neighbour's HA pair): only the active node binds, and ZMQ_IMMEDIATE
  * keeps messages off the connections that never complete. 0 or -1. */
-static int connect_each(void *s, const char *endpoints)
+int link_connect_each(void *s, const char *endpoints)
 {
 	char one[CONFIG_ENDPOINT_MAX];
 	const char *p = endpoints;
@@ -114,7 +114,7 @@ static int outlink_connect(struct links *L, struct outlink *ol)
 	/* a failed monitor costs diagnosis, not the link */
 	if (link_monitor_start(L, ol, s) < 0)
 		log_warn("peer=%s event=monitor_failed reason=\"%s\"", ol->peer_id, zmq_strerror(zmq_errno()));
-	if (connect_each(s, peer_conf(p)->endpoint) < 0)
+	if (link_connect_each(s, peer_conf(p)->endpoint) < 0)
 		goto fail;
 	ol->watch = zsock_watch(L->zl, s, link_dealer_drain, ol);
 	if (!ol->watch) {
@@ -273,6 +273,13 @@ static void on_tick(uv_timer_t *timer)
 	link_rotation_answer(L);
 	/* a neighbour back up gets the checkpoints it missed */
 	link_audit_push(L, now);
+	link_refusals_flush(L, false);
+}
+
+void links_flush_audit(struct links *L)
+{
+	if (L && !L->stopped)
+		link_refusals_flush(L, true);
 }
 
 /* ---------------------------------------------------------------- life cycle */
@@ -369,7 +376,10 @@ struct links *links_new(const struct link_deps *deps, char *err, size_t err_len)
 	}
 	L->deps = *deps;
 	L->audit = link_audit_new();
-	if (!L->audit) {
+	L->refusals = link_refusals_new();
+	if (!L->audit || !L->refusals) {
+		link_refusals_free(&L->refusals);
+		link_audit_free(&L->audit);
 		free(L);
 		snprintf(err, err_len, "out of memory");
 		return NULL;
@@ -448,6 +458,7 @@ void links_destroy(struct links **pL)
 	link_recv_free(L);
 	envelope_root_cache_destroy(&L->roots);
 	link_audit_free(&L->audit);
+	link_refusals_free(&L->refusals);
 	zloop_destroy(&L->zl);
 	if (L->ctx) {
 		int rc;

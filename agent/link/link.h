@@ -71,6 +71,22 @@ void links_on_commit(void *links, int rc, unsigned changes);
  * links): the ROUTER listens with the new key (every connection to it is
  * dropped and comes back) and every DEALER connects again with it. */
 void links_rekey(void *links);
+struct config;
+struct identity;
+struct wire_kept_checkpoint;
+/* Asks the direct neighbour peer_id of cfg, on a connection of its own with
+ * our key `me` (borrowed), for the newest audit checkpoints of ours it keeps
+ * countersigned (ask.c); blocks up to timeout_ms (a one-shot tool, never
+ * on the agent's loop). fn gets each one (lent for the call), *kept_total how
+ * many it keeps in all. 0; LIMES_E_AGAIN when it did not answer in time,
+ * LIMES_E_UNKNOWN_PEER, or another LIMES_E_*; `why` then says what failed,
+ * naming the peer and its endpoint. */
+int link_ask_kept(const struct config *cfg, const struct identity *me, const char *peer_id, int timeout_ms,
+		  int (*fn)(void *arg, const struct wire_kept_checkpoint *cp), void *arg, uint64_t *kept_total,
+		  char *why, size_t why_len);
+/* Writes the audit entries the links hold back (refusals counted beyond
+ * each peer's allowance): call before the last commit of a stop. */
+void links_flush_audit(struct links *links);
 /* Agent-wide link figures (struct link_stats in core/core.h); borrowed,
  * valid as long as the links. */
 const struct link_stats *links_stats(const struct links *links);

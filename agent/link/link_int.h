@@ -87,6 +87,7 @@ struct links {
 	 * Ed25519 verify however its envelopes arrive */
 	struct envelope_root_cache *roots;
 	struct link_audit *audit;     /* audit.c: countersignatures waiting for the commit */
+	struct link_refusals *refusals; /* refusals.c: the trail's refusal entries, bounded per peer */
 	char key_why[200];            /* the last key refusal, in words (keys.c) */
 	struct envelope_peer *previous_pair; /* rotation.c: for one envelope sealed to our replaced key */
 };
@@ -107,6 +108,8 @@ bool link_zap_drain(struct zsock *zs, void *arg);
  * (COMMIT_*, 0 for none a listener cares about); 0 or the store's error,
  * and then the caller writes nothing. */
 int link_stage(struct links *L, unsigned changes);
+/* link.c: connects s to each endpoint of a comma-separated list; 0 or -1. */
+int link_connect_each(void *s, const char *endpoints);
 /* link.c: records a state change of ol's peer (logging up and down). */
 void link_set_state(struct links *L, struct outlink *ol, enum link_state state, const char *why);
 
@@ -173,9 +176,23 @@ void link_audit_push(struct links *L, uint64_t now);
 /* A neighbour's checkpoint (ROUTER) / countersignature of ours (DEALER). */
 void link_audit_on_checkpoint(struct links *L, struct inbound *in, const struct wire_frame *f);
 void link_audit_on_countersign(struct links *L, struct outlink *ol, const struct wire_frame *f);
+/* A neighbour's AuditKeptRequest (ROUTER), possibly on a connection of
+ * its own: answered at once to routing_id with the newest checkpoints of
+ * its that we keep. */
+void link_audit_on_kept_request(struct links *L, const char *peer_id, const uint8_t *routing_id, size_t routing_len,
+				const struct wire_frame *f);
 /* After a commit: send the countersignatures whose keeping is durable; or drop them. */
 void link_audit_send_answers(struct links *L);
 void link_audit_drop_answers(struct links *L);
+/* refusals.c: records a refusal of peer's in the trail (staged), or counts
+ * it once the peer's entries for the window are spent; 0 or LIMES_E_*. */
+int link_refusal_record(struct links *L, const char *peer, const uint8_t *id, const char *reason,
+			const char *detail);
+/* refusals.c: writes one entry with the count for each window that ended
+ * (all: every open one, at a stop). */
+void link_refusals_flush(struct links *L, bool all);
+struct link_refusals *link_refusals_new(void);
+void link_refusals_free(struct link_refusals **R);
 /* monitor.c: watches the handshakes and disconnections of `dealer` (ol's,
  * before it connects); 0 or LIMES_E_*. */
 int link_monitor_start(struct links *L, struct outlink *ol, void *dealer);

@@ -98,10 +98,7 @@ static void reject(struct links *L, struct inbound *in, const char *addressee, c
 			 link_hex_id(id), limes_errname(err), reason_name(reason), detail,
 			 (unsigned long long)suppressed);
 	static const uint8_t zero[16];
-	int arc = link_stage(L, 0);
-	if (arc == 0)
-		arc = audit_refused(commit_audit(L->deps.commit), in->peer_id, memcmp(id, zero, 16) ? id : NULL,
-				    reason_name(reason), detail);
+	int arc = link_refusal_record(L, in->peer_id, memcmp(id, zero, 16) ? id : NULL, reason_name(reason), detail);
 	if (arc < 0)
 		log_error("peer=%s msg=%s event=audit_failed what=refused reason=\"%s\"", in->peer_id,
 			  link_hex_id(id), limes_strerror(arc));
@@ -492,11 +489,17 @@ bool link_router_drain(struct zsock *zs, void *arg)
 			goto next;
 		}
 		uint64_t now = clock_now_ms();
+		struct wire_frame f;
+		int rc = wire_frame_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), max_frame, &f);
+		if (rc == 0 && f.kind == WIRE_FRAME_AUDIT_KEPT_REQUEST) {
+			/* asked on a connection of its own (`limes audit verify
+			 * --ask`, with the neighbour's key): not its agent's link */
+			link_audit_on_kept_request(L, peer_id, zmq_msg_data(&rid), zmq_msg_size(&rid), &f);
+			goto next;
+		}
 		in->routing_len = zmq_msg_size(&rid);
 		memcpy(in->routing_id, zmq_msg_data(&rid), in->routing_len);
 		peer_link_heard(p, now);
-		struct wire_frame f;
-		int rc = wire_frame_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg), max_frame, &f);
 		if (rc < 0) {
 			link_frame_refused(L, peer_id, rc, zmq_msg_size(&msg), max_frame);
 		} else if (f.kind == WIRE_FRAME_ENVELOPE) {

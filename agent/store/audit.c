@@ -70,6 +70,8 @@ enum {
 	SQL_KEPT_LIST,
 	SQL_KEPT_LIST_ALL,
 	SQL_MSG_CLIENT,
+	SQL_KEPT_GET,
+	SQL_KEPT_LATEST,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -107,6 +109,11 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"SELECT peer, seq, body, sig, countersig, time_ms FROM audit_kept ORDER BY peer, seq",
 	/* who submitted a message: an access check, beside the trail's queries */
 	[SQL_MSG_CLIENT] = "SELECT client FROM messages WHERE id = ?1",
+	[SQL_KEPT_GET] = "SELECT body FROM audit_kept WHERE peer = ?1 AND seq = ?2",
+	/* a neighbour asking what we keep of it gets the newest, in seq order */
+	[SQL_KEPT_LATEST] =
+		"SELECT peer, seq, body, sig, countersig, time_ms FROM (SELECT * FROM audit_kept WHERE peer = ?1"
+		" ORDER BY seq DESC LIMIT ?2) ORDER BY seq",
 };
 
 static const struct store_queries queries = { STORE_FILE_AUDIT, SQL_COUNT_, sql_text };
@@ -400,23 +407,12 @@ int sqlite_audit_kept_put(struct store *store, const struct store_audit_kept *k)
 	return err ? err : store_step_done(store, stmt, "audit kept put");
 }
 
-int sqlite_audit_kept_list(struct store *store, const char *peer,
-			  int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+/* Visits the kept rows stmt (bound) selects; count or error. */
+static int kept_visit(struct store *store, sqlite3_stmt *stmt, int (*fn)(void *arg, const struct store_audit_kept *k),
+		      void *arg)
 {
 	int err = 0, rc, count = 0;
-	sqlite3_stmt *stmt;
 
-	if (!store || !fn)
-		return LIMES_E_INVAL;
-	stmt = stmt_get(store, peer ? SQL_KEPT_LIST : SQL_KEPT_LIST_ALL, &err);
-	if (!stmt)
-		return err;
-	if (peer) {
-		err = store_bind_result(store, sqlite3_bind_text(stmt, 1, peer, -1, SQLITE_STATIC) != SQLITE_OK,
-					"audit kept list");
-		if (err)
-			return err;
-	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		struct store_audit_kept k;
 		memset(&k, 0, sizeof(k));
@@ -436,6 +432,76 @@ int sqlite_audit_kept_list(struct store *store, const char *peer,
 		err = store_sqlite_error(store, rc, "audit kept list");
 	store_reset(stmt);
 	return err ? err : count;
+}
+
+int sqlite_audit_kept_list(struct store *store, const char *peer,
+			  int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+{
+	int err = 0;
+	sqlite3_stmt *stmt;
+
+	if (!store || !fn)
+		return LIMES_E_INVAL;
+	stmt = stmt_get(store, peer ? SQL_KEPT_LIST : SQL_KEPT_LIST_ALL, &err);
+	if (!stmt)
+		return err;
+	if (peer) {
+		err = store_bind_result(store, sqlite3_bind_text(stmt, 1, peer, -1, SQLITE_STATIC) != SQLITE_OK,
+					"audit kept list");
+		if (err)
+			return err;
+	}
+	return kept_visit(store, stmt, fn, arg);
+}
+
+int sqlite_audit_kept_latest(struct store *store, const char *peer, size_t limit,
+			    int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+{
+	int err = 0;
+	bool bad = false;
+	sqlite3_stmt *stmt;
+
+	if (!store || !fn || !store_agency_ok(peer) || limit == 0)
+		return LIMES_E_INVAL;
+	stmt = stmt_get(store, SQL_KEPT_LATEST, &err);
+	if (!stmt)
+		return err;
+	bad |= sqlite3_bind_text(stmt, 1, peer, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 2, (sqlite3_int64)limit) != SQLITE_OK;
+	err = store_bind_result(store, bad, "audit kept latest");
+	return err ? err : kept_visit(store, stmt, fn, arg);
+}
+
+int sqlite_audit_kept_body(struct store *store, const char *peer, uint64_t seq, uint8_t *body, size_t cap,
+			  size_t *len)
+{
+	int err = 0, rc;
+	bool bad = false;
+	sqlite3_stmt *stmt;
+
+	if (!store || !store_agency_ok(peer) || !body || !len)
+		return LIMES_E_INVAL;
+	stmt = stmt_get(store, SQL_KEPT_GET, &err);
+	if (!stmt)
+		return err;
+	bad |= sqlite3_bind_text(stmt, 1, peer, -1, SQLITE_STATIC) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 2, (sqlite3_int64)seq) != SQLITE_OK;
+	err = store_bind_result(store, bad, "audit kept get");
+	if (err)
+		return err;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(stmt, 0);
+		*len = n < cap ? n : cap;
+		if (*len)
+			memcpy(body, sqlite3_column_blob(stmt, 0), *len);
+	} else if (rc == SQLITE_DONE) {
+		err = LIMES_E_NOTFOUND;
+	} else {
+		err = store_sqlite_error(store, rc, "audit kept get");
+	}
+	store_reset(stmt);
+	return err;
 }
 
 int sqlite_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len)

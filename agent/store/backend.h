@@ -111,6 +111,10 @@ struct store_ops {
 	int (*audit_kept_put)(struct store *store, const struct store_audit_kept *k);
 	int (*audit_kept_list)(struct store *store, const char *peer,
 			       int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+	int (*audit_kept_latest)(struct store *store, const char *peer, size_t limit,
+				 int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+	int (*audit_kept_body)(struct store *store, const char *peer, uint64_t seq, uint8_t *body, size_t cap,
+			       size_t *len);
 	int (*message_client)(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
 	/* key rotation (key_row in store.h) */
 	int (*key_put)(struct store *store, const struct store_key_row *row);

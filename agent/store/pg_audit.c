@@ -81,6 +81,8 @@ enum {
 	SQL_KEPT_LIST,
 	SQL_KEPT_LIST_ALL,
 	SQL_MSG_CLIENT,
+	SQL_KEPT_GET,
+	SQL_KEPT_LATEST,
 	SQL_COUNT_
 };
 
@@ -127,6 +129,11 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"SELECT peer, seq, body, sig, countersig, time_ms FROM audit_kept ORDER BY peer, seq",
 	/* who submitted a message: an access check, beside the trail's queries */
 	[SQL_MSG_CLIENT] = "SELECT client FROM messages WHERE id = $1",
+	[SQL_KEPT_GET] = "SELECT body FROM audit_kept WHERE peer = $1 AND seq = $2",
+	/* a neighbour asking what we keep of it gets the newest, in seq order */
+	[SQL_KEPT_LATEST] =
+		"SELECT peer, seq, body, sig, countersig, time_ms FROM (SELECT * FROM audit_kept WHERE peer = $1"
+		" ORDER BY seq DESC LIMIT $2) newest ORDER BY seq",
 };
 
 static const struct pg_queries queries = { PG_FILE_AUDIT, SQL_COUNT_, sql_text };
@@ -389,18 +396,11 @@ int pg_audit_kept_put(struct store *store, const struct store_audit_kept *k)
 	return pg_exec_done(store, &queries, SQL_KEPT_INSERT, &p, NULL, "audit kept put");
 }
 
-int pg_audit_kept_list(struct store *store, const char *peer,
-		       int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+/* Visits the kept rows of res (cleared here); count. */
+static int kept_rows(PGresult *res, int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
 {
-	struct pg_params p = { 0 };
-	PGresult *res;
-	int err = 0, count = 0;
+	int count = 0;
 
-	if (peer)
-		pg_param_text(&p, peer);
-	res = pg_exec(store, &queries, peer ? SQL_KEPT_LIST : SQL_KEPT_LIST_ALL, &p, &err, "audit kept list");
-	if (!res)
-		return err;
 	for (int r = 0; r < PQntuples(res); r++) {
 		struct store_audit_kept k;
 		memset(&k, 0, sizeof(k));
@@ -417,6 +417,56 @@ int pg_audit_kept_list(struct store *store, const char *peer,
 	}
 	PQclear(res);
 	return count;
+}
+
+int pg_audit_kept_list(struct store *store, const char *peer,
+		       int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+{
+	struct pg_params p = { 0 };
+	PGresult *res;
+	int err = 0;
+
+	if (peer)
+		pg_param_text(&p, peer);
+	res = pg_exec(store, &queries, peer ? SQL_KEPT_LIST : SQL_KEPT_LIST_ALL, &p, &err, "audit kept list");
+	return res ? kept_rows(res, fn, arg) : err;
+}
+
+int pg_audit_kept_latest(struct store *store, const char *peer, size_t limit,
+			 int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+{
+	struct pg_params p = { 0 };
+	PGresult *res;
+	int err = 0;
+
+	pg_param_text(&p, peer);
+	pg_param_i64(&p, (int64_t)limit);
+	res = pg_exec(store, &queries, SQL_KEPT_LATEST, &p, &err, "audit kept latest");
+	return res ? kept_rows(res, fn, arg) : err;
+}
+
+int pg_audit_kept_body(struct store *store, const char *peer, uint64_t seq, uint8_t *body, size_t cap, size_t *len)
+{
+	struct pg_params p = { 0 };
+	PGresult *res;
+	int err = 0;
+
+	pg_param_text(&p, peer);
+	pg_param_i64(&p, (int64_t)seq);
+	res = pg_exec(store, &queries, SQL_KEPT_GET, &p, &err, "audit kept get");
+	if (!res)
+		return err;
+	if (PQntuples(res) == 1) {
+		size_t n = 0;
+		const uint8_t *b = pg_bytes(res, 0, 0, &n);
+		*len = n < cap ? n : cap;
+		if (*len)
+			memcpy(body, b, *len);
+	} else {
+		err = LIMES_E_NOTFOUND;
+	}
+	PQclear(res);
+	return err;
 }
 
 int pg_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len)

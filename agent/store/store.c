@@ -430,6 +430,22 @@ int store_audit_kept_list(struct store *store, const char *peer,
 	return DISPATCH(store, LIMES_E_INVAL, audit_kept_list, store, peer, fn, arg);
 }
 
+int store_audit_kept_latest(struct store *store, const char *peer, size_t limit,
+			    int (*fn)(void *arg, const struct store_audit_kept *k), void *arg)
+{
+	if (!fn || !peer || !peer[0] || strlen(peer) > STORE_AGENCY_MAX || limit == 0)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_kept_latest, store, peer, limit, fn, arg);
+}
+
+int store_audit_kept_body(struct store *store, const char *peer, uint64_t seq, uint8_t *body, size_t cap,
+			  size_t *len)
+{
+	if (!peer || !peer[0] || strlen(peer) > STORE_AGENCY_MAX || !body || !len)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, audit_kept_body, store, peer, seq, body, cap, len);
+}
+
 int store_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len)
 {
 	if (!id || !buf || len == 0)

@@ -515,6 +515,15 @@ int store_audit_kept_put(struct store *store, const struct store_audit_kept *k);
  * then seq; lent rows. Count or error. */
 int store_audit_kept_list(struct store *store, const char *peer,
 			  int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+/* The same for the newest `limit` kept checkpoints of peer, visited in seq
+ * order (what a neighbour asking for its own gets). Count or error. */
+int store_audit_kept_latest(struct store *store, const char *peer, size_t limit,
+			    int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+/* The body of peer's kept checkpoint seq, copied into the caller's body
+ * (at most cap bytes, *len set): 0, LIMES_E_NOTFOUND or an error. Sees what
+ * the open transaction staged. */
+int store_audit_kept_body(struct store *store, const char *peer, uint64_t seq, uint8_t *body, size_t cap,
+			  size_t *len);
 /* ------------------------------------------------------------ cases and body retention */
 
 /* One message of a case, sent or received, as store_case_get() finds it:

@@ -160,6 +160,10 @@ int sqlite_audit_countersigs(struct store *store, uint64_t seq,
 int sqlite_audit_kept_put(struct store *store, const struct store_audit_kept *k);
 int sqlite_audit_kept_list(struct store *store, const char *peer,
 			   int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+int sqlite_audit_kept_latest(struct store *store, const char *peer, size_t limit,
+			     int (*fn)(void *arg, const struct store_audit_kept *k), void *arg);
+int sqlite_audit_kept_body(struct store *store, const char *peer, uint64_t seq, uint8_t *body, size_t cap,
+			   size_t *len);
 int sqlite_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char *buf, size_t len);
 
 #endif
