@@ -162,7 +162,7 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 	header(&t, "limes_role", "gauge", "1 when this node is the agency's active node, 0 when standby");
 	put(&t, "limes_role{node=\"%s\",role=\"%s\"} %d\n", role.node, role.standby ? "standby" : "active",
 	    role.standby ? 0 : 1);
-	per_peer_gauge(&t, deps, "limes_peer_up", "1 when the link to the peer (or its relay) is up", GAUGE_UP);
+	per_peer_gauge(&t, deps, "limes_peer_up", "1 when the link to the peer is up (a relayed peer: its relay up and its own receipts coming back)", GAUGE_UP);
 	per_peer_gauge(&t, deps, "limes_peer_rtt_seconds", "Smoothed round-trip time measured by heartbeats",
 		       GAUGE_RTT);
 	per_peer_gauge(&t, deps, "limes_peer_queued_messages",
