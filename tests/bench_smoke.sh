@@ -26,7 +26,8 @@ numbers = """throughput_msgs_per_s verify_limit_per_s fdatasync_per_s ratio_to_v
 latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms backlog_drain_s
 rss_peak_mb rss_peak_sender_mb rss_peak_receiver_mb rss_1m_queued_mb
 nats_sync_msgs_per_s nats_async_msgs_per_s ratio_to_nats_sync ratio_to_nats_async
-sender_cpu_us_per_msg receiver_cpu_us_per_msg protocol_version signatures_per_msg""".split()
+sender_cpu_us_per_msg receiver_cpu_us_per_msg protocol_version signatures_per_msg
+sender_audit_entries_per_msg receiver_audit_entries_per_msg""".split()
 bad = [k for k in numbers
        if not isinstance(doc.get(k), (int, float)) or isinstance(doc.get(k), bool)
        or not math.isfinite(doc[k]) or doc[k] < 0]

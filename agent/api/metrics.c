@@ -208,6 +208,12 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 		"Ed25519 signatures made for envelopes (one per v1 envelope, one per v2 batch)",
 		submit_signatures(deps->submit));
 
+	counter(&t, "limes_audit_entries_total",
+		"Audit trail entries written (staged with their action; the trail is always on)",
+		audit_entries(commit_audit(deps->commit)));
+	counter(&t, "limes_audit_equivocations_refused_total",
+		"Neighbours' audit checkpoints refused as a second, different one for a countersigned entry",
+		ls->audit_equivocations);
 	header(&t, "limes_store_healthy", "gauge", "1 while the store accepts writes");
 	put(&t, "limes_store_healthy %d\n", store_healthy(deps->store) ? 1 : 0);
 	counter(&t, "limes_store_commits_total", "Store commits made", commit_count(deps->commit));

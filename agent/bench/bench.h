@@ -56,6 +56,7 @@ struct bench_results {
 	/* throughput phase: the envelope version the sender's link agreed on,
 	 * and the sender's envelope signatures per message (its metric) */
 	double protocol_version, signatures_per_msg;
+	double sender_audit_entries_per_msg, receiver_audit_entries_per_msg; /* the trail, always on */
 	char fs_type[32];
 	char store[16];             /* "sqlite" or "postgres" */
 };

@@ -46,7 +46,8 @@ void bench_report_init(struct bench_results *r)
 		&r->rss_peak_receiver_mb, &r->rss_1m_queued_mb, &r->rss_1m_queued_hwm_mb,
 		&r->rss_1m_queued_restart_mb, &r->queued_submit_s, &r->nats_sync_msgs_per_s,
 		&r->nats_async_msgs_per_s, &r->ratio_to_nats_sync, &r->ratio_to_nats_async,
-		&r->protocol_version, &r->signatures_per_msg,
+		&r->protocol_version, &r->signatures_per_msg, &r->sender_audit_entries_per_msg,
+		&r->receiver_audit_entries_per_msg,
 	};
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -176,6 +177,8 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "ratio_to_nats_async", r->ratio_to_nats_async },
 		{ "protocol_version", r->protocol_version },
 		{ "signatures_per_msg", r->signatures_per_msg },
+		{ "sender_audit_entries_per_msg", r->sender_audit_entries_per_msg },
+		{ "receiver_audit_entries_per_msg", r->receiver_audit_entries_per_msg },
 	};
 	if (!doc || !params || !mach)
 		goto out;
@@ -253,12 +256,14 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	       (unsigned long long)o->messages, o->body_bytes, o->batch, o->connections, o->rate, o->latency_s,
 	       (unsigned long long)o->backlog, (unsigned long long)o->queued);
 	printf("  %-34s %16s   %-26s %s\n", "figure", "value", "target (DESIGN §6)", "");
-	row("durable end-to-end throughput", r->throughput_msgs_per_s, "msg/s", NULL, -1);
+	row("durable end-to-end throughput, audit on", r->throughput_msgs_per_s, "msg/s", NULL, -1);
 	row("  API accept rate (same phase)", r->api_accept_msgs_per_s, "msg/s", NULL, -1);
 	row("  CPU per message, sender", r->sender_cpu_us_per_msg, "us", NULL, -1);
 	row("  CPU per message, receiver", r->receiver_cpu_us_per_msg, "us", NULL, -1);
 	row("  envelope protocol version", r->protocol_version, "", NULL, -1);
 	row("  sender signatures per message", r->signatures_per_msg, "", NULL, -1);
+	row("  audit entries per message, sender", r->sender_audit_entries_per_msg, "", NULL, -1);
+	row("  audit entries per message, receiver", r->receiver_audit_entries_per_msg, "", NULL, -1);
 	row("Ed25519 verify, one core", r->verify_limit_per_s, "/s", NULL, -1);
 	row("fdatasync (1 KiB append)", r->fdatasync_per_s, "/s", NULL, -1);
 	row("throughput / verify limit", r->ratio_to_verify_limit, "", ">= 0.8",
