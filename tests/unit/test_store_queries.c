@@ -668,3 +668,43 @@ Test(store_queries, audit_checkpoints_countersignatures_and_kept_copies_round_tr
 	cr_assert(eq(str, k.peer[0], "AT-POL"));
 	cr_assert(eq(str, k.peer[2], "HU-NAV"));
 }
+
+Test(store_queries, audit_kept_newest_and_one_body_by_seq)
+{
+	uint8_t body[40], got[120];
+	size_t len = 0;
+	struct kept k;
+	struct store_audit_kept kk = { .peer = "HU-NAV", .body = body, .body_len = sizeof(body), .time_ms = 1 };
+
+	memset(kk.sig, 0x51, sizeof(kk.sig));
+	memset(kk.countersig, 0x52, sizeof(kk.countersig));
+	for (uint64_t seq = 10; seq <= 40; seq += 10) {
+		memset(body, (int)seq, sizeof(body));
+		kk.seq = seq;
+		cr_assert(eq(int, store_audit_kept_put(st, &kk), 0));
+	}
+	kk.peer = "AT-POL";
+	kk.seq = 50;
+	cr_assert(eq(int, store_audit_kept_put(st, &kk), 0));
+	/* staged rows are seen (an equivocation within one turn is caught) */
+	cr_assert(eq(int, store_audit_kept_body(st, "HU-NAV", 40, got, sizeof(got), &len), 0));
+	cr_assert(eq(sz, len, sizeof(body)));
+	cr_assert(eq(u8, got[0], 40));
+	cr_assert(eq(int, store_commit(st), 0));
+	reopen();
+
+	memset(&k, 0, sizeof(k));
+	cr_assert(eq(int, store_audit_kept_latest(st, "HU-NAV", 2, collect_kept, &k), 2));
+	cr_assert(eq(u64, k.seq[0], 30), "the newest two, oldest first");
+	cr_assert(eq(u64, k.seq[1], 40));
+	memset(&k, 0, sizeof(k));
+	cr_assert(eq(int, store_audit_kept_latest(st, "HU-NAV", 256, collect_kept, &k), 4));
+	cr_assert(eq(u64, k.seq[0], 10));
+	cr_assert(eq(int, store_audit_kept_body(st, "HU-NAV", 20, got, sizeof(got), &len), 0));
+	cr_assert(eq(sz, len, sizeof(body)));
+	cr_assert(eq(u8, got[39], 20));
+	cr_assert(eq(int, store_audit_kept_body(st, "HU-NAV", 50, got, sizeof(got), &len), LIMES_E_NOTFOUND),
+		  "another peer's seq");
+	cr_assert(eq(int, store_audit_kept_latest(st, "HU-NAV", 0, collect_kept, &k), LIMES_E_INVAL));
+	cr_assert(eq(int, store_audit_kept_body(st, "", 20, got, sizeof(got), &len), LIMES_E_INVAL));
+}
