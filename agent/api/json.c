@@ -254,8 +254,9 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 	/* the envelope version agreed on our link to it (null: none yet, or relayed) */
 	/* behind a relay: v2 only when both the relay's link and the relay's
 	 * own link onwards (its heartbeat replies' relays_v2) say so */
+	const struct peer_link *relay = hop ? peer_link(hop) : own;
 	uint32_t agreed = peer_is_direct(p) ? link->protocol
-			  : own->protocol < link->protocol ? own->protocol : link->protocol;
+			  : own->protocol < relay->protocol ? own->protocol : relay->protocol;
 	json_t *proto = agreed ? json_integer(agreed) : NULL;
 	json_t *o = json_pack("{s:s, s:s*, s:s*, s:s, s:s*, s:o, s:o?, s:o?, s:o, s:o?, s:o?, s:o?, s:o?, s:o?, s:o}",
 			 "id", peer_id(p),
