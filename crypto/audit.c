@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "proto/bytes.h"
 #include "proto/err.h"
 
 #define DOMAIN_AUDIT_ENTRY       "limes/audit-entry/v1"
@@ -54,30 +55,14 @@ int audit_tag_form(int tag)
 #undef AUDIT_TAG_FORM
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 void audit_begin(struct audit_builder *b, uint64_t seq, uint64_t time_ms, int kind,
 		 const uint8_t prev[AUDIT_HASH_LEN])
 {
 	uint8_t *p = b->buf;
 
 	memcpy(p, AUDIT_MAGIC, AUDIT_MAGIC_LEN);
-	put_u64(p + 4, seq);
-	put_u64(p + 12, time_ms);
+	be64_put(p + 4, seq);
+	be64_put(p + 12, time_ms);
 	p[20] = (uint8_t)kind;
 	if (prev)
 		memcpy(p + 21, prev, AUDIT_HASH_LEN);
@@ -111,7 +96,7 @@ void audit_put_u64(struct audit_builder *b, int tag, uint64_t v)
 {
 	uint8_t be[8];
 
-	put_u64(be, v);
+	be64_put(be, v);
 	audit_put_bytes(b, tag, be, sizeof(be));
 }
 
@@ -140,8 +125,8 @@ int audit_entry_parse(const uint8_t *entry, size_t len, struct audit_head *head,
 		snprintf(why, why_len, "entry does not start with \"%s\"", AUDIT_MAGIC);
 		return LIMES_E_ENV_MALFORMED;
 	}
-	head->seq = get_u64(entry + 4);
-	head->time_ms = get_u64(entry + 12);
+	head->seq = be64_get(entry + 4);
+	head->time_ms = be64_get(entry + 12);
 	head->kind = entry[20];
 	memcpy(head->prev, entry + 21, AUDIT_HASH_LEN);
 	if (!audit_kind_name(head->kind)) {
@@ -191,11 +176,11 @@ int audit_checkpoint_body(const char *agent_id, uint64_t seq, const uint8_t head
 	*p++ = (uint8_t)n;
 	memcpy(p, agent_id, n);
 	p += n;
-	put_u64(p, seq);
+	be64_put(p, seq);
 	p += 8;
 	memcpy(p, head, AUDIT_HASH_LEN);
 	p += AUDIT_HASH_LEN;
-	put_u64(p, time_ms);
+	be64_put(p, time_ms);
 	p += 8;
 	return (int)(p - out);
 }
@@ -214,9 +199,9 @@ int audit_checkpoint_parse(const uint8_t *body, size_t len, char agent_id[65], u
 	agent_id[n] = '\0';
 	if (memchr(agent_id, '\0', n))
 		return LIMES_E_ENV_MALFORMED;
-	*seq = get_u64(body + 1 + n);
+	*seq = be64_get(body + 1 + n);
 	memcpy(head, body + 1 + n + 8, AUDIT_HASH_LEN);
-	*time_ms = get_u64(body + 1 + n + 8 + AUDIT_HASH_LEN);
+	*time_ms = be64_get(body + 1 + n + 8 + AUDIT_HASH_LEN);
 	return 0;
 }
 

@@ -9,28 +9,13 @@
 #include <string.h>
 
 #include "internal.h"
+#include "proto/bytes.h"
 #include "proto/err.h"
 #include "proto/wire.h"
 
 #define DOMAIN_KEY_UPDATE      "limes/key-update/v1"
 #define DOMAIN_KEY_UPDATE_NEXT "limes/key-update-next/v1"
 #define SIGNED_MAX (sizeof(DOMAIN_KEY_UPDATE_NEXT) + KEYUPDATE_BODY_MAX)
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 /* domain (with its NUL) || body into msg; returns the length. */
 static size_t signed_bytes(uint8_t *msg, const char *domain, size_t domain_size, const uint8_t *body, size_t len)
@@ -54,8 +39,8 @@ int keyupdate_build(const struct identity *current, const struct identity *next,
 	*p++ = (uint8_t)id_len;
 	memcpy(p, agent_id, id_len);
 	p += id_len;
-	put_u64(p, seq);
-	put_u64(p + 8, time_ms);
+	be64_put(p, seq);
+	be64_put(p + 8, time_ms);
 	p += 16;
 	memcpy(p, c->sign_pk, 32);
 	memcpy(p + 32, c->box_pk, 32);
@@ -86,8 +71,8 @@ int keyupdate_parse(const uint8_t *body, size_t len, struct keyupdate *out)
 	if (wire_agency_id_check(out->agent_id) < 0)
 		return LIMES_E_ENV_MALFORMED;
 	const uint8_t *p = body + 1 + id_len;
-	out->seq = get_u64(p);
-	out->time_ms = get_u64(p + 8);
+	out->seq = be64_get(p);
+	out->time_ms = be64_get(p + 8);
 	p += 16;
 	memcpy(out->current.sign_pk, p, 32);
 	memcpy(out->current.box_pk, p + 32, 32);

@@ -17,6 +17,7 @@
 #include "core/core.h"
 #include "crypto/audit.h"
 #include "crypto/envelope.h"
+#include "proto/bytes.h"
 #include "proto/err.h"
 #include "proto/schema.h"
 
@@ -126,14 +127,6 @@ static int collect_id(void *arg, int tag, const uint8_t *value, size_t len)
 	return 0;
 }
 
-static void put_u64_at(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
 int audit_finish(struct audit *a)
 {
 	struct store_audit_row row;
@@ -169,8 +162,8 @@ int audit_finish(struct audit *a)
 	}
 	seq = a->head_seq;
 	memcpy(prev, a->head_hash, STORE_HASH_LEN);
-	put_u64_at(a->b.buf + 4, seq + 1);
-	put_u64_at(a->b.buf + 12, clock_now_ms());
+	be64_put(a->b.buf + 4, seq + 1);
+	be64_put(a->b.buf + 12, clock_now_ms());
 	memcpy(a->b.buf + 21, prev, STORE_HASH_LEN);
 	ids.ids = a->ids;
 	rc = audit_entry_parse(a->b.buf, a->b.len, &head, collect_id, &ids, why, sizeof(why));

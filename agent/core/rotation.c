@@ -29,6 +29,7 @@
 #include "crypto/encode.h"
 #include "crypto/envelope.h"
 #include "crypto/keyupdate.h"
+#include "proto/bytes.h"
 #include "proto/err.h"
 #include "proto/wire.h"
 
@@ -376,28 +377,12 @@ bool rotation_must_announce(struct rotation *r, const char *peer)
 	return !a || a->state == 0;
 }
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		p[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 void rotation_on_ack(struct rotation *r, const char *peer, const uint8_t ack[ROTATION_ACK_LEN])
 {
 	char hex[17];
 	if (!r || !r->next)
 		return;
-	uint64_t seq = get_u64(ack);
+	uint64_t seq = be64_get(ack);
 	int state = ack[16];
 	if (seq != r->own.seq || memcmp(ack + 8, identity_public(r->next)->key_id, 8) != 0 ||
 	    (state != STORE_KEY_OFFERED && state != STORE_KEY_ADOPTED)) {
@@ -438,7 +423,7 @@ const struct peer_key *rotation_next_key(const struct rotation *r, uint64_t *seq
 
 static void answer_of(const struct store_key_row *row, const struct peer_key *next, uint8_t out[ROTATION_ACK_LEN])
 {
-	put_u64(out, row->seq);
+	be64_put(out, row->seq);
 	memcpy(out + 8, next->key_id, 8);
 	out[16] = (uint8_t)row->next_state;
 }
