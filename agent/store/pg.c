@@ -101,8 +101,9 @@ static const char schema_v1[] =
 
 /* migrations[v] brings a database from limes_schema.version v to v + 1;
  * the numbers follow the SQLite schema's (2: cases, 3: the audit trail,
- * 4: key rotation). */
-static const char *const migrations[] = { schema_v1, pg_cases_schema, pg_audit_schema, pg_keys_schema };
+ * 4: key rotation, 5: the envelope out of the deliveries row, SQLite's 6). */
+static const char *const migrations[] = { schema_v1, pg_cases_schema, pg_audit_schema, pg_keys_schema,
+					  pg_outbox_v5_schema };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum {

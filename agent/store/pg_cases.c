@@ -34,7 +34,7 @@ static const char *const sql_text[SQL_COUNT_] = {
 	/* purged when every recipient's copy is gone */
 	[SQL_OUT_BY_ID] =
 		"SELECT m.type, m.created_ms, m.ref,"
-		" (SELECT max(length(d.envelope))::bigint FROM deliveries d WHERE d.msg = m.seq)"
+		" (SELECT max(d.body) FROM deliveries d WHERE d.msg = m.seq)"
 		" FROM messages m WHERE m.id = $1",
 	/* through the seen set (keyed by id) and the time index: the inbox has
 	 * no index of its own on the random id */
@@ -47,9 +47,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_PURGE_IN_BODIES] =
 		"UPDATE inbox SET envelope = ''::bytea WHERE type = $1 AND received_ms <= $2"
 		" AND length(envelope) > 0",
+	/* schema 5: the envelopes have a table of their own; the count is the
+	 * envelopes removed, one per delivery whose body went */
 	[SQL_PURGE_OUT_BODIES] =
-		"UPDATE deliveries SET envelope = ''::bytea WHERE type = $1 AND done_ms <= $2"
-		" AND state IN (2, 3, 4) AND length(envelope) > 0",
+		"WITH d AS (UPDATE deliveries SET body = 0 WHERE type = $1 AND done_ms <= $2"
+		" AND state IN (2, 3, 4) AND body = 1 RETURNING dseq)"
+		" DELETE FROM envelopes WHERE dseq IN (SELECT dseq FROM d)",
 };
 
 static const struct pg_queries queries = { PG_FILE_CASES, SQL_COUNT_, sql_text };

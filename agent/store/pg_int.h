@@ -120,6 +120,8 @@ int pg_seen_forget(struct store *store, const uint8_t id[STORE_ID_LEN]);
 int pg_inbox_list(struct store *store, int64_t after, size_t limit,
 		  int (*fn)(void *arg, const struct store_inbox_row *row), void *arg);
 
+/* pg_outbox.c: schema version 5, the envelope in a table of its own. */
+extern const char pg_outbox_v5_schema[];
 /* pg_cases.c: a case's messages and body retention (store.h); the indexes
  * they use are schema version 2. */
 extern const char pg_cases_schema[];

@@ -16,6 +16,27 @@
 
 #include "proto/err.h"
 
+/*
+ * Schema version 5 (SQLite's 6): the sealed envelope in a table of its own,
+ * keyed by the delivery's dseq, written once at submission and deleted with
+ * the delivery, so that the sent and delivered marks (a new row version
+ * each, MVCC) no longer copy ~1.3 KiB of envelope per delivery. `body` is 1
+ * while the envelope is kept. dseq gets the unique index the batch marks,
+ * the list cursor and the envelopes' key need.
+ */
+const char pg_outbox_v5_schema[] =
+	"CREATE TABLE envelopes ("
+	" dseq bigint PRIMARY KEY,"  /* deliveries.dseq */
+	" envelope bytea NOT NULL);"
+	"INSERT INTO envelopes(dseq, envelope)"
+	" SELECT dseq, envelope FROM deliveries WHERE length(envelope) > 0;"
+	"ALTER TABLE deliveries ADD COLUMN body bigint NOT NULL DEFAULT 1;"
+	"UPDATE deliveries SET body = 0 WHERE length(envelope) = 0;"
+	"DROP INDEX deliveries_body;"
+	"ALTER TABLE deliveries DROP COLUMN envelope;"
+	"CREATE UNIQUE INDEX deliveries_dseq ON deliveries(dseq);"
+	"CREATE INDEX deliveries_body ON deliveries(type, done_ms) WHERE state IN (2, 3, 4) AND body = 1;";
+
 enum {
 	SQL_MSG_INSERT,
 	SQL_MSG_BY_ID,
@@ -47,7 +68,12 @@ enum {
 #define DLV_COLUMNS \
 	"dseq, message_id, recipient, next_hop, type, priority, state, created_ms," \
 	" expires_ms, sent_ms, next_attempt_ms, attempts, done_ms, reason, detail," \
-	" envelope, (SELECT bytes FROM receipts WHERE id = receipt_id)"
+	" (SELECT envelope FROM envelopes e WHERE e.dseq = deliveries.dseq)," \
+	" (SELECT bytes FROM receipts WHERE id = receipt_id)"
+/* A new envelope for the delivery the CTE `d` changed (requeue, readdress). */
+#define ENV_PUT(param) \
+	" INSERT INTO envelopes(dseq, envelope) SELECT dseq, " param "::bytea FROM d" \
+	" ON CONFLICT (dseq) DO UPDATE SET envelope = excluded.envelope"
 #define DLV_KEY "msg = (SELECT seq FROM messages WHERE id = $1) AND recipient = $2"
 
 static const char *const sql_text[SQL_COUNT_] = {
@@ -57,10 +83,13 @@ static const char *const sql_text[SQL_COUNT_] = {
 		" ON CONFLICT DO NOTHING RETURNING seq",
 	[SQL_MSG_BY_ID] =
 		"SELECT seq, type, priority, created_ms, expires_ms FROM messages WHERE id = $1",
+	/* the row and its envelope in one round trip; the count is the
+	 * envelopes inserted, so 0 for a recipient the message had already */
 	[SQL_DLV_INSERT] =
-		"INSERT INTO deliveries(msg, recipient, message_id, next_hop, state, type, priority,"
-		" created_ms, expires_ms, envelope) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8, $9)"
-		" ON CONFLICT DO NOTHING",
+		"WITH d AS (INSERT INTO deliveries(msg, recipient, message_id, next_hop, state, type,"
+		" priority, created_ms, expires_ms) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)"
+		" ON CONFLICT DO NOTHING RETURNING dseq)"
+		" INSERT INTO envelopes(dseq, envelope) SELECT dseq, $9::bytea FROM d",
 	[SQL_IDEM_GET] =
 		"SELECT id FROM messages WHERE client = $1 AND idempotency_key = $2",
 	/* the two index-ordered streams of the SQLite backend, merged by the
@@ -88,9 +117,9 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_EXPIRE_DUE] =
 		"SELECT EXISTS (SELECT 1 FROM deliveries WHERE state IN (0, 1) AND expires_ms <= $1)",
 	[SQL_REQUEUE] =
-		"UPDATE deliveries SET state = 0, envelope = $3, expires_ms = $4, sent_ms = 0,"
-		" next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
-		" WHERE " DLV_KEY " AND state IN (3, 4)",
+		"WITH d AS (UPDATE deliveries SET state = 0, expires_ms = $4, sent_ms = 0,"
+		" next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL, body = 1"
+		" WHERE " DLV_KEY " AND state IN (3, 4) RETURNING dseq)" ENV_PUT("$3"),
 	[SQL_MSG_GET] =
 		"SELECT " DLV_COLUMNS " FROM deliveries"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = $1) ORDER BY recipient",
@@ -101,12 +130,13 @@ static const char *const sql_text[SQL_COUNT_] = {
 		" AND ($4 < 0 OR type = $4) AND created_ms >= $5 ORDER BY dseq LIMIT $6",
 	[SQL_STATS_RECIPIENT] =
 		"SELECT count(*)::bigint, min(created_ms) FROM deliveries WHERE recipient = $1 AND state IN (0, 1)",
+	/* only the envelope changes: the deliveries row is not touched */
 	[SQL_RESEAL] =
-		"UPDATE deliveries SET envelope = $3 WHERE " DLV_KEY " AND state IN (0, 1)",
+		"WITH d AS (SELECT dseq FROM deliveries WHERE " DLV_KEY " AND state IN (0, 1))" ENV_PUT("$3"),
 	[SQL_READDRESS] =
-		"UPDATE deliveries SET recipient = $3, next_hop = $4, state = 0, envelope = $5, expires_ms = $6,"
-		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
-		" WHERE " DLV_KEY " AND state <> 2",
+		"WITH d AS (UPDATE deliveries SET recipient = $3, next_hop = $4, state = 0, expires_ms = $6,"
+		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL,"
+		" body = 1 WHERE " DLV_KEY " AND state <> 2 RETURNING dseq)" ENV_PUT("$5"),
 	/* one count per partial index (an IN (0, 1) would scan the table) */
 	[SQL_STATS] =
 		"SELECT sum(n)::bigint, min(m) FROM ("
@@ -117,7 +147,8 @@ static const char *const sql_text[SQL_COUNT_] = {
 	 * a message goes when every delivery it has is among those purged. */
 	[SQL_PURGE_DLV] =
 		"WITH gone AS (DELETE FROM deliveries WHERE state IN (2, 3, 4) AND done_ms <= $1"
-		" RETURNING msg)"
+		" RETURNING msg, dseq),"
+		" env AS (DELETE FROM envelopes WHERE dseq IN (SELECT dseq FROM gone))"
 		" DELETE FROM messages m WHERE m.seq IN (SELECT msg FROM gone)"
 		" AND NOT EXISTS (SELECT 1 FROM deliveries x WHERE x.msg = m.seq"
 		" AND NOT (x.state IN (2, 3, 4) AND x.done_ms <= $1))",
@@ -134,6 +165,7 @@ static const char *const sql_text[SQL_COUNT_] = {
 };
 #undef DLV_COLUMNS
 #undef DLV_KEY
+#undef ENV_PUT
 
 static const struct pg_queries queries = { PG_FILE_OUTBOX, SQL_COUNT_, sql_text };
 

@@ -16,6 +16,7 @@ enum {
 	SQL_OUT_CHILDREN,
 	SQL_IN_CHILDREN,
 	SQL_PURGE_IN_BODIES,
+	SQL_PURGE_OUT_ENVELOPES,
 	SQL_PURGE_OUT_BODIES,
 	SQL_COUNT_
 };
@@ -25,7 +26,7 @@ static const char *const sql_text[SQL_COUNT_] = {
 	/* purged when every recipient's copy is gone */
 	[SQL_OUT_BY_ID] =
 		"SELECT m.type, m.created_ms, m.ref,"
-		" (SELECT max(length(d.envelope)) FROM deliveries d WHERE d.msg = m.seq)"
+		" (SELECT max(d.body) FROM deliveries d WHERE d.msg = m.seq)"
 		" FROM messages m WHERE m.id = ?1",
 	/* through the seen set (keyed by id) and the time index: the inbox has
 	 * no index of its own on the random id */
@@ -37,9 +38,14 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_IN_CHILDREN] = "SELECT message_id FROM inbox WHERE ref = ?1 LIMIT ?2",
 	[SQL_PURGE_IN_BODIES] =
 		"UPDATE inbox SET envelope = X'' WHERE type = ?1 AND received_ms <= ?2 AND length(envelope) > 0",
+	/* the envelopes (schema 6: a table of their own), then the flag that
+	 * takes the rows out of the body purge's range of deliveries_done */
+	[SQL_PURGE_OUT_ENVELOPES] =
+		"DELETE FROM envelopes WHERE dseq IN (SELECT dseq FROM deliveries WHERE type = ?1"
+		" AND body = 1 AND done_ms <= ?2 AND state IN (2, 3, 4))",
 	[SQL_PURGE_OUT_BODIES] =
-		"UPDATE deliveries SET envelope = X'' WHERE type = ?1 AND done_ms <= ?2"
-		" AND state IN (2, 3, 4) AND length(envelope) > 0",
+		"UPDATE deliveries SET body = 0 WHERE type = ?1 AND body = 1 AND done_ms <= ?2"
+		" AND state IN (2, 3, 4)",
 };
 
 static const struct store_queries queries = { STORE_FILE_CASES, SQL_COUNT_, sql_text };
@@ -139,14 +145,14 @@ int sqlite_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], u
 
 int sqlite_purge_bodies(struct store *store, int type, uint64_t cut_ms)
 {
-	static const int which[] = { SQL_PURGE_IN_BODIES, SQL_PURGE_OUT_BODIES };
+	static const int which[] = { SQL_PURGE_IN_BODIES, SQL_PURGE_OUT_ENVELOPES, SQL_PURGE_OUT_BODIES };
 	int err, count = 0;
 
 	if (!store)
 		return LIMES_E_INVAL;
 	if ((err = store_write_begin(store)) != 0)
 		return err;
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(which) / sizeof(which[0]); i++) {
 		sqlite3_stmt *stmt = store_stmt(store, &queries, which[i], &err);
 		if (!stmt)
 			return err;
@@ -158,7 +164,9 @@ int sqlite_purge_bodies(struct store *store, int type, uint64_t cut_ms)
 		}
 		if ((err = store_step_done(store, stmt, "purge bodies")) != 0)
 			return err;
-		count += sqlite3_changes(store->db);
+		/* bodies purged: the inbox rows and the deliveries' flags */
+		if (which[i] != SQL_PURGE_OUT_ENVELOPES)
+			count += sqlite3_changes(store->db);
 	}
 	return count;
 }

@@ -12,6 +12,65 @@
 
 #include "proto/err.h"
 
+/*
+ * Schema version 6: the sealed envelope leaves the deliveries row for a table
+ * of its own, written once at submission, read by the link's fill and
+ * deleted with the delivery. A delivery row shrinks from ~1.3 KiB to ~100
+ * bytes, so the sent and delivered marks (which rewrite the row) touch a
+ * page per ~40 deliveries instead of one per three, and no longer copy the
+ * envelope in and out of the record (docs/benchmarks.md, "The envelope out
+ * of the deliveries row"). deliveries is rebuilt with an explicit INTEGER
+ * PRIMARY KEY equal to its old rowid, so the cursors already handed out stay
+ * valid and VACUUM cannot renumber the rows envelopes point at. `body` is 1
+ * while the envelope is kept (0 once body retention emptied it, or when an
+ * older version had emptied it already: no envelopes row then).
+ *
+ * One index serves both halves of retention for finished deliveries: the
+ * body purge seeks (type, body = 1, done_ms), the record purge walks it type
+ * by type (a few seeks: there are few types). It replaces deliveries_done
+ * and deliveries_body, so a finished delivery writes one index entry, not two.
+ */
+const char store_outbox_v6_schema[] =
+	"CREATE TABLE deliveries_v6 ("
+	" dseq INTEGER PRIMARY KEY,"
+	" msg INTEGER NOT NULL,"
+	" recipient TEXT NOT NULL,"
+	" message_id BLOB NOT NULL,"
+	" next_hop TEXT NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" type INTEGER NOT NULL,"
+	" priority INTEGER NOT NULL,"
+	" created_ms INTEGER NOT NULL,"
+	" expires_ms INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" sent_ms INTEGER NOT NULL DEFAULT 0,"
+	" next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+	" done_ms INTEGER NOT NULL DEFAULT 0,"
+	" reason INTEGER NOT NULL DEFAULT 0,"
+	" detail TEXT NOT NULL DEFAULT '',"
+	" receipt_id INTEGER,"
+	" body INTEGER NOT NULL DEFAULT 1,"
+	" UNIQUE (msg, recipient));"
+	"CREATE TABLE envelopes ("
+	" dseq INTEGER PRIMARY KEY," /* deliveries.dseq */
+	" envelope BLOB NOT NULL);"
+	"INSERT INTO deliveries_v6(dseq, msg, recipient, message_id, next_hop, state, type, priority,"
+	" created_ms, expires_ms, attempts, sent_ms, next_attempt_ms, done_ms, reason, detail,"
+	" receipt_id, body)"
+	" SELECT rowid, msg, recipient, message_id, next_hop, state, type, priority, created_ms,"
+	" expires_ms, attempts, sent_ms, next_attempt_ms, done_ms, reason, detail, receipt_id,"
+	" length(envelope) > 0 FROM deliveries ORDER BY rowid;"
+	"INSERT INTO envelopes(dseq, envelope)"
+	" SELECT rowid, envelope FROM deliveries WHERE length(envelope) > 0 ORDER BY rowid;"
+	"DROP TABLE deliveries;"
+	"ALTER TABLE deliveries_v6 RENAME TO deliveries;"
+	"CREATE INDEX deliveries_queued ON deliveries(next_hop, state, priority DESC, created_ms)"
+	" WHERE state = 0;"
+	"CREATE INDEX deliveries_sent ON deliveries(next_hop, state, next_attempt_ms, created_ms)"
+	" WHERE state = 1;"
+	"CREATE INDEX deliveries_expiry ON deliveries(expires_ms) WHERE done_ms = 0;"
+	"CREATE INDEX deliveries_done ON deliveries(type, body, done_ms) WHERE state IN (2, 3, 4);";
+
 enum {
 	SQL_MSG_INSERT,
 	SQL_MSG_BY_ID,
@@ -40,6 +99,11 @@ enum {
 	SQL_READDRESS,
 	SQL_SENT_MANY,
 	SQL_DELIVERED_MANY,
+	SQL_ENV_INSERT,
+	SQL_ENV_PUT,
+	SQL_UNDO_ENV,
+	SQL_UNDO_ONE,
+	SQL_PURGE_ENV,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -48,7 +112,8 @@ _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
 #define DLV_COLUMNS \
 	"rowid, message_id, recipient, next_hop, type, priority, state, created_ms," \
 	" expires_ms, sent_ms, next_attempt_ms, attempts, done_ms, reason, detail," \
-	" envelope, (SELECT bytes FROM receipts WHERE id = receipt_id)"
+	" (SELECT envelope FROM envelopes WHERE envelopes.dseq = deliveries.dseq)," \
+	" (SELECT bytes FROM receipts WHERE id = receipt_id)"
 
 /* Delivery states as stored: enum delivery_state in store.h. */
 static const char *const sql_text[SQL_COUNT_] = {
@@ -59,8 +124,8 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"SELECT seq, type, priority, created_ms, expires_ms FROM messages WHERE id = ?1",
 	[SQL_DLV_INSERT] =
 		"INSERT INTO deliveries(msg, recipient, message_id, next_hop, state, type,"
-		" priority, created_ms, expires_ms, envelope)"
-		" VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9)",
+		" priority, created_ms, expires_ms)"
+		" VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8)",
 	[SQL_IDEM_GET] =
 		"SELECT id FROM messages WHERE client = ?1 AND idempotency_key = ?2"
 		" AND idempotency_key IS NOT NULL",
@@ -94,11 +159,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_EXPIRE_DUE] =
 		"SELECT EXISTS (SELECT 1 FROM deliveries WHERE done_ms = 0 AND state IN (0, 1)"
 		" AND expires_ms <= ?1)",
+	/* the new envelope follows by the returned dseq (SQL_ENV_PUT) */
 	[SQL_REQUEUE] =
-		"UPDATE deliveries SET state = 0, envelope = ?3, expires_ms = ?4, sent_ms = 0,"
-		" next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
+		"UPDATE deliveries SET state = 0, expires_ms = ?3, sent_ms = 0, next_attempt_ms = 0,"
+		" done_ms = 0, reason = 0, detail = '', receipt_id = NULL, body = 1"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2"
-		" AND state IN (3, 4)",
+		" AND state IN (3, 4) RETURNING dseq",
 	[SQL_MSG_GET] =
 		"SELECT " DLV_COLUMNS " FROM deliveries"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) ORDER BY recipient",
@@ -115,13 +181,16 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_STATS_RECIPIENT] =
 		"SELECT count(*), min(created_ms) FROM deliveries WHERE recipient = ?1 AND done_ms = 0"
 		" AND state IN (0, 1)",
+	/* only the envelope changes: the deliveries row is not touched */
 	[SQL_RESEAL] =
-		"UPDATE deliveries SET envelope = ?3"
-		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state IN (0, 1)",
+		"INSERT INTO envelopes(dseq, envelope) SELECT dseq, ?3 FROM deliveries"
+		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state IN (0, 1)"
+		" ON CONFLICT (dseq) DO UPDATE SET envelope = excluded.envelope",
 	[SQL_READDRESS] =
-		"UPDATE deliveries SET recipient = ?3, next_hop = ?4, state = 0, envelope = ?5, expires_ms = ?6,"
-		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL"
-		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2 AND state <> 2",
+		"UPDATE deliveries SET recipient = ?3, next_hop = ?4, state = 0, expires_ms = ?5,"
+		" sent_ms = 0, next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL,"
+		" body = 1 WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2"
+		" AND state <> 2 RETURNING dseq",
 	/* One statement for a batch: the rowids come as one JSON array, each
 	 * row is reached by its rowid (no lookup of the message id, no second
 	 * index) and the statement runs once. */
@@ -133,10 +202,28 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"UPDATE deliveries SET state = 2, reason = 0, detail = '', done_ms = ?2,"
 		" receipt_id = ?3 WHERE rowid IN (SELECT value FROM json_each(?1))"
 		" AND state IN (0, 1, 4)",
+	[SQL_ENV_INSERT] = "INSERT INTO envelopes(dseq, envelope) VALUES (?1, ?2)",
+	[SQL_ENV_PUT] =
+		"INSERT INTO envelopes(dseq, envelope) VALUES (?1, ?2)"
+		" ON CONFLICT (dseq) DO UPDATE SET envelope = excluded.envelope",
+	[SQL_UNDO_ENV] = "DELETE FROM envelopes WHERE dseq IN (SELECT dseq FROM deliveries WHERE msg = ?1)",
+	[SQL_UNDO_ONE] = "DELETE FROM deliveries WHERE dseq = ?1",
 	[SQL_UNDO_DLV] = "DELETE FROM deliveries WHERE msg = ?1",
 	[SQL_UNDO_MSG] = "DELETE FROM messages WHERE seq = ?1",
+	/* Through deliveries_done (type, body, done_ms), type by type: the
+	 * recursive part finds each next type with one seek, and each type's
+	 * finished rows are two range seeks (body 0 and 1). */
 	[SQL_PURGE_DLV] =
-		"DELETE FROM deliveries WHERE state IN (2, 3, 4) AND done_ms <= ?1 RETURNING msg",
+		"DELETE FROM deliveries WHERE dseq IN ("
+		"WITH RECURSIVE types(t) AS ("
+		" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) ORDER BY type LIMIT 1)"
+		" UNION ALL"
+		" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) AND type > t"
+		" ORDER BY type LIMIT 1) FROM types WHERE t IS NOT NULL)"
+		" SELECT d.dseq FROM types, deliveries d WHERE d.type = types.t AND d.body IN (0, 1)"
+		" AND d.state IN (2, 3, 4) AND d.done_ms <= ?1)"
+		" RETURNING msg, dseq",
+	[SQL_PURGE_ENV] = "DELETE FROM envelopes WHERE dseq = ?1",
 	[SQL_PURGE_MSG] =
 		"DELETE FROM messages WHERE seq = ?1"
 		" AND NOT EXISTS (SELECT 1 FROM deliveries WHERE msg = ?1)",
@@ -257,12 +344,35 @@ static int insert_message(struct store *store, const struct store_message *msg, 
 	return err;
 }
 
+/* Writes one envelope under the delivery dseq: `which` is SQL_ENV_INSERT
+ * (a new delivery) or SQL_ENV_PUT (a new envelope for an existing one). */
+static int put_envelope(struct store *store, int which, int64_t dseq, const uint8_t *envelope,
+			size_t envelope_len, const char *what)
+{
+	int err = 0;
+	bool bad = false;
+	sqlite3_stmt *stmt = stmt_get(store, which, &err);
+
+	if (!stmt)
+		return err;
+	bad |= sqlite3_bind_int64(stmt, 1, dseq) != SQLITE_OK;
+	/* SQLITE_STATIC: the envelope is read in place during the step, never
+	 * copied; the binding is replaced before the statement runs again. */
+	bad |= sqlite3_bind_blob(stmt, 2, envelope, (int)envelope_len, SQLITE_STATIC) != SQLITE_OK;
+	err = store_bind_result(store, bad, what);
+	return err ? err : store_step_done(store, stmt, what);
+}
+
+/* The delivery row, then its envelope in a row of its own; *dseq gets the
+ * delivery's key once its row is in (0 before), so a caller can undo it. */
 static int insert_delivery(struct store *store, const struct store_message *msg, int64_t seq,
-			   const struct store_delivery *d)
+			   const struct store_delivery *d, int64_t *dseq)
 {
 	int err = 0;
 	bool bad = false;
 	sqlite3_stmt *stmt = stmt_get(store, SQL_DLV_INSERT, &err);
+
+	*dseq = 0;
 
 	if (!stmt)
 		return err;
@@ -274,18 +384,19 @@ static int insert_delivery(struct store *store, const struct store_message *msg,
 	bad |= sqlite3_bind_int(stmt, 6, msg->priority) != SQLITE_OK;
 	bad |= bind_u64(stmt, 7, msg->created_ms) != SQLITE_OK;
 	bad |= bind_u64(stmt, 8, msg->expires_ms) != SQLITE_OK;
-	/* SQLITE_STATIC: the envelope is read in place during the step, never
-	 * copied; the binding is replaced before the statement runs again. */
-	bad |= sqlite3_bind_blob(stmt, 9, d->envelope, (int)d->envelope_len, SQLITE_STATIC) !=
-	       SQLITE_OK;
 	err = store_bind_result(store, bad, "outbox put");
-	return err ? err : store_step_done(store, stmt, "outbox put");
+	if (!err)
+		err = store_step_done(store, stmt, "outbox put");
+	if (err)
+		return err;
+	*dseq = sqlite3_last_insert_rowid(store->db);
+	return put_envelope(store, SQL_ENV_INSERT, *dseq, d->envelope, d->envelope_len, "outbox put");
 }
 
 int sqlite_outbox_put(struct store *store, const struct store_message *msg,
 		     const struct store_delivery *deliveries, size_t n_deliveries)
 {
-	int64_t seq = 0;
+	int64_t seq = 0, dseq = 0;
 	int err;
 
 	if (!store)
@@ -303,8 +414,9 @@ int sqlite_outbox_put(struct store *store, const struct store_message *msg,
 	if (err)
 		return err;
 	for (size_t i = 0; !err && i < n_deliveries; i++)
-		err = insert_delivery(store, msg, seq, &deliveries[i]);
+		err = insert_delivery(store, msg, seq, &deliveries[i], &dseq);
 	if (err) {
+		store_undo(store, &queries, SQL_UNDO_ENV, seq, NULL);
 		store_undo(store, &queries, SQL_UNDO_DLV, seq, NULL);
 		store_undo(store, &queries, SQL_UNDO_MSG, seq, NULL);
 	}
@@ -348,19 +460,24 @@ int sqlite_outbox_add_delivery(struct store *store, const uint8_t id[STORE_ID_LE
 			      const struct store_delivery *d)
 {
 	struct store_message msg;
-	int64_t seq = 0;
+	int64_t seq = 0, dseq = 0;
 	int err;
 
 	if (!store || !id || !d || !d->recipient || !d->next_hop || !d->envelope)
 		return LIMES_E_INVAL;
+	if (d->envelope_len > INT32_MAX)
+		return LIMES_E_TOOBIG;
 	err = store_write_begin(store);
 	if (!err)
 		err = message_by_id(store, id, &msg, &seq);
 	if (err)
 		return err;
 	/* a (message, recipient) pair that exists already is refused by the
-	 * primary key: LIMES_E_EXISTS, nothing changed */
-	return insert_delivery(store, &msg, seq, d);
+	 * unique key: LIMES_E_EXISTS, nothing changed */
+	err = insert_delivery(store, &msg, seq, d, &dseq);
+	if (err && dseq)
+		store_undo(store, &queries, SQL_UNDO_ONE, dseq, NULL); /* its envelope did not go in */
+	return err;
 }
 
 int sqlite_idempotency_get(struct store *store, const char *client, const char *key,
@@ -480,6 +597,22 @@ static int update(struct store *store, sqlite3_stmt *stmt, const char *what, int
 	int err = store_step_done(store, stmt, what);
 
 	*changed = err ? 0 : sqlite3_changes(store->db);
+	return err;
+}
+
+/* Runs an UPDATE ... RETURNING dseq that changes at most one row (a key
+ * lookup): *dseq gets the changed row's key, or 0 when none changed. */
+static int update_one(struct store *store, sqlite3_stmt *stmt, const char *what, int64_t *dseq)
+{
+	int rc, err = 0;
+
+	*dseq = 0;
+	/* RETURNING makes every change during the first step */
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		*dseq = sqlite3_column_int64(stmt, 0);
+	if (rc != SQLITE_DONE)
+		err = store_sqlite_error(store, rc, what);
+	store_reset(stmt);
 	return err;
 }
 
@@ -726,7 +859,8 @@ int sqlite_expire_due(struct store *store, uint64_t now_ms)
 int sqlite_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms)
 {
-	int err, changed = 0, current = 0;
+	int err, current = 0;
+	int64_t dseq = 0;
 	bool bad;
 	sqlite3_stmt *stmt;
 
@@ -741,13 +875,14 @@ int sqlite_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN],
 	if (!stmt)
 		return err;
 	bad = bind_key(stmt, id, recipient);
-	bad |= sqlite3_bind_blob(stmt, 3, envelope, (int)envelope_len, SQLITE_STATIC) != SQLITE_OK;
-	bad |= bind_u64(stmt, 4, expires_ms) != SQLITE_OK;
+	bad |= bind_u64(stmt, 3, expires_ms) != SQLITE_OK;
 	err = store_bind_result(store, bad, "requeue");
 	if (err)
 		return err;
-	err = update(store, stmt, "requeue", &changed);
-	if (!err && changed == 0) {
+	err = update_one(store, stmt, "requeue", &dseq);
+	if (!err && dseq)
+		err = put_envelope(store, SQL_ENV_PUT, dseq, envelope, envelope_len, "requeue");
+	if (!err && dseq == 0) {
 		/* Missing, or not in a state that may be requeued. */
 		err = delivery_state(store, id, recipient, &current);
 		if (!err)
@@ -836,18 +971,20 @@ int sqlite_outbox_stats_recipient(struct store *store, const char *recipient, ui
 	return outbox_stats(store, SQL_STATS_RECIPIENT, recipient, queued, oldest_unacked_created_ms);
 }
 
-/* Deletes finished deliveries done at or before cut, then each message left
- * with none. RETURNING hands back the affected messages, so the second step
+/* Deletes finished deliveries done at or before cut with their envelopes,
+ * then each message left with none. RETURNING hands back the affected messages, so the second step
  * costs what was purged, not the size of the outbox. */
 static int purge_deliveries(struct store *store, uint64_t cut)
 {
-	sqlite3_stmt *dlv = NULL, *msg = NULL;
+	sqlite3_stmt *dlv = NULL, *msg = NULL, *env = NULL;
 	int err = 0, rc;
 
 	dlv = stmt_get(store, SQL_PURGE_DLV, &err);
 	if (dlv)
 		msg = stmt_get(store, SQL_PURGE_MSG, &err);
-	if (!msg)
+	if (msg)
+		env = stmt_get(store, SQL_PURGE_ENV, &err);
+	if (!env)
 		return err;
 	err = store_bind_result(store, bind_u64(dlv, 1, cut) != SQLITE_OK, "purge outbox");
 	if (err)
@@ -855,8 +992,13 @@ static int purge_deliveries(struct store *store, uint64_t cut)
 	while ((rc = sqlite3_step(dlv)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(dlv, 0);
 
-		err = store_bind_result(store, sqlite3_bind_int64(msg, 1, seq) != SQLITE_OK,
-					"purge outbox");
+		err = store_bind_result(store, sqlite3_bind_int64(env, 1, sqlite3_column_int64(dlv, 1)) !=
+						       SQLITE_OK, "purge outbox");
+		if (!err)
+			err = store_step_done(store, env, "purge outbox");
+		if (!err)
+			err = store_bind_result(store, sqlite3_bind_int64(msg, 1, seq) != SQLITE_OK,
+						"purge outbox");
 		if (!err)
 			err = store_step_done(store, msg, "purge outbox");
 		if (err)
@@ -948,7 +1090,8 @@ int sqlite_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], 
 int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
 			     const struct store_delivery *to, uint64_t expires_ms)
 {
-	int err, changed = 0;
+	int err;
+	int64_t dseq = 0;
 	bool bad;
 	sqlite3_stmt *stmt;
 
@@ -966,11 +1109,12 @@ int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN
 	bad = bind_key(stmt, id, old_recipient);
 	bad |= sqlite3_bind_text(stmt, 3, to->recipient, -1, SQLITE_STATIC) != SQLITE_OK;
 	bad |= sqlite3_bind_text(stmt, 4, to->next_hop, -1, SQLITE_STATIC) != SQLITE_OK;
-	bad |= sqlite3_bind_blob(stmt, 5, to->envelope, (int)to->envelope_len, SQLITE_STATIC) != SQLITE_OK;
-	bad |= bind_u64(stmt, 6, expires_ms) != SQLITE_OK;
+	bad |= bind_u64(stmt, 5, expires_ms) != SQLITE_OK;
 	err = store_bind_result(store, bad, "readdress");
 	if (err)
 		return err;
-	err = update(store, stmt, "readdress", &changed);
-	return err ? err : changed ? 0 : LIMES_E_NOTFOUND;
+	err = update_one(store, stmt, "readdress", &dseq);
+	if (!err && dseq)
+		err = put_envelope(store, SQL_ENV_PUT, dseq, to->envelope, to->envelope_len, "readdress");
+	return err ? err : dseq ? 0 : LIMES_E_NOTFOUND;
 }

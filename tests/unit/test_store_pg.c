@@ -9,12 +9,15 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "proto/err.h"
 #include "store/store.h"
 #include "support/store_testutil.h"
+#include "support/store_v5fixture.h"
 
 static char conninfo[1024], schema[96];
 static struct store *st;
@@ -233,4 +236,47 @@ Test(store_pg, a_reader_sees_one_snapshot_writes_nothing_and_finds_no_store_in_a
 					    tables, sizeof(tables)), 0));
 	cr_assert(eq(str, tables, "0"));
 	cr_assert(eq(int, store_test_pg_drop(other_schema), 0));
+}
+
+/* tests/fixtures/store_pg_v4.sql: the store of store_v5.sql at PostgreSQL
+ * schema 4 (the envelope in each deliveries row), loaded into a schema of
+ * its own and migrated to 5 at open. */
+Test(store_pg, a_store_of_schema_4_moves_its_envelopes_to_their_own_table_and_keeps_every_delivery)
+{
+	char path[512], ci[1024], sch[96], out[64];
+	int err = -1;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/tests/fixtures/store_pg_v4.sql", LIMES_SOURCE_DIR);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *sql = calloc(1, (size_t)n + 1);
+	cr_assert(eq(sz, fread(sql, 1, (size_t)n, f), (size_t)n));
+	fclose(f);
+	cr_assert(eq(int, store_test_pg_create("pg4", ci, sizeof(ci), sch, sizeof(sch)), 0));
+	cr_assert(eq(int, store_test_pg_sql(sch, sql, NULL, 0), 0));
+	free(sql);
+	cr_assert(eq(int, store_test_pg_sql(sch, "SELECT version FROM limes_schema", out, sizeof(out)), 0));
+	cr_assert(eq(str, out, "4"));
+
+	struct store *old = store_open_pg(ci, "AGENCY-A", &err);
+	cr_assert_not_null(old, "%s", limes_strerror(err));
+	store_v5fixture_check(old);
+	cr_assert(eq(int, store_test_pg_sql(sch, "SELECT version FROM limes_schema", out, sizeof(out)), 0));
+	cr_assert(eq(str, out, "5"));
+	cr_assert(eq(int, store_test_pg_sql(sch, "SELECT count(*) FROM envelopes", out, sizeof(out)), 0));
+	cr_assert(eq(str, out, "4"), "one row per body still kept");
+	cr_assert(eq(int, store_test_pg_sql(sch, "SELECT count(*) FROM information_schema.columns WHERE"
+					    " table_schema = current_schema() AND table_name = 'deliveries'"
+					    " AND column_name = 'envelope'", out, sizeof(out)), 0));
+	cr_assert(eq(str, out, "0"));
+	store_v5fixture_exercise(old);
+	store_destroy(&old);
+	cr_assert(eq(int, store_test_pg_sql(sch, "SELECT count(*) FROM envelopes", out, sizeof(out)), 0));
+	cr_assert(eq(str, out, "2"), "purged deliveries take their envelopes");
+	cr_assert(eq(int, store_test_pg_drop(sch), 0));
 }

@@ -19,6 +19,7 @@
 #include "proto/err.h"
 #include "store/store.h"
 #include "support/store_testutil.h"
+#include "support/store_v5fixture.h"
 
 TestSuite(store_upgrade, .timeout = 60);
 
@@ -205,7 +206,7 @@ Test(store_upgrade, a_store_of_the_previous_version_keeps_every_message)
 	cr_assert(eq(int, store_case_get(st, a1, &e), 0));
 	cr_assert(not(e.body_purged));
 	store_destroy(&st);
-	cr_assert(eq(int, user_version(dir), 5)); /* 2: message types; 3: the audit trail; 4: fewer index pages; 5: key rotation */
+	cr_assert(eq(int, user_version(dir), 6)); /* 2: message types; 3: the audit trail; 4: fewer index pages; 5: key rotation; 6: envelopes apart */
 
 	/* and it opens again as the current version */
 	st = store_open(dir, &err);
@@ -262,10 +263,67 @@ Test(store_upgrade, a_store_of_schema_3_keeps_its_queue_with_fewer_indexes)
 	cr_assert(eq(int, s.state, DELIVERY_EXPIRED));
 	store_destroy(&st);
 
-	cr_assert(eq(int, user_version(dir), 5)); /* through 4 (fewer indexes) to 5 (key rotation) */
+	cr_assert(eq(int, user_version(dir), 6)); /* through 4 (fewer indexes), 5 (key rotation) to 6 (envelopes apart) */
 	index_sql(dir, "audit_time", sql, sizeof(sql));
 	cr_assert(eq(str, sql, ""), "audit_time is read by no query and should be gone");
 	index_sql(dir, "deliveries_expiry", sql, sizeof(sql));
 	cr_assert_not_null(strstr(sql, "done_ms = 0"), "%s", sql);
+	store_test_rmtree(dir);
+}
+
+/* One integer from a query on DIR/limes.db (read-only, beside no open store). */
+static long long query_int(const char *dir, const char *sql)
+{
+	char path[512];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	snprintf(path, sizeof(path), "%s/limes.db", dir);
+	cr_assert(eq(int, sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK));
+	cr_assert(eq(int, sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK), "%s", sql);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* tests/fixtures/store_v5.sql: schema 5, the envelope still in each
+ * deliveries row; queued, sent, delivered (two with their bodies purged),
+ * expired and rejected deliveries (tests/support/store_v5fixture.c). */
+Test(store_upgrade, a_store_of_schema_5_moves_its_envelopes_to_their_own_table_and_keeps_every_delivery)
+{
+	char dir[256], sql[256];
+	int err = 0;
+
+	cr_assert(eq(int, store_test_mkdtemp(dir, sizeof(dir), "upgrade5"), 0));
+	restore_fixture_named(dir, "store_v5.sql");
+	cr_assert(eq(int, user_version(dir), 5));
+
+	struct store *st = store_open(dir, &err);
+	cr_assert_not_null(st, "%s", limes_strerror(err));
+	cr_assert(eq(int, store_check(st, true), 0));
+	store_v5fixture_check(st);
+	store_destroy(&st);
+
+	cr_assert(eq(int, user_version(dir), 6));
+	cr_assert(eq(i64, query_int(dir, "SELECT count(*) FROM envelopes"), 4), "one row per body still kept");
+	cr_assert(eq(i64, query_int(dir, "SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'envelope'"),
+		     0));
+	cr_assert(eq(i64, query_int(dir, "SELECT count(*) FROM pragma_table_info('deliveries') WHERE pk = 1 AND name = 'dseq'"),
+		     1), "an explicit INTEGER PRIMARY KEY, so VACUUM cannot renumber what envelopes point at");
+	index_sql(dir, "deliveries_body", sql, sizeof(sql));
+	cr_assert(eq(str, sql, ""), "deliveries_done serves the body purge too");
+	index_sql(dir, "deliveries_done", sql, sizeof(sql));
+	cr_assert_not_null(strstr(sql, "(type, body, done_ms)"), "%s", sql);
+
+	/* and every operation that reads or writes an envelope works on it */
+	st = store_open(dir, &err);
+	cr_assert_not_null(st, "%s", limes_strerror(err));
+	store_v5fixture_exercise(st);
+	cr_assert(eq(int, store_check(st, true), 0));
+	store_destroy(&st);
+	cr_assert(eq(i64, query_int(dir, "SELECT count(*) FROM envelopes"), 2), "purged deliveries take their envelopes");
 	store_test_rmtree(dir);
 }
