@@ -25,7 +25,10 @@
 #define API_BODY_S 30            /* headers and body of one request, from the end of the last */
 #define API_ANSWER_S 120         /* an answer not read by then: the client is gone or hostile */
 
-enum request_state { REQ_NEW, REQ_BODY, REQ_WAITING, REQ_COMMITTING, REQ_READY, REQ_DONE };
+enum request_state { REQ_NEW, REQ_BODY, REQ_PARSING, REQ_WAITING, REQ_COMMITTING, REQ_READY, REQ_DONE };
+
+/* A submission body at least this long is parsed on a worker (parsework.c). */
+#define API_PARSE_OFFLOAD_BYTES 16384
 
 /* One HTTP request, from its headers to its completion. */
 struct request {
@@ -34,6 +37,7 @@ struct request {
 	enum request_state state;
 	char *body;
 	size_t len, cap;
+	size_t expected;                       /* Content-Length when given (capped at max_body) */
 	bool too_big;
 	char addr[INET6_ADDRSTRLEN + 8];
 	char client[CLIENT_NAME_MAX + 1];
@@ -44,6 +48,7 @@ struct request {
 	struct api_reply pending;              /* the answer waiting for the group commit */
 	struct request *commit_next;           /* in api->committing while REQ_COMMITTING */
 	struct api_track *track;               /* its connection's entry in the guard, or NULL */
+	struct api_parse_job *job;             /* while REQ_PARSING: its body on a worker */
 };
 
 /* One HTTP connection, from accept to close (guard.c). */
@@ -110,6 +115,8 @@ int api_defer_flush(struct api *api);
 /* Like api_defer_flush for a request that was not suspended: turns r into
  * the 503 when the commit failed. 0 or the commit's error. */
 int api_defer_commit_now(struct api *api, struct api_reply *r);
+/* Puts a request that is suspended already on the commit list. */
+void api_defer_commit_join(struct request *req);
 /* Takes req off the commit list (its client went away; its writes stay staged). */
 void api_defer_committing_unlink(struct request *req);
 
@@ -122,6 +129,13 @@ void api_defer_waiter_unlink(struct request *req);
 void api_defer_arm_wait_timer(struct api *api);
 /* Resumes a waiting long-poll so it answers with what there is. */
 void api_defer_wake(struct request *req);
+
+/* parsework.c: a large POST /v1/messages body (API_PARSE_OFFLOAD_BYTES)
+ * goes to a worker to be parsed, req suspended meanwhile (REQ_PARSING);
+ * false when it stays on the loop (small, stopping, or out of memory). */
+bool api_parsework_start(struct request *req);
+/* The request ended while its body was on a worker: the job forgets it. */
+void api_parsework_detach(struct request *req);
 
 /* clients.c: reads every client's token of cfg and keeps their digests
  * (replacing the old ones only on success); err says why it failed. */

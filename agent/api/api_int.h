@@ -48,10 +48,11 @@ struct api_status_count {
 	uint64_t count;
 };
 
-/* The API's own figures, written by api.c and defer.c only. */
+/* The API's own figures, written by api.c, defer.c and parsework.c only. */
 struct api_counters {
 	struct api_status_count by_status[API_STATUS_SLOTS];
 	uint64_t accepted_messages; /* messages accepted and committed */
+	uint64_t parsed_on_worker;  /* submission bodies parsed off the loop (parsework.c) */
 };
 
 /* Inbox query, parsed. */
@@ -102,6 +103,23 @@ json_t *api_json_peer_accepts(const struct peer *p);
 uint64_t api_json_free_bytes(const struct api_deps *deps);
 
 /* --- routes.c --- */
+
+/* A POST /v1/messages body parsed and mapped: the requests point into doc. */
+struct api_post {
+	json_t *doc;
+	struct submit_request *reqs;
+	uint8_t **bodies;           /* each request's packed body */
+	size_t n;
+	bool batch;                 /* an array (answered with "ids") */
+};
+/* Parses and validates text into p (pure: no agent state, so it may run on
+ * a worker thread); on a refusal fills r and returns < 0. Either way the
+ * caller frees p with api_post_free. */
+int api_post_parse(uint64_t max_ttl_ms, const char *text, size_t len, struct api_post *p, struct api_reply *r);
+/* On the loop: policy, sealing and staging of a parsed post (p stays the
+ * caller's); fills r like api_routes_post_messages. */
+void api_post_stage(const struct api_deps *deps, const char *client, const struct api_post *p, struct api_reply *r);
+void api_post_free(struct api_post *p);
 
 /* POST /v1/messages: validate and stage the batch in the turn's commit;
  * fills r with the 202 to send once the commit made it durable

@@ -17,13 +17,18 @@
 
 /* ------------------------------------------------------------ group commit */
 
-void api_defer_commit_wait(struct request *req)
+void api_defer_commit_join(struct request *req)
 {
 	struct api *api = req->api;
 
 	req->state = REQ_COMMITTING;
 	req->commit_next = api->committing;
 	api->committing = req;
+}
+
+void api_defer_commit_wait(struct request *req)
+{
+	api_defer_commit_join(req);
 	MHD_suspend_connection(req->conn);
 }
 

@@ -204,6 +204,9 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 			    counters->by_status[i].count);
 	counter(&t, "limes_api_accepted_messages_total", "Messages accepted through the API",
 		counters->accepted_messages);
+	counter(&t, "limes_api_bodies_parsed_on_worker_total",
+		"Submission bodies parsed and mapped on a worker thread rather than the loop (the large ones)",
+		counters->parsed_on_worker);
 	counter(&t, "limes_envelope_signatures_total",
 		"Ed25519 signatures made for envelopes (one per v1 envelope, one per v2 batch)",
 		submit_signatures(deps->submit));

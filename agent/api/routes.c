@@ -55,8 +55,9 @@ static int get_ttl(const json_t *obj, const char *key, const char *path, uint64_
 	return 0;
 }
 
-/* Validates one message object into req; *body is the packed body (caller frees). */
-static int parse_message(const struct config *cfg, const json_t *obj, bool batch, size_t index,
+/* Validates one message object into req; *body is the packed body (caller
+ * frees). Pure (no agent state): runs on the loop or on a worker thread. */
+static int parse_message(uint64_t max_ttl_ms, const json_t *obj, bool batch, size_t index,
 			 struct submit_request *req, uint8_t **body, struct api_reply *r)
 {
 	static const char *const known[] = { "to", "type", "priority", "ttl_s", "ref", "idempotency_key", "body" };
@@ -150,7 +151,7 @@ static int parse_message(const struct config *cfg, const json_t *obj, bool batch
 	}
 	/* ttl_s */
 	field_path(path, sizeof(path), batch, index, "ttl_s");
-	if (get_ttl(obj, "ttl_s", path, cfg->max_ttl_ms, &req->ttl_ms, r) < 0)
+	if (get_ttl(obj, "ttl_s", path, max_ttl_ms, &req->ttl_ms, r) < 0)
 		return LIMES_E_INVAL;
 	/* ref */
 	v = json_object_get(obj, "ref");
@@ -209,44 +210,51 @@ static int parse_message(const struct config *cfg, const json_t *obj, bool batch
 	return 0;
 }
 
-void api_routes_post_messages(const struct api_deps *deps, const char *client, const char *text, size_t len,
-			      struct api_reply *r)
+int api_post_parse(uint64_t max_ttl_ms, const char *text, size_t len, struct api_post *p, struct api_reply *r)
 {
 	struct pbjson_error perr;
-	json_t *doc = NULL, *answer = NULL;
-	struct submit_request *reqs = NULL;
-	struct submit_result *results = NULL;
-	uint8_t **bodies = NULL;
-	size_t n = 0;
-	bool batch;
 
-	if (pbjson_parse(text, len, &doc, &perr) < 0) {
+	memset(p, 0, sizeof(*p));
+	if (pbjson_parse(text, len, &p->doc, &perr) < 0) {
 		api_json_error(r, 400, "invalid_json", "", "request is not valid JSON: %s", perr.message);
-		goto out;
+		return LIMES_E_INVAL;
 	}
-	batch = json_is_array(doc);
-	n = batch ? json_array_size(doc) : 1;
-	if (batch && n == 0) {
+	p->batch = json_is_array(p->doc);
+	size_t n = p->batch ? json_array_size(p->doc) : 1;
+	if (p->batch && n == 0) {
 		api_json_error(r, 400, "missing_field", "[0]", "the batch is empty");
-		goto out;
+		return LIMES_E_INVAL;
 	}
 	if (n > API_MAX_BATCH) {
 		api_json_error(r, 413, "too_many", "", "at most %d messages in one request", API_MAX_BATCH);
-		goto out;
+		return LIMES_E_INVAL;
 	}
-	reqs = calloc(n, sizeof(*reqs));
-	results = calloc(n, sizeof(*results));
-	bodies = calloc(n, sizeof(*bodies));
-	if (!reqs || !results || !bodies) {
+	p->reqs = calloc(n, sizeof(*p->reqs));
+	p->bodies = calloc(n, sizeof(*p->bodies));
+	if (!p->reqs || !p->bodies) {
 		api_json_code_error(r, LIMES_E_NOMEM, "", "out of memory: nothing was accepted");
-		goto out;
+		return LIMES_E_NOMEM;
 	}
-	const struct config *cfg = peers_config(deps->peers);
+	p->n = n;
 	for (size_t i = 0; i < n; i++)
-		if (parse_message(cfg, batch ? json_array_get(doc, i) : doc, batch, i, &reqs[i], &bodies[i], r) < 0)
-			goto out;
+		if (parse_message(max_ttl_ms, p->batch ? json_array_get(p->doc, i) : p->doc, p->batch, i, &p->reqs[i],
+				  &p->bodies[i], r) < 0)
+			return LIMES_E_INVAL;
+	return 0;
+}
+
+void api_post_stage(const struct api_deps *deps, const char *client, const struct api_post *p, struct api_reply *r)
+{
+	struct submit_result *results = calloc(p->n ? p->n : 1, sizeof(*results));
+	json_t *answer = NULL;
+	size_t n = p->n;
+
+	if (!results) {
+		api_json_code_error(r, LIMES_E_NOMEM, "", "out of memory: nothing was accepted");
+		return;
+	}
 	/* Disk below the reserve counts as full: refuse before writing anything. */
-	if (api_json_free_bytes(deps) < cfg->min_free_bytes) {
+	if (api_json_free_bytes(deps) < peers_config(deps->peers)->min_free_bytes) {
 		api_json_store_error(r, LIMES_E_STORE_FULL,
 				     "the data folder's disk has less than the configured reserve free: nothing was accepted");
 		goto out;
@@ -255,7 +263,7 @@ void api_routes_post_messages(const struct api_deps *deps, const char *client, c
 	memset(&cerr, 0, sizeof(cerr));
 	/* staged only: the turn's commit makes every request of this loop turn
 	 * durable together, and the 202 goes out after it (group commit) */
-	int rc = submit_stage(deps->submit, client, reqs, n, results, &cerr);
+	int rc = submit_stage(deps->submit, client, p->reqs, n, results, &cerr);
 	if (rc < 0) {
 		api_json_core_error(r, rc, &cerr);
 		goto out;
@@ -267,19 +275,34 @@ void api_routes_post_messages(const struct api_deps *deps, const char *client, c
 	r->accepted = fresh;
 	if (encode_hex(r->msg_id, sizeof(r->msg_id), results[0].id, STORE_ID_LEN) < 0)
 		r->msg_id[0] = '\0'; /* cannot happen: the buffer fits an id */
-	if (batch) {
+	if (p->batch) {
 		api_json_reply_ids(r, 202, results, n);
 		goto out;
 	}
 	answer = json_pack("{s:o, s:b}", "id", api_json_id_value(results[0].id), "existing", results[0].existing);
 	api_json_reply(r, 202, answer);
 out:
-	for (size_t i = 0; bodies && i < n; i++)
-		free(bodies[i]);
-	free(bodies);
 	free(results);
-	free(reqs);
-	json_decref(doc);
+}
+
+void api_post_free(struct api_post *p)
+{
+	for (size_t i = 0; p->bodies && i < p->n; i++)
+		free(p->bodies[i]);
+	free(p->bodies);
+	free(p->reqs);
+	json_decref(p->doc);
+	memset(p, 0, sizeof(*p));
+}
+
+void api_routes_post_messages(const struct api_deps *deps, const char *client, const char *text, size_t len,
+			      struct api_reply *r)
+{
+	struct api_post p;
+
+	if (api_post_parse(peers_config(deps->peers)->max_ttl_ms, text, len, &p, r) == 0)
+		api_post_stage(deps, client, &p, r);
+	api_post_free(&p);
 }
 
 struct message_view {

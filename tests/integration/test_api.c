@@ -620,3 +620,59 @@ Test(api, disk_below_reserve_refuses_with_503_disk_full)
 	expect_nothing_accepted(agent_a);
 	free(body);
 }
+
+/* A batch of n alerts to HU-NAV-ROSZKE, then `tail` (with its leading comma)
+ * when not NULL, in one JSON array; the caller frees it. */
+static char *alert_batch(size_t n, const char *tail)
+{
+	char *one = message("HU-NAV-ROSZKE", "alert", NULL);
+	size_t cap = n * (strlen(one) + 1) + (tail ? strlen(tail) : 0) + 4, used = 0;
+	char *batch = malloc(cap);
+	cr_assert(batch != NULL);
+	batch[used++] = '[';
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(batch + used, cap - used, "%s%s", i ? "," : "", one);
+	used += (size_t)snprintf(batch + used, cap - used, "%s]", tail ? tail : "");
+	free(one);
+	return batch;
+}
+
+/* Bodies of 16 KiB and more are parsed on a worker thread (parsework.c):
+ * the refusals are the loop's, field for field, nothing of a refused batch
+ * is kept, and a good one is answered 202 once committed. */
+Test(api, large_bodies_parsed_on_a_worker_refuse_and_accept_as_on_the_loop)
+{
+	agent_a = start_single(NULL);
+	char *bad = alert_batch(50, ",{\"to\":[\"HU-NAV-ROSZKE\"],\"type\":\"alert\",\"body\":{\"action\":\"create\","
+				    "\"alert_id\":\"A\",\"category\":\"parking\",\"requested_action\":\"seize\","
+				    "\"handling_code\":\"H1\",\"legal_basis\":\"x\",\"issuing_authority\":\"x\","
+				    "\"contact_desk\":\"x\"}}");
+	cr_assert(strlen(bad) >= 16384, "the batch must be large enough for the worker: %zu bytes", strlen(bad));
+	expect_refusal(agent_a, bad, 400, "bad_enum", "[50].body.category");
+	char *unknown = alert_batch(50, ",{\"to\":[\"HU-NAV-ROSZKE\"],\"type\":\"alert\",\"colour\":1,\"body\":{}}");
+	expect_refusal(agent_a, unknown, 400, "unknown_field", "[50].colour");
+	char *broken = alert_batch(50, ",{\"to\": [");
+	expect_refusal(agent_a, broken, 400, "invalid_json", "");
+	char *forbidden = alert_batch(50, ",{\"to\":[\"XX-NOWHERE\"],\"type\":\"alert\",\"body\":" ALERT_BODY "}");
+	expect_refusal(agent_a, forbidden, 404, "unknown_peer", "[50].to[0]");
+	expect_nothing_accepted(agent_a);
+	cr_assert(eq(dbl, agentproc_metric(agent_a, "limes_api_bodies_parsed_on_worker_total"), 4.0));
+
+	char *good = alert_batch(60, NULL);
+	json_t *doc = NULL;
+	cr_assert(eq(long, agentproc_json(agent_a, "POST", "/v1/messages", good, &doc), 202));
+	cr_assert(eq(sz, json_array_size(json_object_get(doc, "ids")), 60));
+	cr_assert(eq(long, agentproc_queued(agent_a, "HU-NAV-ROSZKE"), 60));
+	cr_assert(eq(dbl, agentproc_metric(agent_a, "limes_api_accepted_messages_total"), 60.0));
+	/* a small one stays on the loop */
+	char *one = message("HU-NAV-ROSZKE", "alert", NULL);
+	free(post_ok(agent_a, one));
+	free(one);
+	cr_assert(eq(dbl, agentproc_metric(agent_a, "limes_api_bodies_parsed_on_worker_total"), 5.0));
+	json_decref(doc);
+	free(good);
+	free(forbidden);
+	free(broken);
+	free(unknown);
+	free(bad);
+}
