@@ -822,7 +822,8 @@ void api_stop(struct api *api)
 		return;
 	/* Commit and answer staged submissions (no later turn will), answer
 	 * waiting long-polls with what there is, then stop listening. */
-	if (api->mhd && (api->waiters || api->committing)) {
+	if (api->mhd && (api->waiters || api->committing || api->parsing)) {
+		api_parsework_stop(api);
 		int rc = api_defer_flush(api);
 		if (rc < 0) /* they were answered 503 */
 			log_warn("event=api_stop reason=\"%s\" action=\"staged submissions refused\"",

@@ -49,6 +49,7 @@ struct request {
 	struct request *commit_next;           /* in api->committing while REQ_COMMITTING */
 	struct api_track *track;               /* its connection's entry in the guard, or NULL */
 	struct api_parse_job *job;             /* while REQ_PARSING: its body on a worker */
+	struct request *parse_next;            /* in api->parsing while REQ_PARSING */
 };
 
 /* One HTTP connection, from accept to close (guard.c). */
@@ -78,6 +79,7 @@ struct api {
 	uv_idle_t again_spin;   /* ...and keep the poll phase from sleeping meanwhile */
 	uv_timer_t wait_timer;  /* earliest long-poll deadline */
 	struct request *committing; /* suspended until the turn's commit ends */
+	struct request *parsing;    /* suspended while a worker parses their bodies */
 	int handles;            /* loop handles not yet closed */
 	bool stopped;
 	bool orphaned;          /* api_destroy ran before the handles closed: the last close frees */
@@ -136,6 +138,9 @@ void api_defer_wake(struct request *req);
 bool api_parsework_start(struct request *req);
 /* The request ended while its body was on a worker: the job forgets it. */
 void api_parsework_detach(struct request *req);
+/* The API stops: every request still parsing is answered 503 (nothing of
+ * it was staged) and resumed, so that libmicrohttpd stops with none suspended. */
+void api_parsework_stop(struct api *api);
 
 /* clients.c: reads every client's token of cfg and keeps their digests
  * (replacing the old ones only on success); err says why it failed. */

@@ -30,6 +30,16 @@ struct api_parse_job {
 	int rc;
 };
 
+static void unlink_parsing(struct request *req)
+{
+	for (struct request **pp = &req->api->parsing; *pp; pp = &(*pp)->parse_next)
+		if (*pp == req) {
+			*pp = req->parse_next;
+			break;
+		}
+	req->parse_next = NULL;
+}
+
 static void job_free(struct api_parse_job *job)
 {
 	api_post_free(&job->post);
@@ -83,6 +93,7 @@ static void parsed(uv_work_t *w, int status)
 	struct api *api = req->api;
 	struct api_reply r = { 0 };
 	req->job = NULL;
+	unlink_parsing(req);
 	api->counters.parsed_on_worker++;
 	if (status < 0) {
 		api_json_error(&r, 503, "shutting_down", "", "the agent is stopping");
@@ -129,13 +140,30 @@ bool api_parsework_start(struct request *req)
 	req->len = req->cap = 0;
 	req->job = job;
 	req->state = REQ_PARSING;
+	req->parse_next = api->parsing;
+	api->parsing = req;
 	MHD_suspend_connection(req->conn);
 	return true;
 }
 
 void api_parsework_detach(struct request *req)
 {
-	if (req->job)
-		req->job->req = NULL;
+	if (!req->job)
+		return;
+	req->job->req = NULL;
 	req->job = NULL;
+	unlink_parsing(req);
+}
+
+void api_parsework_stop(struct api *api)
+{
+	while (api->parsing) {
+		struct request *req = api->parsing;
+		api_parsework_detach(req); /* the worker's result is dropped when it comes */
+		free(req->pending.body);
+		memset(&req->pending, 0, sizeof(req->pending));
+		api_json_error(&req->pending, 503, "shutting_down", "", "the agent is stopping: nothing was accepted");
+		req->state = REQ_READY;
+		MHD_resume_connection(req->conn);
+	}
 }

@@ -676,3 +676,45 @@ Test(api, large_bodies_parsed_on_a_worker_refuse_and_accept_as_on_the_loop)
 	free(unknown);
 	free(bad);
 }
+
+struct post_loop {
+	struct agentproc *ap;
+	const char *batch;
+	size_t accepted;  /* batches answered 202 */
+	long last;        /* the status that ended the loop */
+};
+
+static void *post_until_refused(void *arg)
+{
+	struct post_loop *p = arg;
+	for (int i = 0; i < 200; i++) {
+		p->last = agentproc_http(p->ap, "POST", "/v1/messages", p->batch, strlen(p->batch), NULL, NULL);
+		if (p->last != 202)
+			break;
+		p->accepted++;
+	}
+	return NULL;
+}
+
+/* SIGTERM while batches are being parsed on a worker: the agent stops
+ * cleanly (no connection left suspended in libmicrohttpd), a batch that
+ * was answered 202 is kept, and a batch is kept whole or not at all. */
+Test(api, stop_while_a_batch_is_parsed_on_a_worker_loses_nothing_acknowledged, .timeout = 120)
+{
+	agent_a = start_single(NULL);
+	char *batch = alert_batch(1000, NULL);
+	struct post_loop p = { .ap = agent_a, .batch = batch };
+	pthread_t th;
+	pthread_create(&th, NULL, post_until_refused, &p);
+	while (agentproc_metric(agent_a, "limes_api_bodies_parsed_on_worker_total") < 2.0)
+		usleep(20 * 1000);
+	cr_assert(eq(int, agentproc_stop(agent_a), 0), "the agent did not stop cleanly");
+	pthread_join(th, NULL);
+	cr_assert(p.last == 503 || p.last == 0, "the last request was answered %ld", p.last);
+	cr_assert(is(!agentproc_log_contains(agent_a, "suspended connections")));
+	cr_assert(eq(int, agentproc_start(agent_a), 0));
+	long queued = agentproc_queued(agent_a, "HU-NAV-ROSZKE");
+	cr_assert(queued >= (long)p.accepted * 1000, "%zu batches acknowledged, %ld messages kept", p.accepted, queued);
+	cr_assert(eq(long, queued % 1000, 0));
+	free(batch);
+}
