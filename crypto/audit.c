@@ -27,6 +27,12 @@ const char *audit_kind_name(int kind)
 #undef AUDIT_KIND_NAME
 }
 
+bool audit_kind_is_batch(int kind)
+{
+	return kind == AUDIT_SUBMITTED_BATCH || kind == AUDIT_SENT_BATCH || kind == AUDIT_RECEIPT_BATCH ||
+	       kind == AUDIT_RECEIVED_BATCH;
+}
+
 int audit_kind_from_name(const char *name)
 {
 #define AUDIT_KIND_FIND(n, value, text) if (strcmp(name, text) == 0) return value;
@@ -114,7 +120,7 @@ int audit_entry_parse(const uint8_t *entry, size_t len, struct audit_head *head,
 		      int (*fn)(void *arg, int tag, const uint8_t *value, size_t len), void *arg,
 		      char *why, size_t why_len)
 {
-	size_t off;
+	size_t off, n_ids = 0;
 
 	if (len < AUDIT_ENTRY_HEAD_LEN || len > AUDIT_ENTRY_MAX) {
 		snprintf(why, why_len, "entry is %zu bytes (a valid one has %d to %u)", len,
@@ -155,12 +161,22 @@ int audit_entry_parse(const uint8_t *entry, size_t len, struct audit_head *head,
 				 off, vlen);
 			return LIMES_E_ENV_MALFORMED;
 		}
+		/* in a batch an id opens a message: it must be one */
+		if (tag == AUDIT_T_ID && audit_kind_is_batch(head->kind) && vlen != AUDIT_ID_LEN) {
+			snprintf(why, why_len, "id at byte %zu is %zu bytes, not %d", off, vlen, AUDIT_ID_LEN);
+			return LIMES_E_ENV_MALFORMED;
+		}
+		n_ids += tag == AUDIT_T_ID;
 		if (fn) {
 			int rc = fn(arg, tag, entry + off + 3, vlen);
 			if (rc)
 				return rc;
 		}
 		off += 3 + vlen;
+	}
+	if (n_ids == 0 && audit_kind_is_batch(head->kind)) {
+		snprintf(why, why_len, "a %s entry names no message", audit_kind_name(head->kind));
+		return LIMES_E_ENV_MALFORMED;
 	}
 	return 0;
 }

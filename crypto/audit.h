@@ -41,7 +41,11 @@ struct identity;
 	X(EXPIRED, 10, "expired")     /* a delivery's TTL passed undelivered */ \
 	X(PURGED, 11, "purged")       /* retention removed bodies (counts only) */ \
 	X(CONFIG, 12, "config")       /* configuration loaded or reloaded (its hash) */ \
-	X(KEY, 13, "key")             /* the agent's or a peer's key in use changed */
+	X(KEY, 13, "key")             /* the agent's or a peer's key in use changed */ \
+	X(SUBMITTED_BATCH, 14, "submitted_batch") /* one submission's messages accepted */ \
+	X(SENT_BATCH, 15, "sent_batch")           /* one fill of envelopes handed to a peer */ \
+	X(RECEIPT_BATCH, 16, "receipt_batch")     /* one verified receipt's deliveries */ \
+	X(RECEIVED_BATCH, 17, "received_batch")   /* one commit's envelopes accepted */
 
 #define AUDIT_KIND_ENUM(name, value, text) AUDIT_##name = value,
 enum audit_kind { AUDIT_KINDS(AUDIT_KIND_ENUM) };
@@ -73,6 +77,10 @@ enum audit_value_form { AUDIT_TEXT = 1, AUDIT_BYTES = 2, AUDIT_U64 = 3 };
 enum audit_tag { AUDIT_TAGS(AUDIT_TAG_ENUM) };
 #undef AUDIT_TAG_ENUM
 
+/* A batch kind (14-17) names several messages: the fields before its first
+ * `id` are common to all of them; each `id` opens one message, and the
+ * fields after it, up to the next `id`, are that message's. */
+bool audit_kind_is_batch(int kind);
 /* Name of a kind ("submitted") or NULL; static storage. */
 const char *audit_kind_name(int kind);
 /* Kind of a name, or a negative LIMES_E_NOTFOUND. */
@@ -146,7 +154,9 @@ int audit_countersign_verify(const uint8_t sign_pk[32], const char *signer_id, c
 #include <jansson.h>
 
 /* One entry as a JSON object (record "entry": seq, time, kind, its fields
- * by name, prev, hash, bytes in hex); NULL when out of memory. Caller owns it. */
+ * by name, prev, hash, bytes in hex; a batch kind's messages as an array
+ * "messages" of objects, each with its id and its own fields); NULL when out
+ * of memory. Caller owns it. */
 json_t *audit_entry_to_json(const uint8_t *entry, size_t len, const uint8_t *hash, size_t hash_len);
 /* A checkpoint as a JSON object of `record` ("checkpoint", "countersignature"
  * or "kept"): agent, seq, head, time, body, sig and, when given, the

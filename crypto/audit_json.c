@@ -47,14 +47,38 @@ static json_t *time_value(uint64_t ms)
 
 struct to_json {
 	json_t *obj;
+	json_t *cur;               /* where fields go: obj, or a batch's current message */
+	bool batch;
 	bool nomem;
 };
+
+/* In a batch entry an id opens the next object of "messages". */
+static int open_message(struct to_json *t)
+{
+	json_t *msgs = json_object_get(t->obj, "messages");
+	json_t *m = json_object();
+
+	if (!msgs) {
+		msgs = json_array();
+		if (!msgs || json_object_set_new(t->obj, "messages", msgs) < 0)
+			msgs = NULL;
+	}
+	if (!m || !msgs || json_array_append_new(msgs, m) < 0) {
+		t->nomem = true;
+		return 1;
+	}
+	t->cur = m;
+	return 0;
+}
 
 static int field_to_json(void *arg, int tag, const uint8_t *value, size_t len)
 {
 	struct to_json *t = arg;
 	const char *name = audit_tag_name(tag);
 	json_t *v = NULL;
+
+	if (t->batch && tag == AUDIT_T_ID && open_message(t))
+		return 1;
 
 	switch (audit_tag_form(tag)) {
 	case AUDIT_TEXT:
@@ -78,12 +102,12 @@ static int field_to_json(void *arg, int tag, const uint8_t *value, size_t len)
 		return 1;
 	}
 	/* a repeated field (recipients, the ids of a read) becomes an array */
-	json_t *had = json_object_get(t->obj, name);
+	json_t *had = json_object_get(t->cur, name);
 	if (!had)
-		return json_object_set_new(t->obj, name, v) < 0 ? (t->nomem = true, 1) : 0;
+		return json_object_set_new(t->cur, name, v) < 0 ? (t->nomem = true, 1) : 0;
 	if (!json_is_array(had)) {
 		json_t *arr = json_array();
-		if (!arr || json_array_append(arr, had) < 0 || json_object_set_new(t->obj, name, arr) < 0) {
+		if (!arr || json_array_append(arr, had) < 0 || json_object_set_new(t->cur, name, arr) < 0) {
 			json_decref(arr);
 			json_decref(v);
 			t->nomem = true;
@@ -97,16 +121,18 @@ static int field_to_json(void *arg, int tag, const uint8_t *value, size_t len)
 json_t *audit_entry_to_json(const uint8_t *entry, size_t len, const uint8_t *hash, size_t hash_len)
 {
 	struct audit_head head;
-	struct to_json t = { json_object(), false };
+	struct to_json t = { json_object(), NULL, false, false };
 	char why[160];
 
 	if (!t.obj)
 		return NULL;
+	t.cur = t.obj;
 	if (audit_entry_parse(entry, len, &head, NULL, NULL, why, sizeof(why)) == 0) {
 		json_object_set_new(t.obj, "record", json_string("entry"));
 		json_object_set_new(t.obj, "seq", json_integer((json_int_t)head.seq));
 		json_object_set_new(t.obj, "time", time_value(head.time_ms));
 		json_object_set_new(t.obj, "kind", json_string(audit_kind_name(head.kind)));
+		t.batch = audit_kind_is_batch(head.kind);
 		(void)audit_entry_parse(entry, len, &head, field_to_json, &t, why, sizeof(why));
 		json_object_set_new(t.obj, "prev", hex_value(head.prev, AUDIT_HASH_LEN));
 	} else {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 
 #include "cli/cli.h"
@@ -543,17 +544,15 @@ out:
 
 /* ------------------------------------------------------------ show */
 
-static void print_entry_line(json_t *o)
+/* key=value for each field of o but the hidden ones */
+static void print_fields(json_t *o)
 {
 	const char *key;
 	json_t *val;
 
-	printf("%-7lld %s %-10s", (long long)json_integer_value(json_object_get(o, "seq")),
-	       json_string_value(json_object_get(o, "time")) ? json_string_value(json_object_get(o, "time")) : "?",
-	       json_string_value(json_object_get(o, "kind")) ? json_string_value(json_object_get(o, "kind")) : "?");
 	json_object_foreach(o, key, val) {
 		static const char *const skip[] = { "record", "seq", "time", "kind", "prev", "hash", "bytes",
-						    "stored_seq", "id" };
+						    "stored_seq", "id", "messages" };
 		bool hide = false;
 		for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
 			hide |= strcmp(key, skip[i]) == 0;
@@ -563,6 +562,26 @@ static void print_entry_line(json_t *o)
 		printf(" %s=%s", key, v ? v : "?");
 		free(v);
 	}
+}
+
+/* One line of a message's life: the entry's own fields and, in a batch
+ * entry, those of the message `id` among the others it names. */
+static void print_entry_line(json_t *o, const char *id)
+{
+	size_t i, n = json_array_size(json_object_get(o, "messages"));
+	json_t *m;
+
+	printf("%-7lld %s %-10s", (long long)json_integer_value(json_object_get(o, "seq")),
+	       json_string_value(json_object_get(o, "time")) ? json_string_value(json_object_get(o, "time")) : "?",
+	       json_string_value(json_object_get(o, "kind")) ? json_string_value(json_object_get(o, "kind")) : "?");
+	print_fields(o);
+	json_array_foreach(json_object_get(o, "messages"), i, m) {
+		const char *mid = json_string_value(json_object_get(m, "id"));
+		if (mid && strcasecmp(mid, id) == 0)
+			print_fields(m);
+	}
+	if (n > 1)
+		printf(" (one of %zu messages)", n);
 	printf("\n");
 }
 
@@ -593,7 +612,7 @@ static int do_show(const char *file, const char *id)
 			json_t *o = json_loads(line, 0, NULL);
 			const char *rec = o ? json_string_value(json_object_get(o, "record")) : NULL;
 			if (rec && strcmp(rec, "entry") == 0) {
-				print_entry_line(o);
+				print_entry_line(o, id);
 				n++;
 			}
 			json_decref(o);

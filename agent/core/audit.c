@@ -42,6 +42,19 @@ struct audit {
 	struct audit_builder b;
 	uint8_t (*ids)[STORE_ID_LEN];
 	uint64_t entries, checkpoints;
+	struct later *later;          /* received facts waiting for the commit (audit_flush) */
+	size_t n_later, cap_later;
+};
+
+/* One accepted envelope's facts, copied until the turn's commit. */
+struct later {
+	char peer[STORE_AGENCY_MAX + 1];
+	char author[STORE_AGENCY_MAX + 1];
+	uint8_t id[STORE_ID_LEN];
+	int type;
+	bool has_body_hash, has_envelope_hash;
+	uint8_t body_hash[STORE_HASH_LEN];
+	uint8_t envelope_hash[STORE_HASH_LEN];
 };
 
 struct audit *audit_new(struct store *store, struct commit *commit, const struct identity *me,
@@ -73,6 +86,7 @@ void audit_destroy(struct audit **pa)
 	if (!pa || !*pa)
 		return;
 	free((*pa)->ids);
+	free((*pa)->later);
 	free(*pa);
 	*pa = NULL;
 }
@@ -232,6 +246,7 @@ int audit_checkpoint_tick(struct audit *a, uint64_t now_ms, bool force)
 
 void audit_rolled_back(struct audit *a)
 {
+	audit_discard(a);
 	/* A failed commit may have taken a checkpoint with it: read the
 	 * committed one back so the next tick makes it again. */
 	if (a && store_audit_checkpoint_last(a->store, &a->last_cp_seq, &a->last_cp_ms) < 0)
@@ -267,70 +282,9 @@ static void put_type(struct audit_builder *b, int type)
 	audit_put_text(b, AUDIT_T_TYPE, name);
 }
 
-int audit_submitted(struct audit *a, const char *client, const uint8_t id[STORE_ID_LEN], int type,
-		    const char *const *recipients, size_t n, const uint8_t body_hash[STORE_HASH_LEN])
-{
-	struct audit_builder *b = audit_start(a, AUDIT_SUBMITTED);
 
-	if (!b)
-		return 0;
-	audit_put_text(b, AUDIT_T_CLIENT, client);
-	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
-	put_type(b, type);
-	for (size_t i = 0; i < n; i++)
-		audit_put_text(b, AUDIT_T_RECIPIENT, recipients[i]);
-	audit_put_bytes(b, AUDIT_T_BODY_HASH, body_hash, STORE_HASH_LEN);
-	return audit_finish(a);
-}
 
-int audit_sent(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
-	       uint32_t attempt)
-{
-	struct audit_builder *b = audit_start(a, AUDIT_SENT);
 
-	if (!b)
-		return 0;
-	audit_put_text(b, AUDIT_T_PEER, peer);
-	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
-	audit_put_text(b, AUDIT_T_RECIPIENT, recipient);
-	audit_put_u64(b, AUDIT_T_ATTEMPT, attempt);
-	return audit_finish(a);
-}
-
-int audit_receipt(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
-		  const char *status, const char *reason, const uint8_t receipt_hash[STORE_HASH_LEN])
-{
-	struct audit_builder *b = audit_start(a, AUDIT_RECEIPT);
-
-	if (!b)
-		return 0;
-	audit_put_text(b, AUDIT_T_PEER, peer);
-	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
-	audit_put_text(b, AUDIT_T_RECIPIENT, recipient);
-	audit_put_text(b, AUDIT_T_STATUS, status);
-	audit_put_text(b, AUDIT_T_REASON, reason);
-	audit_put_bytes(b, AUDIT_T_RECEIPT_HASH, receipt_hash, STORE_HASH_LEN);
-	return audit_finish(a);
-}
-
-int audit_received(struct audit *a, const char *peer, const char *author, const uint8_t id[STORE_ID_LEN],
-		   int type, const uint8_t body_hash[STORE_HASH_LEN],
-		   const uint8_t envelope_hash[STORE_HASH_LEN])
-{
-	struct audit_builder *b = audit_start(a, AUDIT_RECEIVED);
-
-	if (!b)
-		return 0;
-	audit_put_text(b, AUDIT_T_PEER, peer);
-	audit_put_text(b, AUDIT_T_AUTHOR, author);
-	audit_put_bytes(b, AUDIT_T_ID, id, STORE_ID_LEN);
-	put_type(b, type);
-	if (body_hash)
-		audit_put_bytes(b, AUDIT_T_BODY_HASH, body_hash, STORE_HASH_LEN);
-	if (envelope_hash)
-		audit_put_bytes(b, AUDIT_T_ENVELOPE_HASH, envelope_hash, STORE_HASH_LEN);
-	return audit_finish(a);
-}
 
 int audit_relayed(struct audit *a, const char *peer, const char *author, const char *recipient,
 		  const uint8_t id[STORE_ID_LEN], int type, const uint8_t envelope_hash[STORE_HASH_LEN])
@@ -506,4 +460,152 @@ int audit_key(struct audit *a, const char *peer, const uint8_t *key_id, size_t k
 	audit_put_bytes(b, AUDIT_T_KEY_ID, key_id, key_id_len);
 	audit_put_text(b, AUDIT_T_DETAIL, what);
 	return audit_finish(a);
+}
+
+/* ------------------------------------------------------------ batch entries */
+
+/* The fields of one message of a batch entry, its id first (docs/audit.md). */
+static void put_msg(struct audit_builder *b, int kind, const struct audit_msg *m)
+{
+	audit_put_bytes(b, AUDIT_T_ID, m->id, STORE_ID_LEN);
+	switch (kind) {
+	case AUDIT_SUBMITTED_BATCH:
+		put_type(b, m->type);
+		for (size_t i = 0; i < m->n_recipients; i++)
+			audit_put_text(b, AUDIT_T_RECIPIENT, m->recipients[i]);
+		if (m->body_hash)
+			audit_put_bytes(b, AUDIT_T_BODY_HASH, m->body_hash, STORE_HASH_LEN);
+		break;
+	case AUDIT_SENT_BATCH:
+		audit_put_text(b, AUDIT_T_RECIPIENT, m->recipient);
+		audit_put_u64(b, AUDIT_T_ATTEMPT, m->attempt);
+		break;
+	case AUDIT_RECEIPT_BATCH:
+		audit_put_text(b, AUDIT_T_RECIPIENT, m->recipient);
+		audit_put_text(b, AUDIT_T_STATUS, m->status);
+		audit_put_text(b, AUDIT_T_REASON, m->reason);
+		break;
+	case AUDIT_RECEIVED_BATCH:
+		audit_put_text(b, AUDIT_T_AUTHOR, m->author);
+		put_type(b, m->type);
+		if (m->body_hash)
+			audit_put_bytes(b, AUDIT_T_BODY_HASH, m->body_hash, STORE_HASH_LEN);
+		if (m->envelope_hash)
+			audit_put_bytes(b, AUDIT_T_ENVELOPE_HASH, m->envelope_hash, STORE_HASH_LEN);
+		break;
+	default:
+		break;
+	}
+}
+
+int audit_batch(struct audit *a, int kind, const char *who, const uint8_t *receipt_hash,
+		const struct audit_msg *msgs, size_t n)
+{
+	size_t i = 0;
+	int rc = 0;
+
+	if (!a || n == 0)
+		return 0;
+	if (!audit_kind_is_batch(kind))
+		return LIMES_E_INVAL;
+	while (i < n && rc == 0) {
+		struct audit_builder *b = audit_start(a, kind);
+		size_t first = i;
+		audit_put_text(b, kind == AUDIT_SUBMITTED_BATCH ? AUDIT_T_CLIENT : AUDIT_T_PEER, who);
+		if (receipt_hash)
+			audit_put_bytes(b, AUDIT_T_RECEIPT_HASH, receipt_hash, STORE_HASH_LEN);
+		/* as many messages as fit; the rest go into the next entry, so a
+		 * message is never split across two */
+		for (; i < n && i - first < AUDIT_INDEX_MAX; i++) {
+			size_t before = b->len;
+			put_msg(b, kind, &msgs[i]);
+			if (b->overflow) {
+				b->len = before;
+				b->overflow = i == first; /* one message alone too big: refused */
+				break;
+			}
+		}
+		if (b->overflow)
+			i++;
+		rc = audit_finish(a);
+	}
+	return rc;
+}
+
+int audit_received_later(struct audit *a, const char *peer, const struct audit_msg *m)
+{
+	struct later *l;
+
+	if (!a)
+		return 0;
+	if (a->standby)
+		return LIMES_E_AGAIN;
+	if (a->n_later == a->cap_later) {
+		size_t cap = a->cap_later ? 2 * a->cap_later : 64;
+		struct later *grown = realloc(a->later, cap * sizeof(*grown));
+		if (!grown)
+			return LIMES_E_NOMEM;
+		a->later = grown;
+		a->cap_later = cap;
+	}
+	l = &a->later[a->n_later++];
+	snprintf(l->peer, sizeof(l->peer), "%s", peer ? peer : "");
+	snprintf(l->author, sizeof(l->author), "%s", m->author ? m->author : "");
+	memcpy(l->id, m->id, STORE_ID_LEN);
+	l->type = m->type;
+	l->has_body_hash = m->body_hash != NULL;
+	if (m->body_hash)
+		memcpy(l->body_hash, m->body_hash, STORE_HASH_LEN);
+	l->has_envelope_hash = m->envelope_hash != NULL;
+	if (m->envelope_hash)
+		memcpy(l->envelope_hash, m->envelope_hash, STORE_HASH_LEN);
+	return 0;
+}
+
+void audit_discard(struct audit *a)
+{
+	if (a)
+		a->n_later = 0;
+}
+
+int audit_flush(struct audit *a)
+{
+	struct audit_msg *msgs;
+	bool *done;
+	int rc = 0;
+
+	if (!a || a->n_later == 0)
+		return 0;
+	/* the turn was rolled back: the inbox rows these name are gone too */
+	if (!store_in_transaction(a->store) || !store_healthy(a->store)) {
+		audit_discard(a);
+		return 0;
+	}
+	msgs = malloc(a->n_later * sizeof(*msgs));
+	done = calloc(a->n_later, sizeof(*done));
+	if (!msgs || !done) {
+		rc = LIMES_E_NOMEM;
+		goto out;
+	}
+	/* one entry per neighbour the envelopes came from, in arrival order */
+	for (size_t i = 0; i < a->n_later && rc == 0; i++) {
+		size_t n = 0;
+		if (done[i])
+			continue;
+		for (size_t j = i; j < a->n_later; j++) {
+			const struct later *l = &a->later[j];
+			if (done[j] || strcmp(l->peer, a->later[i].peer) != 0)
+				continue;
+			done[j] = true;
+			msgs[n++] = (struct audit_msg){ .id = l->id, .type = l->type, .author = l->author,
+							.body_hash = l->has_body_hash ? l->body_hash : NULL,
+							.envelope_hash = l->has_envelope_hash ? l->envelope_hash : NULL };
+		}
+		rc = audit_batch(a, AUDIT_RECEIVED_BATCH, a->later[i].peer, NULL, msgs, n);
+	}
+out:
+	free(msgs);
+	free(done);
+	audit_discard(a);
+	return rc;
 }

@@ -115,6 +115,11 @@ int commit_flush(struct commit *c)
 		return 0;
 	if (c->before)
 		before_rc = c->before(c->before_arg);
+	/* the turn's batched audit entries, last: they name what was staged */
+	if (before_rc == 0)
+		before_rc = audit_flush(c->audit);
+	else
+		audit_discard(c->audit);
 	unsigned changes = c->changes;
 	c->changes = 0;
 	c->staged = false;

@@ -465,16 +465,7 @@ uint64_t audit_entries(const struct audit *a);
 const struct identity *audit_identity(const struct audit *a);
 const char *audit_agent_id(const struct audit *a);
 
-int audit_submitted(struct audit *a, const char *client, const uint8_t id[STORE_ID_LEN], int type,
-		    const char *const *recipients, size_t n, const uint8_t body_hash[STORE_HASH_LEN]);
-int audit_sent(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
-	       uint32_t attempt);
-int audit_receipt(struct audit *a, const char *peer, const char *recipient, const uint8_t id[STORE_ID_LEN],
-		  const char *status, const char *reason, const uint8_t receipt_hash[STORE_HASH_LEN]);
-/* body_hash and envelope_hash may be NULL. */
-int audit_received(struct audit *a, const char *peer, const char *author, const uint8_t id[STORE_ID_LEN],
-		   int type, const uint8_t body_hash[STORE_HASH_LEN],
-		   const uint8_t envelope_hash[STORE_HASH_LEN]);
+/* envelope_hash may be NULL. */
 int audit_relayed(struct audit *a, const char *peer, const char *author, const char *recipient,
 		  const uint8_t id[STORE_ID_LEN], int type, const uint8_t envelope_hash[STORE_HASH_LEN]);
 /* id may be NULL (a frame whose id is unknown). */
@@ -498,6 +489,41 @@ int audit_config(struct audit *a, const char *what, const uint8_t config_hash[ST
 /* A CONFIG entry with the BLAKE2b-256 of the file at path as it is now. */
 int audit_config_file(struct audit *a, const char *what, const char *path);
 int audit_key(struct audit *a, const char *peer, const uint8_t *key_id, size_t key_id_len, const char *what);
+
+/* One message named by a batch entry (docs/audit.md): the fields its kind
+ * takes, all borrowed for the call. */
+struct audit_msg {
+	const uint8_t *id;                 /* 16 bytes; every kind */
+	int type;                          /* submitted, received */
+	const char *const *recipients;     /* submitted: n_recipients of them */
+	size_t n_recipients;
+	const char *recipient;             /* sent, receipt */
+	uint32_t attempt;                  /* sent */
+	const char *status, *reason;       /* receipt (reason NULL unless rejected) */
+	const char *author;                /* received */
+	const uint8_t *body_hash;          /* submitted, received (32 bytes or NULL) */
+	const uint8_t *envelope_hash;      /* received (32 bytes or NULL) */
+};
+/* Records n messages of one event as entries of a batch kind
+ * (AUDIT_SUBMITTED_BATCH: `who` is the client; _SENT_BATCH, _RECEIPT_BATCH,
+ * _RECEIVED_BATCH: the peer), as many entries as their size needs (one
+ * for up to a few hundred messages); receipt_hash (32 bytes) for a
+ * RECEIPT_BATCH, else NULL. Staged like any entry: 0 or an error (then
+ * the caller undoes the action). */
+int audit_batch(struct audit *a, int kind, const char *who, const uint8_t *receipt_hash,
+		const struct audit_msg *msgs, size_t n);
+/* Keeps an accepted envelope's `received` fact (copied) for one
+ * RECEIVED_BATCH entry per peer, staged by audit_flush() when the turn's
+ * commit is made: the commit then holds the inbox rows and their entry, or
+ * fails whole. 0, LIMES_E_AGAIN on a standby (the action must not happen),
+ * LIMES_E_NOMEM. */
+int audit_received_later(struct audit *a, const char *peer, const struct audit_msg *m);
+/* Stages the kept facts' entries (the commit calls it just before it
+ * commits); 0 or an error, which must fail the commit. Without an open,
+ * healthy transaction the facts are dropped: their actions were undone. */
+int audit_flush(struct audit *a);
+/* Drops the kept facts: the turn they belonged to is rolled back. */
+void audit_discard(struct audit *a);
 /* ------------------------------------------------------------ body retention */
 
 /* Empties the bodies of every type past its retention (staged in the turn's

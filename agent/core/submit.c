@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "core/core.h"
 #include "core_int.h"
+#include "crypto/audit.h"
 #include "crypto/envelope.h"
 #include "crypto/random.h"
 #include "proto/err.h"
@@ -352,6 +353,38 @@ out:
 	return rc;
 }
 
+/* The audit entries of the turn's v2 messages: one submitted_batch entry per
+ * client (a turn's messages may come from several API requests). */
+static int audit_pending(struct submit *s)
+{
+	struct audit_msg *am = calloc(s->n_pend, sizeof(*am));
+	const char *(*to)[SUBMIT_MAX_TO] = calloc(s->n_pend, sizeof(*to));
+	bool *done = calloc(s->n_pend, sizeof(*done));
+	int rc = am && to && done ? 0 : LIMES_E_NOMEM;
+
+	for (size_t i = 0; i < s->n_pend && rc == 0; i++) {
+		size_t n = 0;
+		if (done[i])
+			continue;
+		for (size_t j = i; j < s->n_pend; j++) {
+			struct pending_msg *pm = &s->pend[j];
+			if (done[j] || strcmp(pm->client, s->pend[i].client) != 0)
+				continue;
+			done[j] = true;
+			for (size_t k = 0; k < pm->n_to; k++)
+				to[n][k] = pm->to[k];
+			am[n] = (struct audit_msg){ .id = pm->m.id, .type = pm->m.type, .recipients = to[n],
+						    .n_recipients = pm->n_to, .body_hash = pm->body_hash };
+			n++;
+		}
+		rc = audit_batch(commit_audit(s->commit), AUDIT_SUBMITTED_BATCH, s->pend[i].client, NULL, am, n);
+	}
+	free(am);
+	free(to);
+	free(done);
+	return rc;
+}
+
 /* The commit's hook: signs the turn's v2 envelopes, one batch per next hop,
  * and writes their messages to the outbox with their audit entries. */
 static int before_commit(void *arg)
@@ -380,17 +413,13 @@ static int before_commit(void *arg)
 	for (size_t i = 0; i < s->n_pend && rc == 0; i++) {
 		struct pending_msg *pm = &s->pend[i];
 		struct store_delivery d[SUBMIT_MAX_TO];
-		const char *to[SUBMIT_MAX_TO];
-		for (size_t k = 0; k < pm->n_to; k++) {
+		for (size_t k = 0; k < pm->n_to; k++)
 			d[k] = (struct store_delivery){ .recipient = pm->d[k].recipient, .next_hop = pm->d[k].next_hop,
 							.envelope = pm->d[k].env, .envelope_len = pm->d[k].env_len };
-			to[k] = pm->to[k];
-		}
 		rc = store_outbox_put(s->store, &pm->m, d, pm->n_to);
-		if (rc == 0)
-			rc = audit_submitted(commit_audit(s->commit), pm->client, pm->m.id, pm->m.type, to, pm->n_to,
-					     pm->body_hash);
 	}
+	if (rc == 0)
+		rc = audit_pending(s);
 	if (rc < 0)
 		log_error("event=store_failed reason=\"the turn's signed messages could not be written: %s\" "
 			  "action=\"nothing of this turn is acknowledged\"", limes_strerror(rc));
@@ -405,7 +434,9 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 {
 	struct store_message *msgs = NULL;
 	struct slot *slots = NULL;
-	size_t n_slots = 0, pend_mark = s->n_pend;
+	struct audit_msg *audit_msgs = NULL;   /* the v1 messages' submitted_batch entry */
+	uint8_t (*body_hashes)[STORE_HASH_LEN] = NULL;
+	size_t n_slots = 0, n_audit = 0, pend_mark = s->n_pend;
 	int rc = 0;
 
 	memset(err, 0, sizeof(*err));
@@ -444,7 +475,9 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 		n_slots += reqs[i].n_to;
 	msgs = calloc(n ? n : 1, sizeof(*msgs));
 	slots = calloc(n_slots ? n_slots : 1, sizeof(*slots));
-	if (!msgs || !slots) {
+	audit_msgs = calloc(n ? n : 1, sizeof(*audit_msgs));
+	body_hashes = calloc(n ? n : 1, sizeof(*body_hashes));
+	if (!msgs || !slots || !audit_msgs || !body_hashes) {
 		rc = core_set_error(err, LIMES_E_NOMEM, NULL, "out of memory: nothing was accepted");
 		goto fail;
 	}
@@ -558,17 +591,22 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 			continue;
 		}
 		if (rc == 0) {
-			/* the submission's entry rides in the same mark: both or neither */
-			uint8_t body_hash[STORE_HASH_LEN];
-			envelope_hash(r->body, r->body_len, body_hash);
-			rc = audit_submitted(commit_audit(s->commit), client, msgs[i].id, r->type, r->to, r->n_to,
-					     body_hash);
+			size_t k = n_audit++;
+			envelope_hash(r->body, r->body_len, body_hashes[k]);
+			audit_msgs[k] = (struct audit_msg){ .id = msgs[i].id, .type = r->type, .recipients = r->to,
+							    .n_recipients = r->n_to, .body_hash = body_hashes[k] };
 		}
 		if (rc < 0) {
 			core_store_refusal(s->store, rc, err);
 			goto fail;
 		}
 		memcpy(res->id, msgs[i].id, 16);
+	}
+	/* the submission's entry rides in the same mark: all or nothing */
+	rc = audit_batch(commit_audit(s->commit), AUDIT_SUBMITTED_BATCH, client, NULL, audit_msgs, n_audit);
+	if (rc < 0) {
+		core_store_refusal(s->store, rc, err);
+		goto fail;
 	}
 	rc = store_mark_keep(s->store);
 	if (rc < 0) {
@@ -577,11 +615,15 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 	}
 	free_slots(slots, n_slots);
 	free(msgs);
+	free(audit_msgs);
+	free(body_hashes);
 	return 0;
 fail:
 	pending_free_from(s, pend_mark);
 	free_slots(slots, n_slots);
 	free(msgs);
+	free(audit_msgs);
+	free(body_hashes);
 	store_mark_undo(s->store);
 	return rc < 0 ? rc : LIMES_E_INVAL;
 }

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "core/events.h"
+#include "crypto/audit.h"
 #include "crypto/envelope.h"
 #include "crypto/receipt.h"
 #include "proto/err.h"
@@ -76,6 +77,10 @@ static void bad_receipt(struct links *L)
 struct delivered_marks {
 	int64_t *cursors;
 	size_t n;
+	/* every delivery the receipt settles: one receipt_batch entry */
+	struct audit_msg *audited;
+	char (*recipients)[STORE_AGENCY_MAX + 1];
+	size_t n_audited;
 };
 
 /* True when an earlier entry of the same receipt named this delivery: its
@@ -93,7 +98,7 @@ static bool marked_already(const struct delivered_marks *marks, int64_t cursor)
  * refuses the receipt itself (nothing more of it can be recorded). */
 static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issuer,
 			  const struct wire_receipt_body *body, const struct wire_receipt_entry *e, const uint8_t *buf,
-			  size_t len, const uint8_t receipt_hash[32], int64_t *receipt_id, uint64_t now,
+			  size_t len, int64_t *receipt_id, uint64_t now,
 			  struct delivered_marks *marks)
 {
 	int64_t cursor = 0;
@@ -160,18 +165,23 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 					 *receipt_id);
 	}
 	if (rc == 0) {
-		/* the verified receipt's entry, in the receipt's mark (on_receipt):
-		 * if it cannot be written, the whole receipt is undone */
-		rc = audit_receipt(commit_audit(L->deps.commit), ol->peer_id, recipient, e->message_id,
-				   e->status == WIRE_RECEIPT_REJECTED ? "rejected"
-				   : e->status == WIRE_RECEIPT_DUPLICATE ? "duplicate" : "accepted",
-				   e->status == WIRE_RECEIPT_REJECTED ? reason_name(e->reason) : NULL, receipt_hash);
-		if (rc < 0) {
+		/* the delivery goes into the receipt's one entry, written in the
+		 * receipt's mark (on_receipt): without it the receipt is undone */
+		if (!marks->audited) {
 			log_warn("peer=%s msg=%s event=audit_failed what=receipt reason=%s action=\"the receipt is "
 				 "undone; the next re-send asks again\"", body->issuer, link_hex_id(e->message_id),
-				 limes_errname(rc));
+				 limes_errname(LIMES_E_NOMEM));
 			return false;
 		}
+		size_t k = marks->n_audited++;
+		snprintf(marks->recipients[k], sizeof(marks->recipients[k]), "%s", recipient);
+		marks->audited[k] = (struct audit_msg){
+			.id = e->message_id,
+			.recipient = marks->recipients[k],
+			.status = e->status == WIRE_RECEIPT_REJECTED ? "rejected"
+				  : e->status == WIRE_RECEIPT_DUPLICATE ? "duplicate" : "accepted",
+			.reason = e->status == WIRE_RECEIPT_REJECTED ? reason_name(e->reason) : NULL,
+		};
 	}
 	if (rc < 0) {
 		log_warn("peer=%s msg=%s event=mark_failed state=%s reason=%s", body->issuer,
@@ -249,10 +259,26 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 	}
 	bool whole = true;
 	/* without room for the list each entry is marked on its own */
-	struct delivered_marks marks = { .cursors = calloc(body.n_entries ? body.n_entries : 1, sizeof(int64_t)) };
+	size_t room = body.n_entries ? body.n_entries : 1;
+	struct delivered_marks marks = { .cursors = calloc(room, sizeof(int64_t)),
+					 .audited = calloc(room, sizeof(struct audit_msg)),
+					 .recipients = calloc(room, STORE_AGENCY_MAX + 1) };
+	if (!marks.recipients) {
+		free(marks.audited);
+		marks.audited = NULL;
+	}
 	for (size_t i = 0; i < body.n_entries && whole; i++)
-		whole = receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, receipt_hash, &receipt_id, now,
+		whole = receipt_entry(L, ol, issuer, &body, &body.entries[i], buf, len, &receipt_id, now,
 				      &marks);
+	if (whole) {
+		rc = audit_batch(commit_audit(L->deps.commit), AUDIT_RECEIPT_BATCH, ol->peer_id, receipt_hash,
+				 marks.audited, marks.n_audited);
+		if (rc < 0) {
+			log_warn("peer=%s event=audit_failed what=receipt count=%zu reason=%s action=\"the receipt is "
+				 "undone; the next re-send asks again\"", ol->peer_id, marks.n_audited, limes_errname(rc));
+			whole = false;
+		}
+	}
 	if (whole && marks.n) {
 		rc = store_deliveries_delivered(L->deps.store, marks.cursors, marks.n, now, receipt_id, NULL);
 		if (rc < 0) {
@@ -262,6 +288,8 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 		}
 	}
 	free(marks.cursors);
+	free(marks.audited);
+	free(marks.recipients);
 	if (whole && store_mark_keep(L->deps.store) == 0) {
 		if (!relay)
 			link_health_receipt(L, ol, &body);

@@ -216,11 +216,13 @@ static void accept_envelope(struct links *L, struct inbound *in, const char *add
 		rc = store_inbox_put(L->deps.store, &entry,
 				     oh->expires_ms + peers_config(L->deps.peers)->max_clock_skew_ms);
 		if (rc == 0) {
-			/* the reception's entry in the same mark: both or neither */
+			/* the reception goes into the commit's received_batch entry:
+			 * the commit keeps the inbox row and its entry, or neither */
 			uint8_t body_hash[32];
 			envelope_hash(opened->body, opened->body_len, body_hash);
-			rc = audit_received(commit_audit(L->deps.commit), in->peer_id, oh->sender, oh->message_id,
-					    oh->type, body_hash, hash);
+			struct audit_msg am = { .id = oh->message_id, .type = oh->type, .author = oh->sender,
+						.body_hash = body_hash, .envelope_hash = hash };
+			rc = audit_received_later(commit_audit(L->deps.commit), in->peer_id, &am);
 			if (rc < 0) {
 				store_mark_undo(L->deps.store);
 				rc = rc == LIMES_E_EXISTS ? LIMES_E_IO : rc;

@@ -11,6 +11,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "crypto/audit.h"
 #include "crypto/envelope.h"
 #include "proto/err.h"
 
@@ -119,6 +120,8 @@ static int collect_one(void *arg, const struct store_delivery_row *row)
 struct sent_marks {
 	int64_t cursors[FILL_BATCH];
 	size_t n;
+	struct audit_msg sent[FILL_BATCH]; /* every send of the fill: one sent_batch entry */
+	size_t n_sent;
 };
 
 /* Sends one due delivery; false when the socket takes no more now. */
@@ -151,8 +154,9 @@ static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const 
 		rc = store_delivery_sent(L->deps.store, d->id, d->recipient, now,
 					 now + retry_delay(cfg, d->attempts + 1));
 	}
-	if (rc == 0)
-		rc = audit_sent(commit_audit(L->deps.commit), ol->peer_id, d->recipient, d->id, d->attempts + 1);
+	if (rc == 0 && marks->n_sent < FILL_BATCH)
+		marks->sent[marks->n_sent++] = (struct audit_msg){ .id = d->id, .recipient = d->recipient,
+								   .attempt = d->attempts + 1 };
 	if (rc < 0)
 		log_warn("peer=%s msg=%s event=mark_failed state=sent reason=%s", ol->peer_id, link_hex_id(d->id),
 			 limes_errname(rc));
@@ -190,13 +194,17 @@ static void reseal(struct links *L, struct outlink *ol, struct due *d)
 	d->envelope_len = fresh_len;
 }
 
-/* One statement marks the fill's first sends (their audit entries are
- * staged already, in the same transaction). */
+/* One statement marks the fill's first sends, and one audit entry names
+ * every envelope of the fill (in the same transaction). */
 static void mark_first_sends(struct links *L, struct outlink *ol, const struct sent_marks *marks, uint64_t now)
 {
 	const struct config *cfg = peers_config(L->deps.peers);
-	int rc;
+	int rc = audit_batch(commit_audit(L->deps.commit), AUDIT_SENT_BATCH, ol->peer_id, NULL, marks->sent,
+			     marks->n_sent);
 
+	if (rc < 0)
+		log_warn("peer=%s event=audit_failed what=sent count=%zu reason=%s", ol->peer_id, marks->n_sent,
+			 limes_errname(rc));
 	if (marks->n == 0)
 		return;
 	rc = store_deliveries_sent(L->deps.store, marks->cursors, marks->n, now, now + retry_delay(cfg, 1), NULL);
@@ -230,7 +238,7 @@ void link_fill(struct links *L, struct outlink *ol)
 		/* nothing is sent that could not be marked sent */
 		if (link_stage(L, 0) < 0)
 			blocked = true;
-		marks.n = 0;
+		marks.n = marks.n_sent = 0;
 		for (size_t i = 0; i < c.n; i++) {
 			if (!blocked)
 				reseal(L, ol, &batch[i]);

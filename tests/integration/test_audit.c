@@ -58,34 +58,40 @@ static json_t *audit_records(struct agentproc *ap, const char *query)
 	return arr;
 }
 
-/* Entries of `kind` whose field `key` is `value` (NULL: any), or whose
- * "id" (a string or an array) holds `id` when id is not NULL. */
+/* True when o's field `key` (or, in a batch entry, its message m's) is `value`. */
+static bool field_is(json_t *o, json_t *m, const char *key, const char *value)
+{
+	const char *v = json_string_value(json_object_get(m, key));
+	if (!v)
+		v = json_string_value(json_object_get(o, key));
+	return v && strcmp(v, value) == 0;
+}
+
+/* True when "id" (a string or an array) of o holds id. */
+static bool names_id(json_t *o, const char *id)
+{
+	json_t *ids = json_object_get(o, "id");
+	bool hit = json_is_string(ids) && strcmp(json_string_value(ids), id) == 0;
+	size_t j;
+	json_t *x;
+	json_array_foreach(ids, j, x)
+		hit |= strcmp(json_string_value(x), id) == 0;
+	return hit;
+}
+
+/* Messages recorded by entries of `kind` (a one-message entry, or each
+ * message of the kind's batch entries, "receipt_batch" for "receipt")
+ * whose field `key` is `value` (NULL: any), and whose id is `id` when id is
+ * not NULL. */
 static size_t count(json_t *recs, const char *kind, const char *key, const char *value, const char *id)
 {
-	size_t i, n = 0;
-	json_t *o;
+	size_t i, j, n = 0;
+	json_t *o, *m;
 	json_array_foreach(recs, i, o) {
-		const char *k = json_string_value(json_object_get(o, "kind"));
-		if (!k || strcmp(k, kind) != 0)
-			continue;
-		if (key) {
-			const char *v = json_string_value(json_object_get(o, key));
-			if (!v || strcmp(v, value) != 0)
-				continue;
-		}
-		if (id) {
-			json_t *ids = json_object_get(o, "id");
-			bool hit = false;
-			if (json_is_string(ids))
-				hit = strcmp(json_string_value(ids), id) == 0;
-			size_t j;
-			json_t *x;
-			json_array_foreach(ids, j, x)
-				hit |= strcmp(json_string_value(x), id) == 0;
-			if (!hit)
-				continue;
-		}
-		n++;
+		json_t *msgs = agentproc_audit_messages(o, kind);
+		json_array_foreach(msgs, j, m)
+			n += (!key || field_is(o, m, key, value)) && (!id || names_id(m, id));
+		json_decref(msgs);
 	}
 	return n;
 }
@@ -351,13 +357,28 @@ static void sh(const char *fmt, ...)
 static unsigned long long sql_number(const char *db, const char *query)
 {
 	char cmd[1024], line[64] = "";
-	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' '%s'", db, query);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' \"%s\"", db, query);
 	FILE *p = popen(cmd, "r");
 	cr_assert(p != NULL);
 	char *got = fgets(line, sizeof(line), p);
 	cr_assert(eq(int, pclose(p), 0), "%s", cmd);
 	cr_assert(got != NULL, "no answer to %s", query);
 	return strtoull(line, NULL, 10);
+}
+
+/* The last entry's seq in ap's trail (it may grow meanwhile). */
+static unsigned long long trail_head(struct agentproc *ap)
+{
+	json_t *recs = audit_records(ap, "?limit=1000000");
+	unsigned long long head = 0;
+	size_t i;
+	json_t *o;
+	json_array_foreach(recs, i, o) {
+		unsigned long long seq = (unsigned long long)json_integer_value(json_object_get(o, "seq"));
+		head = seq > head ? seq : head;
+	}
+	json_decref(recs);
+	return head;
 }
 
 /* Waits until A holds a countersignature by B of a checkpoint at or past seq. */
@@ -426,7 +447,8 @@ Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 	json_decref(cluster_inbox(c, R));
 	json_t *recs = wait_entries(a, "receipt", NULL, NULL, NULL, 10, 10000);
 	json_decref(recs);
-	wait_countersigned(c, A, 20);
+	cr_log_info("the trail of 10 messages: %llu entries", trail_head(a));
+	wait_countersigned(c, A, trail_head(a));
 	/* the backup: an earlier copy of the whole store */
 	cr_assert(eq(int, cluster_stop(c, A), 0));
 	sh("cp -a '%s' '%s.backup'", data, data);
@@ -435,7 +457,7 @@ Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 	cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 20, sent + 10), 202));
 	recs = wait_entries(a, "receipt", NULL, NULL, NULL, 30, 10000);
 	json_decref(recs);
-	unsigned long long countersigned = wait_countersigned(c, A, backup_head + 20);
+	unsigned long long countersigned = wait_countersigned(c, A, trail_head(a));
 	stop_and_keep(c, kept);
 	sh("cp -a '%s' '%s.orig'", data, data);
 
@@ -470,6 +492,27 @@ Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 		sh("sqlite3 '%s' \"%s\"", db, cases[i].sql);
 		rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
 		expect_fault(cases[i].what, rc, out, cases[i].first_bad, cases[i].why);
+		free(out);
+	}
+
+	/* one message id inside a batch entry changed (the entry names all ten
+	 * of the first submission; the index row is rewritten with it) */
+	sh("rm -rf '%s' && cp -a '%s.orig' '%s'", data, data, data);
+	{
+		char q[512], seq[32];
+		snprintf(q, sizeof(q), "SELECT seq FROM audit WHERE kind = 14 AND instr(bytes, X'%s') > 0", sent[4]);
+		unsigned long long batch_seq = sql_number(db, q);
+		snprintf(q, sizeof(q), "SELECT count(*) FROM audit_ids WHERE seq = %llu", batch_seq);
+		cr_assert(ge(ullong, sql_number(db, q), 10), "the submission of ten is not one entry");
+		snprintf(q, sizeof(q),
+			 "DROP TRIGGER audit_no_update; UPDATE audit SET bytes = substr(bytes, 1, instr(bytes, X'%s') - 1)"
+			 " || X'00112233445566778899aabbccddeeff' || substr(bytes, instr(bytes, X'%s') + 16) WHERE seq = %llu;"
+			 " UPDATE audit_ids SET message_id = X'00112233445566778899aabbccddeeff' WHERE message_id = X'%s';",
+			 sent[4], sent[4], batch_seq, sent[4]);
+		sh("sqlite3 '%s' \"%s\"", db, q);
+		rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+		snprintf(seq, sizeof(seq), "%llu", batch_seq);
+		expect_fault("one id inside a batch entry changed", rc, out, seq, "do not hash to its stored hash");
 		free(out);
 	}
 
@@ -536,7 +579,7 @@ Test(audit, verify_finds_every_tampering_of_a_postgres_store)
 	static const char *const ids[] = { A, R };
 	struct cluster *c = cluster_new(2, ids);
 	struct cluster_link l[] = { { A, R, "alert", NULL } };
-	char conninfo[1024], schema[96], path[800], extra[1200], kept[800], value[64], sent[20][33], *out = NULL;
+	char conninfo[1024], schema[96], path[800], extra[1200], kept[800], value[64], sent[23][33], *out = NULL;
 	cluster_configure(c, l, 1, AUDIT_FAST);
 	struct agentproc *a = cluster_ap(c, A);
 
@@ -559,7 +602,13 @@ Test(audit, verify_finds_every_tampering_of_a_postgres_store)
 	cr_assert(eq(sz, count(recs, "config", "detail", "load", NULL), 1));
 	cr_assert(eq(sz, count(recs, "key", "peer", A, NULL), 1));
 	json_decref(recs);
-	unsigned long long countersigned = wait_countersigned(c, A, 20);
+	/* three more, one by one: entries enough for the tamperings below
+	 * (the twenty above take a few batch entries) */
+	for (int i = 0; i < 3; i++) {
+		cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 1, sent + 20 + i), 202));
+		json_decref(wait_entries(a, "receipt", NULL, NULL, sent[20 + i], 1, 10000));
+	}
+	unsigned long long countersigned = wait_countersigned(c, A, trail_head(a));
 
 	/* the agent itself cannot change an entry: the trigger refuses */
 	cr_assert(ne(int, store_test_pg_sql(schema, "UPDATE audit SET time_ms = 0 WHERE seq = 3", NULL, 0), 0));
@@ -605,6 +654,26 @@ Test(audit, verify_finds_every_tampering_of_a_postgres_store)
 		free(out);
 	}
 
+	/* one message id inside a batch entry changed (the submission of
+	 * twenty is one entry; its index row is rewritten with it) */
+	pg_trail(schema, false);
+	{
+		char sql[1024];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM audit_ids WHERE seq = (SELECT seq FROM audit WHERE kind = 14"
+			 " AND position('\\x%s'::bytea in bytes) > 0)", sent[4]);
+		pg_sql(schema, sql, value, sizeof(value));
+		cr_assert(eq(int, atoi(value), 20), "the submission of twenty is not one entry: %s ids", value);
+		snprintf(sql, sizeof(sql), "ALTER TABLE audit DISABLE TRIGGER USER;"
+			 " UPDATE audit_ids SET message_id = '\\x00112233445566778899aabbccddeeff' WHERE message_id = '\\x%s';"
+			 " UPDATE audit SET bytes = overlay(bytes placing '\\x00112233445566778899aabbccddeeff'::bytea"
+			 " from position('\\x%s'::bytea in bytes) for 16) WHERE kind = 14 AND position('\\x%s'::bytea in bytes) > 0"
+			 " RETURNING seq", sent[4], sent[4], sent[4]);
+		pg_sql(schema, sql, value, sizeof(value));
+		rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+		expect_fault("one id inside a batch entry changed", rc, out, value, "do not hash to its stored hash");
+		free(out);
+	}
+
 	/* the tail truncated after a countersigned checkpoint, our own
 	 * checkpoints with it: only the neighbour's copy shows it */
 	pg_trail(schema, false);
@@ -645,13 +714,17 @@ static char (*ids_of(const char *export, const char *kind, size_t *n))[33]
 	*n = 0;
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		json_t *o = json_loads(line, 0, NULL);
-		const char *k = o ? json_string_value(json_object_get(o, "kind")) : NULL;
-		const char *id = o ? json_string_value(json_object_get(o, "id")) : NULL;
-		if (k && id && strcmp(k, kind) == 0) {
+		size_t j;
+		json_t *m, *msgs = o ? agentproc_audit_messages(o, kind) : NULL;
+		json_array_foreach(msgs, j, m) {
+			const char *id = json_string_value(json_object_get(m, "id"));
+			if (!id)
+				continue;
 			if (*n == cap)
 				ids = realloc(ids, (cap *= 2) * 33);
 			snprintf(ids[(*n)++], 33, "%s", id);
 		}
+		json_decref(msgs);
 		json_decref(o);
 	}
 	free(copy);

@@ -122,6 +122,29 @@ static unsigned long long wait_countersigned(struct cluster *c, const char *id, 
 	return 0;
 }
 
+/* Waits until id's trail records `receipts` delivered messages (receipt
+ * entries, or messages of receipt_batch entries); its head then. */
+static unsigned long long head_after_receipts(struct cluster *c, const char *id, size_t receipts)
+{
+	for (int t = 0; t < 100; t++) {
+		json_t *recs = records(cluster_ap(c, id), "?limit=1000000", true);
+		size_t n = 0, i;
+		json_t *m;
+		json_array_foreach(recs, i, m) {
+			json_t *msgs = agentproc_audit_messages(m, "receipt");
+			n += json_array_size(msgs);
+			json_decref(msgs);
+		}
+		unsigned long long head = max_seq(recs, "entry", NULL);
+		json_decref(recs);
+		if (n >= receipts)
+			return head;
+		cluster_sleep_ms(100);
+	}
+	cr_fatal("%s's trail holds fewer than %zu receipts after 10 s", id, receipts);
+	return 0;
+}
+
 Test(audit_neighbour, verify_asks_the_live_neighbour_and_finds_a_store_swapped_for_an_older_copy)
 {
 	static const char *const ids[] = { A, R };
@@ -136,7 +159,7 @@ Test(audit_neighbour, verify_asks_the_live_neighbour_and_finds_a_store_swapped_f
 	cluster_start(c, R);
 	cr_assert(eq(int, cluster_wait_up(c, A, R, 10000), 1));
 	cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 10, sent), 202));
-	wait_countersigned(c, A, 20);
+	wait_countersigned(c, A, head_after_receipts(c, A, 10));
 	cr_assert(eq(int, cluster_stop(c, A), 0));
 	sh("cp -a '%s' '%s.backup'", data, data);
 	json_t *recs = records(a, "", false);
@@ -144,7 +167,7 @@ Test(audit_neighbour, verify_asks_the_live_neighbour_and_finds_a_store_swapped_f
 	json_decref(recs);
 	cluster_start(c, A);
 	cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 20, sent + 10), 202));
-	wait_countersigned(c, A, backup_head + 20);
+	wait_countersigned(c, A, head_after_receipts(c, A, 30));
 	cr_assert(eq(int, cluster_stop(c, A), 0));
 
 	/* the untouched store, A stopped, R running: the neighbour's copies agree */
@@ -268,7 +291,7 @@ Test(audit_neighbour, neighbour_refuses_a_second_different_checkpoint_for_a_coun
 	cluster_start(c, R);
 	cr_assert(eq(int, cluster_wait_up(c, A, R, 10000), 1));
 	cr_assert(eq(int, cluster_submit(c, A, R, "alert", "normal", 5, sent), 202));
-	wait_countersigned(c, A, 10);
+	wait_countersigned(c, A, head_after_receipts(c, A, 5));
 	cr_assert(eq(int, cluster_stop(c, A), 0));
 
 	/* the checkpoint R kept for A at the highest seq */

@@ -126,7 +126,8 @@ static void check_exactly_once(json_t *inbox, char (*ids)[33], size_t n, const c
 	free(seen);
 }
 
-/* How often `id` is the id of an entry in kinds[k] of the export. */
+/* How often each of ids is a message of a `kind` entry (or of its batch
+ * entries) in the export. */
 static void count_ids(const char *export, const char *kind, char (*ids)[33], size_t n, unsigned *counts)
 {
 	char *copy = strdup(export), *save = NULL;
@@ -134,11 +135,15 @@ static void count_ids(const char *export, const char *kind, char (*ids)[33], siz
 	memset(counts, 0, n * sizeof(*counts));
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		json_t *o = json_loads(line, 0, NULL);
-		const char *k = json_string_value(json_object_get(o, "kind"));
-		const char *id = json_string_value(json_object_get(o, "id"));
-		for (size_t i = 0; k && id && strcmp(k, kind) == 0 && i < n; i++)
-			if (strcmp(ids[i], id) == 0)
-				counts[i]++;
+		json_t *m, *msgs = o ? agentproc_audit_messages(o, kind) : NULL;
+		size_t j;
+		json_array_foreach(msgs, j, m) {
+			const char *id = json_string_value(json_object_get(m, "id"));
+			for (size_t i = 0; id && i < n; i++)
+				if (strcmp(ids[i], id) == 0)
+					counts[i]++;
+		}
+		json_decref(msgs);
 		json_decref(o);
 	}
 	free(copy);

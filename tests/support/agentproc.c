@@ -560,3 +560,22 @@ int agentproc_cli(char **out, const char *stdin_text, const char *arg, ...)
 		free(b.data);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+json_t *agentproc_audit_messages(json_t *entry, const char *kind)
+{
+	json_t *out = json_array();
+	const char *k = json_string_value(json_object_get(entry, "kind"));
+	size_t n = strlen(kind);
+
+	if (!out || !k)
+		return out;
+	if (strcmp(k, kind) == 0) {
+		json_array_append(out, entry);
+	} else if (strncmp(k, kind, n) == 0 && strcmp(k + n, "_batch") == 0) {
+		size_t i;
+		json_t *m;
+		json_array_foreach(json_object_get(entry, "messages"), i, m)
+			json_array_append(out, m);
+	}
+	return out;
+}

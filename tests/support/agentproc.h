@@ -100,4 +100,10 @@ long agentproc_queued(struct agentproc *ap, const char *peer_id);
  * *out (caller frees; may be NULL). */
 int agentproc_cli(char **out, const char *stdin_text, const char *arg, ...) __attribute__((sentinel));
 
+/* The messages an audit JSON line `entry` records as `kind`: the entry
+ * itself when its kind is `kind`, each object of its "messages" when it is
+ * `kind`_batch (docs/audit.md), else none. A new array (caller owns it)
+ * holding borrowed references into entry. */
+json_t *agentproc_audit_messages(json_t *entry, const char *kind);
+
 #endif
