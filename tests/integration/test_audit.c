@@ -543,6 +543,59 @@ Test(audit, verify_finds_every_tampering_of_a_stopped_agents_database)
 	cluster_destroy(&c);
 }
 
+/* A store of schema 3 (tests/fixtures/store_v3.sql) whose trail holds
+ * one entry per message (submitted, sent, receipt): the agent goes on with
+ * batch entries after it, and the whole trail verifies, old and new. */
+Test(audit, a_trail_of_per_message_entries_goes_on_with_batch_entries_and_verifies)
+{
+	static const char *const ids[] = { "BENCH-SENDER", "BENCH-RECEIVER" };
+	struct cluster *c = cluster_new(2, ids);
+	struct cluster_link l[] = { { "BENCH-SENDER", "BENCH-RECEIVER", "alert", NULL } };
+	char data[700], db[800], sent[5][33], *out = NULL;
+	cluster_configure(c, l, 1, AUDIT_FAST);
+	struct agentproc *a = cluster_ap(c, "BENCH-SENDER");
+	snprintf(data, sizeof(data), "%s/data", agentproc_dir(a));
+	snprintf(db, sizeof(db), "%s/limes.db", data);
+	/* its checkpoints were signed by the key of the agent that wrote it,
+	 * not this one's: the entries are kept, the checkpoints dropped */
+	sh("mkdir -m 700 -p '%s' && sqlite3 '%s' < '%s/tests/fixtures/store_v3.sql' && "
+	   "sqlite3 '%s' 'DELETE FROM audit_checkpoints' && chmod 600 '%s'", data, db, LIMES_SOURCE_DIR, db, db);
+	unsigned long long old_head = sql_number(db, "SELECT max(seq) FROM audit");
+	cr_assert(ge(ullong, old_head, 10), "the fixture has a trail");
+	cluster_start(c, "BENCH-SENDER");
+	cluster_start(c, "BENCH-RECEIVER");
+	cr_assert(eq(int, cluster_wait_up(c, "BENCH-SENDER", "BENCH-RECEIVER", 10000), 1));
+	cr_assert(eq(int, cluster_submit(c, "BENCH-SENDER", "BENCH-RECEIVER", "alert", "normal", 5, sent), 202));
+	json_t *recs = wait_entries(a, "receipt", "status", "accepted", sent[4], 1, 10000);
+	cr_assert(eq(sz, count(recs, "submitted", NULL, NULL, sent[4]), 1));
+	/* the fixture's message 5a33... has its per-message entries, ours batch ones */
+	size_t i, old_kinds = 0, batch_kinds = 0;
+	json_t *o;
+	json_array_foreach(recs, i, o) {
+		const char *k = json_string_value(json_object_get(o, "kind"));
+		old_kinds += k && (strcmp(k, "submitted") == 0 || strcmp(k, "sent") == 0 || strcmp(k, "receipt") == 0);
+		batch_kinds += k && strstr(k, "_batch") != NULL;
+	}
+	json_decref(recs);
+	cr_assert(ge(sz, old_kinds, 3), "the old per-message entries are listed");
+	cr_assert(ge(sz, batch_kinds, 3), "new entries are batch entries");
+	int rc = agentproc_cli(&out, NULL, "audit", "show", "-c", agentproc_config(a), "5a3307e0aed373da59a2f427c4b23591",
+			       NULL);
+	cr_assert(eq(int, rc, 0), "audit show of the fixture's message: %s", out);
+	cr_assert(strstr(out, "submitted ") && strstr(out, "receipt "), "%s", out);
+	free(out);
+	rc = agentproc_cli(&out, NULL, "audit", "show", "-c", agentproc_config(a), sent[2], NULL);
+	cr_assert(eq(int, rc, 0), "audit show of a new message: %s", out);
+	cr_assert(strstr(out, "submitted_batch") && strstr(out, "sent_batch") && strstr(out, "receipt_batch"), "%s", out);
+	cr_assert(strstr(out, "(one of 5 messages)") != NULL, "%s", out);
+	free(out);
+	cr_assert(eq(int, cluster_stop(c, "BENCH-SENDER"), 0));
+	rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
+	cr_assert(eq(int, rc, 0), "the old and new trail does not verify:\n%s", out);
+	free(out);
+	cluster_destroy(&c);
+}
+
 /* Runs SQL on A's PostgreSQL schema as the server's superuser (a tamperer
  * who owns the database); the first value of the last result into out. */
 static void pg_sql(const char *schema, const char *sql, char *out, size_t len)
