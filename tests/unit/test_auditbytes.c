@@ -226,3 +226,58 @@ Test(auditbytes, bad_clients_are_refused_naming_the_line)
 		cr_assert(strstr(err, cases[i].want) != NULL, "case %zu: got \"%s\", want \"%s\"", i, err, cases[i].want);
 	}
 }
+
+/* A batch entry: the fields before the first id are everyone's, each id
+ * opens a message; the JSON form groups them under "messages". */
+Test(auditbytes, batch_entry_groups_its_messages_and_must_name_one)
+{
+	static struct audit_builder b;
+	struct audit_head head;
+	char why[128];
+	uint8_t id1[16], id2[16], h[32];
+	memset(id1, 0x11, sizeof(id1));
+	memset(id2, 0x22, sizeof(id2));
+	memset(h, 3, sizeof(h));
+
+	audit_begin(&b, 5, 1764582000123ull, AUDIT_RECEIPT_BATCH, NULL);
+	audit_put_text(&b, AUDIT_T_PEER, "HU-NAV-ROSZKE");
+	audit_put_bytes(&b, AUDIT_T_RECEIPT_HASH, h, sizeof(h));
+	audit_put_bytes(&b, AUDIT_T_ID, id1, sizeof(id1));
+	audit_put_text(&b, AUDIT_T_RECIPIENT, "HU-NAV-ROSZKE");
+	audit_put_text(&b, AUDIT_T_STATUS, "accepted");
+	audit_put_bytes(&b, AUDIT_T_ID, id2, sizeof(id2));
+	audit_put_text(&b, AUDIT_T_RECIPIENT, "AT-BMI");
+	audit_put_text(&b, AUDIT_T_STATUS, "rejected");
+	audit_put_text(&b, AUDIT_T_REASON, "policy_deny");
+	cr_assert(eq(int, audit_entry_parse(b.buf, b.len, &head, NULL, NULL, why, sizeof(why)), 0), "%s", why);
+	cr_assert(eq(int, audit_kind_is_batch(head.kind), 1));
+	cr_assert(eq(str, (char *)audit_kind_name(head.kind), "receipt_batch"));
+	cr_assert(eq(int, audit_kind_is_batch(AUDIT_RECEIPT), 0));
+
+	uint8_t hash[32];
+	audit_entry_hash(b.buf, b.len, hash);
+	json_t *o = audit_entry_to_json(b.buf, b.len, hash, sizeof(hash));
+	cr_assert(o != NULL);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(o, "peer")), "HU-NAV-ROSZKE"));
+	cr_assert(json_object_get(o, "receipt_hash") != NULL, "a common field stays on the entry");
+	cr_assert(json_object_get(o, "id") == NULL, "ids belong to the messages");
+	json_t *msgs = json_object_get(o, "messages");
+	cr_assert(eq(sz, json_array_size(msgs), 2));
+	json_t *m2 = json_array_get(msgs, 1);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(m2, "id")), "22222222222222222222222222222222"));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(m2, "recipient")), "AT-BMI"));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(m2, "reason")), "policy_deny"));
+	cr_assert(json_object_get(json_array_get(msgs, 0), "reason") == NULL, "the first was not rejected");
+	json_decref(o);
+
+	/* an id of another length, or none at all, is not a batch entry */
+	audit_begin(&b, 5, 1764582000123ull, AUDIT_SENT_BATCH, NULL);
+	audit_put_text(&b, AUDIT_T_PEER, "HU-NAV-ROSZKE");
+	audit_put_bytes(&b, AUDIT_T_ID, id1, 15);
+	cr_assert(eq(int, audit_entry_parse(b.buf, b.len, &head, NULL, NULL, why, sizeof(why)), LIMES_E_ENV_MALFORMED));
+	cr_assert(strstr(why, "not 16") != NULL, "%s", why);
+	audit_begin(&b, 5, 1764582000123ull, AUDIT_SENT_BATCH, NULL);
+	audit_put_text(&b, AUDIT_T_PEER, "HU-NAV-ROSZKE");
+	cr_assert(eq(int, audit_entry_parse(b.buf, b.len, &head, NULL, NULL, why, sizeof(why)), LIMES_E_ENV_MALFORMED));
+	cr_assert(strstr(why, "names no message") != NULL, "%s", why);
+}
