@@ -79,7 +79,11 @@ _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
 static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_HEAD] = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
 	[SQL_INSERT] = "INSERT INTO audit(seq, time_ms, kind, bytes, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-	[SQL_INSERT_ID] = "INSERT OR IGNORE INTO audit_ids(message_id, seq) VALUES (?1, ?2)",
+	/* every id an entry names in one statement (a batch entry names
+	 * hundreds): ?1 is the ids back to back, 16 bytes each, ?3 their count */
+	[SQL_INSERT_ID] =
+		"WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < ?3)"
+		" INSERT OR IGNORE INTO audit_ids(message_id, seq) SELECT substr(?1, n * 16 + 1, 16), ?2 FROM i",
 	[SQL_LIST] =
 		"SELECT seq, time_ms, kind, bytes, hash FROM audit WHERE seq >= ?1"
 		" AND time_ms >= ?2 AND time_ms <= ?3 ORDER BY seq LIMIT ?4",
@@ -170,15 +174,16 @@ int sqlite_audit_append(struct store *store, const struct store_audit_row *row,
 	err = store_bind_result(store, bad, "audit append");
 	if (!err)
 		err = store_step_done(store, stmt, "audit append");
-	for (size_t i = 0; !err && i < n_ids; i++) {
+	if (!err && n_ids > 0) {
 		stmt = stmt_get(store, SQL_INSERT_ID, &err);
 		if (!stmt)
-			break;
-		bad = sqlite3_bind_blob(stmt, 1, ids[i], STORE_ID_LEN, SQLITE_STATIC) != SQLITE_OK;
+			return err;
+		bad = sqlite3_bind_blob(stmt, 1, ids, (int)(n_ids * STORE_ID_LEN), SQLITE_STATIC) != SQLITE_OK;
 		bad |= sqlite3_bind_int64(stmt, 2, (sqlite3_int64)row->seq) != SQLITE_OK;
-		err = store_bind_result(store, bad, "audit id");
+		bad |= sqlite3_bind_int64(stmt, 3, (sqlite3_int64)n_ids) != SQLITE_OK;
+		err = store_bind_result(store, bad, "audit ids");
 		if (!err)
-			err = store_step_done(store, stmt, "audit id");
+			err = store_step_done(store, stmt, "audit ids");
 	}
 	return err;
 }
