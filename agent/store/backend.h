@@ -128,7 +128,7 @@ struct store_ops {
 };
 
 /* The cache slots per file of the SQLite backend (store_int.h). */
-#define STORE_FILE_STMT_MAX 32
+#define STORE_FILE_STMT_MAX 40
 enum store_file {
 	STORE_FILE_STORE,   /* sqlite.c: transactions and savepoints */
 	STORE_FILE_OUTBOX,  /* sqlite_outbox.c: messages, deliveries, receipts, idempotency */

@@ -108,6 +108,9 @@ enum {
 	SQL_UNDO_ENV,
 	SQL_UNDO_ONE,
 	SQL_PURGE_ENV,
+	SQL_ENV_SAVEPOINT,
+	SQL_ENV_RELEASE,
+	SQL_ENV_ROLLBACK_TO,
 	SQL_COUNT_
 };
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
@@ -228,6 +231,11 @@ static const char *const sql_text[SQL_COUNT_] = {
 		" AND d.state IN (2, 3, 4) AND d.done_ms <= ?1)"
 		" RETURNING msg, dseq",
 	[SQL_PURGE_ENV] = "DELETE FROM envelopes WHERE dseq = ?1",
+	/* a requeue or re-address is two statements (the row, its envelope):
+	 * one savepoint makes them one (rare operations: its cost is no matter) */
+	[SQL_ENV_SAVEPOINT] = "SAVEPOINT envelope",
+	[SQL_ENV_RELEASE] = "RELEASE envelope",
+	[SQL_ENV_ROLLBACK_TO] = "ROLLBACK TO envelope",
 	[SQL_PURGE_MSG] =
 		"DELETE FROM messages WHERE seq = ?1"
 		" AND NOT EXISTS (SELECT 1 FROM deliveries WHERE msg = ?1)",
@@ -620,6 +628,43 @@ static int update_one(struct store *store, sqlite3_stmt *stmt, const char *what,
 	return err;
 }
 
+/* Runs one of this file's statements that takes no parameter. */
+static int run_plain(struct store *store, int which, const char *what)
+{
+	int err = 0;
+	sqlite3_stmt *stmt = stmt_get(store, which, &err);
+
+	return stmt ? store_step_done(store, stmt, what) : err;
+}
+
+/* Runs `stmt` (bound: an UPDATE ... RETURNING dseq of one delivery) and then
+ * writes the delivery's new envelope, both or neither. *dseq gets the row's
+ * key, or 0 when no row matched (nothing written). */
+static int update_with_envelope(struct store *store, sqlite3_stmt *stmt, const uint8_t *envelope,
+				size_t envelope_len, const char *what, int64_t *dseq)
+{
+	int err = run_plain(store, SQL_ENV_SAVEPOINT, what);
+
+	*dseq = 0;
+	if (err) {
+		store_reset(stmt);
+		return err;
+	}
+	err = update_one(store, stmt, what, dseq);
+	if (!err && *dseq)
+		err = put_envelope(store, SQL_ENV_PUT, *dseq, envelope, envelope_len, what);
+	if (err && store->healthy && !sqlite3_get_autocommit(store->db) &&
+	    run_plain(store, SQL_ENV_ROLLBACK_TO, what) != 0)
+		/* the row must never be committed without its envelope */
+		store_fail(store, LIMES_E_STORE_FAILED, "undo of a half-written requeue failed");
+	if (store->healthy && !sqlite3_get_autocommit(store->db)) {
+		int rel = run_plain(store, SQL_ENV_RELEASE, what);
+		if (!err)
+			err = rel;
+	}
+	return err;
+}
+
 /* The state of one delivery: 0 and *state, or LIMES_E_NOTFOUND. */
 static int delivery_state(struct store *store, const uint8_t id[STORE_ID_LEN],
 			  const char *recipient, int *state)
@@ -883,9 +928,7 @@ int sqlite_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN],
 	err = store_bind_result(store, bad, "requeue");
 	if (err)
 		return err;
-	err = update_one(store, stmt, "requeue", &dseq);
-	if (!err && dseq)
-		err = put_envelope(store, SQL_ENV_PUT, dseq, envelope, envelope_len, "requeue");
+	err = update_with_envelope(store, stmt, envelope, envelope_len, "requeue", &dseq);
 	if (!err && dseq == 0) {
 		/* Missing, or not in a state that may be requeued. */
 		err = delivery_state(store, id, recipient, &current);
@@ -1117,8 +1160,6 @@ int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN
 	err = store_bind_result(store, bad, "readdress");
 	if (err)
 		return err;
-	err = update_one(store, stmt, "readdress", &dseq);
-	if (!err && dseq)
-		err = put_envelope(store, SQL_ENV_PUT, dseq, to->envelope, to->envelope_len, "readdress");
+	err = update_with_envelope(store, stmt, to->envelope, to->envelope_len, "readdress", &dseq);
 	return err ? err : dseq ? 0 : LIMES_E_NOTFOUND;
 }
