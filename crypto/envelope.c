@@ -304,31 +304,55 @@ static int check_times(const struct envelope_open_params *p, const struct wire_h
 	return 0;
 }
 
-static int open_common(const struct envelope_open_params *p, const uint8_t *buf, size_t len,
-		       struct envelope_opened *out, enum open_mode mode)
+/* envelope_parse; *in_header tells a fault inside the header from one in the envelope around it. */
+static int parse(const uint8_t *buf, size_t len, size_t max, struct envelope_parsed *out, bool *in_header)
+{
+	int rc;
+
+	*in_header = false;
+	memset(out, 0, sizeof(*out));
+	/* the hash first: a refusal of bytes that do not decode still names them */
+	if (buf)
+		envelope_hash(buf, len, out->hash);
+	if ((rc = wire_envelope_unpack(buf, len, max, &out->env)) < 0)
+		return rc;
+	if ((rc = wire_header_unpack(out->env.header, out->env.header_len, out->env.header_len, &out->header)) < 0) {
+		*in_header = true;
+		wire_envelope_clear(&out->env);
+		return rc;
+	}
+	out->buf = buf;
+	out->len = len;
+	return 0;
+}
+
+int envelope_parse(const uint8_t *buf, size_t len, size_t max, struct envelope_parsed *out)
+{
+	bool in_header;
+
+	return out ? parse(buf, len, max, out, &in_header) : LIMES_E_INVAL;
+}
+
+void envelope_parsed_clear(struct envelope_parsed *e)
+{
+	if (!e)
+		return;
+	wire_envelope_clear(&e->env);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Every check after the decode, in order (docs/protocol.md "Opening an envelope"). */
+static int open_decoded(const struct envelope_open_params *p, const struct envelope_parsed *e,
+			struct envelope_opened *out, enum open_mode mode)
 {
 	const struct peer_key *mine = NULL;
 	const struct envelope_peer *sender;
-	struct wire_envelope e = { 0 };
 	int rc, err = 0;
 
-	if (!out)
-		return LIMES_E_INVAL;
-	memset(out, 0, sizeof(*out));
-	if (!p || !p->lookup || (mode == OPEN_UNSEAL && (!p->me || !p->my_id)))
-		return LIMES_E_INVAL;
+	out->header = e->header;
 	if (mode == OPEN_UNSEAL)
 		mine = identity_public(p->me);
-	if (len > p->max_envelope_bytes)
-		return LIMES_E_ENV_OVERSIZED;
-	if ((rc = wire_envelope_unpack(buf, len, p->max_envelope_bytes, &e)) < 0)
-		return rc;
-	/* The header travels as a complete field: any fault inside it is malformation. */
-	if (wire_header_unpack(e.header, e.header_len, e.header_len, &out->header) < 0) {
-		rc = LIMES_E_ENV_MALFORMED;
-		goto out;
-	}
-	if ((rc = version_check(&e, &out->header, p->max_version)) < 0)
+	if ((rc = version_check(&e->env, &out->header, p->max_version)) < 0)
 		goto out;
 	if (mode == OPEN_UNSEAL && strcmp(out->header.recipient, p->my_id) != 0) {
 		rc = LIMES_E_ENV_RECIPIENT;
@@ -347,7 +371,7 @@ static int open_common(const struct envelope_open_params *p, const uint8_t *buf,
 		rc = LIMES_E_ENV_UNKNOWN_KEY;
 		goto out;
 	}
-	if (!signature_ok(&e, sender->key.sign_pk, &rc, p->cache))
+	if (!signature_ok(&e->env, sender->key.sign_pk, &rc, p->cache))
 		goto out;
 	if (mode == OPEN_UNSEAL) {
 		/* Sealed to another (older) key of ours: we cannot open it. */
@@ -356,16 +380,68 @@ static int open_common(const struct envelope_open_params *p, const uint8_t *buf,
 			rc = LIMES_E_ENV_DECRYPT;
 			goto out;
 		}
-		if ((rc = unseal(sender, &e, &out->header, &out->body, &out->body_len)) < 0)
+		if ((rc = unseal(sender, &e->env, &out->header, &out->body, &out->body_len)) < 0)
 			goto out;
 	}
-	envelope_hash(buf, len, out->hash);
+	memcpy(out->hash, e->hash, sizeof(out->hash));
 	rc = 0;
 out:
-	wire_envelope_clear(&e);
 	if (rc < 0)
 		envelope_opened_clear(out);
 	return rc;
+}
+
+static bool params_ok(const struct envelope_open_params *p, enum open_mode mode)
+{
+	return p && p->lookup && !(mode == OPEN_UNSEAL && (!p->me || !p->my_id));
+}
+
+static int open_parsed(const struct envelope_open_params *p, const struct envelope_parsed *e,
+		       struct envelope_opened *out, enum open_mode mode)
+{
+	if (!out)
+		return LIMES_E_INVAL;
+	memset(out, 0, sizeof(*out));
+	if (!params_ok(p, mode) || !e || !e->env.header)
+		return LIMES_E_INVAL;
+	if (e->len > p->max_envelope_bytes)
+		return LIMES_E_ENV_OVERSIZED;
+	return open_decoded(p, e, out, mode);
+}
+
+static int open_common(const struct envelope_open_params *p, const uint8_t *buf, size_t len,
+		       struct envelope_opened *out, enum open_mode mode)
+{
+	struct envelope_parsed e;
+	bool in_header;
+	int rc;
+
+	if (!out)
+		return LIMES_E_INVAL;
+	memset(out, 0, sizeof(*out));
+	if (!params_ok(p, mode))
+		return LIMES_E_INVAL;
+	if (len > p->max_envelope_bytes)
+		return LIMES_E_ENV_OVERSIZED;
+	rc = parse(buf, len, p->max_envelope_bytes, &e, &in_header);
+	/* The header travels as a complete field: any fault inside it is malformation. */
+	if (rc < 0)
+		return in_header ? LIMES_E_ENV_MALFORMED : rc;
+	rc = open_decoded(p, &e, out, mode);
+	envelope_parsed_clear(&e);
+	return rc;
+}
+
+int envelope_open_parsed(const struct envelope_open_params *p, const struct envelope_parsed *e,
+			 struct envelope_opened *out)
+{
+	return open_parsed(p, e, out, OPEN_UNSEAL);
+}
+
+int envelope_verify_parsed(const struct envelope_open_params *p, const struct envelope_parsed *e,
+			   struct envelope_opened *out)
+{
+	return open_parsed(p, e, out, OPEN_VERIFY_ONLY);
 }
 
 int envelope_open(const struct envelope_open_params *p, const uint8_t *buf, size_t len, struct envelope_opened *out)

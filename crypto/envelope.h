@@ -71,6 +71,33 @@ int envelope_build(const struct identity *me, const struct envelope_peer *to, st
 int envelope_build_with_nonce(const struct identity *me, const struct envelope_peer *to, struct wire_header *h,
 			      const uint8_t nonce[WIRE_NONCE_LEN], const uint8_t *body, size_t body_len,
 			      uint8_t **out, size_t *out_len);
+/*
+ * An envelope decoded once: its outer fields, its header and the hash of
+ * its bytes, so that a receiver reads the header (duplicate check, relay
+ * or not) and then opens or verifies it without decoding it again.
+ */
+struct envelope_parsed {
+	struct wire_envelope env;            /* points into the decoder's copy, owned by the struct */
+	struct wire_header header;
+	uint8_t hash[ENVELOPE_HASH_LEN];     /* BLAKE2b-256 of buf[0..len) */
+	const uint8_t *buf;                  /* borrowed: the caller keeps it alive until the clear */
+	size_t len;
+};
+/* Hashes buf[0..len) into out->hash (always, also on failure), then decodes
+ * the envelope and its header (at most max bytes). On failure returns the
+ * decoder's LIMES_E_ENV_OVERSIZED, _TRUNCATED or _MALFORMED (for the
+ * envelope or, inside it, the header) and leaves nothing to release; on
+ * success release out with envelope_parsed_clear. */
+int envelope_parse(const uint8_t *buf, size_t len, size_t max, struct envelope_parsed *out);
+/* Frees what envelope_parse decoded and zeroes e (keeping nothing); accepts NULL. */
+void envelope_parsed_clear(struct envelope_parsed *e);
+/* envelope_open of an envelope already parsed (the same checks after the
+ * decode, in the same order; the size cap is p->max_envelope_bytes). */
+int envelope_open_parsed(const struct envelope_open_params *p, const struct envelope_parsed *e,
+			 struct envelope_opened *out);
+/* envelope_verify of an envelope already parsed. */
+int envelope_verify_parsed(const struct envelope_open_params *p, const struct envelope_parsed *e,
+			   struct envelope_opened *out);
 /* Verifies and unseals an envelope addressed to p->my_id; fills the caller's out (envelope_opened_clear) or returns the first failed check's LIMES_E_ENV_*. */
 int envelope_open(const struct envelope_open_params *p, const uint8_t *buf, size_t len, struct envelope_opened *out);
 /* A relay's check: every envelope_open check except "addressed to me" and unsealing (body stays NULL). */

@@ -156,8 +156,8 @@ void link_health_heard(struct links *L, struct outlink *ol);
 /* relay.c: an envelope for another agency arrived from `from`; stage it for
  * its next hop. Returns 0 when taken (no receipt from us: the final
  * recipient's receipt travels back), or a negative error to reject it. */
-int link_relay_envelope(struct links *L, struct inbound *from, const struct wire_header *h, const uint8_t *buf,
-			size_t len, const uint8_t hash[32], const char **detail);
+struct envelope_parsed;
+int link_relay_envelope(struct links *L, struct inbound *from, const struct envelope_parsed *e, const char **detail);
 /* relay.c: our heartbeat reply to `asker` lists the direct peers we relay
  * v2 envelopes to (those whose link agreed v2); nothing when we are v1. */
 void link_relays_fill(struct links *L, const char *asker, struct wire_heartbeat *hb);

@@ -198,7 +198,7 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 			 link_hex_id(e->message_id), reason_name(e->reason), e->detail);
 	} else {
 		peer_count(issuer, PEER_DELIVERED, 1);
-		log_info("peer=%s msg=%s event=delivered via=%s", body->issuer, link_hex_id(e->message_id),
+		log_debug("peer=%s msg=%s event=delivered via=%s", body->issuer, link_hex_id(e->message_id),
 			 ol->peer_id);
 	}
 	return true;

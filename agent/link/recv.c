@@ -255,7 +255,9 @@ static void accept_envelope(struct links *L, struct inbound *in, const char *add
 		struct peer *sender = peers_find(L->deps.peers, oh->sender);
 		if (sender)
 			peer_count(sender, PEER_RECEIVED, 1);
-		log_info("peer=%s msg=%s type=%s event=received via=%s", oh->sender, link_hex_id(oh->message_id),
+		/* debug: one line per message would be a write(2) per message
+		 * at info; the audit trail and the counters keep the record */
+		log_debug("peer=%s msg=%s type=%s event=received via=%s", oh->sender, link_hex_id(oh->message_id),
 			 schema_type_name(oh->type) ? schema_type_name(oh->type) : "?", in->peer_id);
 	}
 }
@@ -284,15 +286,16 @@ static struct envelope_open_params open_params(struct links *L, uint64_t now)
  * without touching what is signed; or sealed again by its author) and the
  * answer is DUPLICATE, bound to these bytes. Answering `replay` would mark
  * at the author a message rejected that our inbox holds. */
-static bool author_signed_again(struct links *L, const struct store_seen *seen, const struct wire_header *h,
-				const uint8_t *buf, size_t len, uint64_t now)
+static bool author_signed_again(struct links *L, const struct store_seen *seen, const struct envelope_parsed *pe,
+				uint64_t now)
 {
+	const struct wire_header *h = &pe->header;
 	if (strcmp(seen->sender, h->sender) != 0)
 		return false;
 	struct envelope_open_params params = open_params(L, now);
 	struct envelope_opened v;
 	memset(&v, 0, sizeof(v));
-	int rc = envelope_verify(&params, buf, len, &v);
+	int rc = envelope_verify_parsed(&params, pe, &v);
 	bool same = rc == 0 && memcmp(v.header.message_id, h->message_id, 16) == 0 &&
 		    strcmp(v.header.sender, seen->sender) == 0;
 	envelope_opened_clear(&v);
@@ -302,98 +305,95 @@ static bool author_signed_again(struct links *L, const struct store_seen *seen, 
 static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf, size_t len)
 {
 	const struct config *cfg = peers_config(L->deps.peers);
-	struct wire_envelope env = { 0 };
-	struct wire_header h;
+	struct envelope_parsed pe;
 	struct envelope_opened opened;
-	uint8_t hash[32];
 	uint64_t now = clock_now_ms();
 	static const uint8_t zero_id[16];
 	const char *detail = "";
 	int rc;
 
 	memset(&opened, 0, sizeof(opened));
-	envelope_hash(buf, len, hash);
 	in->answering = WIRE_VERSION_MAJOR;
-	/* Peek at the header first: a duplicate must get its original answer
-	 * even when it has since expired, and a relay needs the recipient. */
-	rc = wire_envelope_unpack(buf, len, cfg->max_frame_bytes, &env);
-	if (rc == 0)
-		rc = wire_header_unpack(env.header, env.header_len, env.header_len, &h);
-	wire_envelope_clear(&env);
+	/* Decoded once, here: the header first (a duplicate must get its
+	 * original answer even when it has since expired, and a relay needs
+	 * the recipient), then the same decode is opened or verified. */
+	rc = envelope_parse(buf, len, cfg->max_frame_bytes, &pe);
 	if (rc < 0) {
-		reject(L, in, in->peer_id, zero_id, hash, rc, "envelope does not decode");
+		reject(L, in, in->peer_id, zero_id, pe.hash, rc, "envelope does not decode");
 		return;
 	}
+	const struct wire_header *h = &pe.header;
+	const uint8_t *hash = pe.hash;
 	/* a v2 envelope is answered with a v2 receipt (each entry provable
 	 * alone) when we speak v2: its author, and any relay that carried it,
 	 * took v2 to build or forward it; everything else keeps v1 receipts */
-	if (h.version_major == WIRE_VERSION_BATCH && cfg->protocol >= WIRE_VERSION_BATCH)
+	if (h->version_major == WIRE_VERSION_BATCH && cfg->protocol >= WIRE_VERSION_BATCH)
 		in->answering = WIRE_VERSION_BATCH;
 	/* answers go to the author when it routes through this neighbour */
 	const char *addressee = in->peer_id;
-	struct peer *author = peers_find(L->deps.peers, h.sender);
-	if (strcmp(h.sender, in->peer_id) != 0 && author && strcmp(peer_next_hop(author), in->peer_id) == 0)
-		addressee = h.sender;
+	struct peer *author = peers_find(L->deps.peers, h->sender);
+	if (strcmp(h->sender, in->peer_id) != 0 && author && strcmp(peer_next_hop(author), in->peer_id) == 0)
+		addressee = h->sender;
 
-	if (strcmp(h.recipient, cfg->id) != 0) {
-		rc = link_relay_envelope(L, in, &h, buf, len, hash, &detail);
+	if (strcmp(h->recipient, cfg->id) != 0) {
+		rc = link_relay_envelope(L, in, &pe, &detail);
 		if (rc < 0)
-			reject(L, in, addressee, h.message_id, hash, rc, detail);
-		return;
+			reject(L, in, addressee, h->message_id, hash, rc, detail);
+		goto out;
 	}
 
 	struct store_seen seen;
 	bool rehearing = false; /* a refused message re-queued by its author */
-	rc = store_seen_get(L->deps.store, h.message_id, &seen);
+	rc = store_seen_get(L->deps.store, h->message_id, &seen);
 	if (rc < 0 && rc != LIMES_E_NOTFOUND)
-		log_warn("peer=%s msg=%s event=store_read_failed reason=%s", in->peer_id, link_hex_id(h.message_id),
+		log_warn("peer=%s msg=%s event=store_read_failed reason=%s", in->peer_id, link_hex_id(h->message_id),
 			 limes_errname(rc));
 	bool was_seen = rc == 0;
 	if (was_seen && memcmp(seen.envelope_hash, hash, 32) != 0) {
-		if (seen.status != WIRE_RECEIPT_REJECTED && author_signed_again(L, &seen, &h, buf, len, now)) {
-			answer_duplicate(L, in, addressee, h.message_id, hash, &seen);
-			return;
+		if (seen.status != WIRE_RECEIPT_REJECTED && author_signed_again(L, &seen, &pe, now)) {
+			answer_duplicate(L, in, addressee, h->message_id, hash, &seen);
+			goto out;
 		}
-		if (seen.status != WIRE_RECEIPT_REJECTED || strcmp(seen.sender, h.sender) != 0) {
-			reject(L, in, addressee, h.message_id, hash, LIMES_E_ENV_REPLAY,
+		if (seen.status != WIRE_RECEIPT_REJECTED || strcmp(seen.sender, h->sender) != 0) {
+			reject(L, in, addressee, h->message_id, hash, LIMES_E_ENV_REPLAY,
 			       "message id already used by other bytes");
-			return;
+			goto out;
 		}
 		/* We refused this id before; its author sealed it again (new
 		 * expiry). It gets a fresh hearing once its signature verifies. */
 		rehearing = true;
 	} else if (was_seen) {
-		answer_duplicate(L, in, addressee, h.message_id, hash, &seen);
-		return;
+		answer_duplicate(L, in, addressee, h->message_id, hash, &seen);
+		goto out;
 	}
 
 	struct envelope_open_params params = open_params(L, now);
-	rc = envelope_open(&params, buf, len, &opened);
+	rc = envelope_open_parsed(&params, &pe, &opened);
 	/* sealed to our replaced key while its overlap lasts: open it with that key */
 	const struct identity *previous = rc == LIMES_E_ENV_DECRYPT ? rotation_previous(L->deps.rotation, now) : NULL;
-	if (previous && memcmp(h.recipient_key_id, identity_public(previous)->key_id, 8) == 0) {
+	if (previous && memcmp(h->recipient_key_id, identity_public(previous)->key_id, 8) == 0) {
 		params.me = previous;
 		params.lookup = link_previous_lookup;
-		rc = envelope_open(&params, buf, len, &opened);
+		rc = envelope_open_parsed(&params, &pe, &opened);
 		link_previous_done(L);
 	}
 	if (rehearing && (rc == 0 || rc == LIMES_E_ENV_DECRYPT)) {
 		/* the signature verified: the author wrote these bytes */
 		int frc = link_stage(L, 0);
 		if (frc == 0)
-			frc = store_seen_forget(L->deps.store, h.message_id);
+			frc = store_seen_forget(L->deps.store, h->message_id);
 		if (frc < 0) {
 			log_warn("peer=%s msg=%s event=store_failed reason=\"%s\"", in->peer_id,
-				 link_hex_id(h.message_id), limes_strerror(frc));
+				 link_hex_id(h->message_id), limes_strerror(frc));
 			rc = LIMES_E_IO;
 		}
 	}
 	if (rc < 0) {
-		reject(L, in, addressee, h.message_id, hash, rc,
+		reject(L, in, addressee, h->message_id, hash, rc,
 		       rc == LIMES_E_ENV_UNKNOWN_KEY || rc == LIMES_E_ENV_KEY_INVALID ? L->key_why : limes_strerror(rc));
 		if (rc == LIMES_E_ENV_DECRYPT)
-			remember_refusal(L, &h, hash, rc, now);
-		return;
+			remember_refusal(L, h, hash, rc, now);
+		goto out;
 	}
 	int refuse = refusal_of(L, in, &opened, &detail);
 	if (refuse) {
@@ -407,6 +407,8 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		accept_envelope(L, in, addressee, buf, len, &opened, hash, now);
 	}
 	envelope_opened_clear(&opened);
+out:
+	envelope_parsed_clear(&pe);
 }
 
 static void on_heartbeat(struct links *L, struct inbound *in, const struct wire_heartbeat *hb, uint64_t now)

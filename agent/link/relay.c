@@ -79,9 +79,11 @@ static int find_delivery(void *arg, const struct store_delivery_row *row)
 
 static int relay_put(struct store *store, const struct wire_header *h, const struct store_delivery *d);
 
-int link_relay_envelope(struct links *L, struct inbound *from, const struct wire_header *h, const uint8_t *buf,
-			size_t len, const uint8_t hash[32], const char **detail)
+int link_relay_envelope(struct links *L, struct inbound *from, const struct envelope_parsed *e, const char **detail)
 {
+	const struct wire_header *h = &e->header;
+	const uint8_t *buf = e->buf, *hash = e->hash;
+	size_t len = e->len;
 	const struct config *cfg = peers_config(L->deps.peers);
 	struct store *store = L->deps.store;
 	struct peer *to = peers_find(L->deps.peers, h->recipient);
@@ -115,7 +117,7 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 		.cache = L->roots,
 	};
 	memset(&v, 0, sizeof(v));
-	rc = envelope_verify(&params, buf, len, &v);
+	rc = envelope_verify_parsed(&params, e, &v);
 	envelope_opened_clear(&v);
 	if (rc < 0) {
 		*detail = limes_strerror(rc);
@@ -175,7 +177,7 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct wire
 		return LIMES_E_IO; /* reason internal: the author will resend */
 	}
 	L->stats.relayed++; /* links_on_commit sends it on (COMMIT_OUTBOX) */
-	log_info("peer=%s msg=%s type=%s event=relayed to=%s", from->peer_id, link_hex_id(h->message_id),
+	log_debug("peer=%s msg=%s type=%s event=relayed to=%s", from->peer_id, link_hex_id(h->message_id),
 		 schema_type_name(h->type) ? schema_type_name(h->type) : "?", h->recipient);
 	return 0;
 }

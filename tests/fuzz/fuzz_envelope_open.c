@@ -1,6 +1,8 @@
 /*
  * libFuzzer harness for everything that decodes peer bytes in crypto/ and
- * proto/wire.c: envelope_open and envelope_verify, wire_frame_unpack (and
+ * proto/wire.c: envelope_open and envelope_verify (and the receiver's
+ * decode-once path, envelope_parse then envelope_open_parsed, which must
+ * agree with envelope_open), wire_frame_unpack (and
  * opening what a frame carries), receipt_open, and the header and receipt
  * body decoders. Keys are the fixed ones of the worked example in
  * docs/protocol.md, so that example's envelope is a seed that opens fully.
@@ -83,9 +85,27 @@ static void open_envelope(const uint8_t *data, size_t size)
 		.lookup = lookup,
 		.max_version = 2, /* v2 proofs too */
 	};
-	struct envelope_opened o;
+	struct envelope_opened o, o2;
+	struct envelope_parsed pe;
 
-	if (envelope_open(&p, data, size, &o) == 0)
+	/* the receiver decodes once (envelope_parse) and opens what it
+	 * decoded: it must reach the same verdict as envelope_open */
+	int rc = envelope_open(&p, data, size, &o);
+	if (envelope_parse(data, size, FUZZ_MAX, &pe) == 0) {
+		int rc2 = envelope_open_parsed(&p, &pe, &o2);
+		if (rc2 != rc || (rc == 0 && (o.body_len != o2.body_len || memcmp(o.hash, o2.hash, 32) != 0 ||
+					       (o.body_len && memcmp(o.body, o2.body, o.body_len) != 0))))
+			abort();
+		if (rc2 == 0)
+			envelope_opened_clear(&o2);
+		rc2 = envelope_verify_parsed(&p, &pe, &o2);
+		if (rc2 == 0)
+			envelope_opened_clear(&o2);
+		envelope_parsed_clear(&pe);
+	} else if (rc == 0) {
+		abort(); /* opened, yet does not decode */
+	}
+	if (rc == 0)
 		envelope_opened_clear(&o);
 	if (envelope_verify(&p, data, size, &o) == 0)
 		envelope_opened_clear(&o);

@@ -182,6 +182,9 @@ Test(audit, every_event_is_recorded_with_its_client_or_peer_and_rights_are_enfor
 	agentproc_set_link_extra(a, extra_a);
 	agentproc_set_link_extra(r, extra_r);
 	agentproc_set_link_extra(cluster_ap(c, C), AUDIT_FAST);
+	/* one line per message is debug; C stays at info and writes none */
+	agentproc_set_agent_extra(a, "log_level = debug\n");
+	agentproc_set_agent_extra(r, "log_level = debug\n");
 	cr_assert(agentproc_write_config(a) == 0 && agentproc_write_config(r) == 0 &&
 		  agentproc_write_config(cluster_ap(c, C)) == 0);
 	/* R accepts no control_result from A: a refusal to record */
@@ -230,9 +233,11 @@ Test(audit, every_event_is_recorded_with_its_client_or_peer_and_rights_are_enfor
 	json_t *rc = wait_entries(cluster_ap(c, C), "received", "peer", R, relayed, 1, 10000);
 	cr_assert(eq(sz, count(rc, "received", "author", A, relayed), 1));
 	json_decref(rc);
-	cr_assert(eq(int, agentproc_wait_log(r, "event=received", 1000), 1), "info line for received");
-	cr_assert(eq(int, agentproc_wait_log(r, "event=relayed", 1000), 1), "info line for relayed");
-	cr_assert(eq(int, agentproc_wait_log(a, "event=delivered", 1000), 1), "info line for delivered");
+	cr_assert(eq(int, agentproc_wait_log(r, "event=received", 1000), 1), "debug line for received");
+	cr_assert(eq(int, agentproc_wait_log(r, "event=relayed", 1000), 1), "debug line for relayed");
+	cr_assert(eq(int, agentproc_wait_log(a, "event=delivered", 1000), 1), "debug line for delivered");
+	cr_assert(not(agentproc_log_contains(cluster_ap(c, C), "event=received")),
+		  "C (log_level info) wrote a line for a message it received");
 
 	/* submitting a type or to a peer outside its rights: 403 naming the right */
 	json_t *doc = NULL;
