@@ -13,6 +13,7 @@
 
 #include "proto/err.h"
 #include "proto/limes.pb-c.h"
+#include "pbjson_impl.h"
 #include "proto/reason.h"
 #include "proto/sizes.h"
 
@@ -218,9 +219,16 @@ int wire_header_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_h
 	memset(h, 0, sizeof(*h));
 	if ((rc = precheck(buf, len, max, spans)) < 0)
 		return rc;
-	m = limes__header__unpack(NULL, len, buf);
-	if (!m)
+	/* decoded into a bump arena (its first block on the stack): the
+	 * message lives only for this call, and its seven or so pieces would
+	 * otherwise cost a malloc and a free each, on every envelope received */
+	struct pbjson_arena arena;
+	pbjson_arena_init(&arena);
+	m = limes__header__unpack(&arena.allocator, len, buf);
+	if (!m) {
+		pbjson_arena_release(&arena);
 		return LIMES_E_ENV_MALFORMED;
+	}
 	rc = LIMES_E_ENV_MALFORMED;
 	if (!bytes_ok(&m->message_id, WIRE_ID_LEN) || !bytes_ok(&m->sender_key_id, WIRE_KEY_ID_LEN) ||
 	    !bytes_ok(&m->recipient_key_id, WIRE_KEY_ID_LEN) || !bytes_ok(&m->nonce, WIRE_NONCE_LEN) ||
@@ -247,7 +255,7 @@ int wire_header_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_h
 	h->schema_major = m->has_schema_major ? m->schema_major : 1;
 	rc = 0;
 out:
-	limes__header__free_unpacked(m, NULL);
+	pbjson_arena_release(&arena);
 	if (rc < 0)
 		memset(h, 0, sizeof(*h));
 	return rc;
