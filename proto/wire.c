@@ -702,6 +702,32 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		m.key_update_ack = &ack;
 		return pack_message(&m.base, out, out_len);
 	}
+	if (f->kind == WIRE_FRAME_RESEND_REQUEST) {
+		Limes__Frame m = LIMES__FRAME__INIT;
+		Limes__ResendRequest rq = LIMES__RESEND_REQUEST__INIT;
+
+		if (!f->bytes || !f->len || f->len > WIRE_RESEND_BODY_MAX || !f->sig)
+			return LIMES_E_INVAL;
+		rq.body.data = (uint8_t *)f->bytes;
+		rq.body.len = f->len;
+		rq.signature.data = (uint8_t *)f->sig;
+		rq.signature.len = WIRE_SIG_LEN;
+		m.kind_case = LIMES__FRAME__KIND_RESEND_REQUEST;
+		m.resend_request = &rq;
+		return pack_message(&m.base, out, out_len);
+	}
+	if (f->kind == WIRE_FRAME_RESEND_ACK) {
+		Limes__Frame m = LIMES__FRAME__INIT;
+		Limes__ResendAck ack = LIMES__RESEND_ACK__INIT;
+
+		if (!f->bytes || f->len != WIRE_RESEND_ACK_LEN)
+			return LIMES_E_INVAL;
+		ack.body.data = (uint8_t *)f->bytes;
+		ack.body.len = f->len;
+		m.kind_case = LIMES__FRAME__KIND_RESEND_ACK;
+		m.resend_ack = &ack;
+		return pack_message(&m.base, out, out_len);
+	}
 	if (f->kind == WIRE_FRAME_AUDIT_KEPT_REQUEST) {
 		Limes__Frame m = LIMES__FRAME__INIT;
 		Limes__AuditKeptRequest rq = LIMES__AUDIT_KEPT_REQUEST__INIT;
@@ -764,6 +790,25 @@ static int key_update_fields(const struct span *outer, struct wire_frame *f)
 	return 0;
 }
 
+/* A resend request's fields (1: body, 2: the asker's signature), or its
+ * answer's (1: body of exactly WIRE_RESEND_ACK_LEN). */
+static int resend_fields(const struct span *outer, struct wire_frame *f)
+{
+	struct span inner[MAX_FIELD];
+
+	if (walk(outer->p, outer->len, inner) < 0 || inner[1].count != 1 || inner[1].wire_type != 2)
+		return LIMES_E_ENV_MALFORMED;
+	f->bytes = inner[1].p;
+	f->len = inner[1].len;
+	if (f->kind == WIRE_FRAME_RESEND_ACK)
+		return f->len == WIRE_RESEND_ACK_LEN ? 0 : LIMES_E_ENV_MALFORMED;
+	if (f->len == 0 || f->len > WIRE_RESEND_BODY_MAX || inner[2].count != 1 || inner[2].wire_type != 2 ||
+	    inner[2].len != WIRE_SIG_LEN)
+		return LIMES_E_ENV_MALFORMED;
+	f->sig = inner[2].p;
+	return 0;
+}
+
 int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_frame *f)
 {
 	struct span spans[MAX_FIELD];
@@ -779,13 +824,15 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 	if (spans[1].count + spans[2].count + spans[3].count + spans[WIRE_FRAME_GOODBYE].count +
 	    spans[WIRE_FRAME_AUDIT_CHECKPOINT].count + spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count +
 	    spans[WIRE_FRAME_KEY_UPDATE].count + spans[WIRE_FRAME_KEY_UPDATE_ACK].count +
-	    spans[WIRE_FRAME_AUDIT_KEPT_REQUEST].count + spans[WIRE_FRAME_AUDIT_KEPT].count != 1)
+	    spans[WIRE_FRAME_AUDIT_KEPT_REQUEST].count + spans[WIRE_FRAME_AUDIT_KEPT].count +
+	    spans[WIRE_FRAME_RESEND_REQUEST].count + spans[WIRE_FRAME_RESEND_ACK].count != 1)
 		return LIMES_E_ENV_MALFORMED;
 	for (int kind = 1; kind < MAX_FIELD; kind++)
 		if (spans[kind].count && (kind <= 3 || kind == WIRE_FRAME_GOODBYE || kind == WIRE_FRAME_AUDIT_CHECKPOINT ||
 					  kind == WIRE_FRAME_AUDIT_COUNTERSIGN || kind == WIRE_FRAME_KEY_UPDATE ||
 					  kind == WIRE_FRAME_KEY_UPDATE_ACK || kind == WIRE_FRAME_AUDIT_KEPT_REQUEST ||
-					  kind == WIRE_FRAME_AUDIT_KEPT))
+					  kind == WIRE_FRAME_AUDIT_KEPT || kind == WIRE_FRAME_RESEND_REQUEST ||
+					  kind == WIRE_FRAME_RESEND_ACK))
 			s = &spans[kind];
 	if (s->wire_type != 2)
 		return LIMES_E_ENV_MALFORMED;
@@ -798,6 +845,12 @@ int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_fr
 	}
 	if (f->kind == WIRE_FRAME_KEY_UPDATE || f->kind == WIRE_FRAME_KEY_UPDATE_ACK) {
 		rc = key_update_fields(s, f);
+		if (rc < 0)
+			memset(f, 0, sizeof(*f));
+		return rc;
+	}
+	if (f->kind == WIRE_FRAME_RESEND_REQUEST || f->kind == WIRE_FRAME_RESEND_ACK) {
+		rc = resend_fields(s, f);
 		if (rc < 0)
 			memset(f, 0, sizeof(*f));
 		return rc;

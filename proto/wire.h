@@ -24,6 +24,10 @@
 #define WIRE_KEY_UPDATE_BODY_MAX (1 + 64 + 8 + 8 + 4 * 32)
 /* A key update's answer: seq(8) || next key id(8) || state(1). */
 #define WIRE_KEY_UPDATE_ACK_LEN 17
+/* A resend request's body (crypto/resend.h): two ids with their lengths, since, time. */
+#define WIRE_RESEND_BODY_MAX (1 + 64 + 1 + 64 + 8 + 8)
+/* A resend request's answer: time(8) || count(4) || status(1). */
+#define WIRE_RESEND_ACK_LEN 13
 #define WIRE_HASH_LEN 32
 #define WIRE_AGENCY_MAX 64    /* agency ids: 1..64 of [A-Za-z0-9._-] */
 #define WIRE_DETAIL_MAX 256   /* receipt entry detail, bytes */
@@ -167,6 +171,8 @@ enum wire_frame_kind {
 	WIRE_FRAME_KEY_UPDATE_ACK = 25,    /* bytes: WIRE_KEY_UPDATE_ACK_LEN bytes */
 	WIRE_FRAME_AUDIT_KEPT_REQUEST = 14, /* kept_limit: which of my checkpoints do you keep? */
 	WIRE_FRAME_AUDIT_KEPT = 15,        /* bytes: a serialized AuditKept (wire_audit_kept_*) */
+	WIRE_FRAME_RESEND_REQUEST = 30,    /* bytes: body, sig: by the asker's key */
+	WIRE_FRAME_RESEND_ACK = 31,        /* bytes: WIRE_RESEND_ACK_LEN bytes */
 };
 
 /* The most kept checkpoints one AuditKept answer carries. */
@@ -178,7 +184,7 @@ struct wire_frame {
 	const uint8_t *bytes;
 	size_t len;
 	struct wire_heartbeat heartbeat;    /* for HEARTBEAT */
-	const uint8_t *sig;                 /* for the AUDIT kinds and KEY_UPDATE: WIRE_SIG_LEN bytes */
+	const uint8_t *sig;                 /* for the AUDIT kinds, KEY_UPDATE, RESEND_REQUEST: WIRE_SIG_LEN bytes */
 	const uint8_t *sig2;                /* for KEY_UPDATE: the next key's signature, WIRE_SIG_LEN bytes */
 	uint32_t kept_limit;                /* for AUDIT_KEPT_REQUEST: 1..WIRE_AUDIT_KEPT_MAX */
 };

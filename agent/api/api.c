@@ -461,6 +461,22 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 			api_routes_accept_key(deps, req->client, peer, &r);
 		return answer_staged(req, method, url, &r);
 	}
+	if (strncmp(url, "/v1/peers/", 10) == 0 && strlen(url) > 10 + 7 &&
+	    strcmp(url + strlen(url) - 7, "/resend") == 0) {
+		char peer[CONFIG_ID_MAX + 1];
+		size_t n = strlen(url) - 10 - 7;
+		if (!post)
+			goto not_allowed;
+		if (n > CONFIG_ID_MAX) {
+			api_json_error(&r, 404, "unknown_peer", "peer", "no such peer");
+			return send_reply(req, method, url, &r);
+		}
+		memcpy(peer, url + 10, n);
+		peer[n] = '\0';
+		if (api_clients_admin(deps, req->client, &r, "have messages sent again"))
+			api_routes_resend(deps, req->client, peer, req->body ? req->body : "", req->len, &r);
+		return answer_staged(req, method, url, &r);
+	}
 	if (strcmp(url, "/v1/backup") == 0) {
 		if (!post)
 			goto not_allowed;

@@ -181,6 +181,9 @@ struct api_list_query {
 void api_routes_list_messages(const struct api_deps *deps, const struct api_list_query *q, struct api_reply *r);
 /* POST /v1/backup {"path": "/abs"}: commits, then copies the store there. */
 void api_routes_backup(const struct api_deps *deps, const char *body, size_t len, struct api_reply *r);
+/* resend.c: POST /v1/peers/{peer}/resend {"since", "dry_run"}. */
+void api_routes_resend(const struct api_deps *deps, const char *client, const char *peer, const char *text,
+		       size_t len, struct api_reply *r);
 
 /* --- metrics.c --- */
 

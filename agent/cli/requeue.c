@@ -1,4 +1,5 @@
-/* `limes requeue`: put expired or rejected messages back in the queue (same id), one by id or all of a state. */
+/* `limes requeue`: put expired or rejected messages back in the queue (same id), one by id or all of a state;
+ * or send again what was delivered to a neighbour since it restored an older copy of its store. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -94,6 +95,69 @@ out:
 	return exit_code;
 }
 
+/* POST /v1/peers/PEER/resend {"since", "dry_run"}; *count and *more from the answer. */
+static int resend_call(struct cli_api *api, const char *peer, const char *since, bool dry_run, long long *count,
+		       bool *more)
+{
+	struct httpc_answer a = { 0 };
+	char path[160];
+	json_t *req = json_pack("{s:s, s:b}", "since", since, "dry_run", dry_run);
+	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	int exit_code = CLI_SOFTWARE;
+
+	snprintf(path, sizeof(path), "/v1/peers/%s/resend", peer);
+	if (text)
+		exit_code = cli_api_request(api, "POST", path, text, strlen(text), 60, &a);
+	if (exit_code != CLI_OK || (a.status != 200 && a.status != 202)) {
+		exit_code = cli_api_fail("requeue", &a);
+	} else {
+		json_t *doc = json_loadb(a.body ? a.body : "", a.len, 0, NULL);
+		json_t *c = json_object_get(doc, "count");
+		if (!json_is_integer(c)) {
+			fprintf(stderr, "limes requeue: the agent's answer has no count\n");
+			exit_code = CLI_SOFTWARE;
+		} else {
+			*count = json_integer_value(c);
+			*more = json_is_true(json_object_get(doc, "more"));
+		}
+		json_decref(doc);
+	}
+	free(text);
+	json_decref(req);
+	httpc_answer_clear(&a);
+	return exit_code;
+}
+
+/* --state delivered: how many, confirm when more than one, then batch by batch. */
+static int requeue_delivered(struct cli_api *api, const char *peer, const char *since, bool yes)
+{
+	long long count = 0, total = 0;
+	bool more = false;
+	int exit_code = resend_call(api, peer, since, true, &count, &more);
+	if (exit_code != CLI_OK)
+		return exit_code;
+	if (count == 0) {
+		fprintf(stderr, "limes requeue: no deliveries to %s delivered since %s\n", peer, since);
+		return CLI_NOTFOUND;
+	}
+	/* many messages sent again at once is not to be done by a typo */
+	if ((count > 1 || more) && !yes) {
+		char answer[16] = "";
+		fprintf(stderr, "limes requeue: send again %lld%s messages delivered to %s since %s? [y/N] ", count,
+			more ? " or more" : "", peer, since);
+		if (!fgets(answer, sizeof(answer), stdin) || (strcmp(answer, "y\n") != 0 && strcmp(answer, "yes\n") != 0)) {
+			fprintf(stderr, "limes requeue: not confirmed; nothing re-queued (--yes confirms)\n");
+			return CLI_FAILED;
+		}
+	}
+	do {
+		exit_code = resend_call(api, peer, since, false, &count, &more);
+		total += count;
+	} while (exit_code == CLI_OK && more && count > 0);
+	if (exit_code == CLI_OK)
+		printf("%lld messages delivered to %s since %s queued again\n", total, peer, since);
+	return exit_code;
+}
 
 int cli_requeue(int argc, char **argv)
 {
@@ -102,20 +166,26 @@ int cli_requeue(int argc, char **argv)
 		{ "ttl", required_argument, NULL, 'l' },    { "state", required_argument, NULL, 's' },
 		{ "peer", required_argument, NULL, 'p' },   { "type", required_argument, NULL, 'T' },
 		{ "yes", no_argument, NULL, 'y' },          { "help", no_argument, NULL, 'h' },
+		{ "since", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage[] =
 		"usage: limes requeue -c FILE ID [--to ID] [--ttl DURATION]\n"
 		"       limes requeue -c FILE --state rejected|expired [--peer ID] [--type T] [--ttl DURATION] [--yes]\n"
+		"       limes requeue -c FILE --state delivered --peer ID --since TIME [--yes]\n"
 		"sends expired or rejected messages again under the same id, re-sealed to the recipient's\n"
-		"current key\n"
+		"current key; with --state delivered, what was delivered to (or relayed through) neighbour ID\n"
+		"since TIME, after it restored an older copy of its store (it answers what it holds as\n"
+		"duplicates)\n"
 		"  -c, --config FILE   the agent's config (API address and token)\n"
 		"  --to ID             only this recipient of message ID\n"
 		"  --ttl DURATION      new time to live (default: the agent's default_ttl)\n"
-		"  --state S           every delivery in state S (rejected or expired)\n"
+		"  --state S           every delivery in state S (rejected, expired or delivered)\n"
+		"  --since TIME        with --state delivered: delivered at or after TIME (2026-12-01T10:00:00Z,\n"
+		"                      the time of the neighbour's copy)\n"
 		"  --peer ID, --type T with --state: only to that recipient / of that type\n"
 		"  --yes               do not ask before re-queueing more than one\n";
-	const char *file = NULL, *to = NULL, *ttl = NULL;
+	const char *file = NULL, *to = NULL, *ttl = NULL, *since = NULL;
 	struct cli_msgs_query q = { 0 };
 	bool yes = false;
 	struct cli_api *api = NULL;
@@ -131,6 +201,7 @@ int cli_requeue(int argc, char **argv)
 		case 'p': q.peer = optarg; break;
 		case 'T': q.type = optarg; break;
 		case 'y': yes = true; break;
+		case 'S': since = optarg; break;
 		case 'h': fputs(usage, stdout); return CLI_OK;
 		default: fputs(usage, stderr); return CLI_USAGE;
 		}
@@ -140,9 +211,19 @@ int cli_requeue(int argc, char **argv)
 		fputs(usage, stderr);
 		return CLI_USAGE;
 	}
-	if (by_state && strcmp(q.state, "rejected") != 0 && strcmp(q.state, "expired") != 0) {
-		fprintf(stderr, "limes requeue: --state '%s': only rejected or expired deliveries can be re-queued\n",
-			q.state);
+	bool delivered = by_state && strcmp(q.state, "delivered") == 0;
+	if (by_state && !delivered && strcmp(q.state, "rejected") != 0 && strcmp(q.state, "expired") != 0) {
+		fprintf(stderr, "limes requeue: --state '%s': only rejected, expired or delivered deliveries can be "
+			"re-queued\n", q.state);
+		return CLI_USAGE;
+	}
+	if (delivered && (!q.peer || !since || q.type || ttl)) {
+		fprintf(stderr, "limes requeue: --state delivered takes --peer ID and --since TIME (and no --type or "
+			"--ttl)\n");
+		return CLI_USAGE;
+	}
+	if (since && !delivered) {
+		fprintf(stderr, "limes requeue: --since goes with --state delivered only\n");
 		return CLI_USAGE;
 	}
 	if (!by_state && !cli_api_plain_id(argv[optind])) {
@@ -157,7 +238,11 @@ int cli_requeue(int argc, char **argv)
 	api = cli_api_open(file, "requeue", &exit_code);
 	if (!api)
 		return exit_code;
-	exit_code = by_state ? requeue_by_state(api, &q, ttl_ms, yes) : requeue_one(api, argv[optind], to, ttl_ms, false);
+	if (delivered)
+		exit_code = requeue_delivered(api, q.peer, since, yes);
+	else
+		exit_code = by_state ? requeue_by_state(api, &q, ttl_ms, yes)
+				     : requeue_one(api, argv[optind], to, ttl_ms, false);
 	cli_api_destroy(&api);
 	return exit_code;
 }

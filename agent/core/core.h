@@ -302,6 +302,22 @@ int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char 
 int submit_requeue_for(struct submit *s, const char *client, const uint8_t id[STORE_ID_LEN],
 		       const char *recipient, uint64_t ttl_ms, int *requeued, struct core_error *err);
 
+/* At most this many deliveries are sent again per resend call (a
+ * neighbour's request or an operator's): the rest waits for the next. */
+#define RESEND_BATCH_MAX 1000
+
+/* Sent again after a neighbour's restore (resend.c): stages a fresh
+ * envelope, as submit_requeue() does, for each delivery to next_hop
+ * (addressed to it or relayed through it) delivered at or after since_ms,
+ * up to `limit` (1..RESEND_BATCH_MAX), oldest first. `by` names who asked
+ * in the log and the audit entries ("peer X" or an API client). With
+ * dry_run nothing is staged: *count says how many would be. *more is true
+ * when more than `limit` match (call again). Deliveries that cannot be sent
+ * again (body purged, recipient no longer configured) are skipped and
+ * logged. 0, LIMES_E_UNKNOWN_PEER, LIMES_E_RANGE, or a store error. */
+int submit_resend_delivered(struct submit *s, const char *by, const char *next_hop, uint64_t since_ms,
+			    size_t limit, bool dry_run, size_t *count, bool *more, struct core_error *err);
+
 /* ------------------------------------------------------------ clients */
 
 /* The configured API client named `name`, or NULL; borrowed from cfg. */

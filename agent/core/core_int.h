@@ -34,6 +34,11 @@ struct peer_rotation *peer_rotation_mut(struct peer *p);
 int peer_keys_set(struct peer *p, const struct identity *me, const struct peer_key *in_force,
 		  const struct peer_key *previous, uint64_t previous_until_ms, const struct peer_key *next);
 
+/* requeue.c: submit_requeue(), delivered deliveries taken too when
+ * delivered_too (sent again after the recipient's restore: resend.c). */
+int requeue_states(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
+		   bool delivered_too, int *requeued, struct core_error *err);
+
 /* Fills err; returns code. */
 int core_set_error(struct core_error *err, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

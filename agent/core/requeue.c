@@ -182,6 +182,12 @@ static int readdress(struct submit *s, const uint8_t id[STORE_ID_LEN], const str
 int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
 		   int *requeued, struct core_error *err)
 {
+	return requeue_states(s, id, recipient, ttl_ms, false, requeued, err);
+}
+
+int requeue_states(struct submit *s, const uint8_t id[STORE_ID_LEN], const char *recipient, uint64_t ttl_ms,
+		   bool delivered_too, int *requeued, struct core_error *err)
+{
 	struct requeue_ctx c = { .peers = s->peers, .recipient = recipient };
 	int rc;
 
@@ -224,7 +230,8 @@ int submit_requeue(struct submit *s, const uint8_t id[STORE_ID_LEN], const char 
 		goto out;
 	}
 	for (size_t i = 0; i < c.n && rc == 0; i++) {
-		if (c.items[i].state != DELIVERY_EXPIRED && c.items[i].state != DELIVERY_REJECTED)
+		if (c.items[i].state != DELIVERY_EXPIRED && c.items[i].state != DELIVERY_REJECTED &&
+		    !(delivered_too && c.items[i].state == DELIVERY_DELIVERED))
 			continue;
 		rc = requeue_one(s, id, &c.items[i], ttl_ms, err);
 		if (rc == 0)

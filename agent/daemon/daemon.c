@@ -97,7 +97,7 @@ static int on_active(void *arg)
 	const struct link_deps ld = {
 		.loop = &agent->loop, .peers = agent->peers, .store = agent->store,
 		.commit = agent->commit, .me = agent->me, .trace_fd = agent->trace_fd,
-		.rotation = agent->rotation,
+		.rotation = agent->rotation, .submit = agent->submit,
 	};
 
 	/* The trail is the agency's, in the store: after a takeover its head

@@ -175,6 +175,7 @@ void links_on_commit(void *arg, int rc, unsigned changes)
 	L->staged = false;
 	if (rc < 0 || L->stopped) {
 		link_audit_drop_answers(L);
+		link_resend_drop_answers(L);
 		size_t n = link_drop_pending(L);
 		if (n)
 			log_warn("event=receipts_withheld count=%zu reason=\"%s\" action=\"peers will resend\"", n,
@@ -183,6 +184,7 @@ void links_on_commit(void *arg, int rc, unsigned changes)
 	}
 	link_send_pending(L);
 	link_audit_send_answers(L);
+	link_resend_send_answers(L);
 	if (changes & COMMIT_AUDIT)
 		link_audit_push(L, clock_now_ms());
 	if (changes & COMMIT_OUTBOX)
@@ -269,6 +271,7 @@ static void on_tick(uv_timer_t *timer)
 		}
 		link_fill(L, ol);
 		link_rotation_tick(L, ol, now);
+		link_resend_tick(L, ol, now);
 	}
 	link_rotation_answer(L);
 	/* a neighbour back up gets the checkpoints it missed */
@@ -459,6 +462,7 @@ void links_destroy(struct links **pL)
 	envelope_root_cache_destroy(&L->roots);
 	link_audit_free(&L->audit);
 	link_refusals_free(&L->refusals);
+	link_resend_free(&L->resend);
 	zloop_destroy(&L->zl);
 	if (L->ctx) {
 		int rc;

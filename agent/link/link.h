@@ -30,6 +30,7 @@ struct link_deps {
 	struct commit *commit;      /* stage every write through commit_stage(); never store_begin/commit */
 	const struct identity *me;
 	struct rotation *rotation;  /* key rotation (core/rotation.c); NULL: none */
+	struct submit *submit;      /* re-queues what a restored neighbour asks for (core/resend.c); NULL: none */
 	/*
 	 * -1 off; else the delivery trace (`limes agent --trace-fd N`, read by
 	 * limes-bench): one line per verified receipt entry recorded against

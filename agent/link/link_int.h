@@ -90,6 +90,7 @@ struct links {
 	struct link_refusals *refusals; /* refusals.c: the trail's refusal entries, bounded per peer */
 	char key_why[200];            /* the last key refusal, in words (keys.c) */
 	struct envelope_peer *previous_pair; /* rotation.c: for one envelope sealed to our replaced key */
+	struct link_resend *resend;   /* resend.c: asking after our restore, answering after theirs */
 };
 
 /* link.c: the protocol field of our heartbeats: the configured version, or
@@ -211,6 +212,16 @@ void link_reset(struct links *L, struct outlink *ol, const char *why);
 /* rotation.c: key rotation over the links. Announces our next key on ol's
  * DEALER until the peer answers (every 2 s while it is up). */
 void link_rotation_tick(struct links *L, struct outlink *ol, uint64_t now);
+/* resend.c: after a restore, ask ol's neighbour to send again what it
+ * delivered since the copy; its answer; a neighbour's request on the
+ * ROUTER; the answers once the re-queueing is committed (or dropped when
+ * the commit failed); the state, freed with the links. */
+void link_resend_tick(struct links *L, struct outlink *ol, uint64_t now);
+void link_resend_on_ack(struct links *L, struct outlink *ol, const struct wire_frame *f);
+void link_resend_on_request(struct links *L, struct inbound *in, const struct wire_frame *f);
+void link_resend_send_answers(struct links *L);
+void link_resend_drop_answers(struct links *L);
+void link_resend_free(struct link_resend **R);
 /* rotation.c: sends the answers due to neighbours' announcements (ROUTER). */
 void link_rotation_answer(struct links *L);
 /* rotation.c: a neighbour's announcement (ROUTER) / its answer to ours (DEALER). */

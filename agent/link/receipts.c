@@ -378,6 +378,8 @@ bool link_dealer_drain(struct zsock *zs, void *arg)
 			link_heard_goodbye(L, ol);
 		} else if (f.kind == WIRE_FRAME_KEY_UPDATE_ACK) {
 			link_rotation_on_ack(L, ol, &f);
+		} else if (f.kind == WIRE_FRAME_RESEND_ACK) {
+			link_resend_on_ack(L, ol, &f);
 		} else {
 			uint64_t suppressed;
 			L->stats.frames_garbage++;

@@ -514,6 +514,8 @@ bool link_router_drain(struct zsock *zs, void *arg)
 			link_audit_on_checkpoint(L, in, &f);
 		} else if (f.kind == WIRE_FRAME_KEY_UPDATE) {
 			link_rotation_on_update(L, in, &f);
+		} else if (f.kind == WIRE_FRAME_RESEND_REQUEST) {
+			link_resend_on_request(L, in, &f);
 		} else {
 			L->stats.frames_garbage++;
 			if (ratelimit_pass(&L->log_limit, peer_id, &suppressed))

@@ -72,6 +72,12 @@ struct store_ops {
 			       const uint8_t *envelope, size_t envelope_len);
 	int (*delivery_readdress)(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
 				  const struct store_delivery *to, uint64_t expires_ms);
+	int (*delivered_since)(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+			       int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
+	/* NULL for a backend with its own tools (PostgreSQL: pg_dump), which
+	 * has no copy marker either */
+	int (*restored_copy)(struct store *store, uint64_t *taken_ms);
+	int (*restored_done)(struct store *store);
 	/* NULL for a backend with its own tools (PostgreSQL: pg_dump) */
 	int (*backup)(struct store *store, const char *out, char *why, size_t why_len);
 
@@ -136,6 +142,7 @@ enum store_file {
 	STORE_FILE_AUDIT,   /* audit.c: the audit trail, checkpoints, countersignatures */
 	STORE_FILE_CASES,   /* sqlite_cases.c: messages by id and ref across both, body retention */
 	STORE_FILE_KEYS,    /* sqlite_keys.c: neighbours' announced and adopted keys, our own rotation */
+	STORE_FILE_RESEND,  /* sqlite_resend.c: deliveries to send again after a neighbour's restore */
 	STORE_FILE_COUNT_
 };
 

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "proto/err.h"
 
 /* fsync of path (a file or a folder); 0 or a Limes error. */
@@ -81,6 +82,28 @@ int sqlite_backup(struct store *store, const char *out, char *why, size_t why_le
 	if (step != SQLITE_DONE || fin != SQLITE_OK) {
 		snprintf(why, why_len, "backup failed: %s", sqlite3_errstr(step != SQLITE_DONE ? step : fin));
 		rc = (step & 0xff) == SQLITE_FULL ? LIMES_E_STORE_FULL : LIMES_E_IO;
+		goto out;
+	}
+	/* the copy says it is one, and since when: once restored, the agent
+	 * asks its neighbours to send again what they delivered after this */
+	sqlite3_stmt *mark = NULL;
+	const char *tail = NULL;
+	int mrc = sqlite3_prepare_v2(dest, sqlite_copy_marker_sql, -1, &mark, &tail);
+	if (mrc == SQLITE_OK)
+		mrc = sqlite3_step(mark) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	sqlite3_finalize(mark);
+	mark = NULL;
+	if (mrc == SQLITE_OK && tail && *tail) {
+		mrc = sqlite3_prepare_v2(dest, tail, -1, &mark, NULL);
+		if (mrc == SQLITE_OK)
+			mrc = sqlite3_bind_int64(mark, 1, (sqlite3_int64)clock_now_ms());
+		if (mrc == SQLITE_OK)
+			mrc = sqlite3_step(mark) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+		sqlite3_finalize(mark);
+	}
+	if (mrc != SQLITE_OK) {
+		snprintf(why, why_len, "cannot mark the copy: %s", sqlite3_errmsg(dest));
+		rc = LIMES_E_IO;
 		goto out;
 	}
 	/* the copy is a plain rollback-journal database: one file to restore */

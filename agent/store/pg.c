@@ -304,8 +304,8 @@ static int result_error(struct store *store, const PGresult *res, const char *wh
 PGresult *pg_exec(struct store *store, const struct pg_queries *q, int which,
 		  const struct pg_params *p, int *err, const char *what)
 {
-	static const char files[] = "cobazk"; /* enum pg_file, one letter each */
-	_Static_assert(sizeof(files) - 1 == PG_FILE_KEYS + 1, "a letter for every pg file");
+	static const char files[] = "cobazkr"; /* enum pg_file, one letter each */
+	_Static_assert(sizeof(files) - 1 == PG_FILE_RESEND + 1, "a letter for every pg file");
 	char name[16];
 	uint32_t bit;
 	PGresult *res;
@@ -859,6 +859,7 @@ const struct store_ops store_pg_ops = {
 	.expire_due = pg_expire_due,
 	.expire = pg_expire,
 	.delivery_requeue = pg_delivery_requeue,
+	.delivered_since = pg_delivered_since,
 	.message_get = pg_message_get,
 	.outbox_stats = pg_outbox_stats,
 	.outbox_stats_recipient = pg_outbox_stats_recipient,

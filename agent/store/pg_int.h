@@ -23,7 +23,7 @@
  * written, so a put never fails half-way on size. */
 #define PG_VALUE_MAX 1000000000u
 
-enum pg_file { PG_FILE_CORE, PG_FILE_OUTBOX, PG_FILE_INBOX, PG_FILE_AUDIT, PG_FILE_CASES, PG_FILE_KEYS };
+enum pg_file { PG_FILE_CORE, PG_FILE_OUTBOX, PG_FILE_INBOX, PG_FILE_AUDIT, PG_FILE_CASES, PG_FILE_KEYS, PG_FILE_RESEND };
 
 /* One file's queries: sql[i] is the text of its query i (at most 32). */
 struct pg_queries {
@@ -104,6 +104,8 @@ int pg_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 		   int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
 int pg_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
 			      uint64_t *oldest_unacked_created_ms);
+int pg_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+		       int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
 int pg_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
 		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
 int pg_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,

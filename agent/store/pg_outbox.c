@@ -119,7 +119,7 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_REQUEUE] =
 		"WITH d AS (UPDATE deliveries SET state = 0, expires_ms = $4, sent_ms = 0,"
 		" next_attempt_ms = 0, done_ms = 0, reason = 0, detail = '', receipt_id = NULL, body = 1"
-		" WHERE " DLV_KEY " AND state IN (3, 4) RETURNING dseq)" ENV_PUT("$3"),
+		" WHERE " DLV_KEY " AND state IN (2, 3, 4) RETURNING dseq)" ENV_PUT("$3"),
 	[SQL_MSG_GET] =
 		"SELECT " DLV_COLUMNS " FROM deliveries"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = $1) ORDER BY recipient",

@@ -171,7 +171,7 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"UPDATE deliveries SET state = 0, expires_ms = ?3, sent_ms = 0, next_attempt_ms = 0,"
 		" done_ms = 0, reason = 0, detail = '', receipt_id = NULL, body = 1"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) AND recipient = ?2"
-		" AND state IN (3, 4) RETURNING dseq",
+		" AND state IN (2, 3, 4) RETURNING dseq",
 	[SQL_MSG_GET] =
 		"SELECT " DLV_COLUMNS " FROM deliveries"
 		" WHERE msg = (SELECT seq FROM messages WHERE id = ?1) ORDER BY recipient",

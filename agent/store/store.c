@@ -509,6 +509,26 @@ int store_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN]
 	return DISPATCH(store, LIMES_E_INVAL, delivery_readdress, store, id, old_recipient, to, expires_ms);
 }
 
+int store_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+			  int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg)
+{
+	return DISPATCH(store, LIMES_E_INVAL, delivered_since, store, next_hop, since_ms, limit, fn, arg);
+}
+
+int store_restored_copy(struct store *store, uint64_t *taken_ms)
+{
+	if (store && !store->ops->restored_copy)
+		return LIMES_E_NOTFOUND;
+	return DISPATCH(store, LIMES_E_INVAL, restored_copy, store, taken_ms);
+}
+
+int store_restored_done(struct store *store)
+{
+	if (store && !store->ops->restored_done)
+		return 0;
+	return DISPATCH(store, LIMES_E_INVAL, restored_done, store);
+}
+
 int store_backup(struct store *store, const char *out, char *why, size_t why_len)
 {
 	if (store && !store->ops->backup) {

@@ -354,8 +354,10 @@ int store_deliveries_delivered(struct store *store, const int64_t *cursors, size
 int store_expire_due(struct store *store, uint64_t now_ms);
 int store_expire(struct store *store, uint64_t now_ms,
 		 void (*fn)(void *arg, const struct store_expired *e), void *arg);
-/* Puts an expired or rejected delivery back in the queue with a copy of a new
- * envelope (same place in the send order). LIMES_E_NOTFOUND if none,
+/* Puts a finished delivery (expired, rejected, or delivered: sent again
+ * after the recipient's restore) back in the queue with a copy of a new
+ * envelope (same place in the send order); the caller decides which states
+ * it may take. LIMES_E_NOTFOUND if none,
  * LIMES_E_INVAL in another state. */
 int store_delivery_requeue(struct store *store, const uint8_t id[STORE_ID_LEN], const char *recipient,
 			   const uint8_t *envelope, size_t envelope_len, uint64_t expires_ms);
@@ -381,11 +383,29 @@ int store_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 int store_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
 			int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
 
+/* Calls fn with the id and recipient of up to `limit` deliveries to
+ * next_hop (addressed to it or relayed through it) delivered at or after
+ * since_ms, oldest first (stops early when fn returns non-zero; the
+ * recipient is lent for the call, and fn must not call into the store).
+ * Returns the count visited or a negative error. */
+int store_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+			  int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
+/* A store opened from a copy store_backup() wrote carries the copy's time
+ * until store_restored_done(): 0 with *taken_ms (our clock when the copy
+ * was taken), LIMES_E_NOTFOUND for a store that is not (or no longer) a
+ * restored copy, or an error. Read only. */
+int store_restored_copy(struct store *store, uint64_t *taken_ms);
+/* Drops that mark (staged like any write: commit_stage() first), once every
+ * neighbour has sent again what it delivered since. 0 or an error. */
+int store_restored_done(struct store *store);
+
 /* Writes a consistent copy of the committed database to the absolute path
  * `out` (mode 0600, refused if it exists; written as out.partial, synced,
  * renamed) with SQLite's online backup on the store's connection. No
  * transaction may be open (LIMES_E_AGAIN): the commit module runs it
- * between commits. 0, or an error with the reason in why. */
+ * between commits. The copy is marked with the time it was taken, which
+ * store_restored_copy() reads once it is restored. 0, or an error with the
+ * reason in why. */
 int store_backup(struct store *store, const char *out, char *why, size_t why_len);
 
 /* Counts per next hop into the caller's variables (either may be NULL):

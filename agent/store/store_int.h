@@ -117,6 +117,13 @@ int sqlite_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], 
 			   const uint8_t *envelope, size_t envelope_len);
 int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
 			      const struct store_delivery *to, uint64_t expires_ms);
+/* sqlite_resend.c: delivered rows to send again, and the restored copy's marker */
+int sqlite_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+			   int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
+int sqlite_restored_copy(struct store *store, uint64_t *taken_ms);
+int sqlite_restored_done(struct store *store);
+/* backup.c: the SQL that marks a copy as one (run on the copy, ?1 the time) */
+extern const char sqlite_copy_marker_sql[];
 /* backup.c: the online backup of the SQLite file */
 int sqlite_backup(struct store *store, const char *out, char *why, size_t why_len);
 int sqlite_outbox_stats(struct store *store, const char *next_hop, uint64_t *queued,
