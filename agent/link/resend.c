@@ -145,6 +145,7 @@ void link_resend_tick(struct links *L, struct outlink *ol, uint64_t now)
 		return;
 	if (rp->asked_ms && now < rp->asked_ms + ASK_EVERY_MS)
 		return;
+	bool first = !rp->request_ms || !rp->asked_ms;
 	if (!rp->request_ms)
 		rp->request_ms = now;
 	struct resend_request rq = { .since_ms = R->since_ms, .time_ms = rp->request_ms };
@@ -159,7 +160,8 @@ void link_resend_tick(struct links *L, struct outlink *ol, uint64_t now)
 	if (link_send_frame(ol->dealer, &f, 0, &why) < 0)
 		log_debug("peer=%s event=resend_request_unsent reason=\"%s\"", ol->peer_id, why);
 	else
-		log_info("peer=%s event=resend_requested since_ms=%llu request=%llu", ol->peer_id,
+		/* asked again every 2 s while it does not answer: logged once */
+		(first ? log_info : log_debug)("peer=%s event=resend_requested since_ms=%llu request=%llu", ol->peer_id,
 			 (unsigned long long)R->since_ms, (unsigned long long)rp->request_ms);
 }
 
