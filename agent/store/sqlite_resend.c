@@ -16,10 +16,18 @@ enum { SQL_DELIVERED_SINCE, SQL_COPY_EXISTS, SQL_COPY_TIME, SQL_COPY_DROP, SQL_C
 _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
 
 static const char *const sql_text[SQL_COUNT_] = {
-	/* `state IN (2, 3, 4)` lets the finished rows' index (done_ms) serve it */
-	[SQL_DELIVERED_SINCE] = "SELECT message_id, recipient FROM deliveries"
-				" WHERE state IN (2, 3, 4) AND done_ms >= ?2 AND state = 2 AND next_hop = ?1"
-				" ORDER BY done_ms LIMIT ?3",
+	/* Through deliveries_done (type, body, done_ms), type by type as the
+	 * purge does: each type's rows delivered since are two range seeks
+	 * (body 0 and 1); only those are sorted. */
+	[SQL_DELIVERED_SINCE] = "WITH RECURSIVE types(t) AS ("
+				" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) ORDER BY type LIMIT 1)"
+				" UNION ALL"
+				" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) AND type > t"
+				" ORDER BY type LIMIT 1) FROM types WHERE t IS NOT NULL)"
+				" SELECT d.message_id, d.recipient FROM types, deliveries d"
+				" WHERE d.type = types.t AND d.body IN (0, 1) AND d.state IN (2, 3, 4)"
+				" AND d.done_ms >= ?2 AND d.state = 2 AND d.next_hop = ?1"
+				" ORDER BY d.done_ms LIMIT ?3",
 	[SQL_COPY_EXISTS] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_copy'",
 	/* prepared only once the table is known to exist (else it would not prepare) */
 	[SQL_COPY_TIME] = "SELECT taken_ms FROM backup_copy LIMIT 1",
