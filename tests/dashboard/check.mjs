@@ -188,13 +188,21 @@ try {
   await page.click('#lookup-form button');
   await page.locator('#lookup-missing').waitFor({ timeout: 5000 });
 
-  // --- degraded (a state the link module may report with its reason): the
-  // agent's answer is altered in flight, as no link can be made to degrade here
+  // --- degraded (a state the link module may report with its reason) and a
+  // next key the neighbour offered: the agent's answer is altered in flight,
+  // in the agent's own field names (GET /v1/peers: "reason", "key.offered"),
+  // as no link can be made to degrade here
   await page.route('**/v1/peers', async (route) => {
     try {
       const real = await route.fetch();
       const doc = await real.json();
-      for (const p of doc.peers) if (p.id === victim) { p.state = 'degraded'; p.state_reason = 'rtt 812 ms above 500 ms'; }
+      for (const p of doc.peers)
+        if (p.id === victim) {
+          if (!p.key || !('offered' in p.key)) throw new Error('GET /v1/peers has no key.offered');
+          p.state = 'degraded';
+          p.reason = 'rtt 812 ms above 500 ms';
+          p.key.offered = { id: 'ee3b31646fb9b8f8', state: 'offered', seq: 1, announced: new Date().toISOString() };
+        }
       await route.fulfill({ response: real, json: doc });
     } catch (e) {
       // the page dropped the request (it polls on): nothing to answer
@@ -202,7 +210,9 @@ try {
   });
   await page.waitForFunction((p) => {
     const r = document.querySelector('#rows tr[data-peer="' + p + '"]');
-    return r && r.dataset.state === 'degraded' && r.cells[1].textContent.includes('rtt 812 ms above 500 ms');
+    return r && r.dataset.state === 'degraded' && r.cells[1].textContent.includes('rtt 812 ms above 500 ms') &&
+      r.querySelector('[data-key-offer="ee3b31646fb9b8f8"]') &&
+      r.cells[1].textContent.includes('next key ee3b31646fb9b8f8 offered: limes peer accept-key ' + p);
   }, victim, { timeout: 5000, polling: 50 });
   const warn = await page.locator('#banner').getAttribute('class');
   const warnText = await page.locator('#banner').textContent();

@@ -355,6 +355,38 @@ Test(ops, backup_during_a_run_restores_into_an_agent_that_delivers_what_was_queu
 
 /* ------------------------------------------------------------ errors */
 
+Test(ops, every_command_names_itself_in_its_error_line)
+{
+	/* a config that cannot be read: each command's one error line starts
+	 * with `limes COMMAND:` and names the file; exit 78 (config) */
+	static const char *const argvs[][8] = {
+		{ "send", "-c", "/nonexistent.ini", "--to", B, "--type", "alert", "/etc/hostname" },
+		{ "inbox", "-c", "/nonexistent.ini" },
+		{ "msg", "-c", "/nonexistent.ini", "0123456789abcdef0123456789abcdef" },
+		{ "msgs", "-c", "/nonexistent.ini" },
+		{ "requeue", "-c", "/nonexistent.ini", "0123456789abcdef0123456789abcdef" },
+		{ "requeue", "-c", "/nonexistent.ini", "--state", "delivered", "--peer", B, "--since" },
+		{ "status", "-c", "/nonexistent.ini" },
+		{ "backup", "-c", "/nonexistent.ini", "/tmp/limes-never.db" },
+		{ "peer", "accept-key", "-c", "/nonexistent.ini", B },
+		{ "audit", "verify", "-c", "/nonexistent.ini" },
+	};
+	for (size_t i = 0; i < sizeof(argvs) / sizeof(argvs[0]); i++) {
+		const char *const *a = argvs[i];
+		char *err = NULL, want[64];
+		int rc = strcmp(a[0], "requeue") == 0 && a[3] && strcmp(a[3], "--state") == 0
+				 ? run(NULL, &err, false, NULL, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7],
+				       "2026-12-01T10:00:00Z", NULL)
+				 : run(NULL, &err, false, NULL, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+		snprintf(want, sizeof(want), "limes %s: ", a[0]);
+		cr_assert(eq(int, rc, 78), "%s: %d %s", a[0], rc, err);
+		cr_assert(is(strncmp(err, want, strlen(want)) == 0 && strstr(err, "/nonexistent.ini") &&
+			     strstr(err, "No such file or directory")),
+			  "%s", err);
+		free(err);
+	}
+}
+
 Test(ops, a_second_agent_on_the_data_folder_is_refused_naming_the_first_ones_pid)
 {
 	struct cluster *c = three();
@@ -418,6 +450,16 @@ Test(ops, missing_and_forbidden_folders_are_named_with_their_errno)
 	}
 	cr_assert(eq(int, run(NULL, &err, true, NULL, "agent", "-c", agentproc_config(a), NULL), 78), "%s", err);
 	cr_assert(is(strstr(err, "limes agent: ") && strstr(err, path) && strstr(err, "Permission denied")), "%s", err);
+	cr_assert(is(strstr(err, "input/output") == NULL), "%s", err);
+	free(err);
+	/* keygen into a folder it may not write: EACCES, named */
+	char locked[700];
+	snprintf(locked, sizeof(locked), "%s/locked", c->dir);
+	cr_assert(eq(int, mkdir(locked, 0500), 0));
+	snprintf(path, sizeof(path), "%s/keys", locked);
+	cr_assert(eq(int, run(NULL, &err, true, NULL, "keygen", "--dir", path, NULL), CLI_FAILED), "%s", err);
+	cr_assert(is(strncmp(err, "limes keygen: ", 14) == 0 && strstr(err, path) && strstr(err, "ermission denied")),
+		  "%s", err);
 	cr_assert(is(strstr(err, "input/output") == NULL), "%s", err);
 	free(err);
 	if (geteuid() == 0) {
@@ -486,7 +528,7 @@ Test(ops, command_line_errors_say_which_command_and_exit_with_their_code)
 
 	/* --help on every subcommand: its usage and its options, exit 0 */
 	static const char *const cmds[] = { "keygen", "send", "inbox", "msg", "msgs", "requeue", "status", "backup",
-					    "agent" };
+					    "agent", "peer", "audit" };
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		char want[64];
 		snprintf(want, sizeof(want), "usage: limes %s", cmds[i]);
