@@ -453,7 +453,7 @@ Test(ops, missing_and_forbidden_folders_are_named_with_their_errno)
 	cr_assert(is(strstr(err, "input/output") == NULL), "%s", err);
 	free(err);
 	/* keygen into a folder it may not write: EACCES, named */
-	char locked[700];
+	char locked[600];
 	snprintf(locked, sizeof(locked), "%s/locked", c->dir);
 	cr_assert(eq(int, mkdir(locked, 0500), 0));
 	snprintf(path, sizeof(path), "%s/keys", locked);
