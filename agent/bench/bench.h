@@ -49,6 +49,10 @@ struct bench_results {
 	uint64_t latency_samples;
 	double backlog_drain_s, backlog_urgent_drain_s, backlog_first_delivery_s, backlog_queue_s;
 	int backlog_urgent_first;   /* 1 true, 0 false, -1 not measured */
+	/* backlog phase: the link's own rate (first to last delivery), and the
+	 * CPU each agent used per message from the receiver's start to the last
+	 * delivery (the restarted receiver's from its exec) */
+	double backlog_link_msgs_per_s, backlog_sender_cpu_us_per_msg, backlog_receiver_cpu_us_per_msg;
 	double rss_peak_mb, rss_peak_sender_mb, rss_peak_receiver_mb;
 	double rss_1m_queued_mb, rss_1m_queued_hwm_mb, rss_1m_queued_restart_mb, queued_submit_s;
 	double nats_sync_msgs_per_s, nats_async_msgs_per_s, ratio_to_nats_sync, ratio_to_nats_async;

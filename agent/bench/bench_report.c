@@ -47,7 +47,8 @@ void bench_report_init(struct bench_results *r)
 		&r->rss_1m_queued_restart_mb, &r->queued_submit_s, &r->nats_sync_msgs_per_s,
 		&r->nats_async_msgs_per_s, &r->ratio_to_nats_sync, &r->ratio_to_nats_async,
 		&r->protocol_version, &r->signatures_per_msg, &r->sender_audit_entries_per_msg,
-		&r->receiver_audit_entries_per_msg,
+		&r->receiver_audit_entries_per_msg, &r->backlog_link_msgs_per_s, &r->backlog_sender_cpu_us_per_msg,
+		&r->backlog_receiver_cpu_us_per_msg,
 	};
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -164,6 +165,9 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "backlog_urgent_drain_s", r->backlog_urgent_drain_s },
 		{ "backlog_first_delivery_s", r->backlog_first_delivery_s },
 		{ "backlog_queue_s", r->backlog_queue_s },
+		{ "backlog_link_msgs_per_s", r->backlog_link_msgs_per_s },
+		{ "backlog_sender_cpu_us_per_msg", r->backlog_sender_cpu_us_per_msg },
+		{ "backlog_receiver_cpu_us_per_msg", r->backlog_receiver_cpu_us_per_msg },
 		{ "rss_peak_mb", r->rss_peak_mb },
 		{ "rss_peak_sender_mb", r->rss_peak_sender_mb },
 		{ "rss_peak_receiver_mb", r->rss_peak_receiver_mb },

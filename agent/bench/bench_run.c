@@ -515,16 +515,26 @@ int bench_run_backlog(struct bench_ctx *c)
 	c->res->backlog_queue_s = seconds_between(t_queue, p.last_accept_ns);
 	bench_progress("backlog: queued in %.1f s; starting the receiver", c->res->backlog_queue_s);
 	uint64_t t_restart = bench_now_ns();
+	double cpu_sender = bench_agents_cpu_s(env->sender.proc.pid);
 	if (bench_agents_start(&env->receiver, false, c->err, sizeof(c->err)) < 0 ||
 	    wait_delivered(&p, o->backlog, deadline_after(60.0 + (double)o->backlog / 500.0), "backlog") < 0)
 		goto out;
+	double per_msg = 1e6 / (double)o->backlog;
+	c->res->backlog_sender_cpu_us_per_msg = (bench_agents_cpu_s(env->sender.proc.pid) - cpu_sender) * per_msg;
+	c->res->backlog_receiver_cpu_us_per_msg = bench_agents_cpu_s(env->receiver.proc.pid) * per_msg;
 	bench_trace_summary(c->trace, &s, NULL, NULL);
+	if (s.last_delivery_ns > s.first_delivery_ns)
+		c->res->backlog_link_msgs_per_s =
+			(double)(o->backlog - 1) / seconds_between(s.first_delivery_ns, s.last_delivery_ns);
 	c->res->backlog_drain_s = seconds_between(t_restart, s.last_delivery_ns);
 	c->res->backlog_first_delivery_s = seconds_between(t_restart, s.first_delivery_ns);
 	c->res->backlog_urgent_drain_s = seconds_between(t_restart, s.last_urgent_ns);
 	c->res->backlog_urgent_first = s.urgent > 0 && s.last_urgent_ns <= s.last_normal_ns;
-	bench_progress("backlog: drained in %.2f s after the restart (urgent done at %.2f s)",
-		       c->res->backlog_drain_s, c->res->backlog_urgent_drain_s);
+	bench_progress("backlog: drained in %.2f s after the restart (urgent done at %.2f s; first delivery at %.2f s, "
+		       "then %.0f msg/s); CPU per message: sender %.0f us, receiver %.0f us",
+		       c->res->backlog_drain_s, c->res->backlog_urgent_drain_s, c->res->backlog_first_delivery_s,
+		       c->res->backlog_link_msgs_per_s, c->res->backlog_sender_cpu_us_per_msg,
+		       c->res->backlog_receiver_cpu_us_per_msg);
 	rc = 0;
 out:
 	phase_close(&p);

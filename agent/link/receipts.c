@@ -23,16 +23,39 @@
 
 #define DRAIN_BUDGET 2048
 
+/* The trace lines of one receipt, written together: a write per entry
+ * was a syscall per message on the loop thread. */
+static char trace_buf[16384];
+static size_t trace_len;
+
+static void trace_flush(struct links *L)
+{
+	size_t off = 0;
+
+	while (off < trace_len && L->deps.trace_fd >= 0) {
+		ssize_t w = write(L->deps.trace_fd, trace_buf + off, trace_len - off);
+		if (w < 0) {
+			log_warn("event=trace_stopped fd=%d reason=\"the reader went away\"", L->deps.trace_fd);
+			L->deps.trace_fd = -1;
+		} else {
+			off += (size_t)w;
+		}
+	}
+	trace_len = 0;
+}
+
 /* One trace line per verified receipt entry; format in link.h. */
 static void trace_delivery(struct links *L, const uint8_t id[16], enum delivery_state st)
 {
 	char line[96];
 	int n = snprintf(line, sizeof(line), "%s %llu %s\n", link_hex_id(id),
 			 (unsigned long long)clock_mono_us() * 1000ull, store_delivery_state_name(st));
-	if (n > 0 && write(L->deps.trace_fd, line, (size_t)n) < 0) {
-		log_warn("event=trace_stopped fd=%d reason=\"the reader went away\"", L->deps.trace_fd);
-		L->deps.trace_fd = -1;
-	}
+	if (n <= 0)
+		return;
+	if (trace_len + (size_t)n > sizeof(trace_buf))
+		trace_flush(L);
+	memcpy(trace_buf + trace_len, line, (size_t)n);
+	trace_len += (size_t)n;
 }
 
 /* Finds the delivery a receipt entry speaks of: the one to `recipient`, or
@@ -299,6 +322,7 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 		store_mark_undo(L->deps.store);
 	}
 out:
+	trace_flush(L);
 	wire_receipt_body_clear(&body);
 }
 

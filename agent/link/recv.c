@@ -451,15 +451,27 @@ static void receipts_wait(struct links *L)
 		 store_health_reason(L->deps.store));
 }
 
+/* Frames read per drain: a quarter of our [link] window. The turn's commit
+ * and receipt follow each drain, so a neighbour sending with the same
+ * window still has three quarters of it queued here while that receipt
+ * travels and it refills: both agents work at once instead of in turn
+ * (with the whole window read in one turn, each waited for the other). */
+static size_t turn_budget(const struct config *cfg)
+{
+	size_t b = cfg->window / 4;
+	return b < 1 ? 1 : b > DRAIN_BUDGET ? DRAIN_BUDGET : b;
+}
+
 /* Input on the ROUTER: [routing id][frame] from an authenticated neighbour. */
 bool link_router_drain(struct zsock *zs, void *arg)
 {
 	struct links *L = arg;
 	size_t max_frame = peers_config(L->deps.peers)->max_frame_bytes;
+	size_t budget = turn_budget(peers_config(L->deps.peers));
 	void *s = zsock_socket(zs);
 	size_t n = 0;
 
-	for (; n < DRAIN_BUDGET; n++) {
+	for (; n < budget; n++) {
 		zmq_msg_t rid, msg;
 		zmq_msg_init(&rid);
 		zmq_msg_init(&msg);
@@ -534,7 +546,7 @@ next:
 			break;
 		}
 	zsock_poke(zs);
-	return n == DRAIN_BUDGET;
+	return n == budget;
 }
 
 static void send_receipt(struct links *L, struct inbound *in, const char *addressee, uint8_t version,
