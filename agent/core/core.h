@@ -64,6 +64,7 @@ struct peer_link {
 	double rtt_ms;              /* smoothed, from heartbeats; valid when has_rtt */
 	double clock_offset_ms;     /* its clock minus ours */
 	uint32_t protocol;          /* envelope version agreed on our DEALER (its heartbeat replies); 0 not yet = 1 */
+	uint32_t protocol_kept;     /* the last version agreed, kept while the link is down (peer_build_protocol) */
 	bool has_rtt;               /* false again once the link leaves up/degraded: stale figures are unknown */
 	char reason[128];           /* why it is down or degraded, "" otherwise */
 };
@@ -176,6 +177,10 @@ void peer_link_heard(struct peer *p, uint64_t now_ms);
 void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms);
 /* The envelope version agreed with a direct peer (0: not known, build v1). */
 void peer_link_set_protocol(struct peer *p, uint32_t version);
+/* The version to build p's envelopes in: the one agreed, or while the link
+ * is down the last one agreed (a backlog queued during an outage is signed
+ * in batches; the link re-seals it should the peer come back lower). */
+uint32_t peer_build_protocol(const struct peer *p);
 /* Link module: why the link is down or degraded (printf; "" clears). */
 void peer_link_set_reason(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds n to one counter. */
@@ -339,6 +344,12 @@ void client_rights_text(const struct config_client *c, char *buf, size_t len);
  * returned; 0 when it may go as it is; or an error. */
 int core_reseal(struct peers *peers, const struct identity *me, const char *recipient, const uint8_t *env,
 		size_t len, uint8_t **out, size_t *out_len);
+/* A v2 envelope of ours (env, borrowed) for `recipient`, whose path agrees
+ * v2 no longer (it came back from an outage as v1, or we were reloaded to
+ * v1): 1 with a malloc'd v1 copy in *out (same id, times and sequence,
+ * signed alone; caller frees); 0 when it may go as it is; or an error. */
+int core_reseal_version(struct peers *peers, const struct identity *me, const char *recipient, const uint8_t *env,
+			size_t len, uint8_t **out, size_t *out_len);
 
 /* ------------------------------------------------------------ key rotation */
 

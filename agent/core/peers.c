@@ -383,6 +383,13 @@ void peer_link_heard(struct peer *p, uint64_t now_ms)
 void peer_link_set_protocol(struct peer *p, uint32_t version)
 {
 	p->link.protocol = version;
+	if (version)
+		p->link.protocol_kept = version;
+}
+
+uint32_t peer_build_protocol(const struct peer *p)
+{
+	return p->link.protocol ? p->link.protocol : p->link.protocol_kept;
 }
 
 void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms)

@@ -198,15 +198,16 @@ static void header_for(struct submit *s, const struct store_message *m, const st
 
 /* Protocol v2 for this recipient: our link to its next hop agreed on 2,
  * and, behind a relay, the relay said in its heartbeat replies that its own
- * link to the recipient did (it forwards our bytes unchanged). */
+ * link to the recipient did (it forwards our bytes unchanged). While a link
+ * is down, what it last agreed (peer_build_protocol). */
 static bool batch_eligible(struct submit *s, const struct peer *to)
 {
-	if (peers_config(s->peers)->protocol < WIRE_VERSION_BATCH || peer_link(to)->protocol < WIRE_VERSION_BATCH)
+	if (peers_config(s->peers)->protocol < WIRE_VERSION_BATCH || peer_build_protocol(to) < WIRE_VERSION_BATCH)
 		return false;
 	if (peer_is_direct(to))
 		return true;
 	const struct peer *relay = peers_find(s->peers, peer_next_hop(to));
-	return relay && peer_link(relay)->protocol >= WIRE_VERSION_BATCH;
+	return relay && peer_build_protocol(relay) >= WIRE_VERSION_BATCH;
 }
 
 /* One envelope to seal: (message, recipient). */

@@ -166,14 +166,19 @@ static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const 
 	return true;
 }
 
-/* Sealed to a key its recipient replaced: seal it to the current one first,
- * in the store too (the change rides the turn's commit with the sent mark). */
+/* Sealed to a key its recipient replaced, or built v2 for a path that agrees
+ * v1 now: seal it again first, in the store too (the change rides the
+ * turn's commit with the sent mark). */
 static void reseal(struct links *L, struct outlink *ol, struct due *d)
 {
 	uint8_t *fresh = NULL;
 	size_t fresh_len = 0;
 	int rc = rotation_reseal(L->deps.rotation, L->deps.peers, L->deps.me, d->recipient, d->envelope,
 				 d->envelope_len, d->attempts == 0, &fresh, &fresh_len);
+	/* built v2 during an outage, and the peer came back v1 only */
+	if (rc == 0)
+		rc = core_reseal_version(L->deps.peers, L->deps.me, d->recipient, d->envelope, d->envelope_len, &fresh,
+					 &fresh_len);
 	if (rc <= 0) {
 		if (rc < 0)
 			log_warn("peer=%s msg=%s event=reseal_failed reason=%s", ol->peer_id, link_hex_id(d->id),
@@ -187,8 +192,8 @@ static void reseal(struct links *L, struct outlink *ol, struct due *d)
 		free(fresh);
 		return;
 	}
-	log_info("peer=%s msg=%s event=resealed reason=\"sealed to a key %s replaced, or signed by ours\"",
-		 ol->peer_id, link_hex_id(d->id), d->recipient);
+	log_info("peer=%s msg=%s event=resealed reason=\"sealed to a key %s replaced, signed by ours, or v2 to a "
+		 "peer that agreed v1 since\"", ol->peer_id, link_hex_id(d->id), d->recipient);
 	free(d->envelope);
 	d->envelope = fresh;
 	d->envelope_len = fresh_len;

@@ -4,7 +4,8 @@
  * take exactly what a v1 agent does) exchanges with a v2 agent both ways;
  * a relay carries v2 end to end (and the author proves each delivery from
  * its receipt alone), and a v1 link behind the relay makes the author send
- * v1.
+ * v1. A backlog queued during an outage is built in the version the link
+ * last agreed, and sealed again as v1 should the peer come back v1 only.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -268,5 +269,65 @@ Test(protocol, a_v1_link_behind_the_relay_makes_the_author_send_v1)
 	bool whole = json_is_string(json_object_get(proof, "receipt"));
 	cr_assert(whole, "a v1 receipt_proof holds the whole receipt");
 	json_decref(proof);
+	cluster_destroy(&c);
+}
+
+/* A and B up on v2; B stops, and while it is down A queues n messages to
+ * it. Returns A's envelope signatures before the submission. */
+static double queue_during_outage(struct cluster *c, char (*ids)[33], size_t n, const char *priority)
+{
+	struct cluster_link l[] = { { A, B, "alert", NULL } };
+
+	cluster_configure(c, l, 1, NULL);
+	cluster_start(c, A);
+	cluster_start(c, B);
+	cr_assert(cluster_wait_up(c, A, B, 10000));
+	cr_assert(eq(long, peer_protocol(c, A, B), 2));
+	cluster_stop(c, B);
+	for (int t = 0; t < 100 && peer_protocol(c, A, B) == 2; t++)
+		cluster_sleep_ms(100);
+	cr_assert(eq(long, peer_protocol(c, A, B), -1), "A still shows v2 agreed with a stopped B");
+	/* the link last agreed v2: the backlog is one batch, one signature, and
+	 * the receiver verifies one root rather than one signature a message */
+	double before = metric(c, A, "limes_envelope_signatures_total");
+	cr_assert(eq(int, cluster_submit(c, A, B, "alert", priority, n, ids), 202));
+	cr_assert(eq(dbl, metric(c, A, "limes_envelope_signatures_total") - before, 1.0));
+	return before;
+}
+
+Test(protocol, a_backlog_queued_during_an_outage_is_signed_in_batches)
+{
+	enum { N = 200 };
+	struct cluster *c = cluster_new(2, AB);
+	static char ids[N][33];
+
+	queue_during_outage(c, ids, N, "normal");
+	cluster_start(c, B);
+	wait_delivered(c, A, B, ids, N);
+	assert_inbox(c, B, ids, N);
+	cr_assert(eq(dbl, metric(c, B, "limes_envelopes_refused_total{reason=\"bad_signature\"}"), 0.0));
+	cr_assert(eq(dbl, metric(c, B, "limes_envelopes_refused_total{reason=\"unknown_version\"}"), 0.0));
+	cluster_destroy(&c);
+}
+
+Test(protocol, a_peer_back_as_v1_only_gets_the_outage_backlog_sealed_again_as_v1)
+{
+	enum { N = 50 };
+	struct cluster *c = cluster_new(2, AB);
+	static char ids[N][33];
+
+	double before = queue_during_outage(c, ids, N, "urgent");
+	/* B comes back v1 only: v2 envelopes would be refused unknown_version */
+	agentproc_set_link_extra(cluster_ap(c, B), "protocol = 1\n");
+	cluster_start(c, B);
+	cr_assert(cluster_wait_up(c, A, B, 10000));
+	wait_delivered(c, A, B, ids, N);
+	assert_inbox(c, B, ids, N);
+	cr_assert(eq(long, peer_protocol(c, A, B), 1));
+	cr_assert(eq(dbl, metric(c, B, "limes_envelopes_refused_total{reason=\"unknown_version\"}"), 0.0));
+	/* sealed again and signed alone on the way out: the API made no more
+	 * signatures than the batch's one */
+	cr_assert(eq(dbl, metric(c, A, "limes_envelope_signatures_total") - before, 1.0));
+	cr_assert(agentproc_log_contains(cluster_ap(c, A), "event=resealed"));
 	cluster_destroy(&c);
 }
