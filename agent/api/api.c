@@ -381,6 +381,13 @@ static enum MHD_Result answer_staged(struct request *req, const char *method, co
 		(void)api_defer_commit_now(req->api, r);
 		return send_reply(req, method, url, r);
 	}
+	/* its writes may have joined lazily staged ones (an audit entry):
+	 * this answer waits, so the commit is this turn's */
+	if (commit_stage(req->api->deps.commit, 0) < 0) {
+		/* the store refused: the 503 the commit would have given */
+		(void)api_defer_commit_now(req->api, r);
+		return send_reply(req, method, url, r);
+	}
 	req->pending = *r;
 	api_defer_commit_wait(req);
 	return MHD_YES;
@@ -393,6 +400,10 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 	bool post = strcmp(method, "POST") == 0;
 
+	/* what a GET shows is durable: marks staged lazily (commit_stage_lazy)
+	 * are committed first rather than shown and then lost in a crash */
+	if (get && commit_lazy_staged(deps->commit))
+		(void)commit_flush(deps->commit); /* a failure was logged; the store shows what it holds */
 	if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0) {
 		if (!get)
 			goto not_allowed;

@@ -162,7 +162,9 @@ int audit_finish(struct audit *a)
 			  audit_kind_name(a->b.buf[20]), AUDIT_ENTRY_MAX);
 		return LIMES_E_TOOBIG;
 	}
-	rc = commit_stage(a->commit, 0);
+	/* the entry commits with its action: a lazily staged mark's entry
+	 * does not make the turn's commit urgent (commit_stage_join) */
+	rc = commit_stage_join(a->commit, 0);
 	if (rc < 0)
 		return rc;
 	/* the head is read once and then followed in memory, until the store

@@ -232,6 +232,19 @@ int commit_listen(struct commit *c, commit_done_fn fn, void *arg);
  * `changes` says what the writes will touch. 0 or the store's error (then
  * write nothing). */
 int commit_stage(struct commit *c, unsigned changes);
+/* The same for writes no acknowledgement waits on (a lost one costs a
+ * re-send, never a message): they are committed with the next commit
+ * something waits on, or a few milliseconds later. Until then this
+ * process alone sees them; a crash may lose them. */
+int commit_stage_lazy(struct commit *c, unsigned changes);
+/* For writes that belong to another's (an audit entry to its action):
+ * joins what is staged, lazy or not, without changing when it commits;
+ * with nothing staged, commit_stage. */
+int commit_stage_join(struct commit *c, unsigned changes);
+/* Something staged waits on a commit this turn (commit_stage). */
+bool commit_durable_staged(const struct commit *c);
+/* Only lazy writes wait, uncommitted (commit_flush commits them). */
+bool commit_lazy_staged(const struct commit *c);
 /* Commits now and tells the listeners (also run by the loop each turn).
  * 0 when nothing was staged or the commit succeeded. */
 int commit_flush(struct commit *c);

@@ -70,8 +70,9 @@ static int push_one(void *arg, const struct store_audit_checkpoint *cp)
 void link_audit_push(struct links *L, uint64_t now)
 {
 	/* reads must see committed checkpoints only: a staged one could still
-	 * roll back; the next push (after the commit) sends it */
-	if (!commit_audit(L->deps.commit) || store_in_transaction(L->deps.store))
+	 * roll back; the next push (after the commit) sends it. Checkpoints are
+	 * never staged lazily, so lazy marks waiting do not hold the push up */
+	if (!commit_audit(L->deps.commit) || commit_durable_staged(L->deps.commit))
 		return;
 	for (size_t i = 0; i < L->n_out; i++) {
 		struct outlink *ol = L->out[i];

@@ -156,6 +156,16 @@ int link_stage(struct links *L, unsigned changes)
 	return rc;
 }
 
+/* For marks no acknowledgement waits on (sent, delivered): they ride the
+ * next commit something waits on (commit_stage_lazy). */
+int link_stage_lazy(struct links *L, unsigned changes)
+{
+	int rc = commit_stage_lazy(L->deps.commit, changes);
+	if (rc == 0)
+		L->staged = true;
+	return rc;
+}
+
 /* A reconnect (or a restart) left nothing in flight on the link: what was
  * sent to the hop and not receipted is due now, not after its back-off. */
 static void reset_hop(struct links *L, const char *hop)

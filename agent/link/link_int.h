@@ -109,6 +109,8 @@ bool link_zap_drain(struct zsock *zs, void *arg);
  * (COMMIT_*, 0 for none a listener cares about); 0 or the store's error,
  * and then the caller writes nothing. */
 int link_stage(struct links *L, unsigned changes);
+/* link.c: the same for writes no acknowledgement waits on (commit_stage_lazy). */
+int link_stage_lazy(struct links *L, unsigned changes);
 /* link.c: connects s to each endpoint of a comma-separated list; 0 or -1. */
 int link_connect_each(void *s, const char *endpoints);
 /* link.c: records a state change of ol's peer (logging up and down). */

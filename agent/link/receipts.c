@@ -260,7 +260,9 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			 ol->peer_id, body.issuer);
 		goto out;
 	}
-	rc = link_stage(L, 0);
+	/* no acknowledgement waits on the marks: they ride the next commit
+	 * (lost, the re-send is answered as a duplicate) */
+	rc = link_stage_lazy(L, 0);
 	if (rc < 0) {
 		log_warn("peer=%s event=receipt_unrecorded reason=%s action=\"the next re-send asks again\"",
 			 ol->peer_id, limes_errname(rc));

@@ -240,8 +240,9 @@ void link_fill(struct links *L, struct outlink *ol)
 			log_warn("peer=%s event=outbox_read_failed reason=%s", ol->peer_id, limes_errname(n));
 		if (n <= 0 || c.n == 0)
 			break;
-		/* nothing is sent that could not be marked sent */
-		if (link_stage(L, 0) < 0)
+		/* nothing is sent that could not be marked sent; the mark
+		 * rides the next commit (lost, it costs a duplicate) */
+		if (link_stage_lazy(L, 0) < 0)
 			blocked = true;
 		marks.n = marks.n_sent = 0;
 		for (size_t i = 0; i < c.n; i++) {
