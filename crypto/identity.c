@@ -599,6 +599,18 @@ int identity_promote(const char *dir)
 	/* a promotion cut short between its two renames is finished, not refused */
 	if (!present(dir, IDENTITY_NEXT ".key"))
 		return LIMES_E_NOTFOUND;
+	/* the key a promotion before replaced goes to the key ring: what is
+	 * stored sealed to it must still open */
+	if (present(dir, IDENTITY_PREVIOUS ".key") && present(dir, IDENTITY_CURRENT ".key")) {
+		char stem[32], why[256];
+		struct identity *old = identity_load_as(dir, IDENTITY_PREVIOUS, &rc, why, sizeof(why));
+		if (!old)
+			return rc;
+		rc = identity_ring_stem(identity_public(old)->key_id, stem, sizeof(stem));
+		identity_destroy(&old);
+		if (rc < 0 || (rc = identity_rename(dir, IDENTITY_PREVIOUS, stem)) < 0)
+			return rc;
+	}
 	if (present(dir, IDENTITY_CURRENT ".key")) {
 		if ((rc = move(dir, IDENTITY_CURRENT ".key", IDENTITY_PREVIOUS ".key")) < 0)
 			return rc;
@@ -610,6 +622,57 @@ int identity_promote(const char *dir)
 		return rc;
 	if ((rc = move(dir, IDENTITY_NEXT ".key", IDENTITY_CURRENT ".key")) < 0)
 		return rc;
+	return fsync_dir(dir);
+}
+
+int identity_ring_stem(const uint8_t key_id[IDENTITY_KEY_ID_LEN], char *stem, size_t len)
+{
+	char hex[2 * IDENTITY_KEY_ID_LEN + 1];
+
+	if (encode_hex(hex, sizeof(hex), key_id, IDENTITY_KEY_ID_LEN) < 0 ||
+	    snprintf(stem, len, "%s%s", IDENTITY_RING_PREFIX, hex) >= (int)len)
+		return LIMES_E_INVAL;
+	return 0;
+}
+
+static int stem_file(char *out, size_t len, const char *stem, const char *ext)
+{
+	return snprintf(out, len, "%s.%s", stem, ext) < (int)len ? 0 : LIMES_E_INVAL;
+}
+
+int identity_rename(const char *dir, const char *from, const char *to)
+{
+	char a[64], b[64];
+	int rc;
+
+	if (!dir || !from || !to)
+		return LIMES_E_INVAL;
+	if ((rc = stem_file(a, sizeof(a), from, "pub")) < 0 || (rc = stem_file(b, sizeof(b), to, "pub")) < 0)
+		return rc;
+	if (present(dir, a) && (rc = move(dir, a, b)) < 0)
+		return rc;
+	if ((rc = stem_file(a, sizeof(a), from, "key")) < 0 || (rc = stem_file(b, sizeof(b), to, "key")) < 0)
+		return rc;
+	if ((rc = move(dir, a, b)) < 0)
+		return rc;
+	return fsync_dir(dir);
+}
+
+int identity_remove(const char *dir, const char *stem)
+{
+	char name[64], path[PATH_MAX];
+	int rc;
+
+	if (!dir || !stem)
+		return LIMES_E_INVAL;
+	if ((rc = stem_file(name, sizeof(name), stem, "key")) < 0 || (rc = join(path, sizeof(path), dir, name)) < 0)
+		return rc;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return limes_from_errno(errno);
+	if ((rc = stem_file(name, sizeof(name), stem, "pub")) < 0 || (rc = join(path, sizeof(path), dir, name)) < 0)
+		return rc;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return limes_from_errno(errno);
 	return fsync_dir(dir);
 }
 

@@ -44,11 +44,19 @@ int identity_generate_as(const char *dir, const char *stem, bool force, char *li
 struct identity *identity_load_as(const char *dir, const char *stem, int *err, char *why, size_t why_len);
 /* True when dir/STEM.key exists (whatever it holds). */
 bool identity_file_exists(const char *dir, const char *stem);
-/* Makes the next key the current one: identity.* becomes previous.* (an
- * older previous.* is replaced), next.* becomes identity.*, then the folder
- * is fsynced. LIMES_E_NOTFOUND without a next.key. Finishes a promotion a
- * crash cut short between its renames. */
+/* Makes the next key the current one: an older previous.* goes to the key
+ * ring (ring-KEYID.*), identity.* becomes previous.*, next.* becomes
+ * identity.*, then the folder is fsynced. LIMES_E_NOTFOUND without a
+ * next.key. Finishes a promotion a crash cut short between its renames. */
 int identity_promote(const char *dir);
+/* Key ring files: ring-KEYID.key/.pub, KEYID the key id in hex. */
+#define IDENTITY_RING_PREFIX "ring-"
+/* Writes the ring stem of key_id ("ring-" + 16 hex) into stem; LIMES_E_INVAL if len is too small. */
+int identity_ring_stem(const uint8_t key_id[IDENTITY_KEY_ID_LEN], char *stem, size_t len);
+/* Renames dir/FROM.key (and FROM.pub if present) to TO.*, then fsyncs dir. */
+int identity_rename(const char *dir, const char *from, const char *to);
+/* Removes dir/STEM.key and STEM.pub (missing ones are no error), then fsyncs dir. */
+int identity_remove(const char *dir, const char *stem);
 /* Swaps the keys held by a and b (both stay owned by their holders). */
 void identity_exchange(struct identity *a, struct identity *b);
 /* Loads dir/identity.key after checking it is a regular file owned by us with mode 0600 or stricter; caller owns the result (identity_destroy); NULL with *err and a reason naming the file in why. */

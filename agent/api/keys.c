@@ -73,7 +73,7 @@ void api_routes_keys(const struct api_deps *deps, struct api_reply *r)
 	if (own && own->previous_line[0] && identity_line_parse(own->previous_line, &prev, why, sizeof(why)) == 0)
 		prev_o = json_pack("{s:o, s:o, s:b}", "id", key_id_value(prev.key_id), "valid_until",
 				   api_json_time_value(own->previous_until_ms), "valid",
-				   rotation_previous(deps->rotation, clock_now_ms()) != NULL);
+				   rotation_previous(deps->rotation, NULL, clock_now_ms()) != NULL);
 	api_json_reply(r, 200, json_pack("{s:o, s:o?, s:o?}", "id", key_id_value(identity_public(deps->me)->key_id),
 					 "next", next_o, "previous", prev_o));
 	json_decref(answers);

@@ -428,8 +428,10 @@ bool rotation_presented(struct rotation *r, struct peer *p, const uint8_t box_pk
  * in place, pair keys derived again, the links told). Codes: LIMES_E_NOTFOUND
  * (no next key), file errors. */
 int rotation_promote(struct rotation *r, const char *by, struct core_error *err);
-/* Our replaced identity while its overlap lasts at now_ms, else NULL; borrowed. */
-const struct identity *rotation_previous(const struct rotation *r, uint64_t now_ms);
+/* Our replaced identity with key id key_id (NULL: the newest one) while its
+ * overlap lasts at now_ms, else NULL; borrowed. Older replaced keys are
+ * kept in the key ring (docs/operations.md "Rotating this agent's key"). */
+const struct identity *rotation_previous(const struct rotation *r, const uint8_t *key_id, uint64_t now_ms);
 /* Our own row (current, previous and its end, next); borrowed. */
 const struct store_key_row *rotation_own(const struct rotation *r);
 bool rotation_has_next(const struct rotation *r);
@@ -441,9 +443,13 @@ bool rotation_has_next(const struct rotation *r);
 struct envelope_opened;
 int rotation_open_stored(const struct rotation *r, struct peers *peers, const struct identity *me, const char *peer,
 			 const uint8_t *env, size_t len, bool own, struct envelope_opened *out);
-/* core_reseal(), and for an envelope of ours signed by our replaced key and
- * never sent, a copy signed (and sealed) with the current keys: 1 with *out
- * (caller frees), 0 to send it as it is, or an error. r may be NULL. */
+/* An envelope of ours sealed to a key its recipient replaced, or signed by a
+ * replaced key of ours (any in the key ring), as a copy signed and sealed
+ * with the current keys (same id, times, sequence): 1 with *out (caller
+ * frees), 0 to send it as it is, or an error. One already sent (!never_sent)
+ * and only signed by an old key is signed again only for a direct
+ * neighbour (it answers the new bytes as a duplicate if it holds the old).
+ * r may be NULL (then core_reseal()). */
 int rotation_reseal(const struct rotation *r, struct peers *peers, const struct identity *me, const char *recipient,
 		    const uint8_t *env, size_t len, bool never_sent, uint8_t **out, size_t *out_len);
 /* The submitter re-queues through these keys too (requeue of a message we

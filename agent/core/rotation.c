@@ -16,6 +16,7 @@
  * a configured key that differs from the one a row grew from wins. Every
  * change is logged, audited and, for the console, an event.
  */
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,24 @@
 /* Our own row's changed_by once the replaced key's overlap ended and was recorded. */
 #define OVERLAP_ENDED "overlap-ended"
 
+/* One of our replaced keys older than `previous`, kept in the key ring
+ * (keys/ring-KEYID.*) while a stored row may still be sealed to it. */
+struct ring_key {
+	struct identity *id;        /* owned */
+	char stem[32];              /* its file stem, "ring-" + key id */
+	uint64_t at_ms;             /* when it went to the ring */
+	uint64_t until_ms;          /* end of its overlap: it opens live envelopes until then */
+};
+
+/* A neighbour's key it replaced over the link, kept (public half only)
+ * while a stored row may still be sealed with it. */
+struct old_key {
+	char name[STORE_AGENCY_MAX + 18]; /* "PEER/KEYID", its note's name */
+	char peer[STORE_AGENCY_MAX + 1];
+	struct peer_key key;
+	uint64_t at_ms, until_ms;
+};
+
 struct rotation_ack {
 	char peer[STORE_AGENCY_MAX + 1];
 	int state;                  /* what it answered: STORE_KEY_OFFERED or _ADOPTED, 0 none yet */
@@ -52,6 +71,12 @@ struct rotation {
 	char keys_dir[PATH_MAX];
 	struct identity *next;      /* owned: keys/next.key, or NULL */
 	struct identity *previous;  /* owned: the replaced identity while its overlap lasts */
+	struct ring_key *ring;      /* owned: older replaced keys still needed */
+	size_t n_ring;
+	struct old_key *theirs;     /* owned: the neighbours' replaced keys still needed */
+	size_t n_theirs;
+	struct store_key_note *notes; /* read at start only, then freed */
+	size_t n_notes;
 	struct store_key_row own;   /* our own row (peer = our id) */
 	struct store_key_row *rows; /* the neighbours' rows */
 	size_t n_rows;
@@ -129,6 +154,25 @@ static int persist(struct rotation *r, const struct store_key_row *row)
 	return rc;
 }
 
+static int note_put(struct rotation *r, const struct store_key_note *n)
+{
+	int rc = commit_stage(r->commit, 0);
+	if (rc == 0)
+		rc = store_key_note_put(r->store, n);
+	if (rc < 0)
+		log_error("event=key_state_not_saved what=%s name=%s reason=\"%s\"", n->kind, n->name,
+			  limes_strerror(rc));
+	return rc;
+}
+
+static const struct store_key_note *note_find(const struct rotation *r, const char *kind, const char *name)
+{
+	for (size_t i = 0; i < r->n_notes; i++)
+		if (strcmp(r->notes[i].kind, kind) == 0 && strcmp(r->notes[i].name, name) == 0)
+			return &r->notes[i];
+	return NULL;
+}
+
 static void record(struct rotation *r, const char *peer, const uint8_t key_id[8], const char *what)
 {
 	int rc = audit_key(r->audit, peer, key_id, 8, what);
@@ -145,6 +189,191 @@ static int build_announcement(struct rotation *r)
 		return 0;
 	return keyupdate_build(r->me, r->next, r->my_id, r->own.seq, r->own.announced_ms, r->body, &r->body_len,
 			       r->sig, r->sig2);
+}
+
+/* ------------------------------------------------------------ the key ring */
+
+static int ring_add(struct rotation *r, struct identity **id, const char *stem, uint64_t at_ms, uint64_t until_ms)
+{
+	struct ring_key *grown = realloc(r->ring, (r->n_ring + 1) * sizeof(*grown));
+	if (!grown)
+		return LIMES_E_NOMEM;
+	r->ring = grown;
+	struct ring_key *k = &r->ring[r->n_ring++];
+	memset(k, 0, sizeof(*k));
+	k->id = *id;
+	*id = NULL;
+	snprintf(k->stem, sizeof(k->stem), "%s", stem);
+	k->at_ms = at_ms;
+	k->until_ms = until_ms;
+	return 0;
+}
+
+static struct store_key_note ring_note(const struct ring_key *k)
+{
+	struct store_key_note n;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.kind, sizeof(n.kind), STORE_NOTE_RING);
+	snprintf(n.name, sizeof(n.name), "%s", k->stem + strlen(IDENTITY_RING_PREFIX));
+	line_of(identity_public(k->id), n.line, sizeof(n.line));
+	n.at_ms = k->at_ms;
+	n.until_ms = k->until_ms;
+	return n;
+}
+
+/* keys/ring-*.key at start: each with its overlap end from the store; one
+ * retired while we were stopped (no note) ends its overlap now, or at the
+ * end the store knew for it as our previous key. */
+static int load_ring(struct rotation *r, char *err, size_t err_len)
+{
+	DIR *d = opendir(r->keys_dir);
+	struct dirent *de;
+	uint64_t now = clock_now_ms();
+	int rc = 0;
+
+	if (!d)
+		return 0; /* identity_load already judged the folder */
+	while (rc == 0 && (de = readdir(d))) {
+		size_t n = strlen(de->d_name), pre = strlen(IDENTITY_RING_PREFIX);
+		char stem[32], why[512];
+		if (n <= pre + 4 || n - 4 >= sizeof(stem) || strncmp(de->d_name, IDENTITY_RING_PREFIX, pre) != 0 ||
+		    strcmp(de->d_name + n - 4, ".key") != 0)
+			continue;
+		snprintf(stem, sizeof(stem), "%.*s", (int)(n - 4), de->d_name);
+		struct identity *id = identity_load_as(r->keys_dir, stem, &rc, why, sizeof(why));
+		if (!id) {
+			snprintf(err, err_len, "%s", why);
+			break;
+		}
+		char line[IDENTITY_LINE_SIZE];
+		line_of(identity_public(id), line, sizeof(line));
+		const struct store_key_note *note = note_find(r, STORE_NOTE_RING, stem + pre);
+		bool fresh = !note;
+		uint64_t until = note ? note->until_ms : strcmp(line, r->own.previous_line) == 0 ?
+			r->own.previous_until_ms : now;
+		if ((rc = ring_add(r, &id, stem, note ? note->at_ms : now, until)) < 0) {
+			identity_destroy(&id);
+			snprintf(err, err_len, "out of memory");
+			break;
+		}
+		if (fresh) {
+			struct store_key_note rn = ring_note(&r->ring[r->n_ring - 1]);
+			rc = note_put(r, &rn);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+/* The replaced key of ours whose id is key_id (NULL: the newest), live
+ * (its overlap not over at now) or for stored rows (any time). */
+static const struct identity *replaced_key(const struct rotation *r, const uint8_t *key_id, bool live, uint64_t now)
+{
+	if (!r)
+		return NULL;
+	if (r->previous && (!key_id || memcmp(identity_public(r->previous)->key_id, key_id, 8) == 0))
+		return !live || now <= r->own.previous_until_ms ? r->previous : NULL;
+	for (size_t i = 0; key_id && i < r->n_ring; i++)
+		if (memcmp(identity_public(r->ring[i].id)->key_id, key_id, 8) == 0)
+			return !live || now <= r->ring[i].until_ms ? r->ring[i].id : NULL;
+	return NULL;
+}
+
+static int theirs_add(struct rotation *r, const char *peer, const struct peer_key *key, uint64_t at_ms,
+		      uint64_t until_ms, bool save)
+{
+	char hex[17];
+	struct store_key_note n;
+	key_hex(hex, key->key_id);
+	for (size_t i = 0; i < r->n_theirs; i++)
+		if (strcmp(r->theirs[i].peer, peer) == 0 && memcmp(r->theirs[i].key.key_id, key->key_id, 8) == 0)
+			return 0;
+	struct old_key *grown = realloc(r->theirs, (r->n_theirs + 1) * sizeof(*grown));
+	if (!grown)
+		return LIMES_E_NOMEM;
+	r->theirs = grown;
+	struct old_key *k = &r->theirs[r->n_theirs++];
+	memset(k, 0, sizeof(*k));
+	snprintf(k->name, sizeof(k->name), "%s/%s", peer, hex);
+	snprintf(k->peer, sizeof(k->peer), "%s", peer);
+	k->key = *key;
+	k->at_ms = at_ms;
+	k->until_ms = until_ms;
+	if (!save)
+		return 0;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.kind, sizeof(n.kind), STORE_NOTE_THEIRS);
+	snprintf(n.name, sizeof(n.name), "%s", k->name);
+	line_of(key, n.line, sizeof(n.line));
+	n.at_ms = at_ms;
+	n.until_ms = until_ms;
+	return note_put(r, &n);
+}
+
+static int load_theirs(struct rotation *r)
+{
+	for (size_t i = 0; i < r->n_notes; i++) {
+		const struct store_key_note *n = &r->notes[i];
+		const char *slash = strrchr(n->name, '/');
+		char peer[STORE_AGENCY_MAX + 1];
+		struct peer_key key;
+		if (strcmp(n->kind, STORE_NOTE_THEIRS) != 0 || !slash || parse_line(n->line, &key) < 0)
+			continue;
+		snprintf(peer, sizeof(peer), "%.*s", (int)(slash - n->name), n->name);
+		int rc = theirs_add(r, peer, &key, n->at_ms, n->until_ms, false);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Past its overlap and the [agent] retention after it, no row sealed to a
+ * ring key can still be stored: its files and note go. So do the
+ * neighbours' replaced keys. */
+static void ring_retire(struct rotation *r, uint64_t now)
+{
+	uint64_t keep = peers_config(r->peers)->retention_ms;
+	for (size_t i = 0; i < r->n_theirs;) {
+		struct old_key *k = &r->theirs[i];
+		if (now <= k->until_ms + keep) {
+			i++;
+			continue;
+		}
+		int rc = commit_stage(r->commit, 0);
+		if (rc == 0)
+			rc = store_key_note_delete(r->store, STORE_NOTE_THEIRS, k->name);
+		if (rc < 0) {
+			i++;
+			continue;
+		}
+		log_info("peer=%s event=key_retired key=%.16s reason=\"its replaced key: overlap and retention over\"",
+			 k->peer, k->name + strlen(k->peer) + 1);
+		r->theirs[i] = r->theirs[--r->n_theirs];
+	}
+	for (size_t i = 0; i < r->n_ring;) {
+		struct ring_key *k = &r->ring[i];
+		char hex[17];
+		if (now <= k->until_ms + keep) {
+			i++;
+			continue;
+		}
+		key_hex(hex, identity_public(k->id)->key_id);
+		int rc = commit_stage(r->commit, 0);
+		if (rc == 0)
+			rc = store_key_note_delete(r->store, STORE_NOTE_RING, k->stem + strlen(IDENTITY_RING_PREFIX));
+		if (rc == 0)
+			rc = identity_remove(r->keys_dir, k->stem);
+		if (rc < 0) {
+			log_error("event=key_retire_failed key=%s reason=\"%s\"", hex, limes_strerror(rc));
+			i++;
+			continue;
+		}
+		log_info("event=key_retired key=%s reason=\"overlap and retention over: no stored row can be sealed "
+			 "to it\"", hex);
+		record(r, r->my_id, identity_public(k->id)->key_id, "replaced key retired from the key ring");
+		identity_destroy(&k->id);
+		r->ring[i] = r->ring[--r->n_ring];
+	}
 }
 
 /* Our own files as they are at start: a next key to announce, a previous one
@@ -211,6 +440,14 @@ static int load_own(struct rotation *r, char *err, size_t err_len)
 	if (changed && (rc = persist(r, &r->own)) < 0) {
 		snprintf(err, err_len, "cannot record this agent's keys in the store: %s", limes_strerror(rc));
 		return rc;
+	}
+	/* the neighbours' answers to this very announcement outlive a restart */
+	for (size_t i = 0; r->next && i < r->n_notes; i++) {
+		const struct store_key_note *n = &r->notes[i];
+		struct rotation_ack *a;
+		if (strcmp(n->kind, STORE_NOTE_ACK) == 0 && n->seq == r->own.seq &&
+		    strcmp(n->line, r->own.next_line) == 0 && (a = ack_get(r, n->name)))
+			a->state = n->state;
 	}
 	return build_announcement(r);
 }
@@ -283,6 +520,17 @@ void rotation_apply(struct rotation *r)
 		apply_row(r, &r->rows[i], now);
 }
 
+static int take_note(void *arg, const struct store_key_note *note)
+{
+	struct rotation *r = arg;
+	struct store_key_note *grown = realloc(r->notes, (r->n_notes + 1) * sizeof(*grown));
+	if (!grown)
+		return LIMES_E_NOMEM;
+	r->notes = grown;
+	r->notes[r->n_notes++] = *note;
+	return 0;
+}
+
 static int take_row(void *arg, const struct store_key_row *row)
 {
 	struct rotation *r = arg;
@@ -320,8 +568,19 @@ struct rotation *rotation_new(struct peers *peers, struct store *store, struct c
 		snprintf(err, err_len, "cannot read the key rotation state from the store: %s", limes_strerror(rc));
 		goto fail;
 	}
-	if ((rc = load_own(r, err, err_len)) < 0)
+	if ((rc = store_key_note_list(store, take_note, r)) < 0) {
+		snprintf(err, err_len, "cannot read the key rotation notes from the store: %s", limes_strerror(rc));
 		goto fail;
+	}
+	if ((rc = load_ring(r, err, err_len)) < 0 || (rc = load_own(r, err, err_len)) < 0)
+		goto fail;
+	if ((rc = load_theirs(r)) < 0) {
+		snprintf(err, err_len, "out of memory");
+		goto fail;
+	}
+	free(r->notes);
+	r->notes = NULL;
+	r->n_notes = 0;
 	rotation_apply(r);
 	/* durable before anything else runs: PostgreSQL's role lock is taken
 	 * outside a transaction */
@@ -341,6 +600,11 @@ void rotation_destroy(struct rotation **pr)
 		return;
 	identity_destroy(&(*pr)->next);
 	identity_destroy(&(*pr)->previous);
+	for (size_t i = 0; i < (*pr)->n_ring; i++)
+		identity_destroy(&(*pr)->ring[i].id);
+	free((*pr)->ring);
+	free((*pr)->theirs);
+	free((*pr)->notes);
 	free((*pr)->rows);
 	free((*pr)->acks);
 	free(*pr);
@@ -394,6 +658,15 @@ void rotation_on_ack(struct rotation *r, const char *peer, const uint8_t ack[ROT
 	if (!a || a->state == state)
 		return;
 	a->state = state;
+	struct store_key_note n;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.kind, sizeof(n.kind), STORE_NOTE_ACK);
+	snprintf(n.name, sizeof(n.name), "%s", peer);
+	snprintf(n.line, sizeof(n.line), "%s", r->own.next_line);
+	n.seq = seq;
+	n.state = state;
+	n.at_ms = clock_now_ms();
+	note_put(r, &n);
 	key_hex(hex, identity_public(r->next)->key_id);
 	log_info("peer=%s event=key_next_%s key=%s seq=%llu", peer,
 		 state == STORE_KEY_ADOPTED ? "adopted" : "offered", hex, (unsigned long long)seq);
@@ -583,6 +856,8 @@ bool rotation_presented(struct rotation *r, struct peer *p, const uint8_t box_pk
 	line_of(&old, row->previous_line, sizeof(row->previous_line));
 	line_of(&now_key, row->current_line, sizeof(row->current_line));
 	row->previous_until_ms = now + peers_config(r->peers)->key_overlap_ms;
+	/* what is stored sealed with it must still open after its next rotation */
+	theirs_add(r, peer_id(p), &old, now, row->previous_until_ms, true);
 	row->next_line[0] = '\0';
 	row->next_state = STORE_KEY_NONE;
 	row->changed_ms = now;
@@ -613,7 +888,18 @@ int rotation_promote(struct rotation *r, const char *by, struct core_error *err)
 				      limes_strerror(rc));
 	/* every holder of r->me sees the new key; r->next now holds the old one */
 	identity_exchange(r->me, r->next);
-	identity_destroy(&r->previous);
+	if (r->previous) {
+		/* identity_promote moved its files to the ring: so does memory */
+		char stem[32];
+		struct identity *old = r->previous;
+		r->previous = NULL;
+		if (identity_ring_stem(identity_public(old)->key_id, stem, sizeof(stem)) == 0 &&
+		    ring_add(r, &old, stem, now, r->own.previous_until_ms) == 0) {
+			struct store_key_note rn = ring_note(&r->ring[r->n_ring - 1]);
+			note_put(r, &rn);
+		}
+		identity_destroy(&old);
+	}
 	r->previous = r->next;
 	r->next = NULL;
 	r->body_len = 0;
@@ -650,11 +936,9 @@ int rotation_promote(struct rotation *r, const char *by, struct core_error *err)
 	return 0;
 }
 
-const struct identity *rotation_previous(const struct rotation *r, uint64_t now_ms)
+const struct identity *rotation_previous(const struct rotation *r, const uint8_t *key_id, uint64_t now_ms)
 {
-	if (!r || !r->previous || now_ms > r->own.previous_until_ms)
-		return NULL;
-	return r->previous;
+	return replaced_key(r, key_id, true, now_ms);
 }
 
 const struct store_key_row *rotation_own(const struct rotation *r)
@@ -672,6 +956,7 @@ void rotation_tick(struct rotation *r, uint64_t now)
 	char hex[17];
 	if (!r)
 		return;
+	ring_retire(r, now);
 	if (r->previous && now > r->own.previous_until_ms && strcmp(r->own.changed_by, OVERLAP_ENDED) != 0) {
 		key_hex(hex, identity_public(r->previous)->key_id);
 		log_info("event=key_overlap_over previous=%s reason=\"what is sealed to it is refused from now on\"",
@@ -697,78 +982,98 @@ void rotation_tick(struct rotation *r, uint64_t now)
 
 /* ------------------------------------------------------------ stored envelopes */
 
-/* The peer's keys we may meet in a stored envelope: in force, replaced, next. */
-static size_t peer_keys_of(const struct peer *p, struct peer_key keys[3])
+/* The peer's keys we may meet in a stored envelope: in force, replaced,
+ * next, and those it replaced over the link before (caller frees). */
+static struct peer_key *peer_keys_of(const struct rotation *r, const struct peer *p, size_t *count)
 {
-	size_t n = 0;
+	size_t n = 0, cap = 3 + (r ? r->n_theirs : 0);
+	struct peer_key *keys = calloc(cap, sizeof(*keys));
+	if (!keys)
+		return NULL;
 	keys[n++] = *peer_key_in_force(p);
 	if (peer_crypto_previous(p))
 		keys[n++] = *envelope_peer_key(peer_crypto_previous(p));
 	if (peer_crypto_next(p))
 		keys[n++] = *envelope_peer_key(peer_crypto_next(p));
-	return n;
+	for (size_t i = 0; r && i < r->n_theirs; i++)
+		if (strcmp(r->theirs[i].peer, peer_id(p)) == 0)
+			keys[n++] = r->theirs[i].key;
+	*count = n;
+	return keys;
 }
 
 int rotation_open_stored(const struct rotation *r, struct peers *peers, const struct identity *me, const char *peer,
 			 const uint8_t *env, size_t len, bool own, struct envelope_opened *out)
 {
 	struct peer *p = peers_find(peers, peer);
-	const struct identity *ids[2] = { me, r ? r->previous : NULL };
-	struct peer_key keys[3];
 	size_t max = peers_config(peers)->max_frame_bytes;
+	size_t n_ids = 2 + (r ? r->n_ring : 0), n = 0;
 	int rc = LIMES_E_UNKNOWN_PEER;
 
 	if (!p)
 		return rc;
-	size_t n = peer_keys_of(p, keys);
+	struct peer_key *keys = peer_keys_of(r, p, &n);
+	if (!keys)
+		return LIMES_E_NOMEM;
 	/* written or received before a rotation on either side: try each pair
-	 * of keys once (the id says which; a wrong pair fails its tag check) */
-	for (size_t i = 0; i < 2; i++) {
-		if (!ids[i])
+	 * of keys once (ours in use, replaced, in the ring; a wrong pair fails
+	 * its tag check) */
+	for (size_t i = 0; i < n_ids; i++) {
+		const struct identity *id = i == 0 ? me : i == 1 ? (r ? r->previous : NULL) : r->ring[i - 2].id;
+		if (!id)
 			continue;
 		for (size_t k = 0; k < n; k++) {
-			struct envelope_peer *pair = envelope_peer_new(ids[i], &keys[k], peer);
+			struct envelope_peer *pair = envelope_peer_new(id, &keys[k], peer);
 			if (!pair)
 				continue;
-			rc = own ? envelope_reopen_own(ids[i], pair, env, len, max, out)
-				 : envelope_unseal(ids[i], pair, env, len, max, out);
+			rc = own ? envelope_reopen_own(id, pair, env, len, max, out)
+				 : envelope_unseal(id, pair, env, len, max, out);
 			envelope_peer_destroy(&pair);
 			if (rc == 0)
-				return 0;
+				goto out;
 		}
 	}
+out:
+	free(keys);
 	return rc;
 }
 
 int rotation_reseal(const struct rotation *r, struct peers *peers, const struct identity *me, const char *recipient,
 		    const uint8_t *env, size_t len, bool never_sent, uint8_t **out, size_t *out_len)
 {
-	int rc = core_reseal(peers, me, recipient, env, len, out, out_len);
 	struct peer *p = peers_find(peers, recipient);
 	const struct config *cfg = peers_config(peers);
 	struct wire_envelope e;
 	struct wire_header h;
 	struct envelope_opened o;
+	int rc;
 
-	/* past what could still wait in a queue, nothing is signed by it */
-	/* only one never sent: the neighbour may hold a sent one under its old
-	 * bytes, and other bytes under the same id would be a replay to it */
-	if (rc != 0 || !never_sent || !r || !r->previous || !p ||
-	    clock_now_ms() > r->own.previous_until_ms + cfg->max_ttl_ms)
-		return rc;
-	/* signed by our replaced key: it would be refused once the overlap
-	 * ends at the neighbour, so it leaves signed by the current one */
-	if (wire_envelope_unpack(env, len, cfg->max_frame_bytes, &e) < 0)
-		return 0;
+	*out = NULL;
+	*out_len = 0;
+	if (!r)
+		return core_reseal(peers, me, recipient, env, len, out, out_len);
+	if (!p || wire_envelope_unpack(env, len, cfg->max_frame_bytes, &e) < 0)
+		return 0; /* not ours to judge: the peer refuses it as it is */
 	rc = wire_header_unpack(e.header, e.header_len, cfg->max_frame_bytes, &h);
 	wire_envelope_clear(&e);
-	if (rc < 0 || strcmp(h.sender, cfg->id) != 0 ||
-	    memcmp(h.sender_key_id, identity_public(r->previous)->key_id, IDENTITY_KEY_ID_LEN) != 0)
+	if (rc < 0 || strcmp(h.sender, cfg->id) != 0)
+		return 0; /* relayed for someone else */
+	bool signed_old = memcmp(h.sender_key_id, identity_public(me)->key_id, IDENTITY_KEY_ID_LEN) != 0 &&
+			  replaced_key(r, h.sender_key_id, false, 0) != NULL;
+	bool sealed_old = memcmp(h.recipient_key_id, peer_key_in_force(p)->key_id, IDENTITY_KEY_ID_LEN) != 0;
+	/* A sent one signed by a replaced key goes again under new bytes only
+	 * to a direct neighbour: it answers a copy of an id it holds, signed
+	 * again by its author, as a duplicate (docs/protocol.md "Receiving");
+	 * a relay would answer with the final recipient's receipt of the old
+	 * bytes, which we could not match. */
+	if (signed_old && !never_sent && !peer_is_direct(p) && !sealed_old)
+		return 0;
+	if (!signed_old && !sealed_old)
 		return 0;
 	if ((rc = rotation_open_stored(r, peers, me, recipient, env, len, true, &o)) < 0)
 		return rc;
 	struct wire_header nh = o.header;
-	nh.version_major = WIRE_VERSION_MAJOR;
+	nh.version_major = WIRE_VERSION_MAJOR; /* sealed and signed alone */
 	rc = envelope_build(me, peer_crypto(p), &nh, o.body, o.body_len, out, out_len);
 	envelope_opened_clear(&o);
 	return rc < 0 ? rc : 1;

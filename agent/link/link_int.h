@@ -90,6 +90,7 @@ struct links {
 	struct link_refusals *refusals; /* refusals.c: the trail's refusal entries, bounded per peer */
 	char key_why[200];            /* the last key refusal, in words (keys.c) */
 	struct envelope_peer *previous_pair; /* rotation.c: for one envelope sealed to our replaced key */
+	const struct identity *previous_me;  /* rotation.c: our replaced key that envelope is sealed to */
 	struct link_resend *resend;   /* resend.c: asking after our restore, answering after theirs */
 };
 

@@ -369,10 +369,12 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 
 	struct envelope_open_params params = open_params(L, now);
 	rc = envelope_open_parsed(&params, &pe, &opened);
-	/* sealed to our replaced key while its overlap lasts: open it with that key */
-	const struct identity *previous = rc == LIMES_E_ENV_DECRYPT ? rotation_previous(L->deps.rotation, now) : NULL;
-	if (previous && memcmp(h->recipient_key_id, identity_public(previous)->key_id, 8) == 0) {
+	/* sealed to a replaced key of ours while its overlap lasts: open it with that key */
+	const struct identity *previous =
+		rc == LIMES_E_ENV_DECRYPT ? rotation_previous(L->deps.rotation, h->recipient_key_id, now) : NULL;
+	if (previous) {
 		params.me = previous;
+		L->previous_me = previous;
 		params.lookup = link_previous_lookup;
 		rc = envelope_open_parsed(&params, &pe, &opened);
 		link_previous_done(L);

@@ -94,7 +94,7 @@ const struct envelope_peer *link_previous_lookup(void *arg, const char *sender, 
 {
 	struct links *L = arg;
 	const struct envelope_peer *k = link_sender_lookup(arg, sender, key_id, created_ms, err);
-	const struct identity *previous = rotation_previous(L->deps.rotation, clock_now_ms());
+	const struct identity *previous = L->previous_me;
 
 	envelope_peer_destroy(&L->previous_pair);
 	if (!k || !previous)
@@ -107,6 +107,7 @@ const struct envelope_peer *link_previous_lookup(void *arg, const char *sender, 
 
 void link_previous_done(struct links *L)
 {
+	L->previous_me = NULL;
 	envelope_peer_destroy(&L->previous_pair);
 }
 

@@ -125,6 +125,9 @@ struct store_ops {
 	/* key rotation (key_row in store.h) */
 	int (*key_put)(struct store *store, const struct store_key_row *row);
 	int (*key_list)(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
+	int (*key_note_put)(struct store *store, const struct store_key_note *note);
+	int (*key_note_delete)(struct store *store, const char *kind, const char *name);
+	int (*key_note_list)(struct store *store, int (*fn)(void *arg, const struct store_key_note *note), void *arg);
 
 	/* high availability (docs/availability.md) */
 	int (*ha_try_active)(struct store *store, const char *node, const char *api);

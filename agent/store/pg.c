@@ -101,9 +101,10 @@ static const char schema_v1[] =
 
 /* migrations[v] brings a database from limes_schema.version v to v + 1;
  * the numbers follow the SQLite schema's (2: cases, 3: the audit trail,
- * 4: key rotation, 5: the envelope out of the deliveries row, SQLite's 6). */
+ * 4: key rotation, 5: the envelope out of the deliveries row, SQLite's 6;
+ * 6: the notes of our own rotation, SQLite's 7). */
 static const char *const migrations[] = { schema_v1, pg_cases_schema, pg_audit_schema, pg_keys_schema,
-					  pg_outbox_v5_schema };
+					  pg_outbox_v5_schema, pg_key_notes_schema };
 #define PG_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum {
@@ -891,6 +892,9 @@ const struct store_ops store_pg_ops = {
 	.message_client = pg_message_client,
 	.key_put = pg_key_put,
 	.key_list = pg_key_list,
+	.key_note_put = pg_key_note_put,
+	.key_note_delete = pg_key_note_delete,
+	.key_note_list = pg_key_note_list,
 	.ha_try_active = pg_ha_try_active,
 	.ha_active_node = pg_ha_active_node,
 	.ping = pg_ping,

@@ -163,6 +163,10 @@ int pg_message_client(struct store *store, const uint8_t id[STORE_ID_LEN], char 
 extern const char pg_keys_schema[];
 int pg_key_put(struct store *store, const struct store_key_row *row);
 int pg_key_list(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
+extern const char pg_key_notes_schema[];
+int pg_key_note_put(struct store *store, const struct store_key_note *note);
+int pg_key_note_delete(struct store *store, const char *kind, const char *name);
+int pg_key_note_list(struct store *store, int (*fn)(void *arg, const struct store_key_note *note), void *arg);
 /* Retention parts, run by pg_purge() in its transaction. */
 int pg_outbox_purge(struct store *store, uint64_t cut);
 int pg_inbox_purge(struct store *store, uint64_t now_ms, uint64_t cut);

@@ -153,7 +153,7 @@ static const char schema_v4[] =
 
 /* migrations[v] brings a database from user_version v to v + 1. */
 static const char *const migrations[] = { schema_v1, schema_v2, store_audit_schema, schema_v4, store_keys_schema,
-					  store_outbox_v6_schema };
+					  store_outbox_v6_schema, store_key_notes_schema };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static bool is_fatal_code(int rc)
@@ -900,6 +900,9 @@ const struct store_ops store_sqlite_ops = {
 	.message_client = sqlite_message_client,
 	.key_put = sqlite_key_put,
 	.key_list = sqlite_key_list,
+	.key_note_put = sqlite_key_note_put,
+	.key_note_delete = sqlite_key_note_delete,
+	.key_note_list = sqlite_key_note_list,
 	.ha_try_active = sqlite_ha_try_active,
 	.ha_active_node = sqlite_ha_active_node,
 	.ping = sqlite_ping,

@@ -322,6 +322,27 @@ int store_key_list(struct store *store, int (*fn)(void *arg, const struct store_
 	return DISPATCH(store, LIMES_E_INVAL, key_list, store, fn, arg);
 }
 
+int store_key_note_put(struct store *store, const struct store_key_note *note)
+{
+	if (!note || !note->kind[0] || !note->name[0])
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, key_note_put, store, note);
+}
+
+int store_key_note_delete(struct store *store, const char *kind, const char *name)
+{
+	if (!kind || !name)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, key_note_delete, store, kind, name);
+}
+
+int store_key_note_list(struct store *store, int (*fn)(void *arg, const struct store_key_note *note), void *arg)
+{
+	if (!fn)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, key_note_list, store, fn, arg);
+}
+
 int store_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e)
 {
 	if (!id || !e)

@@ -599,4 +599,33 @@ int store_key_put(struct store *store, const struct store_key_row *row);
  * which it returns. */
 int store_key_list(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
 
+/* A note of our own rotation that must outlive a restart (docs/store.md,
+ * "key_notes"): a direct neighbour's answer to our announcement (kind
+ * STORE_NOTE_ACK, name = the peer, line = the next key answered, seq = the
+ * announcement's, state = enum store_key_state), or one of our replaced
+ * keys kept in the key ring (kind STORE_NOTE_RING, name = its key id in
+ * hex, line = its public line, at_ms = when it was replaced, until_ms =
+ * the end of its overlap), or a neighbour's key replaced over the link
+ * (kind STORE_NOTE_THEIRS, name = "PEER/KEYID", line = its public line,
+ * at_ms, until_ms as for the ring). */
+#define STORE_NOTE_ACK "ack"
+#define STORE_NOTE_RING "ring"
+#define STORE_NOTE_THEIRS "theirs"
+struct store_key_note {
+	char kind[8];
+	char name[STORE_AGENCY_MAX + 18];
+	char line[STORE_KEY_LINE_MAX + 1];
+	uint64_t seq;
+	int state;
+	uint64_t at_ms;
+	uint64_t until_ms;
+};
+/* Inserts or replaces the note (kind, name) (in the open transaction). */
+int store_key_note_put(struct store *store, const struct store_key_note *note);
+/* Deletes the note (kind, name), if any (in the open transaction). */
+int store_key_note_delete(struct store *store, const char *kind, const char *name);
+/* Calls fn for every note (kind, name order); stops at fn's first non-zero
+ * return, which it returns. */
+int store_key_note_list(struct store *store, int (*fn)(void *arg, const struct store_key_note *note), void *arg);
+
 #endif

@@ -76,6 +76,10 @@ extern const char store_outbox_v6_schema[];
 extern const char store_keys_schema[];
 int sqlite_key_put(struct store *store, const struct store_key_row *row);
 int sqlite_key_list(struct store *store, int (*fn)(void *arg, const struct store_key_row *row), void *arg);
+extern const char store_key_notes_schema[];
+int sqlite_key_note_put(struct store *store, const struct store_key_note *note);
+int sqlite_key_note_delete(struct store *store, const char *kind, const char *name);
+int sqlite_key_note_list(struct store *store, int (*fn)(void *arg, const struct store_key_note *note), void *arg);
 /* sqlite_cases.c: a case's messages and body retention (store.h). */
 int sqlite_case_get(struct store *store, const uint8_t id[STORE_ID_LEN], struct store_case_entry *e);
 int sqlite_case_children(struct store *store, const uint8_t ref[STORE_ID_LEN], uint8_t (*ids)[STORE_ID_LEN],

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -195,7 +196,7 @@ static void check_way(struct cluster *c, const char *from, const char *to, char 
 	json_t *m;
 	json_array_foreach(inbox, i, m) {
 		snprintf(got[i], 33, "%s", json_string_value(json_object_get(m, "id")));
-		cr_assert(is(json_is_object(json_object_get(m, "body"))), "message %s has no readable body", got[i]);
+		cr_assert(is(json_is_object(json_object_get(m, "body"))), "message %s has no readable body: %s", got[i], json_dumps(m, 0));
 	}
 	memcpy(want, ids, n * 33);
 	qsort(got, n, 33, cmp_id);
@@ -482,5 +483,286 @@ Test(rotation, forged_announcements_are_refused_and_logged_naming_the_peer)
 	identity_destroy(&n1);
 	identity_destroy(&n2);
 	identity_destroy(&other);
+	cluster_destroy(&c);
+}
+
+/* ------------------------------------------------------------ the key ring, re-signing, streams */
+
+/* GET /v1/keys at id: next.neighbours[peer] ("adopted", "offered", ...), "" if absent (static). */
+static const char *answer_of(struct cluster *c, const char *id, const char *peer)
+{
+	static char state[32];
+	json_t *doc = NULL;
+	state[0] = '\0';
+	if (cluster_http(c, id, "GET", "/v1/keys", NULL, &doc) == 200) {
+		const char *s =
+			json_string_value(json_object_get(json_object_get(json_object_get(doc, "next"), "neighbours"), peer));
+		snprintf(state, sizeof(state), "%s", s ? s : "");
+	}
+	json_decref(doc);
+	return state;
+}
+
+/* How many keys/ring-*.key files agent ap holds. */
+static int ring_files(struct agentproc *ap)
+{
+	char cmd[800], *out = NULL;
+	snprintf(cmd, sizeof(cmd), "ls %s/keys | grep -c '^ring-.*\\.key$'", agentproc_dir(ap));
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	cr_assert(ne(ptr, p, NULL));
+	if (fscanf(p, "%d", &n) != 1)
+		n = -1;
+	pclose(p);
+	free(out);
+	return n;
+}
+
+Test(rotation, three_promotions_in_a_row_keep_every_stored_message_readable_and_answers_survive_restarts)
+{
+	struct cluster *c = pair("", true);
+	struct agentproc *a = cluster_ap(c, A);
+	struct flow f = { 0 };
+	char dir[700], *out = NULL, next_id[17];
+	snprintf(dir, sizeof(dir), "%s/keys", agentproc_dir(a));
+	cluster_start(c, A);
+	cluster_start(c, B);
+	for (int round = 1; round <= 3; round++) {
+		cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)), "round %d", round);
+		/* B -> A: into A's inbox, sealed to A's key of this round, and left there */
+		cr_assert(eq(int, cluster_submit(c, B, A, "alert", "normal", BATCH, &f.ba[f.n_ba]), 202));
+		f.n_ba += BATCH;
+		check_way(c, B, A, f.ba, f.n_ba);
+		snprintf(next_id, sizeof(next_id), "%s", make_next(a));
+		cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
+		cr_assert(is(wait_offered(c, B, A, "adopted", 10000)), "round %d: B did not adopt", round);
+		for (int waited = 0; waited < 5000 && strcmp(answer_of(c, A, B), "adopted") != 0; waited += 100)
+			cluster_sleep_ms(100);
+		cr_assert(eq(str, (char *)answer_of(c, A, B), "adopted"));
+		/* A -> B queued, signed by A's key of this round, while B is away */
+		cr_assert(eq(int, cluster_stop(c, B), 0));
+		cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", BATCH, &f.ab[f.n_ab]), 202));
+		f.n_ab += BATCH;
+		/* B's answer is in A's store: a restart still shows it with B away */
+		cr_assert(eq(int, cluster_stop(c, A), 0));
+		if (round == 3) {
+			/* the last switch with the files alone, while A is stopped */
+			cr_assert(eq(int, limes_cli(&out, "keygen", "--promote", "--dir", dir, NULL), CLI_OK), "%s", out);
+			free(out);
+			cluster_start(c, A);
+		} else {
+			cluster_start(c, A);
+			cr_assert(eq(str, (char *)answer_of(c, A, B), "adopted"), "round %d: the answer was lost", round);
+			json_t *keys = NULL;
+			cr_assert(eq(int, cluster_http(c, A, "POST", "/v1/keys/promote", "{}", &keys), 200));
+			json_decref(keys);
+		}
+		cluster_start(c, B);
+		cr_assert(is(wait_in_force(c, B, A, next_id, 10000)), "round %d: B did not put %s in force", round,
+			  next_id);
+		cr_assert(eq(int, ring_files(a), round - 1), "round %d", round);
+	}
+	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
+	send_both_ways(c, &f);
+	/* every message in A's inbox opens: sealed to A's keys of rounds 1-3 and
+	 * its current one, the oldest two only in the key ring */
+	check_flow(c, &f);
+	cr_assert(eq(int, cluster_stop(c, A), 0));
+	cluster_start(c, A);
+	check_way(c, B, A, f.ba, f.n_ba);
+	cluster_destroy(&c);
+}
+
+Test(rotation, a_message_in_flight_across_promotion_and_overlap_end_is_signed_again_and_delivered)
+{
+	/* B's overlap for A's old key ends at once when A presents its new one */
+	struct cluster *c = pair("key_overlap = 1ms", true);
+	struct agentproc *a = cluster_ap(c, A), *b = cluster_ap(c, B);
+	char ids[1][33], state[32] = "", next_id[17];
+	cluster_start(c, A);
+	cluster_start(c, B);
+	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
+	snprintf(next_id, sizeof(next_id), "%s", make_next(a));
+	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
+	cr_assert(is(wait_offered(c, B, A, "adopted", 10000)));
+	/* B frozen: A sends the message (signed by its current key), no receipt comes */
+	cr_assert(eq(int, agentproc_signal(b, SIGSTOP), 0));
+	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", 1, ids), 202));
+	for (int waited = 0; waited < 10000 && strcmp(state, "sent") != 0; waited += 50) {
+		cluster_state(c, A, ids[0], B, state, sizeof(state), NULL);
+		cluster_sleep_ms(50);
+	}
+	cr_assert(eq(str, state, "sent"));
+	/* the copy B had not read yet dies with it */
+	cluster_kill(c, B);
+	json_t *keys = NULL;
+	cr_assert(eq(int, cluster_http(c, A, "POST", "/v1/keys/promote", "{}", &keys), 200));
+	json_decref(keys);
+	cr_assert(is(agentproc_wait_log(a, "event=key_overlap_over", 5000)));
+	cluster_start(c, B);
+	cr_assert(is(wait_in_force(c, B, A, next_id, 10000)));
+	for (int waited = 0; waited < 20000 && strcmp(state, "delivered") != 0; waited += 100) {
+		cluster_sleep_ms(100);
+		cluster_state(c, A, ids[0], B, state, sizeof(state), NULL);
+	}
+	cr_assert(eq(str, state, "delivered"), "the message is %s", state);
+	cr_assert(not(is(agentproc_log_contains(b, "reason=key_not_valid"))));
+	cr_assert(not(is(agentproc_log_contains(a, "event=rejected_by_peer"))));
+	cr_assert(is(agentproc_log_contains(a, "event=resealed")));
+	json_t *inbox = cluster_inbox(c, B);
+	cr_assert(eq(sz, json_array_size(inbox), 1));
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(json_array_get(inbox, 0), "id")), ids[0]));
+	json_decref(inbox);
+	cluster_destroy(&c);
+}
+
+/* A background sender: a child process posting one message each way every
+ * 50 ms until stopped, writing each accepted id ("A id" / "B id") to a pipe. */
+struct stream {
+	pid_t pid;
+	int ctl, ids;
+};
+
+static struct stream stream_start(struct cluster *c)
+{
+	int ctl[2], ids[2];
+	cr_assert(eq(int, pipe(ctl), 0));
+	cr_assert(eq(int, pipe(ids), 0));
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert(ge(int, pid, 0));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(ctl[1]);
+		close(ids[0]);
+		FILE *outp = fdopen(ids[1], "w");
+		struct pollfd pfd = { .fd = ctl[0], .events = POLLIN };
+		int failures = 0;
+		while (poll(&pfd, 1, 50) == 0) {
+			char id[1][33];
+			if (cluster_submit(c, A, B, "alert", "normal", 1, id) == 202)
+				fprintf(outp, "A %s\n", id[0]);
+			else
+				failures++;
+			if (cluster_submit(c, B, A, "alert", "normal", 1, id) == 202)
+				fprintf(outp, "B %s\n", id[0]);
+			else
+				failures++;
+			fflush(outp);
+		}
+		fprintf(outp, "F %d\n", failures);
+		fclose(outp);
+		_exit(0);
+	}
+	close(ctl[0]);
+	close(ids[1]);
+	return (struct stream){ pid, ctl[1], ids[0] };
+}
+
+/* Stops the sender; the ids it got accepted each way (caller frees). */
+static void stream_stop(struct stream *s, char (**ab)[33], size_t *n_ab, char (**ba)[33], size_t *n_ba)
+{
+	close(s->ctl);
+	FILE *in = fdopen(s->ids, "r");
+	char line[64];
+	size_t cap = 4096;
+	int failures = -1;
+	*ab = calloc(cap, 33);
+	*ba = calloc(cap, 33);
+	*n_ab = *n_ba = 0;
+	while (fgets(line, sizeof(line), in)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == 'F')
+			failures = atoi(line + 2);
+		else if (line[0] == 'A' && *n_ab < cap)
+			snprintf((*ab)[(*n_ab)++], 33, "%.32s", line + 2);
+		else if (line[0] == 'B' && *n_ba < cap)
+			snprintf((*ba)[(*n_ba)++], 33, "%.32s", line + 2);
+	}
+	fclose(in);
+	waitpid(s->pid, NULL, 0);
+	cr_assert(eq(int, failures, 0), "the sender's submissions were refused %d times", failures);
+}
+
+/* The value of metric line `name` in agent id's /metrics (-1 if absent). */
+static long metric(struct cluster *c, const char *id, const char *name)
+{
+	char *text = NULL;
+	long v = -1;
+	if (agentproc_http(cluster_ap(c, id), "GET", "/metrics", NULL, 0, NULL, &text) == 200 && text) {
+		const char *at = strstr(text, name);
+		if (at)
+			v = strtol(at + strlen(name), NULL, 10);
+	}
+	free(text);
+	return v;
+}
+
+static void no_key_refusals(struct cluster *c, const char *id, const char *peer)
+{
+	char name[128];
+	cr_assert(eq(long, metric(c, id, "limes_envelopes_refused_total{reason=\"decrypt_failed\"} "), 0), "%s", id);
+	cr_assert(eq(long, metric(c, id, "limes_envelopes_refused_total{reason=\"key_not_valid\"} "), 0), "%s", id);
+	cr_assert(eq(long, metric(c, id, "limes_envelopes_refused_total{reason=\"unknown_key\"} "), 0), "%s", id);
+	snprintf(name, sizeof(name), "limes_messages_rejected_total{peer=\"%s\"} ", peer);
+	cr_assert(eq(long, metric(c, id, name), 0), "%s", id);
+	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, id), "reason=key_not_valid"))), "%s", id);
+	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, id), "reason=decrypt_failed"))), "%s", id);
+	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, id), "event=rejected_by_peer"))), "%s", id);
+}
+
+Test(rotation, a_continuous_stream_both_ways_survives_both_agents_rotating_through_every_stage)
+{
+	/* B adopts A's key automatically; A confirms B's (the default) */
+	struct cluster *c = pair("key_overlap = 2s", true);
+	struct agentproc *a = cluster_ap(c, A), *b = cluster_ap(c, B);
+	char a_next[17], b_next[17], *out = NULL;
+	cluster_start(c, A);
+	cluster_start(c, B);
+	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
+	struct stream s = stream_start(c);
+	cluster_sleep_ms(500);
+
+	/* announce both */
+	snprintf(a_next, sizeof(a_next), "%s", make_next(a));
+	snprintf(b_next, sizeof(b_next), "%s", make_next(b));
+	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
+	cr_assert(eq(int, agentproc_signal(b, SIGHUP), 0));
+	/* adoption: automatic at B, confirmed at A */
+	cr_assert(is(wait_offered(c, B, A, "adopted", 10000)));
+	cr_assert(is(wait_offered(c, A, B, "offered", 10000)));
+	cluster_sleep_ms(500);
+	cr_assert(eq(int, limes_cli(&out, "peer", "accept-key", "-c", agentproc_config(a), B, NULL), CLI_OK), "%s", out);
+	free(out);
+	cr_assert(is(agentproc_wait_log(b, "event=key_next_adopted", 5000)));
+	cluster_sleep_ms(500);
+	/* promotion: A first, B a little later, each in force at the other */
+	json_t *keys = NULL;
+	cr_assert(eq(int, cluster_http(c, A, "POST", "/v1/keys/promote", "{}", &keys), 200));
+	json_decref(keys);
+	cr_assert(is(wait_in_force(c, B, A, a_next, 10000)));
+	cluster_sleep_ms(300);
+	cr_assert(eq(int, cluster_http(c, B, "POST", "/v1/keys/promote", "{}", &keys), 200));
+	json_decref(keys);
+	cr_assert(is(wait_in_force(c, A, B, b_next, 10000)));
+	/* overlap end, on both sides for both keys */
+	cr_assert(is(agentproc_wait_log(a, "event=key_overlap_over previous=", 10000)));
+	cr_assert(is(agentproc_wait_log(b, "event=key_overlap_over previous=", 10000)));
+	cr_assert(is(agentproc_wait_log(a, "reason=\"its replaced key is refused", 10000)));
+	cr_assert(is(agentproc_wait_log(b, "reason=\"its replaced key is refused", 10000)));
+	cluster_sleep_ms(1000);
+
+	char(*ab)[33], (*ba)[33];
+	size_t n_ab, n_ba;
+	stream_stop(&s, &ab, &n_ab, &ba, &n_ba);
+	cr_assert(gt(sz, n_ab, 40), "only %zu messages were sent A to B", n_ab);
+	cr_assert(gt(sz, n_ba, 40), "only %zu messages were sent B to A", n_ba);
+	/* each accepted message delivered and in the far inbox exactly once */
+	check_way(c, A, B, ab, n_ab);
+	check_way(c, B, A, ba, n_ba);
+	no_key_refusals(c, A, B);
+	no_key_refusals(c, B, A);
+	free(ab);
+	free(ba);
 	cluster_destroy(&c);
 }
