@@ -994,3 +994,55 @@ Test(store, key_rows_are_replaced_whole_listed_in_peer_order_and_survive_a_reope
 	cr_assert(eq(u64, rows[1].announced_ms, 1000));
 	cr_assert(eq(str, rows[2].peer, ""));
 }
+
+static int collect_notes(void *arg, const struct store_key_note *note)
+{
+	struct store_key_note *notes = arg;
+	for (int i = 0; i < 4; i++)
+		if (!notes[i].kind[0]) {
+			notes[i] = *note;
+			return 0;
+		}
+	return LIMES_E_TOOBIG;
+}
+
+Test(store, key_notes_are_replaced_whole_deleted_listed_in_kind_and_name_order_and_survive_a_reopen)
+{
+	struct store_key_note ack = { .kind = STORE_NOTE_ACK, .name = "HU-NAV-ROSZKE", .line = "limes1:next", .seq = 3,
+				      .state = STORE_KEY_OFFERED, .at_ms = 1000 };
+	struct store_key_note ring = { .kind = STORE_NOTE_RING, .name = "549c05221bc57faa", .line = "limes1:old",
+				       .at_ms = 2000, .until_ms = UINT64_C(1764182607120) };
+	struct store_key_note theirs = { .kind = STORE_NOTE_THEIRS, .name = "HU-NAV-ROSZKE/ee3b31646fb9b8f8",
+					 .line = "limes1:theirs", .at_ms = 3000, .until_ms = 4000 };
+	struct store_key_note notes[4];
+
+	cr_assert(eq(int, store_begin(st), 0));
+	cr_assert(eq(int, store_key_note_put(st, &ack), 0));
+	cr_assert(eq(int, store_key_note_put(st, &ring), 0));
+	cr_assert(eq(int, store_key_note_put(st, &theirs), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	/* the neighbour adopted: the same note, replaced whole; the ring key retired */
+	ack.state = STORE_KEY_ADOPTED;
+	ack.at_ms = 1500;
+	cr_assert(eq(int, store_begin(st), 0));
+	cr_assert(eq(int, store_key_note_put(st, &ack), 0));
+	cr_assert(eq(int, store_key_note_delete(st, STORE_NOTE_RING, "549c05221bc57faa"), 0));
+	cr_assert(eq(int, store_key_note_delete(st, STORE_NOTE_RING, "no-such-key"), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	/* a note without a kind or a name is refused before the backend sees it */
+	struct store_key_note none = { .kind = STORE_NOTE_ACK };
+	cr_assert(eq(int, store_key_note_put(st, &none), LIMES_E_INVAL));
+	reopen(STORE_FAULTVFS_NAME);
+	memset(notes, 0, sizeof(notes));
+	cr_assert(eq(int, store_key_note_list(st, collect_notes, notes), 0));
+	cr_assert(eq(str, notes[0].kind, STORE_NOTE_ACK));
+	cr_assert(eq(str, notes[0].name, "HU-NAV-ROSZKE"));
+	cr_assert(eq(int, notes[0].state, STORE_KEY_ADOPTED));
+	cr_assert(eq(u64, notes[0].seq, 3));
+	cr_assert(eq(u64, notes[0].at_ms, 1500));
+	cr_assert(eq(str, notes[0].line, "limes1:next"));
+	cr_assert(eq(str, notes[1].kind, STORE_NOTE_THEIRS));
+	cr_assert(eq(str, notes[1].name, "HU-NAV-ROSZKE/ee3b31646fb9b8f8"));
+	cr_assert(eq(u64, notes[1].until_ms, 4000));
+	cr_assert(eq(str, notes[2].kind, ""));
+}
