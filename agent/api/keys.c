@@ -74,8 +74,16 @@ void api_routes_keys(const struct api_deps *deps, struct api_reply *r)
 		prev_o = json_pack("{s:o, s:o, s:b}", "id", key_id_value(prev.key_id), "valid_until",
 				   api_json_time_value(own->previous_until_ms), "valid",
 				   rotation_previous(deps->rotation, NULL, clock_now_ms()) != NULL);
-	api_json_reply(r, 200, json_pack("{s:o, s:o?, s:o?}", "id", key_id_value(identity_public(deps->me)->key_id),
-					 "next", next_o, "previous", prev_o));
+	json_t *ring = json_array();
+	for (size_t i = 0; i < rotation_ring_count(deps->rotation); i++) {
+		uint64_t until = 0;
+		const struct peer_key *k = rotation_ring_at(deps->rotation, i, &until);
+		json_array_append_new(ring, json_pack("{s:o, s:o, s:b}", "id", key_id_value(k->key_id), "valid_until",
+						      api_json_time_value(until), "valid", clock_now_ms() <= until));
+	}
+	api_json_reply(r, 200, json_pack("{s:o, s:o?, s:o?, s:o}", "id",
+					 key_id_value(identity_public(deps->me)->key_id), "next", next_o, "previous",
+					 prev_o, "ring", ring));
 	json_decref(answers);
 }
 

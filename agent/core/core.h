@@ -432,6 +432,10 @@ int rotation_promote(struct rotation *r, const char *by, struct core_error *err)
  * overlap lasts at now_ms, else NULL; borrowed. Older replaced keys are
  * kept in the key ring (docs/operations.md "Rotating this agent's key"). */
 const struct identity *rotation_previous(const struct rotation *r, const uint8_t *key_id, uint64_t now_ms);
+/* Our replaced keys older than the previous one, kept in the key ring:
+ * how many, and the i-th's public key (borrowed) and end of its overlap. */
+size_t rotation_ring_count(const struct rotation *r);
+const struct peer_key *rotation_ring_at(const struct rotation *r, size_t i, uint64_t *until_ms);
 /* Our own row (current, previous and its end, next); borrowed. */
 const struct store_key_row *rotation_own(const struct rotation *r);
 bool rotation_has_next(const struct rotation *r);

@@ -941,6 +941,20 @@ const struct identity *rotation_previous(const struct rotation *r, const uint8_t
 	return replaced_key(r, key_id, true, now_ms);
 }
 
+size_t rotation_ring_count(const struct rotation *r)
+{
+	return r ? r->n_ring : 0;
+}
+
+const struct peer_key *rotation_ring_at(const struct rotation *r, size_t i, uint64_t *until_ms)
+{
+	if (!r || i >= r->n_ring)
+		return NULL;
+	if (until_ms)
+		*until_ms = r->ring[i].until_ms;
+	return identity_public(r->ring[i].id);
+}
+
 const struct store_key_row *rotation_own(const struct rotation *r)
 {
 	return &r->own;

@@ -561,6 +561,10 @@ Test(rotation, three_promotions_in_a_row_keep_every_stored_message_readable_and_
 		cr_assert(is(wait_in_force(c, B, A, next_id, 10000)), "round %d: B did not put %s in force", round,
 			  next_id);
 		cr_assert(eq(int, ring_files(a), round - 1), "round %d", round);
+		json_t *doc = NULL;
+		cr_assert(eq(int, cluster_http(c, A, "GET", "/v1/keys", NULL, &doc), 200));
+		cr_assert(eq(sz, json_array_size(json_object_get(doc, "ring")), (size_t)(round - 1)), "round %d", round);
+		json_decref(doc);
 	}
 	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
 	send_both_ways(c, &f);
