@@ -432,6 +432,9 @@ int rotation_promote(struct rotation *r, const char *by, struct core_error *err)
  * overlap lasts at now_ms, else NULL; borrowed. Older replaced keys are
  * kept in the key ring (docs/operations.md "Rotating this agent's key"). */
 const struct identity *rotation_previous(const struct rotation *r, const uint8_t *key_id, uint64_t now_ms);
+/* Any replaced key of ours with key id key_id (the previous one or in the
+ * ring), whether its overlap lasts or not, else NULL; borrowed. */
+const struct identity *rotation_replaced(const struct rotation *r, const uint8_t key_id[8]);
 /* Our replaced keys older than the previous one, kept in the key ring:
  * how many, and the i-th's public key (borrowed) and end of its overlap. */
 size_t rotation_ring_count(const struct rotation *r);

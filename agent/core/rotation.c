@@ -941,6 +941,11 @@ const struct identity *rotation_previous(const struct rotation *r, const uint8_t
 	return replaced_key(r, key_id, true, now_ms);
 }
 
+const struct identity *rotation_replaced(const struct rotation *r, const uint8_t key_id[8])
+{
+	return replaced_key(r, key_id, false, 0);
+}
+
 size_t rotation_ring_count(const struct rotation *r)
 {
 	return r ? r->n_ring : 0;

@@ -32,6 +32,7 @@ struct pending_delivery {
 	char recipient[CONFIG_ID_MAX + 1];
 	char next_hop[CONFIG_ID_MAX + 1];
 	struct envelope_unsigned *u;        /* NULL once signed, or for a v1 envelope */
+	uint8_t sealed_by[8];               /* our key id when sealed: a promotion in the turn swaps s->me */
 	uint8_t *env;                       /* the signed envelope */
 	size_t env_len;
 };
@@ -304,6 +305,7 @@ static int pending_add(struct submit *s, const struct store_message *m, const st
 		snprintf(pm->d[k].recipient, sizeof(pm->d[k].recipient), "%s", peer_id(slots[k].to));
 		snprintf(pm->d[k].next_hop, sizeof(pm->d[k].next_hop), "%s", peer_next_hop(slots[k].to));
 		pm->d[k].u = slots[k].u;
+		memcpy(pm->d[k].sealed_by, identity_public(s->me)->key_id, sizeof(pm->d[k].sealed_by));
 		pm->d[k].env = slots[k].env;
 		pm->d[k].env_len = slots[k].env_len;
 		slots[k].u = NULL;
@@ -326,17 +328,26 @@ static int sign_hop(struct submit *s, const char *next_hop, struct pending_deliv
 
 	if (!u || !outs || !lens || !batch)
 		goto out;
+	/* sealed before a promotion in this turn: signed by the key that
+	 * sealed them (the header names it); sent, they are signed again */
+	const uint8_t *by = todo[0]->sealed_by;
+	const struct identity *signer = memcmp(identity_public(s->me)->key_id, by, 8) == 0 ?
+		s->me : rotation_replaced(s->rotation, by);
+	rc = LIMES_E_INTERNAL;
+	if (!signer)
+		goto out;
 	rc = 0;
 	while (i < n_todo && rc == 0) {
 		size_t n = 0;
 		for (; i < n_todo && n < WIRE_BATCH_MAX; i++)
-			if (todo[i]->u && strcmp(todo[i]->next_hop, next_hop) == 0) {
+			if (todo[i]->u && strcmp(todo[i]->next_hop, next_hop) == 0 &&
+			    memcmp(todo[i]->sealed_by, by, 8) == 0) {
 				batch[n] = todo[i];
 				u[n++] = todo[i]->u;
 			}
 		if (n == 0)
 			break;
-		rc = envelope_sign_batch(s->me, u, n, outs, lens);
+		rc = envelope_sign_batch(signer, u, n, outs, lens);
 		if (rc < 0)
 			break;
 		s->signatures++;
