@@ -239,7 +239,7 @@ Test(ops, requeue_by_state_asks_before_acting_on_many_and_expiry_names_each_mess
 	for (int i = 0; i < 3; i++) {
 		char needle[160];
 		snprintf(needle, sizeof(needle), "msg=%.32s", ids[i]);
-		cr_assert(is(agentproc_log_contains(a, needle)), "expiry did not name %s", ids[i]);
+		cr_assert(eq(int, agentproc_wait_log(a, needle, 5000), 1), "expiry did not name %s", ids[i]);
 	}
 	const char *cfg = agentproc_config(a);
 	char *out = NULL, *err = NULL;
