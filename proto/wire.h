@@ -24,6 +24,10 @@
 #define WIRE_KEY_UPDATE_BODY_MAX (1 + 64 + 8 + 8 + 4 * 32)
 /* A key update's answer: seq(8) || next key id(8) || state(1). */
 #define WIRE_KEY_UPDATE_ACK_LEN 17
+/* The envelope type carrying a KeyUpdate or KeyUpdateAck frame end to end
+ * to a peer reached through a relay (docs/protocol.md "Key rotation through
+ * a relay"); not a message type of the API. */
+#define WIRE_TYPE_KEY_ROTATION 30
 /* A resend request's body (crypto/resend.h): two ids with their lengths, since, time. */
 #define WIRE_RESEND_BODY_MAX (1 + 64 + 1 + 64 + 8 + 8)
 /* A resend request's answer: time(8) || count(4) || status(1). */

@@ -61,11 +61,10 @@ void api_routes_keys(const struct api_deps *deps, struct api_reply *r)
 
 	if (next) {
 		for (size_t i = 0; i < peers_count(deps->peers); i++) {
+			/* direct neighbours and peers behind a relay alike */
 			struct peer *p = peers_at(deps->peers, i);
-			if (peer_is_direct(p))
-				json_object_set_new(answers, peer_id(p),
-						    json_string(state_name(rotation_neighbour_answer(deps->rotation,
-												     peer_id(p)))));
+			json_object_set_new(answers, peer_id(p),
+					    json_string(state_name(rotation_neighbour_answer(deps->rotation, peer_id(p)))));
 		}
 		next_o = json_pack("{s:o, s:I, s:O}", "id", key_id_value(next->key_id), "seq", (json_int_t)seq,
 				   "neighbours", answers);

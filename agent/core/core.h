@@ -464,6 +464,25 @@ int rotation_reseal(const struct rotation *r, struct peers *peers, const struct 
 void submit_set_rotation(struct submit *s, const struct rotation *r);
 /* Ends overlaps that are over (housekeeping), recording each once. */
 void rotation_tick(struct rotation *r, uint64_t now_ms);
+/*
+ * Peers reached through a relay (docs/protocol.md "Key rotation through a
+ * relay"): our announcement and our answers to theirs travel end to end as
+ * envelopes of type WIRE_TYPE_KEY_ROTATION (their body the very frame a
+ * direct neighbour gets), queued through the submitter, carried and stored
+ * by the relay like any envelope. rotation_tick queues them.
+ */
+/* The submitter the envelopes are sealed and queued through; borrowed. */
+void rotation_set_submit(struct rotation *r, struct submit *s);
+/* An opened envelope of type WIRE_TYPE_KEY_ROTATION from `from`, a peer
+ * reached through a relay, whose signature verified with its key: its body
+ * (a KeyUpdate or KeyUpdateAck frame) taken as rotation_offered or
+ * rotation_on_ack take a direct neighbour's. 0, or an error with why. */
+int rotation_relayed_in(struct rotation *r, const char *from, const uint8_t *body, size_t len, char *why,
+			size_t why_len);
+/* A peer reached through a relay signed something (envelope, receipt)
+ * that verified with key_id: when that is its adopted next key it is put
+ * in force (there is no handshake with it to show the switch). */
+bool rotation_signed_with(struct rotation *r, struct peer *p, const uint8_t key_id[8]);
 
 /* ------------------------------------------------------------ backup */
 

@@ -49,4 +49,10 @@ int core_store_refusal(struct store *store, int rc, struct core_error *err);
 int core_seal(struct submit *s, const struct peer *to, struct wire_header *h, const uint8_t *body, size_t len,
 	      uint8_t **env, size_t *env_len);
 
+/* rotrelay.c: seals body (a key rotation frame) to `to` in a v1 envelope of
+ * type WIRE_TYPE_KEY_ROTATION, fresh id, urgent, max_ttl, and stages it in
+ * the outbox for its next hop; *id gets the message id. 0 or a store error. */
+int rotation_queue_envelope(struct submit *s, const struct peer *to, const uint8_t *body, size_t len,
+			    uint8_t id[STORE_ID_LEN]);
+
 #endif

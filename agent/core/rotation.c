@@ -59,6 +59,7 @@ struct rotation_ack {
 	char peer[STORE_AGENCY_MAX + 1];
 	int state;                  /* what it answered: STORE_KEY_OFFERED or _ADOPTED, 0 none yet */
 	bool due;                   /* (as the receiver) our answer waits to be sent */
+	bool queued;                /* behind a relay: our announcement is in the outbox to it */
 };
 
 struct rotation {
@@ -86,6 +87,7 @@ struct rotation {
 	size_t body_len;            /* 0: nothing to announce */
 	rotation_rekey_fn rekey;    /* the links' callback after a promotion */
 	void *rekey_arg;
+	struct submit *submit;      /* borrowed: seals what goes to peers behind a relay */
 };
 
 static void key_hex(char out[17], const uint8_t key_id[8])
@@ -179,6 +181,8 @@ static void record(struct rotation *r, const char *peer, const uint8_t key_id[8]
 	if (rc < 0)
 		log_error("peer=%s event=audit_failed reason=\"%s\"", peer, limes_strerror(rc));
 }
+
+static void relay_tick(struct rotation *r, uint64_t now);
 
 /* ------------------------------------------------------------ ours */
 
@@ -448,6 +452,9 @@ static int load_own(struct rotation *r, char *err, size_t err_len)
 		if (strcmp(n->kind, STORE_NOTE_ACK) == 0 && n->seq == r->own.seq &&
 		    strcmp(n->line, r->own.next_line) == 0 && (a = ack_get(r, n->name)))
 			a->state = n->state;
+		if (strcmp(n->kind, STORE_NOTE_RELAYED) == 0 && n->seq == r->own.seq &&
+		    strcmp(n->line, r->own.next_line) == 0 && (a = ack_get(r, n->name)))
+			a->queued = true;
 	}
 	return build_announcement(r);
 }
@@ -701,16 +708,21 @@ static void answer_of(const struct store_key_row *row, const struct peer_key *ne
 	out[16] = (uint8_t)row->next_state;
 }
 
-int rotation_offered(struct rotation *r, const char *from, const uint8_t *body, size_t len, const uint8_t *sig,
-		     const uint8_t *sig2, char *why, size_t why_len)
+static void answer_due(struct rotation *r, struct peer *p, struct rotation_ack *a);
+
+/* A peer's announcement: from a direct neighbour named by ZAP, or (relayed)
+ * from the author of an envelope that verified with its key. */
+static int offered(struct rotation *r, const char *from, bool relayed, const uint8_t *body, size_t len,
+		   const uint8_t *sig, const uint8_t *sig2, char *why, size_t why_len)
 {
 	struct keyupdate ku;
 	struct peer *p = peers_find(r->peers, from);
 	char cur_hex[17], next_hex[17], force_hex[17], line[IDENTITY_LINE_SIZE];
 	uint64_t now = clock_now_ms();
 
-	if (!p || !peer_is_direct(p)) {
-		snprintf(why, why_len, "%s is not a direct neighbour", from);
+	if (!p || peer_is_direct(p) == relayed) {
+		snprintf(why, why_len, relayed ? "%s is a direct neighbour: its keys come over its own link" :
+						 "%s is not a direct neighbour", from);
 		return LIMES_E_UNKNOWN_PEER;
 	}
 	if (keyupdate_parse(body, len, &ku) < 0) {
@@ -722,7 +734,8 @@ int rotation_offered(struct rotation *r, const char *from, const uint8_t *body, 
 	key_hex(force_hex, peer_key_in_force(p)->key_id);
 	/* the connection is the ZAP-named peer's: it may announce only its own keys */
 	if (strcmp(ku.agent_id, from) != 0) {
-		snprintf(why, why_len, "it announces keys of %s, but the connection is %s's", ku.agent_id, from);
+		snprintf(why, why_len, "it announces keys of %s, but the %s is %s's", ku.agent_id,
+			 relayed ? "envelope" : "connection", from);
 		return LIMES_E_UNKNOWN_PEER;
 	}
 	if (memcmp(&ku.current, peer_key_in_force(p), sizeof(ku.current)) != 0) {
@@ -752,8 +765,7 @@ int rotation_offered(struct rotation *r, const char *from, const uint8_t *body, 
 	line_of(&ku.next, line, sizeof(line));
 	struct rotation_ack *a = ack_get(r, from);
 	if (row->seq && ku.seq == row->seq && strcmp(row->next_line, line) == 0) {
-		if (a)
-			a->due = true; /* the same announcement again: answer again */
+		answer_due(r, p, a); /* the same announcement again: answer again */
 		return 0;
 	}
 	if (ku.seq <= row->seq) {
@@ -782,9 +794,14 @@ int rotation_offered(struct rotation *r, const char *from, const uint8_t *body, 
 	events_add(peers_events(r->peers), now, "key_offer", from, NULL, auto_adopt ? "adopted" : "offered",
 		   next_hex);
 	apply_row(r, row, now);
-	if (a)
-		a->due = true;
+	answer_due(r, p, a);
 	return 0;
+}
+
+int rotation_offered(struct rotation *r, const char *from, const uint8_t *body, size_t len, const uint8_t *sig,
+		     const uint8_t *sig2, char *why, size_t why_len)
+{
+	return offered(r, from, false, body, len, sig, sig2, why, why_len);
 }
 
 bool rotation_answer_due(struct rotation *r, const char *peer, uint8_t out[ROTATION_ACK_LEN])
@@ -837,9 +854,7 @@ int rotation_accept(struct rotation *r, const char *peer, const char *by, struct
 	log_info("peer=%s event=key_adopted key=%s by=%s", peer, hex, row->changed_by);
 	events_add(peers_events(r->peers), now, "key_offer", peer, NULL, "adopted", hex);
 	apply_row(r, row, now);
-	struct rotation_ack *a = ack_get(r, peer);
-	if (a)
-		a->due = true; /* tell it, so its status says adopted */
+	answer_due(r, p, ack_get(r, peer)); /* tell it, so its status says adopted */
 	return 0;
 }
 
@@ -976,6 +991,7 @@ void rotation_tick(struct rotation *r, uint64_t now)
 	if (!r)
 		return;
 	ring_retire(r, now);
+	relay_tick(r, now);
 	if (r->previous && now > r->own.previous_until_ms && strcmp(r->own.changed_by, OVERLAP_ENDED) != 0) {
 		key_hex(hex, identity_public(r->previous)->key_id);
 		log_info("event=key_overlap_over previous=%s reason=\"what is sealed to it is refused from now on\"",
@@ -1096,4 +1112,128 @@ int rotation_reseal(const struct rotation *r, struct peers *peers, const struct 
 	rc = envelope_build(me, peer_crypto(p), &nh, o.body, o.body_len, out, out_len);
 	envelope_opened_clear(&o);
 	return rc < 0 ? rc : 1;
+}
+
+/* ------------------------------------------------------------ through a relay */
+
+void rotation_set_submit(struct rotation *r, struct submit *s)
+{
+	if (r)
+		r->submit = s;
+}
+
+/* Queues frame f to `to`, a peer behind a relay, in an envelope. */
+static int relay_frame(struct rotation *r, struct peer *to, const struct wire_frame *f, const char *what)
+{
+	uint8_t *buf = NULL, id[STORE_ID_LEN];
+	size_t len = 0;
+	char hex[2 * STORE_ID_LEN + 1];
+	int rc = r->submit ? wire_frame_pack(f, &buf, &len) : LIMES_E_INTERNAL;
+
+	if (rc == 0)
+		rc = rotation_queue_envelope(r->submit, to, buf, len, id);
+	free(buf);
+	if (rc < 0) {
+		log_error("peer=%s event=key_rotation_unqueued what=%s reason=\"%s\" action=\"tried again in a second\"",
+			  peer_id(to), what, limes_strerror(rc));
+		return rc;
+	}
+	encode_hex(hex, sizeof(hex), id, STORE_ID_LEN);
+	log_info("peer=%s msg=%s event=key_rotation_queued what=%s via=%s", peer_id(to), hex, what, peer_next_hop(to));
+	return 0;
+}
+
+/* Our answer to p's announcement is due: a direct neighbour gets it on the
+ * ROUTER (link/rotation.c); one behind a relay in an envelope, now, in the
+ * turn that records what it answers. */
+static void answer_due(struct rotation *r, struct peer *p, struct rotation_ack *a)
+{
+	uint8_t ack[ROTATION_ACK_LEN];
+	if (!a)
+		return;
+	a->due = true;
+	if (peer_is_direct(p) || !rotation_answer_due(r, peer_id(p), ack))
+		return;
+	struct wire_frame f = { .kind = WIRE_FRAME_KEY_UPDATE_ACK, .bytes = ack, .len = sizeof(ack) };
+	if (relay_frame(r, p, &f, "key_update_ack") == 0)
+		rotation_answer_sent(r, peer_id(p));
+}
+
+/* Once a second: our announcement to each peer behind a relay that has
+ * neither answered it nor been sent it (once per announcement: the outbox,
+ * the relay's store and the retries carry it from there), and any answer a
+ * failed write left due. */
+static void relay_tick(struct rotation *r, uint64_t now)
+{
+	const struct rotation_frame *rf;
+
+	for (size_t i = 0; r->submit && i < peers_count(r->peers); i++) {
+		struct peer *p = peers_at(r->peers, i);
+		if (peer_is_direct(p))
+			continue;
+		for (size_t k = 0; k < r->n_acks; k++)
+			if (r->acks[k].due && strcmp(r->acks[k].peer, peer_id(p)) == 0)
+				answer_due(r, p, &r->acks[k]);
+		struct rotation_ack *a = rotation_announcement(r, &rf) ? ack_get(r, peer_id(p)) : NULL;
+		if (!a || a->state || a->queued)
+			continue;
+		struct wire_frame f = { .kind = WIRE_FRAME_KEY_UPDATE, .bytes = rf->body, .len = rf->len,
+					.sig = rf->sig, .sig2 = rf->sig2 };
+		if (relay_frame(r, p, &f, "key_update") < 0)
+			continue;
+		a->queued = true;
+		struct store_key_note n;
+		memset(&n, 0, sizeof(n));
+		snprintf(n.kind, sizeof(n.kind), STORE_NOTE_RELAYED);
+		snprintf(n.name, sizeof(n.name), "%s", peer_id(p));
+		snprintf(n.line, sizeof(n.line), "%s", r->own.next_line);
+		n.seq = r->own.seq;
+		n.at_ms = now;
+		note_put(r, &n);
+		record(r, peer_id(p), identity_public(r->next)->key_id, "next key announced through the relay");
+	}
+}
+
+int rotation_relayed_in(struct rotation *r, const char *from, const uint8_t *body, size_t len, char *why,
+			size_t why_len)
+{
+	struct peer *p = r ? peers_find(r->peers, from) : NULL;
+	struct wire_frame f;
+
+	if (!r) {
+		snprintf(why, why_len, "this agent takes no key rotation");
+		return LIMES_E_POLICY;
+	}
+	if (!p || peer_is_direct(p)) {
+		snprintf(why, why_len, "%s is %s: its keys come over its own link", from,
+			 p ? "a direct neighbour" : "not configured");
+		return p ? LIMES_E_POLICY : LIMES_E_UNKNOWN_PEER;
+	}
+	if (wire_frame_unpack(body, len, len, &f) < 0 ||
+	    (f.kind != WIRE_FRAME_KEY_UPDATE && f.kind != WIRE_FRAME_KEY_UPDATE_ACK)) {
+		snprintf(why, why_len, "the body is not a KeyUpdate or KeyUpdateAck frame");
+		return LIMES_E_ENV_MALFORMED;
+	}
+	if (f.kind == WIRE_FRAME_KEY_UPDATE) {
+		/* another agency's keys in its envelope: a policy refusal, not "unroutable" */
+		int rc = offered(r, from, true, f.bytes, f.len, f.sig, f.sig2, why, why_len);
+		return rc == LIMES_E_UNKNOWN_PEER ? LIMES_E_POLICY : rc;
+	}
+	if (f.len != ROTATION_ACK_LEN) {
+		snprintf(why, why_len, "the answer is %zu bytes, not %d", f.len, ROTATION_ACK_LEN);
+		return LIMES_E_ENV_MALFORMED;
+	}
+	rotation_on_ack(r, from, f.bytes);
+	return 0;
+}
+
+bool rotation_signed_with(struct rotation *r, struct peer *p, const uint8_t key_id[8])
+{
+	const struct envelope_peer *next = r && !peer_is_direct(p) ? peer_crypto_next(p) : NULL;
+	uint8_t box_pk[32];
+
+	if (!next || memcmp(envelope_peer_key(next)->key_id, key_id, 8) != 0)
+		return false;
+	memcpy(box_pk, envelope_peer_key(next)->box_pk, sizeof(box_pk));
+	return rotation_presented(r, p, box_pk);
 }

@@ -456,6 +456,7 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 		goto fail;
 	}
 	submit_set_rotation(agent->submit, agent->rotation);
+	rotation_set_submit(agent->rotation, agent->submit);
 	agent->trace_fd = opts->trace_fd;
 	const struct config *now_cfg = peers_config(agent->peers);
 	char api_addr[128];

@@ -233,6 +233,12 @@ void link_rotation_on_ack(struct links *L, struct outlink *ol, const struct wire
 /* rotation.c: the ZAP handler admitted p presenting box_pk: when that is its
  * adopted next key it is now in force, and our DEALER to it takes it. */
 void link_rotation_presented(struct links *L, struct peer *p, const uint8_t box_pk[32]);
+/* rotation.c: an opened envelope of type WIRE_TYPE_KEY_ROTATION from a peer
+ * behind a relay, taken (0) or refused (an error, *detail its words, static). */
+int link_rotation_envelope(struct links *L, const struct envelope_opened *o, const char **detail);
+/* rotation.c: `who` signed an envelope or receipt that verified with key_id;
+ * a peer behind a relay has its adopted next key put in force by it. */
+void link_rotation_signed(struct links *L, const char *who, const uint8_t key_id[8]);
 /* rotation.c: envelope_open's key lookup for an envelope sealed to our
  * replaced key (arg: links): pair keys derived with that key. */
 const struct envelope_peer *link_previous_lookup(void *arg, const char *sender, const uint8_t key_id[8],

@@ -268,8 +268,10 @@ static void on_receipt(struct links *L, struct outlink *ol, const uint8_t *buf, 
 			 ol->peer_id, limes_errname(rc));
 		goto out;
 	}
-	if (issuer && strcmp(peer_id(issuer), ol->peer_id) != 0)
+	if (issuer && strcmp(peer_id(issuer), ol->peer_id) != 0) {
 		peer_link_heard(issuer, now); /* a relayed peer's own last receipt */
+		link_rotation_signed(L, body.issuer, body.issuer_key_id);
+	}
 	int64_t receipt_id = 0;
 	uint8_t receipt_hash[32];
 	/* once per receipt: a batch's receipt covers many entries */

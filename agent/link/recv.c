@@ -262,6 +262,44 @@ static void accept_envelope(struct links *L, struct inbound *in, const char *add
 	}
 }
 
+/* Why an opened key rotation envelope (type WIRE_TYPE_KEY_ROTATION) from a
+ * peer behind a relay is refused (0: taken, link/rotation.c). */
+static int rotation_refusal(struct links *L, struct inbound *in, const struct envelope_opened *opened,
+			    const char **detail)
+{
+	if (!sender_fits_link(L, opened->header.sender, in->peer_id)) {
+		*detail = "sender does not match the authenticated link";
+		return LIMES_E_POLICY;
+	}
+	return link_rotation_envelope(L, opened, detail);
+}
+
+/* A key rotation envelope taken: its id joins the seen set (a replay is
+ * answered as a duplicate) and the receipt entry waits on the commit that
+ * records what it taught; it is no message for the inbox. */
+static void accept_rotation(struct links *L, struct inbound *in, const char *addressee, const struct wire_header *h,
+			    const uint8_t hash[32], uint64_t now)
+{
+	struct store_seen s = { .status = WIRE_RECEIPT_ACCEPTED, .received_ms = now,
+				.forget_after_ms = h->expires_ms + peers_config(L->deps.peers)->max_clock_skew_ms };
+	snprintf(s.sender, sizeof(s.sender), "%s", h->sender);
+	memcpy(s.envelope_hash, hash, 32);
+	int rc = link_stage(L, 0);
+	if (rc == 0)
+		rc = store_seen_put(L->deps.store, h->message_id, &s);
+	struct wire_receipt_entry *e = rc == 0 ? pending_add(in, addressee) : NULL;
+	if (!e) {
+		log_error("peer=%s msg=%s event=store_failed reason=\"%s\" action=\"the peer will resend\"", h->sender,
+			  link_hex_id(h->message_id), rc < 0 ? limes_strerror(rc) : "out of memory");
+		return;
+	}
+	memcpy(e->message_id, h->message_id, 16);
+	memcpy(e->envelope_hash, hash, 32);
+	e->status = WIRE_RECEIPT_ACCEPTED;
+	e->has_received_ms = true;
+	e->received_ms = now;
+}
+
 /* How envelopes addressed to us are opened, at time now. */
 static struct envelope_open_params open_params(struct links *L, uint64_t now)
 {
@@ -397,7 +435,10 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 			remember_refusal(L, h, hash, rc, now);
 		goto out;
 	}
-	int refuse = refusal_of(L, in, &opened, &detail);
+	/* signed by a relayed peer's adopted next key: it switched to it */
+	link_rotation_signed(L, opened.header.sender, opened.header.sender_key_id);
+	bool rotation = opened.header.type == WIRE_TYPE_KEY_ROTATION;
+	int refuse = rotation ? rotation_refusal(L, in, &opened, &detail) : refusal_of(L, in, &opened, &detail);
 	if (refuse) {
 		reject(L, in, addressee, opened.header.message_id, hash, refuse, detail);
 		/* A refusal that depends on the link it came by, not on the
@@ -405,6 +446,8 @@ static void on_envelope(struct links *L, struct inbound *in, const uint8_t *buf,
 		 * another agency's envelope would otherwise block it for good. */
 		if (sender_fits_link(L, opened.header.sender, in->peer_id))
 			remember_refusal(L, &opened.header, hash, refuse, now);
+	} else if (rotation) {
+		accept_rotation(L, in, addressee, &opened.header, hash, now);
 	} else {
 		accept_envelope(L, in, addressee, buf, len, &opened, hash, now);
 	}

@@ -99,7 +99,12 @@ int link_relay_envelope(struct links *L, struct inbound *from, const struct enve
 		*detail = "a relay forwards only what its direct neighbour wrote";
 		return LIMES_E_POLICY;
 	}
-	if (h->type < 1 || h->type > 31 || !(peer_conf(author)->accept_mask & CONFIG_TYPE_BIT(h->type)) ||
+	/* key rotation (docs/protocol.md "Key rotation through a relay") goes
+	 * between two peers whenever we carry any type between them, either way */
+	uint32_t carried = (peer_conf(author)->accept_mask & peer_conf(to)->send_mask) |
+			   (peer_conf(to)->accept_mask & peer_conf(author)->send_mask);
+	if (h->type == WIRE_TYPE_KEY_ROTATION ? !carried :
+	    h->type < 1 || h->type > 31 || !(peer_conf(author)->accept_mask & CONFIG_TYPE_BIT(h->type)) ||
 	    !(peer_conf(to)->send_mask & CONFIG_TYPE_BIT(h->type))) {
 		*detail = "relay policy does not carry this type between these peers";
 		return LIMES_E_POLICY;

@@ -79,6 +79,25 @@ void link_rotation_on_ack(struct links *L, struct outlink *ol, const struct wire
 		rotation_on_ack(L->deps.rotation, ol->peer_id, f->bytes);
 }
 
+int link_rotation_envelope(struct links *L, const struct envelope_opened *o, const char **detail)
+{
+	static char why[256];
+	int rc = rotation_relayed_in(L->deps.rotation, o->header.sender, o->body, o->body_len, why, sizeof(why));
+	if (rc < 0) {
+		log_warn("peer=%s event=key_update_refused error=%s reason=\"%s\" msg=%s", o->header.sender,
+			 limes_errname(rc), why, link_hex_id(o->header.message_id));
+		*detail = why;
+	}
+	return rc;
+}
+
+void link_rotation_signed(struct links *L, const char *who, const uint8_t key_id[8])
+{
+	struct peer *p = L->deps.rotation ? peers_find(L->deps.peers, who) : NULL;
+	if (p && !peer_is_direct(p))
+		rotation_signed_with(L->deps.rotation, p, key_id);
+}
+
 void link_rotation_presented(struct links *L, struct peer *p, const uint8_t box_pk[32])
 {
 	if (!rotation_presented(L->deps.rotation, p, box_pk))

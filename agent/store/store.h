@@ -611,6 +611,9 @@ int store_key_list(struct store *store, int (*fn)(void *arg, const struct store_
 #define STORE_NOTE_ACK "ack"
 #define STORE_NOTE_RING "ring"
 #define STORE_NOTE_THEIRS "theirs"
+/* Our announcement queued in an envelope to a peer behind a relay (name =
+ * the peer, line = the next key, seq = the announcement's): queued once. */
+#define STORE_NOTE_RELAYED "relayed"
 struct store_key_note {
 	char kind[8];
 	char name[STORE_AGENCY_MAX + 18];
