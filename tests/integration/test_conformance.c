@@ -23,6 +23,7 @@
 #include "crypto/encode.h"
 #include "crypto/envelope.h"
 #include "crypto/identity.h"
+#include "crypto/keyupdate.h"
 #include "crypto/random.h"
 #include "crypto/receipt.h"
 #include "proto/err.h"
@@ -424,6 +425,36 @@ static json_t *generate(void)
 		add(link, "relay/policy", "Relaying: relay policy does not carry the type", "link", frame_env(env, len),
 		    receipt_expect("rejected", 10, NULL, 0x20));
 		free(env);
+	}
+	{
+		/* key rotation through a relay: a KeyUpdate frame (A's key, the
+		 * unconfigured key as its next) in an envelope of type 30 */
+		uint8_t kb[KEYUPDATE_BODY_MAX], ks[64], ks2[64], *kf = NULL;
+		size_t kl = 0, kfl = 0;
+		cr_assert(eq(int, keyupdate_build(key[KA], key[KX], ID[KA], 1, CREATED, kb, &kl, ks, ks2), 0));
+		struct wire_frame kuf = { .kind = WIRE_FRAME_KEY_UPDATE, .bytes = kb, .len = kl, .sig = ks, .sig2 = ks2 };
+		cr_assert(eq(int, wire_frame_pack(&kuf, &kf, &kfl), 0));
+		struct spec s = good(0x21);
+		s.recipient = KC;
+		s.to_key = KC;
+		s.type = WIRE_TYPE_KEY_ROTATION;
+		s.body = kf;
+		s.body_len = kfl;
+		env = build(s, &len);
+		add(link, "relay/key_rotation_carried",
+		    "Key rotation through a relay: type 30 is carried between peers the relay carries any type between",
+		    "link", frame_env(env, len), json_pack("{s:s, s:s}", "outcome", "relayed", "next_hop", ID[KC]));
+		free(env);
+		s = good(0x22);
+		s.type = WIRE_TYPE_KEY_ROTATION;
+		s.body = kf;
+		s.body_len = kfl;
+		env = build(s, &len);
+		add(link, "key_rotation/direct_neighbour_refused",
+		    "Key rotation through a relay: a direct neighbour's keys come over its own link, not in type 30",
+		    "link", frame_env(env, len), receipt_expect("rejected", 10, NULL, 0x22));
+		free(env);
+		free(kf);
 	}
 	{
 		/* v2: a batch of three, two of its leaves sent, one with its root signature flipped */
