@@ -1,5 +1,5 @@
 /*
- * POST /v1/peers/{id}/resend {"since", "dry_run"}: sends again what was
+ * POST /v1/peers/{id}/resend {"since", "until", "dry_run"}: sends again what was
  * delivered to a neighbour since a time, after it restored an older copy
  * of its store and could not ask itself (docs/api.md). The neighbour's own
  * request over the link does the same (link/resend.c); both go through
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "base/clock.h"
 #include "crypto/audit.h"
 #include "proto/err.h"
 
@@ -19,7 +20,7 @@ void api_routes_resend(const struct api_deps *deps, const char *client, const ch
 	json_t *doc = json_loadb(text, len, 0, &jerr);
 	const char *key;
 	json_t *val;
-	uint64_t since_ms = 0;
+	uint64_t since_ms = 0, until_ms = 0;
 	struct core_error cerr;
 	size_t count = 0;
 	bool more = false;
@@ -29,8 +30,8 @@ void api_routes_resend(const struct api_deps *deps, const char *client, const ch
 		goto out;
 	}
 	json_object_foreach(doc, key, val) {
-		if (strcmp(key, "since") != 0 && strcmp(key, "dry_run") != 0) {
-			api_json_error(r, 400, "unknown_field", key, "unknown field (known: since, dry_run)");
+		if (strcmp(key, "since") != 0 && strcmp(key, "until") != 0 && strcmp(key, "dry_run") != 0) {
+			api_json_error(r, 400, "unknown_field", key, "unknown field (known: since, until, dry_run)");
 			goto out;
 		}
 	}
@@ -43,14 +44,29 @@ void api_routes_resend(const struct api_deps *deps, const char *client, const ch
 		api_json_error(r, 400, "bad_format", "since", "must be RFC 3339 UTC (2026-12-01T10:00:00Z) or unix ms");
 		goto out;
 	}
+	/* a series of calls (each "more" calls again) passes the first one's
+	 * until_ms: what it sent again is delivered anew and must not come
+	 * up again */
+	val = json_object_get(doc, "until");
+	if (!val) {
+		until_ms = clock_now_ms();
+	} else if (!json_is_string(val) || audit_parse_time(json_string_value(val), &until_ms) < 0) {
+		api_json_error(r, 400, "bad_format", "until", "must be RFC 3339 UTC (2026-12-01T10:00:00Z) or unix ms");
+		goto out;
+	}
 	val = json_object_get(doc, "dry_run");
 	if (val && !json_is_boolean(val)) {
 		api_json_error(r, 400, "wrong_type", "dry_run", "must be true or false");
 		goto out;
 	}
 	bool dry_run = val && json_is_true(val);
-	int rc = submit_resend_delivered(deps->submit, client, peer, since_ms, RESEND_BATCH_MAX, dry_run, &count, &more,
-					 &cerr);
+	int rc = submit_resend_delivered(deps->submit, client, peer, since_ms, until_ms, RESEND_BATCH_MAX, dry_run,
+					 &count, &more, &cerr);
+	if (rc == LIMES_E_AGAIN) {
+		/* the same bound as a neighbour's own request (core/resend.c) */
+		api_json_error(r, 429, "rate_limited", "peer", "%s", cerr.message);
+		goto out;
+	}
 	if (rc < 0) {
 		api_json_core_error(r, rc, &cerr);
 		goto out;
@@ -58,8 +74,8 @@ void api_routes_resend(const struct api_deps *deps, const char *client, const ch
 	/* staged in the turn's commit: answered once durable */
 	r->needs_commit = !dry_run && count > 0;
 	api_json_reply(r, dry_run ? 200 : 202,
-		       json_pack("{s:s, s:I, s:b, s:b}", "peer", peer, "count", (json_int_t)count, "more", more,
-				 "dry_run", dry_run));
+		       json_pack("{s:s, s:I, s:b, s:b, s:I}", "peer", peer, "count", (json_int_t)count, "more", more,
+				 "dry_run", dry_run, "until_ms", (json_int_t)until_ms));
 out:
 	json_decref(doc);
 }

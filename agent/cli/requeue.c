@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli_int.h"
@@ -95,30 +96,45 @@ out:
 	return exit_code;
 }
 
-/* POST /v1/peers/PEER/resend {"since", "dry_run"}; *count and *more from the answer. */
-static int resend_call(struct cli_api *api, const char *peer, const char *since, bool dry_run, long long *count,
-		       bool *more)
+/* POST /v1/peers/PEER/resend {"since", "until", "dry_run"}; *count, *more
+ * and (when until is "") *until from the answer. A 429 (one resend per peer
+ * a second) is waited out and asked again. */
+static int resend_call(struct cli_api *api, const char *peer, const char *since, char *until, size_t until_size,
+		       bool dry_run, long long *count, bool *more)
 {
 	struct httpc_answer a = { 0 };
 	char path[160];
 	json_t *req = json_pack("{s:s, s:b}", "since", since, "dry_run", dry_run);
-	char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	char *text = NULL;
 	int exit_code = CLI_SOFTWARE;
 
+	if (req && until[0] && json_object_set_new(req, "until", json_string(until)) < 0) {
+		json_decref(req);
+		req = NULL;
+	}
+	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	snprintf(path, sizeof(path), "/v1/peers/%s/resend", peer);
-	if (text)
+	for (int tries = 0; text && tries < 30; tries++) {
+		httpc_answer_clear(&a);
 		exit_code = cli_api_request(api, "POST", path, text, strlen(text), 60, &a);
+		if (exit_code != CLI_OK || a.status != 429)
+			break;
+		usleep(500 * 1000);
+	}
 	if (exit_code != CLI_OK || (a.status != 200 && a.status != 202)) {
 		exit_code = cli_api_fail("requeue", &a);
 	} else {
 		json_t *doc = json_loadb(a.body ? a.body : "", a.len, 0, NULL);
 		json_t *c = json_object_get(doc, "count");
-		if (!json_is_integer(c)) {
-			fprintf(stderr, "limes requeue: the agent's answer has no count\n");
+		json_t *u = json_object_get(doc, "until_ms");
+		if (!json_is_integer(c) || !json_is_integer(u)) {
+			fprintf(stderr, "limes requeue: the agent's answer has no count or until_ms\n");
 			exit_code = CLI_SOFTWARE;
 		} else {
 			*count = json_integer_value(c);
 			*more = json_is_true(json_object_get(doc, "more"));
+			if (!until[0])
+				snprintf(until, until_size, "%lld", (long long)json_integer_value(u));
 		}
 		json_decref(doc);
 	}
@@ -128,12 +144,15 @@ static int resend_call(struct cli_api *api, const char *peer, const char *since,
 	return exit_code;
 }
 
-/* --state delivered: how many, confirm when more than one, then batch by batch. */
+/* --state delivered: how many, confirm when more than one, then batch by
+ * batch, every batch bounded by the time of the first question (what one
+ * batch sent again is delivered anew: it must not fill the next). */
 static int requeue_delivered(struct cli_api *api, const char *peer, const char *since, bool yes)
 {
 	long long count = 0, total = 0;
 	bool more = false;
-	int exit_code = resend_call(api, peer, since, true, &count, &more);
+	char until[32] = "";
+	int exit_code = resend_call(api, peer, since, until, sizeof(until), true, &count, &more);
 	if (exit_code != CLI_OK)
 		return exit_code;
 	if (count == 0) {
@@ -151,7 +170,7 @@ static int requeue_delivered(struct cli_api *api, const char *peer, const char *
 		}
 	}
 	do {
-		exit_code = resend_call(api, peer, since, false, &count, &more);
+		exit_code = resend_call(api, peer, since, until, sizeof(until), false, &count, &more);
 		total += count;
 	} while (exit_code == CLI_OK && more && count > 0);
 	if (exit_code == CLI_OK)

@@ -324,17 +324,29 @@ int submit_requeue_for(struct submit *s, const char *client, const uint8_t id[ST
  * neighbour's request or an operator's): the rest waits for the next. */
 #define RESEND_BATCH_MAX 1000
 
+/* One resend that re-queues (not a dry run) per next hop per this many
+ * ms, whoever asks (the neighbour over the link or an operator): each one
+ * reads up to RESEND_BATCH_MAX rows and seals as many envelopes. */
+#define RESEND_EVERY_MS 1000
+
 /* Sent again after a neighbour's restore (resend.c): stages a fresh
  * envelope, as submit_requeue() does, for each delivery to next_hop
- * (addressed to it or relayed through it) delivered at or after since_ms,
- * up to `limit` (1..RESEND_BATCH_MAX), oldest first. `by` names who asked
- * in the log and the audit entries ("peer X" or an API client). With
- * dry_run nothing is staged: *count says how many would be. *more is true
- * when more than `limit` match (call again). Deliveries that cannot be sent
- * again (body purged, recipient no longer configured) are skipped and
- * logged. 0, LIMES_E_UNKNOWN_PEER, LIMES_E_RANGE, or a store error. */
+ * (addressed to it or relayed through it) delivered at or after since_ms
+ * and before until_ms, up to `limit` (1..RESEND_BATCH_MAX), oldest first.
+ * until_ms is fixed by the first call of a series (the time it was asked):
+ * what one call sent again is delivered anew, and a later call of the same
+ * series must not take it again (each batch would refill the next).
+ * `by` names who asked in the log and the audit entries ("peer X" or an
+ * API client). With dry_run nothing is staged: *count says how many would
+ * be. *more is true when more than `limit` match (call again). Deliveries
+ * that cannot be sent again (body purged, recipient no longer configured)
+ * are skipped and logged. A call that would re-queue within
+ * RESEND_EVERY_MS of the last one for next_hop is refused with
+ * LIMES_E_AGAIN, err saying the limit and when to try again.
+ * 0, LIMES_E_UNKNOWN_PEER, LIMES_E_RANGE, LIMES_E_AGAIN or a store error. */
 int submit_resend_delivered(struct submit *s, const char *by, const char *next_hop, uint64_t since_ms,
-			    size_t limit, bool dry_run, size_t *count, bool *more, struct core_error *err);
+			    uint64_t until_ms, size_t limit, bool dry_run, size_t *count, bool *more,
+			    struct core_error *err);
 
 /* ------------------------------------------------------------ clients */
 

@@ -20,6 +20,8 @@ struct submit {
 	struct pending_msg *pend;           /* submitted this turn, waiting for the batch signature */
 	size_t n_pend, cap_pend;
 	const struct rotation *rotation;    /* borrowed, may be NULL: our replaced key for re-opening */
+	struct resend_served *resend_served; /* resend.c: when each next hop last had a resend (RESEND_EVERY_MS) */
+	size_t n_resend_served;
 };
 
 /* clients.c: may `client` submit request r (index i of n)? 0, or

@@ -10,11 +10,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "core/core.h"
 #include "core_int.h"
 #include "crypto/encode.h"
 #include "proto/err.h"
+
+/* When a next hop last had a resend that re-queued (RESEND_EVERY_MS). */
+struct resend_served {
+	char next_hop[CONFIG_ID_MAX + 1];
+	uint64_t at_us;               /* monotonic */
+};
+
+static struct resend_served *served_of(struct submit *s, const char *next_hop)
+{
+	for (size_t i = 0; i < s->n_resend_served; i++)
+		if (strcmp(s->resend_served[i].next_hop, next_hop) == 0)
+			return &s->resend_served[i];
+	struct resend_served *more = realloc(s->resend_served, (s->n_resend_served + 1) * sizeof(*more));
+	if (!more)
+		return NULL;
+	s->resend_served = more;
+	struct resend_served *r = &more[s->n_resend_served++];
+	snprintf(r->next_hop, sizeof(r->next_hop), "%s", next_hop);
+	r->at_us = 0;
+	return r;
+}
 
 struct found {
 	uint8_t (*id)[STORE_ID_LEN];
@@ -35,9 +57,12 @@ static int collect(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipi
 }
 
 int submit_resend_delivered(struct submit *s, const char *by, const char *next_hop, uint64_t since_ms,
-			    size_t limit, bool dry_run, size_t *count, bool *more, struct core_error *err)
+			    uint64_t until_ms, size_t limit, bool dry_run, size_t *count, bool *more,
+			    struct core_error *err)
 {
 	struct found f = { 0 };
+	struct resend_served *served = NULL;
+	uint64_t now_us = clock_mono_us();
 	size_t skipped = 0;
 	int rc;
 
@@ -48,6 +73,21 @@ int submit_resend_delivered(struct submit *s, const char *by, const char *next_h
 		return core_set_error(err, LIMES_E_RANGE, "limit", "limit must be 1..%d", RESEND_BATCH_MAX);
 	if (!peers_find(s->peers, next_hop))
 		return core_set_error(err, LIMES_E_UNKNOWN_PEER, "peer", "'%s' is not a configured peer", next_hop);
+	if (until_ms <= since_ms)
+		return core_set_error(err, LIMES_E_RANGE, "until", "until (%llu) must be after since (%llu)",
+				      (unsigned long long)until_ms, (unsigned long long)since_ms);
+	if (!dry_run) {
+		if (!(served = served_of(s, next_hop)))
+			return core_store_refusal(s->store, LIMES_E_NOMEM, err);
+		uint64_t next_us = served->at_us + (uint64_t)RESEND_EVERY_MS * 1000;
+		if (served->at_us && now_us < next_us) {
+			uint64_t wait_ms = (next_us - now_us + 999) / 1000;
+			return core_set_error(err, LIMES_E_AGAIN, "peer",
+					      "at most one resend to %s every %d ms (the limit a neighbour's own request "
+					      "has too): try again in %llu ms",
+					      next_hop, RESEND_EVERY_MS, (unsigned long long)wait_ms);
+		}
+	}
 	/* one more than asked tells whether more remain */
 	f.cap = limit + 1;
 	f.id = calloc(f.cap, sizeof(*f.id));
@@ -56,7 +96,7 @@ int submit_resend_delivered(struct submit *s, const char *by, const char *next_h
 		rc = core_store_refusal(s->store, LIMES_E_NOMEM, err);
 		goto out;
 	}
-	rc = store_delivered_since(s->store, next_hop, since_ms, f.cap, collect, &f);
+	rc = store_delivered_since(s->store, next_hop, since_ms, until_ms, f.cap, collect, &f);
 	if (rc < 0) {
 		core_store_refusal(s->store, rc, err);
 		goto out;
@@ -69,6 +109,7 @@ int submit_resend_delivered(struct submit *s, const char *by, const char *next_h
 		*count = f.n;
 		goto out;
 	}
+	served->at_us = now_us;
 	s->acting_client = by;
 	for (size_t i = 0; i < f.n; i++) {
 		struct core_error one;

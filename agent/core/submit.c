@@ -94,6 +94,7 @@ void submit_destroy(struct submit **ps)
 	commit_before((*ps)->commit, NULL, NULL);
 	pending_free_from(*ps, 0);
 	free((*ps)->pend);
+	free((*ps)->resend_served);
 	free(*ps);
 	*ps = NULL;
 }

@@ -11,8 +11,9 @@
  *
  * Answering: a neighbour's request on the ROUTER, checked (its own id, ours,
  * its signature by the key we hold for it), re-queues our deliveries to it
- * delivered since, at most RESEND_BATCH_MAX per request and one new request
- * per neighbour per ANSWER_EVERY_MS; the answer leaves once the re-queueing
+ * delivered since, at most RESEND_BATCH_MAX per request and one resend
+ * per neighbour per RESEND_EVERY_MS (core: an operator's counts too); the
+ * answer leaves once the re-queueing
  * is committed. A request repeated (same time) gets the same answer again
  * and re-queues nothing.
  */
@@ -29,7 +30,9 @@
 #include "proto/err.h"
 
 #define ASK_EVERY_MS 2000
-#define ANSWER_EVERY_MS 1000
+/* A series of requests (one restore: the same since, each "more" asking
+ * again) ends with "done", or when the asker has been quiet this long. */
+#define SERIES_IDLE_MS 30000
 #define RESEND_PEERS_MAX 256
 
 enum { ACK_DONE = 0, ACK_MORE = 1, ACK_BUSY = 2 };
@@ -43,7 +46,9 @@ struct resend_peer {
 	uint64_t asked_ms;            /* when it last went */
 	/* answering it */
 	uint64_t answered_time_ms;    /* the request last answered (or being answered) */
-	uint64_t served_ms;           /* when a new request of its was last served */
+	uint64_t series_since_ms;     /* the since of the series of requests being answered */
+	uint64_t series_until_ms;     /* what was delivered before its first request: 0 none open */
+	uint64_t series_heard_ms;     /* its last request of the series */
 	uint8_t ack[WIRE_RESEND_ACK_LEN];
 	bool ack_waits_commit;        /* its re-queueing is staged: answer after the commit */
 	bool ack_due;                 /* an answer to send */
@@ -236,7 +241,6 @@ void link_resend_drop_answers(struct links *L)
 			/* not durable: the request is served afresh when it comes again */
 			R->peers[i].ack_due = R->peers[i].ack_waits_commit = false;
 			R->peers[i].answered_time_ms = 0;
-			R->peers[i].served_ms = 0;
 		}
 }
 
@@ -276,33 +280,43 @@ void link_resend_on_request(struct links *L, struct inbound *in, const struct wi
 		}
 		return;
 	}
-	if (rp->served_ms && now < rp->served_ms + ANSWER_EVERY_MS) {
-		put_ack(rp->ack, rq.time_ms, 0, ACK_BUSY);
-		rp->ack_due = true;
-		link_resend_send_answers(L);
-		return;
-	}
 	if (!L->deps.submit) {
 		put_ack(rp->ack, rq.time_ms, 0, ACK_BUSY);
 		rp->ack_due = true;
 		link_resend_send_answers(L);
 		return;
 	}
+	/* Only what was delivered before the series' first request goes
+	 * again: what it re-queued is delivered anew during the series, and
+	 * taking it again would refill every batch ("more" for ever). */
+	if (!rp->series_until_ms || rp->series_since_ms != rq.since_ms || now >= rp->series_heard_ms + SERIES_IDLE_MS) {
+		rp->series_since_ms = rq.since_ms;
+		rp->series_until_ms = now > rq.since_ms ? now : rq.since_ms + 1;
+	}
+	rp->series_heard_ms = now;
 	char by[CONFIG_ID_MAX + 32];
 	snprintf(by, sizeof(by), "peer %s (resend request)", in->peer_id);
 	struct core_error err;
 	size_t count = 0;
 	bool more = false;
-	int rc = submit_resend_delivered(L->deps.submit, by, in->peer_id, rq.since_ms, RESEND_BATCH_MAX, false,
-					 &count, &more, &err);
+	int rc = submit_resend_delivered(L->deps.submit, by, in->peer_id, rq.since_ms, rp->series_until_ms,
+					 RESEND_BATCH_MAX, false, &count, &more, &err);
+	if (rc == LIMES_E_AGAIN) {
+		/* another resend to it (an operator's) within RESEND_EVERY_MS */
+		put_ack(rp->ack, rq.time_ms, 0, ACK_BUSY);
+		rp->ack_due = true;
+		link_resend_send_answers(L);
+		return;
+	}
 	if (rc < 0) {
 		log_warn("peer=%s event=resend_failed reason=\"%s\" action=\"it asks again\"", in->peer_id,
 			 err.message[0] ? err.message : limes_strerror(rc));
 		return;
 	}
-	rp->served_ms = now;
 	rp->answered_time_ms = rq.time_ms;
 	put_ack(rp->ack, rq.time_ms, count, more ? ACK_MORE : ACK_DONE);
+	if (!more)
+		rp->series_until_ms = 0; /* done: a later restore starts a series of its own */
 	rp->ack_due = true;
 	/* what was re-queued is staged: the answer leaves after the commit */
 	rp->ack_waits_commit = count > 0 && L->staged;

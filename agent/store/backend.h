@@ -72,7 +72,7 @@ struct store_ops {
 			       const uint8_t *envelope, size_t envelope_len);
 	int (*delivery_readdress)(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
 				  const struct store_delivery *to, uint64_t expires_ms);
-	int (*delivered_since)(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+	int (*delivered_since)(struct store *store, const char *next_hop, uint64_t since_ms, uint64_t until_ms, size_t limit,
 			       int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
 	/* NULL for a backend with its own tools (PostgreSQL: pg_dump), which
 	 * has no copy marker either */

@@ -104,7 +104,7 @@ int pg_message_get(struct store *store, const uint8_t id[STORE_ID_LEN],
 		   int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);
 int pg_outbox_stats_recipient(struct store *store, const char *recipient, uint64_t *queued,
 			      uint64_t *oldest_unacked_created_ms);
-int pg_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+int pg_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, uint64_t until_ms, size_t limit,
 		       int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
 int pg_delivery_list(struct store *store, const struct store_list_filter *f, int64_t after, size_t limit,
 		     int (*fn)(void *arg, const struct store_delivery_row *row), void *arg);

@@ -14,24 +14,25 @@ enum { SQL_DELIVERED_SINCE, SQL_COUNT_ };
 
 static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_DELIVERED_SINCE] = "SELECT message_id, recipient FROM deliveries"
-				" WHERE state IN (2, 3, 4) AND done_ms >= $2 AND state = 2 AND next_hop = $1"
+				" WHERE state IN (2, 3, 4) AND done_ms >= $2 AND done_ms < $4 AND state = 2 AND next_hop = $1"
 				" ORDER BY done_ms LIMIT $3",
 };
 
 static const struct pg_queries queries = { PG_FILE_RESEND, SQL_COUNT_, sql_text };
 
-int pg_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+int pg_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, uint64_t until_ms, size_t limit,
 		       int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg)
 {
 	struct pg_params p = { 0 };
 	PGresult *res;
 	int err = 0, n, visited = 0;
 
-	if (!next_hop || !fn || limit == 0 || limit > INT32_MAX || since_ms > INT64_MAX)
+	if (!next_hop || !fn || limit == 0 || limit > INT32_MAX || since_ms > INT64_MAX || until_ms > INT64_MAX)
 		return LIMES_E_INVAL;
 	pg_param_text(&p, next_hop);
 	pg_param_i64(&p, (int64_t)since_ms);
 	pg_param_i64(&p, (int64_t)limit);
+	pg_param_i64(&p, (int64_t)until_ms);
 	res = pg_exec(store, &queries, SQL_DELIVERED_SINCE, &p, &err, "delivered since");
 	if (!res)
 		return err;

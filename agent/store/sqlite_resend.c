@@ -26,7 +26,7 @@ static const char *const sql_text[SQL_COUNT_] = {
 				" ORDER BY type LIMIT 1) FROM types WHERE t IS NOT NULL)"
 				" SELECT d.message_id, d.recipient FROM types, deliveries d"
 				" WHERE d.type = types.t AND d.body IN (0, 1) AND d.state IN (2, 3, 4)"
-				" AND d.done_ms >= ?2 AND d.state = 2 AND d.next_hop = ?1"
+				" AND d.done_ms >= ?2 AND d.done_ms < ?4 AND d.state = 2 AND d.next_hop = ?1"
 				" ORDER BY d.done_ms LIMIT ?3",
 	[SQL_COPY_EXISTS] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_copy'",
 	/* prepared only once the table is known to exist (else it would not prepare) */
@@ -39,20 +39,21 @@ static const struct store_queries queries = { STORE_FILE_RESEND, SQL_COUNT_, sql
 const char sqlite_copy_marker_sql[] =
 	"CREATE TABLE backup_copy (taken_ms INTEGER NOT NULL); INSERT INTO backup_copy VALUES (?1);";
 
-int sqlite_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+int sqlite_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, uint64_t until_ms, size_t limit,
 			   int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg)
 {
 	int err = 0, rc, count = 0;
 	sqlite3_stmt *stmt;
 	bool bad = false;
 
-	if (!next_hop || !fn || limit == 0 || limit > INT32_MAX || since_ms > INT64_MAX)
+	if (!next_hop || !fn || limit == 0 || limit > INT32_MAX || since_ms > INT64_MAX || until_ms > INT64_MAX)
 		return LIMES_E_INVAL;
 	if (!(stmt = store_stmt(store, &queries, SQL_DELIVERED_SINCE, &err)))
 		return err;
 	bad |= sqlite3_bind_text(stmt, 1, next_hop, -1, SQLITE_STATIC) != SQLITE_OK;
 	bad |= sqlite3_bind_int64(stmt, 2, (sqlite3_int64)since_ms) != SQLITE_OK;
 	bad |= sqlite3_bind_int64(stmt, 3, (sqlite3_int64)limit) != SQLITE_OK;
+	bad |= sqlite3_bind_int64(stmt, 4, (sqlite3_int64)until_ms) != SQLITE_OK;
 	if ((err = store_bind_result(store, bad, "delivered since")) < 0) {
 		store_reset(stmt);
 		return err;

@@ -530,10 +530,10 @@ int store_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN]
 	return DISPATCH(store, LIMES_E_INVAL, delivery_readdress, store, id, old_recipient, to, expires_ms);
 }
 
-int store_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+int store_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, uint64_t until_ms, size_t limit,
 			  int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg)
 {
-	return DISPATCH(store, LIMES_E_INVAL, delivered_since, store, next_hop, since_ms, limit, fn, arg);
+	return DISPATCH(store, LIMES_E_INVAL, delivered_since, store, next_hop, since_ms, until_ms, limit, fn, arg);
 }
 
 int store_restored_copy(struct store *store, uint64_t *taken_ms)

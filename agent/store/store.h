@@ -385,10 +385,11 @@ int store_delivery_list(struct store *store, const struct store_list_filter *f, 
 
 /* Calls fn with the id and recipient of up to `limit` deliveries to
  * next_hop (addressed to it or relayed through it) delivered at or after
- * since_ms, oldest first (stops early when fn returns non-zero; the
+ * since_ms and before until_ms (what a resend sent again and was delivered
+ * anew is not taken twice), oldest first (stops early when fn returns non-zero; the
  * recipient is lent for the call, and fn must not call into the store).
  * Returns the count visited or a negative error. */
-int store_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+int store_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, uint64_t until_ms, size_t limit,
 			  int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
 /* A store opened from a copy store_backup() wrote carries the copy's time
  * until store_restored_done(): 0 with *taken_ms (our clock when the copy

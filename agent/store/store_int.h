@@ -122,7 +122,7 @@ int sqlite_delivery_reseal(struct store *store, const uint8_t id[STORE_ID_LEN], 
 int sqlite_delivery_readdress(struct store *store, const uint8_t id[STORE_ID_LEN], const char *old_recipient,
 			      const struct store_delivery *to, uint64_t expires_ms);
 /* sqlite_resend.c: delivered rows to send again, and the restored copy's marker */
-int sqlite_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, size_t limit,
+int sqlite_delivered_since(struct store *store, const char *next_hop, uint64_t since_ms, uint64_t until_ms, size_t limit,
 			   int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
 int sqlite_restored_copy(struct store *store, uint64_t *taken_ms);
 int sqlite_restored_done(struct store *store);

@@ -11,6 +11,7 @@
 #include <criterion/new/assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "core/core.h"
@@ -731,4 +732,65 @@ Test(requeue, seals_to_the_recipients_new_key_after_a_reload)
 	cr_assert(eq(int, core_test_message_get(w.store, id, &after), 0));
 	cr_assert(eq(int, after.row[0].state, DELIVERY_QUEUED));
 	opens_as(CORE_TEST_AT_NEW, &after.row[0], id, NULL);
+}
+
+/* Marks id's delivery to `to` delivered at done_ms, committed. */
+static void delivered_at(const uint8_t id[STORE_ID_LEN], const char *to, uint64_t done_ms)
+{
+	cr_assert(eq(int, commit_stage(w.commit, COMMIT_OUTBOX), 0));
+	cr_assert(eq(int, store_delivery_done(w.store, id, to, DELIVERY_DELIVERED, 0, NULL, done_ms, 0), 0));
+	cr_assert(eq(int, commit_flush(w.commit), 0));
+}
+
+Test(requeue, a_resend_series_does_not_take_again_what_it_sent_again_and_is_rate_limited)
+{
+	uint8_t id[3][STORE_ID_LEN];
+	struct core_error err;
+	size_t count = 0;
+	bool more = false;
+	uint64_t t0 = clock_now_ms() - 10000;
+
+	for (int i = 0; i < 3; i++) {
+		submit_committed(id[i], HU, NULL);
+		delivered_at(id[i], HU, t0 + (uint64_t)i);
+	}
+	uint64_t until = clock_now_ms();
+	/* a dry run counts and does not count against the limit */
+	cr_assert(eq(int, submit_resend_delivered(w.submit, "op", HU, t0, until, 2, true, &count, &more, &err), 0));
+	cr_assert(eq(sz, count, 2));
+	cr_assert(is(more));
+	cr_assert(eq(int, submit_resend_delivered(w.submit, "op", HU, t0, until, 2, false, &count, &more, &err), 0),
+		  "%s", err.message);
+	cr_assert(eq(sz, count, 2));
+	cr_assert(is(more));
+	cr_assert(eq(int, commit_flush(w.commit), 0));
+	/* a second one at once is refused, naming the limit, and stages nothing */
+	cr_assert(eq(int, submit_resend_delivered(w.submit, "op", HU, t0, until, 2, false, &count, &more, &err),
+		     LIMES_E_AGAIN));
+	cr_assert(eq(str, err.field, "peer"));
+	char limit[128];
+	snprintf(limit, sizeof(limit), "at most one resend to %s every %d ms", HU, RESEND_EVERY_MS);
+	cr_assert(not(eq(ptr, strstr(err.message, limit), NULL)), "%s", err.message);
+	cr_assert(is(!store_in_transaction(w.store)));
+	/* the first two are delivered anew (after until), as the neighbour
+	 * accepts or answers them */
+	delivered_at(id[0], HU, until + 5);
+	delivered_at(id[1], HU, until + 6);
+	usleep((RESEND_EVERY_MS + 100) * 1000);
+	/* the next call of the series takes only the third: not the first two
+	 * again (they would refill every batch, "more" for ever) */
+	cr_assert(eq(int, submit_resend_delivered(w.submit, "op", HU, t0, until, 2, false, &count, &more, &err), 0),
+		  "%s", err.message);
+	cr_assert(eq(sz, count, 1));
+	cr_assert(is(!more));
+	cr_assert(eq(int, commit_flush(w.commit), 0));
+	struct core_test_rows rows;
+	cr_assert(eq(int, core_test_message_get(w.store, id[2], &rows), 0));
+	cr_assert(eq(int, core_test_row_for(&rows, HU)->state, DELIVERY_QUEUED));
+	cr_assert(eq(int, core_test_message_get(w.store, id[0], &rows), 0));
+	cr_assert(eq(int, core_test_row_for(&rows, HU)->state, DELIVERY_DELIVERED));
+	/* until must come after since */
+	cr_assert(eq(int, submit_resend_delivered(w.submit, "op", HU, until, until, 2, true, &count, &more, &err),
+		     LIMES_E_RANGE));
+	cr_assert(eq(str, err.field, "until"));
 }
