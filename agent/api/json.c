@@ -286,6 +286,10 @@ static json_t *peer_json(const struct api_deps *deps, struct peer *p, uint64_t n
 		json_object_set_new(o, "accepts", api_json_peer_accepts(p));
 	if (o)
 		json_object_set_new(o, "key", api_json_peer_key(deps, p));
+	/* after our restore: has it sent again what it delivered since? */
+	if (o && peer_is_direct(p))
+		json_object_set_new(o, "restore_resend",
+				    peer_resend_name(own->resend) ? json_string(peer_resend_name(own->resend)) : json_null());
 	if (o && !peer_is_direct(p))
 		json_object_set_new(o, "via_state", hop ? json_string(link_state_name(rs.relay_state)) : json_null());
 	return o;

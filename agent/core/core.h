@@ -56,6 +56,17 @@ enum link_state { LINK_DOWN = 0, LINK_CONNECTING = 1, LINK_UP = 2, LINK_DEGRADED
 const char *link_state_name(enum link_state state);
 
 /* Link health of one direct peer, written by the link module only. */
+/* Where our request to a neighbour to send again what it delivered since
+ * our restored copy stands (docs/protocol.md "Resend after a restore"). */
+enum peer_resend {
+	PEER_RESEND_NONE = 0,       /* not restored, or not asked yet */
+	PEER_RESEND_ASKING,         /* asked; answered "more" or "busy", or not yet */
+	PEER_RESEND_NOT_ANSWERING,  /* asked RESEND_UNANSWERED_WARN times without any answer: asked ever less often */
+	PEER_RESEND_DONE,           /* it answered "done" */
+};
+/* "asking", "not_answering", "done", or NULL for PEER_RESEND_NONE. */
+const char *peer_resend_name(enum peer_resend r);
+
 struct peer_link {
 	enum link_state state;
 	uint64_t since_ms;          /* wall clock of the last state change, 0 never */
@@ -67,6 +78,7 @@ struct peer_link {
 	uint32_t protocol_kept;     /* the last version agreed, kept while the link is down (peer_build_protocol) */
 	bool has_rtt;               /* false again once the link leaves up/degraded: stale figures are unknown */
 	char reason[128];           /* why it is down or degraded, "" otherwise */
+	enum peer_resend resend;    /* our ResendRequest to it after a restore (link/resend.c) */
 };
 
 /* Message counters of one peer since start. */
@@ -183,6 +195,8 @@ void peer_link_set_protocol(struct peer *p, uint32_t version);
 uint32_t peer_build_protocol(const struct peer *p);
 /* Link module: why the link is down or degraded (printf; "" clears). */
 void peer_link_set_reason(struct peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Written by the link only (link/resend.c). */
+void peer_link_set_resend(struct peer *p, enum peer_resend r);
 /* Adds n to one counter. */
 void peer_count(struct peer *p, enum peer_counter which, uint64_t n);
 

@@ -365,6 +365,21 @@ void peer_link_set_reason(struct peer *p, const char *fmt, ...)
 	va_end(ap);
 }
 
+void peer_link_set_resend(struct peer *p, enum peer_resend r)
+{
+	p->link.resend = r;
+}
+
+const char *peer_resend_name(enum peer_resend r)
+{
+	switch (r) {
+	case PEER_RESEND_ASKING: return "asking";
+	case PEER_RESEND_NOT_ANSWERING: return "not_answering";
+	case PEER_RESEND_DONE: return "done";
+	default: return NULL;
+	}
+}
+
 const struct peer_accepts *peer_accepts(const struct peer *p)
 {
 	return &p->accepts;

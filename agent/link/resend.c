@@ -30,6 +30,12 @@
 #include "proto/err.h"
 
 #define ASK_EVERY_MS 2000
+/* A neighbour that never answers (an agent older than ResendRequest counts
+ * it as a garbage frame) is asked ever less often: the interval doubles
+ * per unanswered ask up to this, and after RESEND_UNANSWERED_WARN asks one
+ * line says so and its status reads not_answering. */
+#define ASK_MAX_MS 60000
+#define RESEND_UNANSWERED_WARN 5
 /* A series of requests (one restore: the same since, each "more" asking
  * again) ends with "done", or when the asker has been quiet this long. */
 #define SERIES_IDLE_MS 30000
@@ -44,6 +50,7 @@ struct resend_peer {
 	bool done;
 	uint64_t request_ms;          /* names our current request to it (0: none yet) */
 	uint64_t asked_ms;            /* when it last went */
+	unsigned unanswered;          /* asks since its last answer of any kind */
 	/* answering it */
 	uint64_t answered_time_ms;    /* the request last answered (or being answered) */
 	uint64_t series_since_ms;     /* the since of the series of requests being answered */
@@ -73,6 +80,15 @@ static struct resend_peer *peer_state(struct link_resend *R, const char *peer_id
 	memset(rp, 0, sizeof(*rp));
 	snprintf(rp->peer_id, sizeof(rp->peer_id), "%s", peer_id);
 	return rp;
+}
+
+/* 2 s, then doubled per unanswered ask, at most ASK_MAX_MS. */
+static uint64_t ask_interval_ms(unsigned unanswered)
+{
+	uint64_t ms = ASK_EVERY_MS;
+	for (unsigned i = 1; i < unanswered && ms < ASK_MAX_MS; i++)
+		ms *= 2;
+	return ms < ASK_MAX_MS ? ms : ASK_MAX_MS;
 }
 
 static struct link_resend *state(struct links *L)
@@ -148,8 +164,16 @@ void link_resend_tick(struct links *L, struct outlink *ol, uint64_t now)
 	if (!rp || rp->done || !ol->dealer || !p ||
 	    (peer_link(p)->state != LINK_UP && peer_link(p)->state != LINK_DEGRADED))
 		return;
-	if (rp->asked_ms && now < rp->asked_ms + ASK_EVERY_MS)
+	if (rp->asked_ms && now < rp->asked_ms + ask_interval_ms(rp->unanswered))
 		return;
+	if (rp->unanswered == RESEND_UNANSWERED_WARN) {
+		peer_link_set_resend(p, PEER_RESEND_NOT_ANSWERING);
+		log_warn("peer=%s event=resend_unanswered asks=%u action=\"asking every %d s at most; an agent "
+			 "older than ResendRequest cannot answer: its operator can run limes requeue --state "
+			 "delivered --peer %s --since %llu\"",
+			 ol->peer_id, rp->unanswered, ASK_MAX_MS / 1000, peers_config(L->deps.peers)->id,
+			 (unsigned long long)R->since_ms);
+	}
 	bool first = !rp->request_ms || !rp->asked_ms;
 	if (!rp->request_ms)
 		rp->request_ms = now;
@@ -162,10 +186,13 @@ void link_resend_tick(struct links *L, struct outlink *ol, uint64_t now)
 		return;
 	struct wire_frame f = { .kind = WIRE_FRAME_RESEND_REQUEST, .bytes = body, .len = body_len, .sig = sig };
 	rp->asked_ms = now;
+	rp->unanswered++;
+	if (first)
+		peer_link_set_resend(p, PEER_RESEND_ASKING);
 	if (link_send_frame(ol->dealer, &f, 0, &why) < 0)
 		log_debug("peer=%s event=resend_request_unsent reason=\"%s\"", ol->peer_id, why);
 	else
-		/* asked again every 2 s while it does not answer: logged once */
+		/* asked again while it does not answer: logged once */
 		(first ? log_info : log_debug)("peer=%s event=resend_requested since_ms=%llu request=%llu", ol->peer_id,
 			 (unsigned long long)R->since_ms, (unsigned long long)rp->request_ms);
 }
@@ -182,9 +209,13 @@ void link_resend_on_ack(struct links *L, struct outlink *ol, const struct wire_f
 	uint8_t status = f->bytes[12];
 	if (!rp || rp->done || time_ms != rp->request_ms)
 		return; /* an answer to an earlier request of ours */
+	struct peer *p = peers_find(L->deps.peers, ol->peer_id);
+	rp->unanswered = 0;
 	log_info("peer=%s event=resend_answered request=%llu count=%u status=%s", ol->peer_id,
 		 (unsigned long long)time_ms, count,
 		 status == ACK_DONE ? "done" : status == ACK_MORE ? "more" : status == ACK_BUSY ? "busy" : "?");
+	if (p)
+		peer_link_set_resend(p, status == ACK_DONE ? PEER_RESEND_DONE : PEER_RESEND_ASKING);
 	if (status == ACK_DONE) {
 		rp->done = true;
 		maybe_finish(L, R);

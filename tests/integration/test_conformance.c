@@ -26,6 +26,7 @@
 #include "crypto/keyupdate.h"
 #include "crypto/random.h"
 #include "crypto/receipt.h"
+#include "crypto/resend.h"
 #include "proto/err.h"
 #include "proto/reason.h"
 #include "proto/schema.h"
@@ -267,6 +268,8 @@ static void receipt_vectors(json_t *list)
 #undef PV
 	receipt_proof_clear(&p);
 }
+
+static void resend_vectors(json_t *link);
 
 static json_t *generate(void)
 {
@@ -556,6 +559,8 @@ static json_t *generate(void)
 		    hexj(two_kinds, sizeof(two_kinds)), json_pack("{s:s}", "outcome", "dropped"));
 	}
 
+	resend_vectors(link);
+
 	return json_pack(
 		"{s:i, s:s, s:o, s:{s:s, s:s, s:I, s:I, s:I, s:i, s:i, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}, s:o, s:o, s:o}",
 		"kit_version", 1, "about", "docs/conformance/README.md", "keys", keys, "receiver", "id", ID[KB],
@@ -563,6 +568,81 @@ static json_t *generate(void)
 		(json_int_t)(7400 * DAY), "max_clock_skew_ms", (json_int_t)300000, "max_envelope_bytes", MAX_FRAME,
 		"protocol", 2, "peers", "id", ID[KA], "send", "alert", "accept", "alert", "id", ID[KC], "send", "alert",
 		"accept", "alert", "open_vectors", open, "link_vectors", link, "receipt_vectors", receipts);
+}
+
+/* A ResendRequest frame: asker `by` signs (asker, to, since, time). flip_sig
+ * flips one bit of the signature; pad makes the body one byte too long. */
+static json_t *resend_frame(int by, const char *asker, const char *to, uint64_t since, uint64_t time, bool flip_sig,
+			    bool pad)
+{
+	struct resend_request rq = { .since_ms = since, .time_ms = time };
+	uint8_t body[RESEND_BODY_MAX + 1], sig[RESEND_SIG_LEN], *fb = NULL;
+	size_t body_len = 0, fl = 0;
+	snprintf(rq.asker, sizeof(rq.asker), "%s", asker);
+	snprintf(rq.to, sizeof(rq.to), "%s", to);
+	cr_assert(eq(int, resend_build(key[by], &rq, body, &body_len, sig), 0));
+	if (flip_sig)
+		sig[17] ^= 0x20;
+	if (pad) { /* the longest ids the layout has room for, and one byte more */
+		memset(body, 0, sizeof(body));
+		body_len = RESEND_BODY_MAX + 1;
+	}
+	struct wire_frame f = { .kind = WIRE_FRAME_RESEND_REQUEST, .bytes = body, .len = body_len, .sig = sig };
+	if (pad) {
+		/* wire_frame_pack refuses it: write Frame { resend_request = 30 { body = 1, signature = 2 } } by hand */
+		static uint8_t raw[4 + 3 + RESEND_BODY_MAX + 1 + 2 + RESEND_SIG_LEN];
+		size_t inner = 3 + body_len + 2 + RESEND_SIG_LEN, n = 0;
+		raw[n++] = 0xf2, raw[n++] = 0x01; /* field 30, length-delimited */
+		raw[n++] = (uint8_t)(0x80 | (inner & 0x7f)), raw[n++] = (uint8_t)(inner >> 7);
+		raw[n++] = 0x0a; /* body: 147 bytes, a two-byte varint */
+		raw[n++] = (uint8_t)(0x80 | (body_len & 0x7f)), raw[n++] = (uint8_t)(body_len >> 7);
+		memcpy(raw + n, body, body_len), n += body_len;
+		raw[n++] = 0x12, raw[n++] = RESEND_SIG_LEN;
+		memcpy(raw + n, sig, RESEND_SIG_LEN), n += RESEND_SIG_LEN;
+		return hexj(raw, n);
+	}
+	cr_assert(eq(int, wire_frame_pack(&f, &fb, &fl), 0));
+	json_t *j = hexj(fb, fl);
+	free(fb);
+	return j;
+}
+
+/* Resend after a restore: ResendRequest (30) and ResendAck (31). The
+ * receiver has delivered nothing to the link peer, so a valid request is
+ * answered "done" with count 0; the ack's bytes are the expectation. */
+static void resend_vectors(json_t *link)
+{
+	const uint64_t since = CREATED, time = CREATED + DAY;
+	uint8_t ack[WIRE_RESEND_ACK_LEN] = { 0 };
+	for (int i = 0; i < 8; i++)
+		ack[i] = (uint8_t)(time >> (56 - 8 * i));
+	json_t *answer = json_pack("{s:s, s:o, s:I, s:i, s:s}", "outcome", "resend_ack", "body",
+				   hexj(ack, sizeof(ack)), "time_ms", (json_int_t)time, "count", 0, "status", "done");
+	add(link, "resend/answered_done", "Resend after a restore 3-5: a valid request is answered once re-queued",
+	    "link", resend_frame(KA, ID[KA], ID[KB], since, time, false, false), json_deep_copy(answer));
+	add(link, "resend/same_request_same_answer",
+	    "Resend after a restore 5: the same request again (same time_ms) gets the same answer", "link",
+	    resend_frame(KA, ID[KA], ID[KB], since, time, false, false), answer);
+	add(link, "resend/bad_signature_dropped",
+	    "Resend after a restore 3: the signature verifies with the asker's key (else not answered)", "link",
+	    resend_frame(KA, ID[KA], ID[KB], since, time + 1, true, false), json_pack("{s:s}", "outcome", "dropped"));
+	add(link, "resend/asker_not_the_link_dropped",
+	    "Resend after a restore 3: the asker is the connection's peer (else not answered)", "link",
+	    resend_frame(KC, ID[KC], ID[KB], since, time + 2, false, false), json_pack("{s:s}", "outcome", "dropped"));
+	add(link, "resend/another_neighbour_dropped",
+	    "Resend after a restore 3: the neighbour named is the receiver (else not answered)", "link",
+	    resend_frame(KA, ID[KA], ID[KC], since, time + 3, false, false), json_pack("{s:s}", "outcome", "dropped"));
+	add(link, "resend/oversized_body_dropped", "Resend after a restore, bytes: a body over 146 bytes is malformed",
+	    "link", resend_frame(KA, ID[KA], ID[KB], since, time + 4, false, true),
+	    json_pack("{s:s}", "outcome", "dropped"));
+	/* an answer arriving on the ROUTER is not a request: dropped */
+	uint8_t *fb = NULL;
+	size_t fl = 0;
+	struct wire_frame f = { .kind = WIRE_FRAME_RESEND_ACK, .bytes = ack, .len = sizeof(ack) };
+	cr_assert(eq(int, wire_frame_pack(&f, &fb, &fl), 0));
+	add(link, "resend/ack_on_the_router_dropped", "Frames: a ResendAck (31) sent to the ROUTER is dropped", "link",
+	    hexj(fb, fl), json_pack("{s:s}", "outcome", "dropped"));
+	free(fb);
 }
 
 /* ------------------------------------------------------------ running */
@@ -801,6 +881,17 @@ static void run_link(json_t *doc)
 				     (uint64_t)json_integer_value(json_object_get(ex, "echo_sent_ms"))), "%s", name);
 			cr_assert(eq(u32, in.heartbeat.protocol, (uint32_t)json_integer_value(json_object_get(ex, "protocol"))),
 				  "%s", name);
+		} else if (strcmp(outcome, "resend_ack") == 0) {
+			struct wire_frame in;
+			do
+				next_frame(s, buf, sizeof(buf), &in, name);
+			while (in.kind == WIRE_FRAME_HEARTBEAT);
+			cr_assert(eq(int, in.kind, WIRE_FRAME_RESEND_ACK), "%s", name);
+			size_t n;
+			uint8_t *want = unhexj(json_object_get(ex, "body"), &n);
+			cr_assert(eq(sz, in.len, n), "%s", name);
+			cr_assert(eq(int, memcmp(in.bytes, want, n), 0), "%s: the answer's bytes", name);
+			free(want);
 		} else if (strcmp(outcome, "dropped") == 0) {
 			expect_silence(s, probe++, name);
 		} else {
