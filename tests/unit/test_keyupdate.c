@@ -8,7 +8,6 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,36 +16,13 @@
 #include "crypto/keyupdate.h"
 #include "proto/err.h"
 #include "proto/wire.h"
+#include "support/docexample.h"
 
 #define AGENT "RS-CUSTOMS-HORGOS"
 #define SEQ 1
 #define TIME_MS UINT64_C(1764182607120)
 
 TestSuite(keyupdate, .timeout = 30);
-
-static char out[16384];
-static size_t out_n;
-
-static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void emit(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	out_n += (size_t)vsnprintf(out + out_n, sizeof(out) - out_n, fmt, ap);
-	va_end(ap);
-	cr_assert(lt(sz, out_n, sizeof(out)));
-}
-
-static void hexblock(const char *label, const uint8_t *p, size_t n)
-{
-	emit("%s (%zu bytes):\n", label, n);
-	for (size_t i = 0; i < n; i += 32) {
-		emit("  ");
-		for (size_t j = i; j < n && j < i + 32; j++)
-			emit("%02x", p[j]);
-		emit("\n");
-	}
-}
 
 static struct identity *seeded(uint8_t first)
 {
@@ -124,18 +100,18 @@ Test(keyupdate, worked_example_matches_docs_and_independent_verification)
 	cr_assert(eq(int, wire_frame_pack(&af, &ackframe, &ack_len), 0));
 
 	char line[IDENTITY_LINE_SIZE];
-	emit("key update of " AGENT ", sequence %d, time %llu\n", SEQ, (unsigned long long)TIME_MS);
+	doc_emit("key update of " AGENT ", sequence %d, time %llu\n", SEQ, (unsigned long long)TIME_MS);
 	identity_line_format(identity_public(f.cur), line, sizeof(line));
-	emit("current key: %s\n", line);
+	doc_emit("current key: %s\n", line);
 	identity_line_format(identity_public(f.next), line, sizeof(line));
-	emit("next key:    %s\n", line);
-	hexblock("body", f.body, f.len);
-	hexblock("signature by the current key", f.sig, 64);
-	hexblock("signature by the next key", f.sig2, 64);
-	hexblock("KeyUpdate frame", frame, frame_len);
-	hexblock("KeyUpdateAck frame (adopted)", ackframe, ack_len);
+	doc_emit("next key:    %s\n", line);
+	doc_hexblock("body", f.body, f.len);
+	doc_hexblock("signature by the current key", f.sig, 64);
+	doc_hexblock("signature by the next key", f.sig2, 64);
+	doc_hexblock("KeyUpdate frame", frame, frame_len);
+	doc_hexblock("KeyUpdateAck frame (adopted)", ackframe, ack_len);
 	if (getenv("LIMES_PRINT_VECTOR"))
-		fputs(out, stdout);
+		fputs(doc_text(), stdout);
 
 	FILE *doc = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
 	cr_assert(ne(ptr, doc, NULL));
@@ -143,7 +119,7 @@ Test(keyupdate, worked_example_matches_docs_and_independent_verification)
 	size_t n = fread(text, 1, sizeof(text) - 1, doc);
 	fclose(doc);
 	text[n] = '\0';
-	cr_assert(ne(ptr, strstr(text, out), NULL),
+	cr_assert(ne(ptr, strstr(text, doc_text()), NULL),
 		  "docs/protocol.md does not hold the key update example; regenerate with LIMES_PRINT_VECTOR=1");
 
 	/* the frames decode back to the same bytes */

@@ -8,7 +8,6 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "crypto/resend.h"
 #include "proto/err.h"
 #include "proto/wire.h"
+#include "support/docexample.h"
 
 #define ASKER "HU-NAV-ROSZKE"
 #define NEIGHBOUR "RS-CUSTOMS-HORGOS"
@@ -24,30 +24,6 @@
 #define TIME_MS UINT64_C(1764582000000)  /* 2025-12-01T09:40:00Z */
 
 TestSuite(resend, .timeout = 30);
-
-static char out[8192];
-static size_t out_n;
-
-static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void emit(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	out_n += (size_t)vsnprintf(out + out_n, sizeof(out) - out_n, fmt, ap);
-	va_end(ap);
-	cr_assert(lt(sz, out_n, sizeof(out)));
-}
-
-static void hexblock(const char *label, const uint8_t *p, size_t n)
-{
-	emit("%s (%zu bytes):\n", label, n);
-	for (size_t i = 0; i < n; i += 32) {
-		emit("  ");
-		for (size_t j = i; j < n && j < i + 32; j++)
-			emit("%02x", p[j]);
-		emit("\n");
-	}
-}
 
 struct fixture {
 	struct identity *me;
@@ -123,16 +99,16 @@ Test(resend, worked_example_matches_docs_and_independent_verification)
 	cr_assert(eq(int, wire_frame_pack(&af, &ackframe, &ack_len), 0));
 
 	char line[IDENTITY_LINE_SIZE];
-	emit("resend request of " ASKER " to " NEIGHBOUR ", since %llu, time %llu\n", (unsigned long long)SINCE_MS,
-	     (unsigned long long)TIME_MS);
+	doc_emit("resend request of " ASKER " to " NEIGHBOUR ", since %llu, time %llu\n", (unsigned long long)SINCE_MS,
+	         (unsigned long long)TIME_MS);
 	identity_line_format(identity_public(f.me), line, sizeof(line));
-	emit("asker's key: %s\n", line);
-	hexblock("body", f.body, f.len);
-	hexblock("signature", f.sig, 64);
-	hexblock("ResendRequest frame", frame, frame_len);
-	hexblock("ResendAck frame (42 re-queued, done)", ackframe, ack_len);
+	doc_emit("asker's key: %s\n", line);
+	doc_hexblock("body", f.body, f.len);
+	doc_hexblock("signature", f.sig, 64);
+	doc_hexblock("ResendRequest frame", frame, frame_len);
+	doc_hexblock("ResendAck frame (42 re-queued, done)", ackframe, ack_len);
 	if (getenv("LIMES_PRINT_VECTOR"))
-		fputs(out, stdout);
+		fputs(doc_text(), stdout);
 
 	FILE *doc = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
 	cr_assert(ne(ptr, doc, NULL));
@@ -140,7 +116,7 @@ Test(resend, worked_example_matches_docs_and_independent_verification)
 	size_t n = fread(text, 1, sizeof(text) - 1, doc);
 	fclose(doc);
 	text[n] = '\0';
-	cr_assert(ne(ptr, strstr(text, out), NULL),
+	cr_assert(ne(ptr, strstr(text, doc_text()), NULL),
 		  "docs/protocol.md does not hold the resend example; regenerate with LIMES_PRINT_VECTOR=1");
 
 	struct wire_frame fb;

@@ -9,7 +9,6 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 #include "crypto/receipt.h"
 #include "proto/schema.h"
 #include "proto/wire.h"
+#include "support/docexample.h"
 #include "support/fuzzseed.h"
 #include <jansson.h>
 
@@ -35,32 +35,6 @@ TestSuite(vector, .timeout = 60);
 	"\"issuing_authority\":\"RS-MUP\",\"contact_desk\":\"PCCC +381 11 000\"}"
 static uint8_t *BODY;
 static size_t BODY_LEN;
-
-static char out[65536];
-static size_t out_n;
-
-static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void emit(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	out_n += (size_t)vsnprintf(out + out_n, sizeof(out) - out_n, fmt, ap);
-	va_end(ap);
-	cr_assert(lt(sz, out_n, sizeof(out)));
-}
-
-/* "label (N bytes):" then hex, 32 bytes a line, indented. */
-static void hexblock(const char *label, const uint8_t *p, size_t n)
-{
-	emit("%s (%zu bytes):\n", label, n);
-	for (size_t i = 0; i < n; i += 32) {
-		emit("  ");
-		for (size_t j = i; j < n && j < i + 32; j++)
-			emit("%02x", p[j]);
-		emit("\n");
-	}
-}
 
 static void fill(uint8_t *p, size_t n, uint8_t first)
 {
@@ -78,7 +52,7 @@ static void annotate(const uint8_t *p, size_t n)
 {
 	size_t pos = 0;
 
-	emit("header fields (tag and value bytes, field, value):\n");
+	doc_emit("header fields (tag and value bytes, field, value):\n");
 	while (pos < n) {
 		size_t start = pos;
 		unsigned tag = p[pos++];
@@ -93,16 +67,16 @@ static void annotate(const uint8_t *p, size_t n)
 		} while (p[pos++] & 0x80);
 		if (bytes)
 			pos += (size_t)v;
-		emit("  ");
+		doc_emit("  ");
 		for (size_t i = start; i < pos; i++)
-			emit("%02x", p[i]);
-		emit("\n    %s = ", field_names[tag >> 3]);
+			doc_emit("%02x", p[i]);
+		doc_emit("\n    %s = ", field_names[tag >> 3]);
 		if (!bytes)
-			emit("%llu\n", (unsigned long long)v);
+			doc_emit("%llu\n", (unsigned long long)v);
 		else if ((tag >> 3) == 4 || (tag >> 3) == 5)
-			emit("\"%.*s\"\n", (int)v, (const char *)p + pos - v);
+			doc_emit("\"%.*s\"\n", (int)v, (const char *)p + pos - v);
 		else
-			emit("%llu bytes\n", (unsigned long long)v);
+			doc_emit("%llu bytes\n", (unsigned long long)v);
 	}
 }
 
@@ -178,22 +152,22 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	pb = identity_public(b);
 	b_public = pb;
 
-	emit("sender RS-CUSTOMS-HORGOS\n");
-	hexblock("ed25519 seed", a_seed, 32);
-	hexblock("ed25519 public key", pa->sign_pk, 32);
-	hexblock("x25519 secret key", a_box, 32);
-	hexblock("x25519 public key", pa->box_pk, 32);
-	hexblock("key id", pa->key_id, 8);
+	doc_emit("sender RS-CUSTOMS-HORGOS\n");
+	doc_hexblock("ed25519 seed", a_seed, 32);
+	doc_hexblock("ed25519 public key", pa->sign_pk, 32);
+	doc_hexblock("x25519 secret key", a_box, 32);
+	doc_hexblock("x25519 public key", pa->box_pk, 32);
+	doc_hexblock("key id", pa->key_id, 8);
 	identity_line_format(pa, line, sizeof(line));
-	emit("identity line:\n  %s\n\n", line);
-	emit("recipient HU-NAV-ROSZKE\n");
-	hexblock("ed25519 seed", b_seed, 32);
-	hexblock("ed25519 public key", pb->sign_pk, 32);
-	hexblock("x25519 secret key", b_box, 32);
-	hexblock("x25519 public key", pb->box_pk, 32);
-	hexblock("key id", pb->key_id, 8);
+	doc_emit("identity line:\n  %s\n\n", line);
+	doc_emit("recipient HU-NAV-ROSZKE\n");
+	doc_hexblock("ed25519 seed", b_seed, 32);
+	doc_hexblock("ed25519 public key", pb->sign_pk, 32);
+	doc_hexblock("x25519 secret key", b_box, 32);
+	doc_hexblock("x25519 public key", pb->box_pk, 32);
+	doc_hexblock("key id", pb->key_id, 8);
 	identity_line_format(pb, line, sizeof(line));
-	emit("identity line:\n  %s\n\n", line);
+	doc_emit("identity line:\n  %s\n\n", line);
 
 	/* Independent: key ids and the identity line round trip. */
 	key_id_by_hand(pa, kid);
@@ -215,13 +189,13 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	}
 	crypto_generichash(pair, 32, salt, sizeof(salt), shared, 32);
 	crypto_generichash(mkey, 32, msg_id, 16, pair, 32);
-	emit("seal keys\n");
-	hexblock("x25519 shared secret", shared, 32);
-	hexblock("pair key input", salt, sizeof(salt));
-	hexblock("pair key", pair, 32);
-	hexblock("message id", msg_id, 16);
-	hexblock("message key", mkey, 32);
-	emit("\n");
+	doc_emit("seal keys\n");
+	doc_hexblock("x25519 shared secret", shared, 32);
+	doc_hexblock("pair key input", salt, sizeof(salt));
+	doc_hexblock("pair key", pair, 32);
+	doc_hexblock("message id", msg_id, 16);
+	doc_hexblock("message key", mkey, 32);
+	doc_emit("\n");
 
 	a_to_b = envelope_peer_new(a, pb, "HU-NAV-ROSZKE");
 	b_from_a = envelope_peer_new(b, pa, "RS-CUSTOMS-HORGOS");
@@ -241,12 +215,12 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 						    &env, &env_len), 0));
 	cr_assert(eq(int, wire_envelope_unpack(env, env_len, env_len, &e), 0));
 
-	emit("envelope\n");
+	doc_emit("envelope\n");
 	annotate(e.header, e.header_len);
-	hexblock("header", e.header, e.header_len);
-	emit("body: a serialized Alert, from the JSON\n  %s\n", BODY_JSON);
-	hexblock("body", BODY, BODY_LEN);
-	hexblock("ciphertext", e.ciphertext, e.ciphertext_len);
+	doc_hexblock("header", e.header, e.header_len);
+	doc_emit("body: a serialized Alert, from the JSON\n  %s\n", BODY_JSON);
+	doc_hexblock("body", BODY, BODY_LEN);
+	doc_hexblock("ciphertext", e.ciphertext, e.ciphertext_len);
 
 	/* Independent: the AEAD opens with the derived key, header as AD. */
 	plain = malloc(e.ciphertext_len);
@@ -268,13 +242,13 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	memcpy(signed_bytes + 22, e.header, e.header_len);
 	memcpy(signed_bytes + 22 + e.header_len, e.ciphertext, e.ciphertext_len);
 	cr_assert(eq(int, crypto_sign_verify_detached(e.signature, signed_bytes, signed_len, pa->sign_pk), 0));
-	hexblock("signed bytes", signed_bytes, signed_len);
-	hexblock("signature", e.signature, 64);
-	hexblock("envelope", env, env_len);
+	doc_hexblock("signed bytes", signed_bytes, signed_len);
+	doc_hexblock("signature", e.signature, 64);
+	doc_hexblock("envelope", env, env_len);
 	fuzzseed_write("fuzz_envelope_open", "worked_example_envelope", env, env_len);
 	crypto_generichash(hash, 32, env, env_len, NULL, 0);
-	hexblock("envelope hash", hash, 32);
-	emit("\n");
+	doc_hexblock("envelope hash", hash, 32);
+	doc_emit("\n");
 	free(signed_bytes);
 
 	/* And the recipient opens it. */
@@ -304,10 +278,10 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	memcpy(signed_bytes, "limes/receipt/v1\0", 17);
 	memcpy(signed_bytes + 17, r.body, r.body_len);
 	cr_assert(eq(int, crypto_sign_verify_detached(r.signature, signed_bytes, signed_len, pb->sign_pk), 0));
-	emit("receipt\n");
-	hexblock("receipt body", r.body, r.body_len);
-	hexblock("receipt signature", r.signature, 64);
-	hexblock("receipt", rcpt, rcpt_len);
+	doc_emit("receipt\n");
+	doc_hexblock("receipt body", r.body, r.body_len);
+	doc_hexblock("receipt signature", r.signature, 64);
+	doc_hexblock("receipt", rcpt, rcpt_len);
 	fuzzseed_write("fuzz_envelope_open", "worked_example_receipt", rcpt, rcpt_len);
 	free(signed_bytes);
 	cr_assert(eq(int, receipt_open(rcpt, rcpt_len, 65536, receipt_lookup, NULL, &rb_back), 0));
@@ -315,7 +289,7 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	wire_receipt_clear(&r);
 
 	if (getenv("LIMES_PRINT_VECTOR"))
-		fputs(out, stdout);
+		fputs(doc_text(), stdout);
 
 	f = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
 	cr_assert(f != NULL, "docs/protocol.md missing");
@@ -325,7 +299,7 @@ Test(vector, worked_example_matches_docs_and_independent_derivation)
 	doc = calloc(1, (size_t)doc_len + 1);
 	cr_assert(eq(sz, fread(doc, 1, (size_t)doc_len, f), (size_t)doc_len));
 	fclose(f);
-	cr_assert(strstr(doc, out) != NULL,
+	cr_assert(strstr(doc, doc_text()) != NULL,
 		  "docs/protocol.md does not hold the worked example; regenerate with LIMES_PRINT_VECTOR=1");
 	free(doc);
 
@@ -382,11 +356,11 @@ static void v2_receipt_of_three(struct identity *a, struct identity *b, const st
 	cr_assert(eq(int, receipt_build_v2(b, &rb, &buf, &len), 0));
 	cr_assert(eq(int, wire_receipt_unpack(buf, len, len, &r), 0));
 	cr_assert(eq(sz, r.n_entries, 3));
-	emit("v2 receipt for the three, HU-NAV-ROSZKE to RS-CUSTOMS-HORGOS, issued 5 ms after creation\n");
-	hexblock("head (a ReceiptBody without entries)", r.body, r.body_len);
+	doc_emit("v2 receipt for the three, HU-NAV-ROSZKE to RS-CUSTOMS-HORGOS, issued 5 ms after creation\n");
+	doc_hexblock("head (a ReceiptBody without entries)", r.body, r.body_len);
 	for (int k = 0; k < 3; k++) {
-		emit("entry %d\n", k);
-		hexblock("entry (a ReceiptEntry)", r.entries[k].data, r.entries[k].len);
+		doc_emit("entry %d\n", k);
+		doc_hexblock("entry (a ReceiptEntry)", r.entries[k].data, r.entries[k].len);
 		/* Independent: leaf = BLAKE2b-256("limes/receipt-leaf/v2\0" || u32be(len(head)) || head || entry) */
 		uint8_t *in = malloc(4 + r.body_len + r.entries[k].len);
 		in[0] = (uint8_t)(r.body_len >> 24);
@@ -397,7 +371,7 @@ static void v2_receipt_of_three(struct identity *a, struct identity *b, const st
 		memcpy(in + 4 + r.body_len, r.entries[k].data, r.entries[k].len);
 		h2(leaf[k], "limes/receipt-leaf/v2", 22, in, 4 + r.body_len + r.entries[k].len, NULL, 0);
 		free(in);
-		hexblock("leaf hash", leaf[k], 32);
+		doc_hexblock("leaf hash", leaf[k], 32);
 	}
 	memcpy(pair, leaf[0], 32);
 	memcpy(pair + 32, leaf[1], 32);
@@ -405,18 +379,18 @@ static void v2_receipt_of_three(struct identity *a, struct identity *b, const st
 	memcpy(pair, n01, 32);
 	memcpy(pair + 32, leaf[2], 32);
 	h2(root, "limes/node/v2", 14, pair, 64, NULL, 0);
-	emit("receipt tree\n");
-	hexblock("node(leaf 0, leaf 1)", n01, 32);
-	hexblock("root", root, 32);
+	doc_emit("receipt tree\n");
+	doc_hexblock("node(leaf 0, leaf 1)", n01, 32);
+	doc_hexblock("root", root, 32);
 	memcpy(signed_bytes, "limes/receipt-batch/v2\0", 23);
 	signed_bytes[23] = signed_bytes[24] = signed_bytes[25] = 0;
 	signed_bytes[26] = 3;
 	memcpy(signed_bytes + 27, root, 32);
-	hexblock("signed bytes", signed_bytes, sizeof(signed_bytes));
+	doc_hexblock("signed bytes", signed_bytes, sizeof(signed_bytes));
 	cr_assert(eq(int, crypto_sign_verify_detached(r.signature, signed_bytes, sizeof(signed_bytes),
 						      identity_public(b)->sign_pk), 0));
-	hexblock("root signature", r.signature, 64);
-	hexblock("receipt", buf, len);
+	doc_hexblock("root signature", r.signature, 64);
+	doc_hexblock("receipt", buf, len);
 	const uint8_t *want[3][2] = { { leaf[1], leaf[2] }, { leaf[0], leaf[2] }, { n01, NULL } };
 	size_t want_n[3] = { 2, 2, 1 };
 	for (int k = 0; k < 3; k++) {
@@ -427,8 +401,8 @@ static void v2_receipt_of_three(struct identity *a, struct identity *b, const st
 			cr_assert(eq(int, memcmp(p.path + 32 * i, want[k][i], 32), 0));
 		cr_assert(eq(int, receipt_proof_verify(&p, identity_public(b)->sign_pk, NULL, NULL), 0));
 		cr_assert(eq(int, receipt_proof_verify(&p, identity_public(a)->sign_pk, NULL, NULL), LIMES_E_ENV_BAD_SIG));
-		emit("proof of entry %d: index %d, count 3\n", k, k);
-		hexblock("proof path", p.path, p.path_len);
+		doc_emit("proof of entry %d: index %d, count 3\n", k, k);
+		doc_hexblock("proof path", p.path, p.path_len);
 		receipt_proof_clear(&p);
 	}
 	wire_receipt_clear(&r);
@@ -448,7 +422,7 @@ Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
 	json_error_t jerr;
 	struct pbjson_error perr;
 
-	out_n = 0;
+	doc_reset();
 	cr_assert(eq(int, random_init(), 0));
 	json_t *j = json_loads(BODY_JSON, 0, &jerr);
 	cr_assert(eq(int, schema_body_from_json(WIRE_TYPE_ALERT, j, "body", &BODY, &BODY_LEN, &perr), 0));
@@ -482,12 +456,12 @@ Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
 	}
 	cr_assert(eq(int, envelope_build_batch(a, items, 3), 0));
 
-	emit("v2 batch of 3, RS-CUSTOMS-HORGOS to HU-NAV-ROSZKE (keys and body as above)\n");
+	doc_emit("v2 batch of 3, RS-CUSTOMS-HORGOS to HU-NAV-ROSZKE (keys and body as above)\n");
 	for (int k = 0; k < 3; k++) {
 		cr_assert(eq(int, wire_envelope_unpack(items[k].out, items[k].out_len, items[k].out_len, &e[k]), 0));
-		emit("leaf %d\n", k);
-		hexblock("header", e[k].header, e[k].header_len);
-		hexblock("ciphertext", e[k].ciphertext, e[k].ciphertext_len);
+		doc_emit("leaf %d\n", k);
+		doc_hexblock("header", e[k].header, e[k].header_len);
+		doc_hexblock("ciphertext", e[k].ciphertext, e[k].ciphertext_len);
 		/* Independent: leaf = BLAKE2b-256("limes/leaf/v2\0" || u32be(len(header)) || header || ciphertext) */
 		uint8_t *in = malloc(4 + e[k].header_len + e[k].ciphertext_len);
 		in[0] = (uint8_t)(e[k].header_len >> 24);
@@ -498,7 +472,7 @@ Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
 		memcpy(in + 4 + e[k].header_len, e[k].ciphertext, e[k].ciphertext_len);
 		h2(leaf[k], "limes/leaf/v2", 14, in, 4 + e[k].header_len + e[k].ciphertext_len, NULL, 0);
 		free(in);
-		hexblock("leaf hash", leaf[k], 32);
+		doc_hexblock("leaf hash", leaf[k], 32);
 	}
 	/* Independent: the tree. Level 1: H(l0, l1), and l2 carried up; root: H(n01, l2). */
 	uint8_t pair[64];
@@ -508,19 +482,19 @@ Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
 	memcpy(pair, n01, 32);
 	memcpy(pair + 32, leaf[2], 32);
 	h2(root, "limes/node/v2", 14, pair, 64, NULL, 0);
-	emit("tree\n");
-	hexblock("node(leaf 0, leaf 1)", n01, 32);
-	hexblock("root = node(node(leaf 0, leaf 1), leaf 2)", root, 32);
+	doc_emit("tree\n");
+	doc_hexblock("node(leaf 0, leaf 1)", n01, 32);
+	doc_hexblock("root = node(node(leaf 0, leaf 1), leaf 2)", root, 32);
 	memcpy(signed_batch, "limes/batch/v2\0", 15);
 	signed_batch[15] = 0;
 	signed_batch[16] = 0;
 	signed_batch[17] = 0;
 	signed_batch[18] = 3;
 	memcpy(signed_batch + 19, root, 32);
-	hexblock("signed bytes", signed_batch, sizeof(signed_batch));
+	doc_hexblock("signed bytes", signed_batch, sizeof(signed_batch));
 	cr_assert(eq(int, crypto_sign_verify_detached(e[0].signature, signed_batch, sizeof(signed_batch),
 						      identity_public(a)->sign_pk), 0));
-	hexblock("root signature", e[0].signature, 64);
+	doc_hexblock("root signature", e[0].signature, 64);
 	/* Independent: each proof is the siblings on the way up */
 	const uint8_t *want[3][2] = { { leaf[1], leaf[2] }, { leaf[0], leaf[2] }, { n01, NULL } };
 	size_t want_n[3] = { 2, 2, 1 };
@@ -531,9 +505,9 @@ Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
 		cr_assert(eq(sz, e[k].batch_path_len, 32 * want_n[k]));
 		for (size_t i = 0; i < want_n[k]; i++)
 			cr_assert(eq(int, memcmp(e[k].batch_path + 32 * i, want[k][i], 32), 0));
-		emit("envelope %d: index %d, count 3\n", k, k);
-		hexblock("proof path", e[k].batch_path, e[k].batch_path_len);
-		hexblock("envelope", items[k].out, items[k].out_len);
+		doc_emit("envelope %d: index %d, count 3\n", k, k);
+		doc_hexblock("proof path", e[k].batch_path, e[k].batch_path_len);
+		doc_hexblock("envelope", items[k].out, items[k].out_len);
 		/* and B opens each one on its own */
 		struct envelope_open_params p = {
 			.me = b, .my_id = "HU-NAV-ROSZKE", .now_ms = CREATED_MS, .max_ttl_ms = 7ull * 86400000,
@@ -549,7 +523,7 @@ Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
 	v2_receipt_of_three(a, b, items);
 
 	if (getenv("LIMES_PRINT_VECTOR"))
-		fputs(out, stdout);
+		fputs(doc_text(), stdout);
 	FILE *f = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
 	cr_assert(f != NULL);
 	fseek(f, 0, SEEK_END);
@@ -558,7 +532,7 @@ Test(vector, v2_tree_of_three_matches_docs_and_independent_derivation)
 	char *doc = calloc(1, (size_t)doc_len + 1);
 	cr_assert(eq(sz, fread(doc, 1, (size_t)doc_len, f), (size_t)doc_len));
 	fclose(f);
-	cr_assert(strstr(doc, out) != NULL,
+	cr_assert(strstr(doc, doc_text()) != NULL,
 		  "docs/protocol.md does not hold the v2 example; regenerate with LIMES_PRINT_VECTOR=1");
 	free(doc);
 	for (int k = 0; k < 3; k++) {
