@@ -49,7 +49,10 @@ void api_routes_resend(const struct api_deps *deps, const char *client, const ch
 	 * up again */
 	val = json_object_get(doc, "until");
 	if (!val) {
+		/* now; a since still to come finds nothing, as it always did */
 		until_ms = clock_now_ms();
+		if (until_ms <= since_ms)
+			until_ms = since_ms + 1;
 	} else if (!json_is_string(val) || audit_parse_time(json_string_value(val), &until_ms) < 0) {
 		api_json_error(r, 400, "bad_format", "until", "must be RFC 3339 UTC (2026-12-01T10:00:00Z) or unix ms");
 		goto out;
