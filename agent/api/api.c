@@ -393,6 +393,21 @@ static enum MHD_Result answer_staged(struct request *req, const char *method, co
 	return MHD_YES;
 }
 
+/* url is /v1/peers/{id}SUFFIX: 1 with the id copied into peer, -1 when the
+ * id is too long to be a peer's, 0 when url is another route. */
+static int peer_route(const char *url, const char *suffix, char peer[CONFIG_ID_MAX + 1])
+{
+	size_t len = strlen(url), slen = strlen(suffix);
+	if (strncmp(url, "/v1/peers/", 10) != 0 || len <= 10 + slen || strcmp(url + len - slen, suffix) != 0)
+		return 0;
+	size_t n = len - 10 - slen;
+	if (n > CONFIG_ID_MAX)
+		return -1;
+	memcpy(peer, url + 10, n);
+	peer[n] = '\0';
+	return 1;
+}
+
 static enum MHD_Result route(struct request *req, const char *method, const char *url)
 {
 	const struct api_deps *deps = &req->api->deps;
@@ -456,35 +471,21 @@ static enum MHD_Result route(struct request *req, const char *method, const char
 			api_routes_promote(deps, req->client, &r);
 		return answer_staged(req, method, url, &r);
 	}
-	if (strncmp(url, "/v1/peers/", 10) == 0 && strlen(url) > 10 + 11 &&
-	    strcmp(url + strlen(url) - 11, "/accept-key") == 0) {
-		char peer[CONFIG_ID_MAX + 1];
-		size_t n = strlen(url) - 10 - 11;
+	char peer[CONFIG_ID_MAX + 1];
+	int peer_rc = peer_route(url, "/accept-key", peer);
+	bool resend = false;
+	if (!peer_rc && (peer_rc = peer_route(url, "/resend", peer)) != 0)
+		resend = true;
+	if (peer_rc) {
 		if (!post)
 			goto not_allowed;
-		if (n > CONFIG_ID_MAX) {
+		if (peer_rc < 0) {
 			api_json_error(&r, 404, "unknown_peer", "peer", "no such peer");
 			return send_reply(req, method, url, &r);
 		}
-		memcpy(peer, url + 10, n);
-		peer[n] = '\0';
-		if (api_clients_admin(deps, req->client, &r, "adopt a neighbour's key"))
+		if (!resend && api_clients_admin(deps, req->client, &r, "adopt a neighbour's key"))
 			api_routes_accept_key(deps, req->client, peer, &r);
-		return answer_staged(req, method, url, &r);
-	}
-	if (strncmp(url, "/v1/peers/", 10) == 0 && strlen(url) > 10 + 7 &&
-	    strcmp(url + strlen(url) - 7, "/resend") == 0) {
-		char peer[CONFIG_ID_MAX + 1];
-		size_t n = strlen(url) - 10 - 7;
-		if (!post)
-			goto not_allowed;
-		if (n > CONFIG_ID_MAX) {
-			api_json_error(&r, 404, "unknown_peer", "peer", "no such peer");
-			return send_reply(req, method, url, &r);
-		}
-		memcpy(peer, url + 10, n);
-		peer[n] = '\0';
-		if (api_clients_admin(deps, req->client, &r, "have messages sent again"))
+		if (resend && api_clients_admin(deps, req->client, &r, "have messages sent again"))
 			api_routes_resend(deps, req->client, peer, req->body ? req->body : "", req->len, &r);
 		return answer_staged(req, method, url, &r);
 	}
