@@ -101,6 +101,9 @@ json_t *api_json_peers(const struct api_deps *deps);
 json_t *api_json_peer_accepts(const struct peer *p);
 /* Free bytes on the data folder's file system, or UINT64_MAX when unknown. */
 uint64_t api_json_free_bytes(const struct api_deps *deps);
+/* The same, read at most every 100 ms of the loop's clock (the POST path;
+ * loop thread only). */
+uint64_t api_json_free_bytes_recent(const struct api_deps *deps);
 
 /* --- routes.c --- */
 

@@ -254,7 +254,7 @@ void api_post_stage(const struct api_deps *deps, const char *client, const struc
 		return;
 	}
 	/* Disk below the reserve counts as full: refuse before writing anything. */
-	if (api_json_free_bytes(deps) < peers_config(deps->peers)->min_free_bytes) {
+	if (api_json_free_bytes_recent(deps) < peers_config(deps->peers)->min_free_bytes) {
 		api_json_store_error(r, LIMES_E_STORE_FULL,
 				     "the data folder's disk has less than the configured reserve free: nothing was accepted");
 		goto out;

@@ -231,9 +231,9 @@ static int seal_all(struct submit *s, struct slot *slots, size_t n)
 
 	if (!nonces)
 		return LIMES_E_NOMEM;
-	/* one draw for the whole submission: the system's random source costs a
-	 * getrandom() per call (and per 256 bytes), not per byte */
-	random_fill(nonces, n * sizeof(*nonces));
+	/* one draw for the whole submission, from the pool of public random
+	 * values (a getrandom() per ~50 submissions, not per call) */
+	random_fill_public(nonces, n * sizeof(*nonces));
 	for (size_t k = 0; k < n; k++) {
 		struct slot *sl = &slots[k];
 		if (!batch_eligible(s, sl->to)) {
@@ -527,7 +527,7 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 		if (ids_left == 0) {
 			/* ids drawn 64 at a time: one getrandom() per 256 bytes, not per id */
 			ids_left = n - i < 64 ? n - i : 64;
-			random_fill(ids, ids_left * sizeof(ids[0]));
+			random_fill_public(ids, ids_left * sizeof(ids[0]));
 		}
 		memcpy(m->id, ids[--ids_left], sizeof(m->id));
 		memcpy(m->ref, r->ref, 16);

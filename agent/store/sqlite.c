@@ -727,9 +727,11 @@ struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err)
 	store->healthy = true;
 	store->ops = &store_sqlite_ops;
 	tune_library();
+	/* a named VFS is a test's; the agent's own writes each commit's WAL
+	 * frames in one call (walbuf.c) */
 	rc = sqlite3_open_v2(path, &store->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			     vfs_name);
+			     vfs_name ? vfs_name : store_walbuf_vfs());
 	if (rc != SQLITE_OK) {
 		log_error("store cannot open %s: %s", path,
 			  store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));

@@ -35,6 +35,10 @@ void store_reset(sqlite3_stmt *stmt);
  * full-disk and corruption codes mark the store unhealthy for good and roll
  * back the open transaction. `what` names the operation for the reason text. */
 int store_sqlite_error(struct store *store, int rc, const char *what);
+/* walbuf.c: the name of the VFS that writes each commit's WAL frames in one
+ * call (registered on first use, over the default VFS), or NULL when it
+ * cannot be: then the default VFS. The name is static. */
+const char *store_walbuf_vfs(void);
 /* Refuses when unhealthy, else opens a transaction if none is (auto-begin);
  * 0 or a Limes error. */
 int store_write_begin(struct store *store);
