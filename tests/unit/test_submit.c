@@ -326,6 +326,44 @@ Test(submit, stages_a_whole_batch_in_one_commit)
 	cr_assert(eq(u64, queued, 2));
 }
 
+/* Ids are UUIDv7 (docs/protocol.md): creation time first, so the indexes
+ * keyed by message id take new ids at their right edge. */
+Test(submit, message_ids_start_with_their_creation_time_and_sort_by_it)
+{
+	struct submit_request r = request(WIRE_TYPE_ALERT, HU, NULL, NULL);
+	uint8_t id[3][STORE_ID_LEN];
+	struct core_test_rows rows;
+	struct wire_header h;
+
+	for (int i = 0; i < 3; i++) {
+		uint64_t before = clock_now_ms();
+		submit_ok(&r, id[i]);
+		uint64_t after = clock_now_ms(), stamp = 0;
+		for (int b = 0; b < 6; b++)
+			stamp = stamp << 8 | id[i][b];
+		cr_assert(ge(u64, stamp, before));
+		cr_assert(le(u64, stamp, after));
+		cr_assert(eq(int, id[i][6] >> 4, 7));    /* version */
+		cr_assert(eq(int, id[i][8] >> 6, 2));    /* variant */
+		cr_assert(eq(int, commit_flush(w.commit), 0));
+		cr_assert(eq(int, core_test_message_get(w.store, id[i], &rows), 0));
+		opens_as(CORE_TEST_HU, core_test_row_for(&rows, HU), id[i], &h);
+		cr_assert(eq(u64, h.created_ms, stamp)); /* the header's time, no other */
+		if (i > 0)
+			cr_assert(lt(int, memcmp(id[i - 1], id[i], STORE_ID_LEN), 0));
+		while (clock_now_ms() <= after)
+			; /* the next id in a later millisecond */
+	}
+	/* the rest is random: two ids of one millisecond differ */
+	struct submit_request two[2] = { request(WIRE_TYPE_ALERT, HU, NULL, NULL),
+					 request(WIRE_TYPE_ALERT, HU, NULL, NULL) };
+	struct submit_result res[2];
+	struct core_error err;
+	cr_assert(eq(int, submit_stage(w.submit, "client-1", two, 2, res, &err), 0), "%s", err.message);
+	cr_assert(not(eq(int, memcmp(res[0].id, res[1].id, STORE_ID_LEN), 0)));
+	cr_assert(eq(int, memcmp(res[0].id, res[1].id, 6), 0));
+}
+
 Test(submit, a_refusal_keeps_what_others_staged_in_the_same_turn)
 {
 	struct submit_request good = request(WIRE_TYPE_ALERT, HU, NULL, NULL);
