@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "crypto/encode.h"
+#include "proto/idhash.h"
 
 enum { ST_NONE = 0, ST_DELIVERED = 1, ST_REJECTED = 2 };
 
@@ -80,9 +81,7 @@ void bench_trace_reset(struct bench_trace *t, int fd)
 
 static size_t slot_of(const struct bench_trace *t, const uint8_t id[16])
 {
-	uint64_t h;
-	memcpy(&h, id, sizeof(h)); /* ids are random: their bytes are the hash */
-	return (size_t)(h * 0x9E3779B97F4A7C15ull) & t->mask;
+	return (size_t)id_hash(id) & t->mask; /* not the id's first bytes: they are its time */
 }
 
 static int grow(struct bench_trace *t)

@@ -10,10 +10,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/idhash.h"
+
 static size_t slot_of(const struct outlink *ol, const uint8_t id[16], const char *recipient)
 {
-	uint64_t h;
-	memcpy(&h, id, sizeof(h)); /* ids are random */
+	uint64_t h = id_hash(id); /* not the id's first bytes: they are its time */
 	for (const char *p = recipient; *p; p++)
 		h = h * 31 + (unsigned char)*p;
 	return (size_t)(h & (ol->inflight_cap - 1));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "proto/err.h"
+#include "proto/idhash.h"
 #include "proto/wire.h"
 
 TestSuite(wire, .timeout = 60);
@@ -359,4 +360,42 @@ Test(wire, receipt_body_with_too_many_entries_is_refused_before_decoding)
 	wire_receipt_body_clear(&back);
 	free(buf);
 	free(entries);
+}
+
+/* How many of a 1,024-slot table's slots n ids fill through id_hash. */
+static size_t slots_filled(const uint8_t (*ids)[16], size_t n)
+{
+	static bool used[1024];
+	size_t filled = 0;
+
+	memset(used, 0, sizeof(used));
+	for (size_t i = 0; i < n; i++) {
+		size_t s = (size_t)(id_hash(ids[i]) & 1023);
+		filled += !used[s];
+		used[s] = true;
+	}
+	return filled;
+}
+
+/* The in-memory tables keyed by id mask id_hash's low bits: UUIDv7 ids of
+ * one millisecond (only the random tail differs) and ids differing only
+ * in their time must spread as random ids do (512 uniform keys fill ~403 of
+ * 1,024 slots; the first bytes alone, as the tables once used, fill 1). */
+Test(wire, id_hash_spreads_ids_that_share_their_time_or_their_tail)
+{
+	static uint8_t ids[512][16];
+
+	for (size_t i = 0; i < 512; i++) {
+		memset(ids[i], 0, 16);
+		memcpy(ids[i], "\x01\x8f\x3a\x2b\x4c\x5d\x70\x00\x80", 9);
+		ids[i][15] = (uint8_t)i;
+		ids[i][14] = (uint8_t)(i >> 8);
+	}
+	cr_assert(gt(sz, slots_filled((const uint8_t(*)[16])ids, 512), 360));
+	for (size_t i = 0; i < 512; i++) {
+		memset(ids[i], 0, 16);
+		ids[i][5] = (uint8_t)i;
+		ids[i][4] = (uint8_t)(i >> 8);
+	}
+	cr_assert(gt(sz, slots_filled((const uint8_t(*)[16])ids, 512), 360));
 }
