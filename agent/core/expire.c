@@ -3,6 +3,7 @@
  * turn's commit, each counted against its recipient and logged by id, so an
  * operator can find and re-queue them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/log.h"
@@ -30,9 +31,15 @@ static void on_expired(void *arg, const struct store_expired *e)
 		peer_count(p, PEER_EXPIRED, 1);
 	if (encode_hex(hex, sizeof(hex), e->id, STORE_ID_LEN) < 0)
 		hex[0] = '\0'; /* cannot happen: the buffer fits */
-	events_add(peers_events(x->peers), x->now_ms, "expired", e->recipient, hex, "ttl", schema_type_name(e->type));
-	log_info("peer=%s msg=%s type=%s event=expired via=%s", e->recipient, hex, schema_type_name(e->type),
-		 e->next_hop);
+	/* type 30 (key rotation through a relay) is no message type: its number */
+	char number[16];
+	const char *type = schema_type_name(e->type);
+	if (!type) {
+		snprintf(number, sizeof(number), "%d", e->type);
+		type = number;
+	}
+	events_add(peers_events(x->peers), x->now_ms, "expired", e->recipient, hex, "ttl", type);
+	log_info("peer=%s msg=%s type=%s event=expired via=%s", e->recipient, hex, type, e->next_hop);
 	/* the callback may not call into the store: entries are written after */
 	if (x->n == x->cap) {
 		size_t cap = x->cap ? 2 * x->cap : 64;

@@ -437,3 +437,33 @@ Test(relayed_rotation, a_confirmed_key_waits_at_the_relay_while_the_peer_is_down
 	stop_and_check(c, &s);
 	cluster_destroy(&c);
 }
+
+/* What an older relay answers (its type lists do not name 30), shown by a
+ * relay whose policy carries nothing between A and C: the announcement is
+ * refused policy_deny, A's status says C has not answered, nothing else
+ * changes (B, direct, adopts as usual). */
+Test(relayed_rotation, a_relay_that_does_not_carry_the_announcement_refuses_it_and_the_status_says_none)
+{
+	static const char *const ids[] = { A, B, C };
+	struct cluster *c = cluster_new(3, ids);
+	struct agentproc *a = cluster_ap(c, A);
+	struct cluster_link l[] = {
+		{ A, B, "pre_arrival", NULL }, { B, A, "alert", NULL }, { B, C, "alert", NULL },
+		{ C, B, "pre_arrival", NULL }, { A, C, "alert", B },    { C, A, "alert", B },
+	};
+	cluster_configure(c, l, 6, NULL);
+	peer_option(cluster_ap(c, B), A, "rotation = accept");
+	peer_option(cluster_ap(c, C), A, "rotation = accept");
+	start_all(c);
+	make_next(a);
+	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
+	cr_assert(is(wait_answer(c, A, B, "adopted", 10000)));
+	cr_assert(is(agentproc_wait_log(a, "event=rejected_by_peer reason=policy_deny", 10000)),
+		  "B did not refuse the announcement to C");
+	cr_assert(is(agentproc_log_contains(cluster_ap(c, B), "relay policy does not carry this type")));
+	cr_assert(is(wait_answer(c, A, C, "none", 100)));
+	json_t *key = peer_key(c, C, A);
+	cr_assert(is(json_is_null(json_object_get(key, "offered"))), "C shows an offer it never received");
+	json_decref(key);
+	cluster_destroy(&c);
+}
