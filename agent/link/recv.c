@@ -127,16 +127,22 @@ static bool sender_fits_link(struct links *L, const char *sender, const char *li
 
 /* Remembers the refusal (for err) of a signed message, so a replay gets the
  * same answer. */
-static void remember_refusal(struct links *L, const struct wire_header *h, const uint8_t hash[32], int err,
-			     uint64_t now)
+/* Stages the answer to message h (status, reason) into the seen set. */
+static int seen_put(struct links *L, const struct wire_header *h, const uint8_t hash[32], int status, int reason,
+		    uint64_t now)
 {
-	struct store_seen s = { .status = WIRE_RECEIPT_REJECTED, .reason = reason_of_error(err), .received_ms = now,
+	struct store_seen s = { .status = status, .reason = reason, .received_ms = now,
 				.forget_after_ms = h->expires_ms + peers_config(L->deps.peers)->max_clock_skew_ms };
 	snprintf(s.sender, sizeof(s.sender), "%s", h->sender);
 	memcpy(s.envelope_hash, hash, 32);
 	int rc = link_stage(L, 0);
-	if (rc == 0)
-		rc = store_seen_put(L->deps.store, h->message_id, &s);
+	return rc == 0 ? store_seen_put(L->deps.store, h->message_id, &s) : rc;
+}
+
+static void remember_refusal(struct links *L, const struct wire_header *h, const uint8_t hash[32], int err,
+			     uint64_t now)
+{
+	int rc = seen_put(L, h, hash, WIRE_RECEIPT_REJECTED, reason_of_error(err), now);
 	if (rc < 0)
 		log_warn("peer=%s msg=%s event=refusal_unrecorded reason=%s action=\"a replay is judged afresh\"",
 			 h->sender, link_hex_id(h->message_id), limes_errname(rc));
@@ -280,13 +286,7 @@ static int rotation_refusal(struct links *L, struct inbound *in, const struct en
 static void accept_rotation(struct links *L, struct inbound *in, const char *addressee, const struct wire_header *h,
 			    const uint8_t hash[32], uint64_t now)
 {
-	struct store_seen s = { .status = WIRE_RECEIPT_ACCEPTED, .received_ms = now,
-				.forget_after_ms = h->expires_ms + peers_config(L->deps.peers)->max_clock_skew_ms };
-	snprintf(s.sender, sizeof(s.sender), "%s", h->sender);
-	memcpy(s.envelope_hash, hash, 32);
-	int rc = link_stage(L, 0);
-	if (rc == 0)
-		rc = store_seen_put(L->deps.store, h->message_id, &s);
+	int rc = seen_put(L, h, hash, WIRE_RECEIPT_ACCEPTED, 0, now);
 	struct wire_receipt_entry *e = rc == 0 ? pending_add(in, addressee) : NULL;
 	if (!e) {
 		log_error("peer=%s msg=%s event=store_failed reason=\"%s\" action=\"the peer will resend\"", h->sender,

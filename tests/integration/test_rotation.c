@@ -24,6 +24,7 @@
 #include "crypto/keyupdate.h"
 #include "proto/wire.h"
 #include "support/cluster.h"
+#include "support/rotation_testutil.h"
 #include "support/hostile.h"
 
 #define A "RS-CUSTOMS-HORGOS"
@@ -78,26 +79,6 @@ static int limes_cli(char **out, const char *arg, ...)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Adds `line` to agent ap's section of peer `peer`. */
-static void peer_option(struct agentproc *ap, const char *peer, const char *line)
-{
-	FILE *f = fopen(agentproc_config(ap), "r");
-	cr_assert(ne(ptr, f, NULL));
-	static char text[65536], out[65536];
-	size_t len = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[len] = '\0';
-	char head[128];
-	snprintf(head, sizeof(head), "[peer \"%s\"]\n", peer);
-	char *at = strstr(text, head);
-	cr_assert(ne(ptr, at, NULL));
-	at += strlen(head);
-	snprintf(out, sizeof(out), "%.*s%s\n%s", (int)(at - text), text, line, at);
-	f = fopen(agentproc_config(ap), "w");
-	fputs(out, f);
-	fclose(f);
-}
-
 static struct cluster *pair(const char *extra, bool b_accepts_automatically)
 {
 	static const char *const ids[] = { A, B, X };
@@ -105,53 +86,8 @@ static struct cluster *pair(const char *extra, bool b_accepts_automatically)
 	struct cluster_link l[] = { { A, B, "alert", NULL }, { B, A, "alert", NULL } };
 	cluster_configure(c, l, 2, extra);
 	if (b_accepts_automatically)
-		peer_option(cluster_ap(c, B), A, "rotation = accept");
+		rotation_test_peer_option(cluster_ap(c, B), A, "rotation = accept");
 	return c;
-}
-
-/* The "key" object of `peer` in GET /v1/peers at agent id (new reference, or NULL). */
-static json_t *peer_key(struct cluster *c, const char *id, const char *peer)
-{
-	json_t *doc = NULL, *key = NULL, *p;
-	size_t i;
-	if (cluster_http(c, id, "GET", "/v1/peers", NULL, &doc) != 200)
-		return NULL;
-	json_array_foreach(json_object_get(doc, "peers"), i, p)
-		if (strcmp(json_string_value(json_object_get(p, "id")), peer) == 0)
-			key = json_incref(json_object_get(p, "key"));
-	json_decref(doc);
-	return key;
-}
-
-/* Waits up to ms for peer's offered key at agent id to be in `state`. */
-static bool wait_offered(struct cluster *c, const char *id, const char *peer, const char *state, int ms)
-{
-	for (int waited = 0; waited <= ms; waited += 100) {
-		json_t *key = peer_key(c, id, peer);
-		const char *s = json_string_value(json_object_get(json_object_get(key, "offered"), "state"));
-		bool ok = s && strcmp(s, state) == 0;
-		json_decref(key);
-		if (ok)
-			return true;
-		cluster_sleep_ms(100);
-	}
-	return false;
-}
-
-/* Waits up to ms for peer's key in force at agent id to be key_id, learnt over the link. */
-static bool wait_in_force(struct cluster *c, const char *id, const char *peer, const char *key_id, int ms)
-{
-	for (int waited = 0; waited <= ms; waited += 100) {
-		json_t *key = peer_key(c, id, peer);
-		const char *k = json_string_value(json_object_get(key, "id"));
-		const char *src = json_string_value(json_object_get(key, "source"));
-		bool ok = k && src && strcmp(k, key_id) == 0 && strcmp(src, "rotation") == 0;
-		json_decref(key);
-		if (ok)
-			return true;
-		cluster_sleep_ms(100);
-	}
-	return false;
 }
 
 /* Messages submitted so far each way, to check at the end. */
@@ -169,65 +105,12 @@ static void send_both_ways(struct cluster *c, struct flow *f)
 	f->n_ba += BATCH;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-/* Every message of one way delivered once: each sent id delivered at the
- * sender, the receiver's inbox holds exactly those ids. */
-static void check_way(struct cluster *c, const char *from, const char *to, char (*ids)[33], size_t n)
-{
-	char state[32] = "";
-	for (size_t k = 0; k < n; k++) {
-		for (int waited = 0; waited < 20000; waited += 100) {
-			cluster_state(c, from, ids[k], to, state, sizeof(state), NULL);
-			if (strcmp(state, "delivered") == 0)
-				break;
-			cluster_sleep_ms(100);
-		}
-		cr_assert(eq(str, state, "delivered"), "message %s from %s to %s is %s", ids[k], from, to, state);
-	}
-	json_t *inbox = cluster_inbox(c, to);
-	cr_assert(eq(sz, json_array_size(inbox), n), "%s's inbox holds %zu messages, %zu were sent", to,
-		  json_array_size(inbox), n);
-	char (*got)[33] = calloc(n ? n : 1, 33), (*want)[33] = calloc(n ? n : 1, 33);
-	size_t i;
-	json_t *m;
-	json_array_foreach(inbox, i, m) {
-		snprintf(got[i], 33, "%s", json_string_value(json_object_get(m, "id")));
-		cr_assert(is(json_is_object(json_object_get(m, "body"))), "message %s has no readable body: %s", got[i], json_dumps(m, 0));
-	}
-	memcpy(want, ids, n * 33);
-	qsort(got, n, 33, cmp_id);
-	qsort(want, n, 33, cmp_id);
-	for (size_t k = 0; k < n; k++)
-		cr_assert(eq(str, got[k], want[k]));
-	free(got);
-	free(want);
-	json_decref(inbox);
-}
-
 static void check_flow(struct cluster *c, struct flow *f)
 {
-	check_way(c, A, B, f->ab, f->n_ab);
-	check_way(c, B, A, f->ba, f->n_ba);
+	rotation_test_check_way(c, A, B, f->ab, f->n_ab);
+	rotation_test_check_way(c, B, A, f->ba, f->n_ba);
 	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, A), "decrypt_failed"))));
 	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, B), "decrypt_failed"))));
-}
-
-/* `limes keygen --next` for agent ap: the key id of its next key (static). */
-static const char *make_next(struct agentproc *ap)
-{
-	static char key_id[17];
-	char dir[700], *out = NULL;
-	snprintf(dir, sizeof(dir), "%s/keys", agentproc_dir(ap));
-	cr_assert(eq(int, limes_cli(&out, "keygen", "--next", "--dir", dir, NULL), CLI_OK), "%s", out);
-	char *line = strstr(out, "limes1:");
-	cr_assert(ne(ptr, line, NULL), "%s", out);
-	snprintf(key_id, sizeof(key_id), "%.16s", line + 7);
-	free(out);
-	return key_id;
 }
 
 /* Does agent id's audit trail hold an entry containing `text`? */
@@ -250,11 +133,11 @@ Test(rotation, automatic_adoption_then_promotion_through_the_api_loses_nothing)
 	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
 	send_both_ways(c, &f);
 
-	const char *next = make_next(a);
+	const char *next = rotation_test_make_next(a);
 	char next_id[17];
 	snprintf(next_id, sizeof(next_id), "%s", next);
 	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
-	cr_assert(is(wait_offered(c, B, A, "adopted", 10000)), "B did not adopt A's announced key");
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "adopted", 10000)), "B did not adopt A's announced key");
 	cr_assert(is(agentproc_wait_log(a, "event=key_next_adopted", 5000)));
 	cr_assert(is(agentproc_log_contains(b, "event=key_offer")));
 	json_t *events = NULL;
@@ -271,7 +154,7 @@ Test(rotation, automatic_adoption_then_promotion_through_the_api_loses_nothing)
 	cr_assert(eq(str, (char *)json_string_value(json_object_get(keys, "id")), next_id));
 	json_decref(keys);
 	send_both_ways(c, &f);
-	cr_assert(is(wait_in_force(c, B, A, next_id, 10000)), "B did not put A's new key in force");
+	cr_assert(is(rotation_test_wait_in_force(c, B, A, next_id, 10000)), "B did not put A's new key in force");
 	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
 	send_both_ways(c, &f);
 	check_flow(c, &f);
@@ -300,14 +183,14 @@ Test(rotation, confirmed_adoption_survives_restarts_and_bad_input_is_refused)
 	cr_assert(ne(ptr, strstr(out, "there is no next key"), NULL), "%s", out);
 	free(out);
 	char next_id[17];
-	snprintf(next_id, sizeof(next_id), "%s", make_next(a));
+	snprintf(next_id, sizeof(next_id), "%s", rotation_test_make_next(a));
 	/* a second next key while one exists */
 	cr_assert(eq(int, limes_cli(&out, "keygen", "--next", "--dir", dir, NULL), CLI_FAILED));
 	cr_assert(ne(ptr, strstr(out, "next.key already exists"), NULL), "%s", out);
 	free(out);
 	send_both_ways(c, &f);
 	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
-	cr_assert(is(wait_offered(c, B, A, "offered", 10000)), "B does not show A's key as offered");
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "offered", 10000)), "B does not show A's key as offered");
 	cr_assert(eq(int, limes_cli(&out, "status", "-c", agentproc_config(b), NULL), CLI_OK));
 	cr_assert(ne(ptr, strstr(out, "OFFERED"), NULL), "%s", out);
 	cr_assert(ne(ptr, strstr(out, next_id), NULL), "%s", out);
@@ -331,10 +214,10 @@ Test(rotation, confirmed_adoption_survives_restarts_and_bad_input_is_refused)
 	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", BATCH, &f.ab[f.n_ab]), 202));
 	f.n_ab += BATCH;
 	cluster_start(c, B);
-	cr_assert(is(wait_offered(c, B, A, "offered", 5000)));
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "offered", 5000)));
 	cr_assert(eq(int, limes_cli(&out, "peer", "accept-key", "-c", agentproc_config(b), A, NULL), CLI_OK), "%s", out);
 	free(out);
-	cr_assert(is(wait_offered(c, B, A, "adopted", 2000)));
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "adopted", 2000)));
 	cr_assert(is(agentproc_wait_log(a, "event=key_next_adopted", 5000)));
 	cr_assert(eq(int, limes_cli(&out, "peer", "accept-key", "-c", agentproc_config(b), A, NULL), CLI_FAILED));
 	cr_assert(ne(ptr, strstr(out, "adopted already"), NULL), "%s", out);
@@ -349,11 +232,11 @@ Test(rotation, confirmed_adoption_survives_restarts_and_bad_input_is_refused)
 	cr_assert(eq(int, limes_cli(&out, "keygen", "--promote", "-c", agentproc_config(a), NULL), CLI_OK), "%s", out);
 	free(out);
 	send_both_ways(c, &f);
-	cr_assert(is(wait_in_force(c, B, A, next_id, 10000)));
+	cr_assert(is(rotation_test_wait_in_force(c, B, A, next_id, 10000)));
 	/* B keeps A's new key across its restart, with no edit of its config */
 	cr_assert(eq(int, cluster_stop(c, B), 0));
 	cluster_start(c, B);
-	cr_assert(is(wait_in_force(c, B, A, next_id, 2000)));
+	cr_assert(is(rotation_test_wait_in_force(c, B, A, next_id, 2000)));
 	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
 	send_both_ways(c, &f);
 	check_flow(c, &f);
@@ -370,9 +253,9 @@ Test(rotation, the_old_key_is_accepted_for_its_overlap_then_refused_as_key_not_v
 	cluster_start(c, B);
 	cr_assert(is(cluster_wait_up(c, A, B, 10000)));
 	char next_id[17];
-	snprintf(next_id, sizeof(next_id), "%s", make_next(a));
+	snprintf(next_id, sizeof(next_id), "%s", rotation_test_make_next(a));
 	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
-	cr_assert(is(wait_offered(c, B, A, "adopted", 10000)));
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "adopted", 10000)));
 	/* two envelopes signed with A's current key wait while B is away */
 	cr_assert(eq(int, cluster_stop(c, B), 0));
 	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", 2, ids), 202));
@@ -389,7 +272,7 @@ Test(rotation, the_old_key_is_accepted_for_its_overlap_then_refused_as_key_not_v
 	/* presented with the new key: in force at B, the old one valid for 2 s */
 	cr_assert(eq(int, hostile_send_as(a, b, env[0], len[0], &status, &reason), 0));
 	cr_assert(eq(int, status, WIRE_RECEIPT_ACCEPTED), "reason %d", reason);
-	cr_assert(is(wait_in_force(c, B, A, next_id, 2000)));
+	cr_assert(is(rotation_test_wait_in_force(c, B, A, next_id, 2000)));
 	cr_assert(is(agentproc_wait_log(b, "event=key_in_force", 2000)));
 	cluster_sleep_ms(2600);
 	cr_assert(eq(int, hostile_send_as(a, b, env[1], len[1], &status, &reason), 0));
@@ -445,7 +328,7 @@ Test(rotation, forged_announcements_are_refused_and_logged_naming_the_peer)
 	/* a good one at sequence 5: offered */
 	cr_assert(eq(int, keyupdate_build(cur, n1, A, 5, 1000, body, &len, sig, sig2), 0));
 	cr_assert(is(announce(a, b, body, len, sig, sig2)));
-	cr_assert(is(wait_offered(c, B, A, "offered", 2000)));
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "offered", 2000)));
 	/* a flipped bit in the signature */
 	cr_assert(eq(int, keyupdate_build(cur, n2, A, 6, 1000, body, &len, sig, sig2), 0));
 	sig[10] ^= 1;
@@ -467,7 +350,7 @@ Test(rotation, forged_announcements_are_refused_and_logged_naming_the_peer)
 	cr_assert(not(is(announce(a, b, body, len, sig, sig2))));
 	cr_assert(is(agentproc_wait_log(b, "not by " A "'s key in force here", 2000)));
 	/* none of them changed what B holds: still n1, offered */
-	json_t *key = peer_key(c, B, A);
+	json_t *key = rotation_test_peer_key(c, B, A);
 	char n1_id[17];
 	snprintf(n1_id, sizeof(n1_id), "%02x%02x%02x%02x%02x%02x%02x%02x", identity_public(n1)->key_id[0],
 		 identity_public(n1)->key_id[1], identity_public(n1)->key_id[2], identity_public(n1)->key_id[3],
@@ -532,10 +415,10 @@ Test(rotation, three_promotions_in_a_row_keep_every_stored_message_readable_and_
 		/* B -> A: into A's inbox, sealed to A's key of this round, and left there */
 		cr_assert(eq(int, cluster_submit(c, B, A, "alert", "normal", BATCH, &f.ba[f.n_ba]), 202));
 		f.n_ba += BATCH;
-		check_way(c, B, A, f.ba, f.n_ba);
-		snprintf(next_id, sizeof(next_id), "%s", make_next(a));
+		rotation_test_check_way(c, B, A, f.ba, f.n_ba);
+		snprintf(next_id, sizeof(next_id), "%s", rotation_test_make_next(a));
 		cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
-		cr_assert(is(wait_offered(c, B, A, "adopted", 10000)), "round %d: B did not adopt", round);
+		cr_assert(is(rotation_test_wait_offered(c, B, A, "adopted", 10000)), "round %d: B did not adopt", round);
 		for (int waited = 0; waited < 5000 && strcmp(answer_of(c, A, B), "adopted") != 0; waited += 100)
 			cluster_sleep_ms(100);
 		cr_assert(eq(str, (char *)answer_of(c, A, B), "adopted"));
@@ -558,7 +441,7 @@ Test(rotation, three_promotions_in_a_row_keep_every_stored_message_readable_and_
 			json_decref(keys);
 		}
 		cluster_start(c, B);
-		cr_assert(is(wait_in_force(c, B, A, next_id, 10000)), "round %d: B did not put %s in force", round,
+		cr_assert(is(rotation_test_wait_in_force(c, B, A, next_id, 10000)), "round %d: B did not put %s in force", round,
 			  next_id);
 		cr_assert(eq(int, ring_files(a), round - 1), "round %d", round);
 		json_t *doc = NULL;
@@ -573,7 +456,7 @@ Test(rotation, three_promotions_in_a_row_keep_every_stored_message_readable_and_
 	check_flow(c, &f);
 	cr_assert(eq(int, cluster_stop(c, A), 0));
 	cluster_start(c, A);
-	check_way(c, B, A, f.ba, f.n_ba);
+	rotation_test_check_way(c, B, A, f.ba, f.n_ba);
 	cluster_destroy(&c);
 }
 
@@ -586,9 +469,9 @@ Test(rotation, a_message_in_flight_across_promotion_and_overlap_end_is_signed_ag
 	cluster_start(c, A);
 	cluster_start(c, B);
 	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
-	snprintf(next_id, sizeof(next_id), "%s", make_next(a));
+	snprintf(next_id, sizeof(next_id), "%s", rotation_test_make_next(a));
 	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
-	cr_assert(is(wait_offered(c, B, A, "adopted", 10000)));
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "adopted", 10000)));
 	/* B frozen: A sends the message (signed by its current key), no receipt comes */
 	cr_assert(eq(int, agentproc_signal(b, SIGSTOP), 0));
 	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", 1, ids), 202));
@@ -604,7 +487,7 @@ Test(rotation, a_message_in_flight_across_promotion_and_overlap_end_is_signed_ag
 	json_decref(keys);
 	cr_assert(is(agentproc_wait_log(a, "event=key_overlap_over", 5000)));
 	cluster_start(c, B);
-	cr_assert(is(wait_in_force(c, B, A, next_id, 10000)));
+	cr_assert(is(rotation_test_wait_in_force(c, B, A, next_id, 10000)));
 	for (int waited = 0; waited < 20000 && strcmp(state, "delivered") != 0; waited += 100) {
 		cluster_sleep_ms(100);
 		cluster_state(c, A, ids[0], B, state, sizeof(state), NULL);
@@ -620,96 +503,14 @@ Test(rotation, a_message_in_flight_across_promotion_and_overlap_end_is_signed_ag
 	cluster_destroy(&c);
 }
 
-/* A background sender: a child process posting one message each way every
- * 50 ms until stopped, writing each accepted id ("A id" / "B id") to a pipe. */
-struct stream {
-	pid_t pid;
-	int ctl, ids;
-};
-
-static struct stream stream_start(struct cluster *c)
-{
-	int ctl[2], ids[2];
-	cr_assert(eq(int, pipe(ctl), 0));
-	cr_assert(eq(int, pipe(ids), 0));
-	fflush(NULL);
-	pid_t pid = fork();
-	cr_assert(ge(int, pid, 0));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		close(ctl[1]);
-		close(ids[0]);
-		FILE *outp = fdopen(ids[1], "w");
-		struct pollfd pfd = { .fd = ctl[0], .events = POLLIN };
-		int failures = 0;
-		while (poll(&pfd, 1, 50) == 0) {
-			char id[1][33];
-			if (cluster_submit(c, A, B, "alert", "normal", 1, id) == 202)
-				fprintf(outp, "A %s\n", id[0]);
-			else
-				failures++;
-			if (cluster_submit(c, B, A, "alert", "normal", 1, id) == 202)
-				fprintf(outp, "B %s\n", id[0]);
-			else
-				failures++;
-			fflush(outp);
-		}
-		fprintf(outp, "F %d\n", failures);
-		fclose(outp);
-		_exit(0);
-	}
-	close(ctl[0]);
-	close(ids[1]);
-	return (struct stream){ pid, ctl[1], ids[0] };
-}
-
-/* Stops the sender; the ids it got accepted each way (caller frees). */
-static void stream_stop(struct stream *s, char (**ab)[33], size_t *n_ab, char (**ba)[33], size_t *n_ba)
-{
-	close(s->ctl);
-	FILE *in = fdopen(s->ids, "r");
-	char line[64];
-	size_t cap = 4096;
-	int failures = -1;
-	*ab = calloc(cap, 33);
-	*ba = calloc(cap, 33);
-	*n_ab = *n_ba = 0;
-	while (fgets(line, sizeof(line), in)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (line[0] == 'F')
-			failures = atoi(line + 2);
-		else if (line[0] == 'A' && *n_ab < cap)
-			snprintf((*ab)[(*n_ab)++], 33, "%.32s", line + 2);
-		else if (line[0] == 'B' && *n_ba < cap)
-			snprintf((*ba)[(*n_ba)++], 33, "%.32s", line + 2);
-	}
-	fclose(in);
-	waitpid(s->pid, NULL, 0);
-	cr_assert(eq(int, failures, 0), "the sender's submissions were refused %d times", failures);
-}
-
-/* The value of metric line `name` in agent id's /metrics (-1 if absent). */
-static long metric(struct cluster *c, const char *id, const char *name)
-{
-	char *text = NULL;
-	long v = -1;
-	if (agentproc_http(cluster_ap(c, id), "GET", "/metrics", NULL, 0, NULL, &text) == 200 && text) {
-		const char *at = strstr(text, name);
-		if (at)
-			v = strtol(at + strlen(name), NULL, 10);
-	}
-	free(text);
-	return v;
-}
-
 static void no_key_refusals(struct cluster *c, const char *id, const char *peer)
 {
 	char name[128];
-	cr_assert(eq(long, metric(c, id, "limes_envelopes_refused_total{reason=\"decrypt_failed\"} "), 0), "%s", id);
-	cr_assert(eq(long, metric(c, id, "limes_envelopes_refused_total{reason=\"key_not_valid\"} "), 0), "%s", id);
-	cr_assert(eq(long, metric(c, id, "limes_envelopes_refused_total{reason=\"unknown_key\"} "), 0), "%s", id);
+	cr_assert(eq(long, rotation_test_metric(c, id, "limes_envelopes_refused_total{reason=\"decrypt_failed\"} "), 0), "%s", id);
+	cr_assert(eq(long, rotation_test_metric(c, id, "limes_envelopes_refused_total{reason=\"key_not_valid\"} "), 0), "%s", id);
+	cr_assert(eq(long, rotation_test_metric(c, id, "limes_envelopes_refused_total{reason=\"unknown_key\"} "), 0), "%s", id);
 	snprintf(name, sizeof(name), "limes_messages_rejected_total{peer=\"%s\"} ", peer);
-	cr_assert(eq(long, metric(c, id, name), 0), "%s", id);
+	cr_assert(eq(long, rotation_test_metric(c, id, name), 0), "%s", id);
 	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, id), "reason=key_not_valid"))), "%s", id);
 	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, id), "reason=decrypt_failed"))), "%s", id);
 	cr_assert(not(is(agentproc_log_contains(cluster_ap(c, id), "event=rejected_by_peer"))), "%s", id);
@@ -724,17 +525,17 @@ Test(rotation, a_continuous_stream_both_ways_survives_both_agents_rotating_throu
 	cluster_start(c, A);
 	cluster_start(c, B);
 	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
-	struct stream s = stream_start(c);
+	struct rotation_stream s = rotation_stream_start(c, A, B);
 	cluster_sleep_ms(500);
 
 	/* announce both */
-	snprintf(a_next, sizeof(a_next), "%s", make_next(a));
-	snprintf(b_next, sizeof(b_next), "%s", make_next(b));
+	snprintf(a_next, sizeof(a_next), "%s", rotation_test_make_next(a));
+	snprintf(b_next, sizeof(b_next), "%s", rotation_test_make_next(b));
 	cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
 	cr_assert(eq(int, agentproc_signal(b, SIGHUP), 0));
 	/* adoption: automatic at B, confirmed at A */
-	cr_assert(is(wait_offered(c, B, A, "adopted", 10000)));
-	cr_assert(is(wait_offered(c, A, B, "offered", 10000)));
+	cr_assert(is(rotation_test_wait_offered(c, B, A, "adopted", 10000)));
+	cr_assert(is(rotation_test_wait_offered(c, A, B, "offered", 10000)));
 	cluster_sleep_ms(500);
 	cr_assert(eq(int, limes_cli(&out, "peer", "accept-key", "-c", agentproc_config(a), B, NULL), CLI_OK), "%s", out);
 	free(out);
@@ -744,11 +545,11 @@ Test(rotation, a_continuous_stream_both_ways_survives_both_agents_rotating_throu
 	json_t *keys = NULL;
 	cr_assert(eq(int, cluster_http(c, A, "POST", "/v1/keys/promote", "{}", &keys), 200));
 	json_decref(keys);
-	cr_assert(is(wait_in_force(c, B, A, a_next, 10000)));
+	cr_assert(is(rotation_test_wait_in_force(c, B, A, a_next, 10000)));
 	cluster_sleep_ms(300);
 	cr_assert(eq(int, cluster_http(c, B, "POST", "/v1/keys/promote", "{}", &keys), 200));
 	json_decref(keys);
-	cr_assert(is(wait_in_force(c, A, B, b_next, 10000)));
+	cr_assert(is(rotation_test_wait_in_force(c, A, B, b_next, 10000)));
 	/* overlap end, on both sides for both keys */
 	cr_assert(is(agentproc_wait_log(a, "event=key_overlap_over previous=", 10000)));
 	cr_assert(is(agentproc_wait_log(b, "event=key_overlap_over previous=", 10000)));
@@ -758,12 +559,12 @@ Test(rotation, a_continuous_stream_both_ways_survives_both_agents_rotating_throu
 
 	char(*ab)[33], (*ba)[33];
 	size_t n_ab, n_ba;
-	stream_stop(&s, &ab, &n_ab, &ba, &n_ba);
+	rotation_stream_stop(&s, &ab, &n_ab, &ba, &n_ba);
 	cr_assert(gt(sz, n_ab, 40), "only %zu messages were sent A to B", n_ab);
 	cr_assert(gt(sz, n_ba, 40), "only %zu messages were sent B to A", n_ba);
 	/* each accepted message delivered and in the far inbox exactly once */
-	check_way(c, A, B, ab, n_ab);
-	check_way(c, B, A, ba, n_ba);
+	rotation_test_check_way(c, A, B, ab, n_ab);
+	rotation_test_check_way(c, B, A, ba, n_ba);
 	no_key_refusals(c, A, B);
 	no_key_refusals(c, B, A);
 	free(ab);

@@ -10,7 +10,6 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <sodium.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,36 +19,13 @@
 #include "crypto/keyupdate.h"
 #include "proto/err.h"
 #include "proto/wire.h"
+#include "support/docexample.h"
 
 #define AUTHOR "RS-CUSTOMS-HORGOS"
 #define RECIPIENT "RO-POLITIA-NADLAC"
 #define TIME_MS UINT64_C(1764182607120)
 
 TestSuite(keyupdate_relayed, .timeout = 30);
-
-static char out[16384];
-static size_t out_n;
-
-static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void emit(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	out_n += (size_t)vsnprintf(out + out_n, sizeof(out) - out_n, fmt, ap);
-	va_end(ap);
-	cr_assert(lt(sz, out_n, sizeof(out)));
-}
-
-static void hexblock(const char *label, const uint8_t *p, size_t n)
-{
-	emit("%s (%zu bytes):\n", label, n);
-	for (size_t i = 0; i < n; i += 32) {
-		emit("  ");
-		for (size_t j = i; j < n && j < i + 32; j++)
-			emit("%02x", p[j]);
-		emit("\n");
-	}
-}
 
 /* Ed25519 seed first, first+1, ...; X25519 secret first+0x20, ... */
 static struct identity *seeded(uint8_t first)
@@ -135,21 +111,20 @@ Test(keyupdate_relayed, worked_example_matches_docs_and_opens_to_the_key_update_
 	struct example x;
 	build(&x);
 	char line[IDENTITY_LINE_SIZE];
-	emit("key update of " AUTHOR " to " RECIPIENT " through a relay\n");
+	doc_emit("key update of " AUTHOR " to " RECIPIENT " through a relay\n");
 	identity_line_format(identity_public(x.to), line, sizeof(line));
-	emit("recipient key: %s\n", line);
-	hexblock("envelope body: the KeyUpdate frame", x.frame, x.frame_len);
-	hexblock("envelope", x.env, x.env_len);
+	doc_emit("recipient key: %s\n", line);
+	doc_hexblock("envelope body: the KeyUpdate frame", x.frame, x.frame_len);
+	doc_hexblock("envelope", x.env, x.env_len);
 	if (getenv("LIMES_PRINT_VECTOR"))
-		fputs(out, stdout);
-
+		fputs(doc_text(), stdout);
 	FILE *doc = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
 	cr_assert(ne(ptr, doc, NULL));
 	static char text[1 << 20];
 	size_t n = fread(text, 1, sizeof(text) - 1, doc);
 	fclose(doc);
 	text[n] = '\0';
-	cr_assert(ne(ptr, strstr(text, out), NULL),
+	cr_assert(ne(ptr, strstr(text, doc_text()), NULL),
 		  "docs/protocol.md does not hold the relayed key update example; regenerate with LIMES_PRINT_VECTOR=1");
 
 	/* the recipient opens it with the author's key: type 30, the frame */
