@@ -73,6 +73,29 @@ void link_inflight_remove(struct outlink *ol, struct inflight *f)
 	}
 }
 
+void link_inflight_receipted(struct outlink *ol, const struct inflight *fl, uint64_t now)
+{
+	ol->receipt_progress_ms = now;
+	if (fl->sent_ms > ol->receipted_sent_ms)
+		ol->receipted_sent_ms = fl->sent_ms;
+}
+
+/* Sent more than after_ms ago, and either lost or the link stalled. A
+ * neighbour answers what it reads in the order it was sent, so an entry sent
+ * before one already receipted was lost (dropped, or refused unanswered);
+ * and no receipt for after_ms means the link stalled. An entry still queued
+ * at a receiver that is answering others (a long window draining a backlog,
+ * the last of it reached seconds after it was sent) is neither: sending it
+ * again would only queue a duplicate behind it. A relayed delivery's receipt
+ * may come after later direct ones: it is sent again after after_ms, as
+ * before this rule. */
+bool link_inflight_overdue(const struct outlink *ol, const struct inflight *fl, uint64_t now, uint64_t after_ms)
+{
+	if (now <= fl->sent_ms + after_ms)
+		return false;
+	return fl->sent_ms < ol->receipted_sent_ms || now > ol->receipt_progress_ms + after_ms;
+}
+
 void link_inflight_clear(struct outlink *ol)
 {
 	memset(ol->inflight, 0, ol->inflight_cap * sizeof(*ol->inflight));

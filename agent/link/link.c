@@ -274,7 +274,7 @@ static void on_tick(uv_timer_t *timer)
 		/* deliveries whose receipt is overdue become due again in the store */
 		for (size_t k = 0; k < ol->inflight_cap && ol->n_inflight; k++) {
 			struct inflight *fl = &ol->inflight[k];
-			if (fl->used && now > fl->sent_ms + cfg->retry_initial_ms) {
+			if (fl->used && link_inflight_overdue(ol, fl, now, cfg->retry_initial_ms)) {
 				link_inflight_remove(ol, fl);
 				k--; /* backward shift may have moved an entry here */
 			}

@@ -52,6 +52,9 @@ struct outlink {
 	bool handshake_ok;            /* the current connection completed its handshake */
 	bool key_refused;             /* the peer's ZAP refused our key on this attempt */
 	uint64_t key_update_ms;       /* rotation.c: when our key announcement last went to it */
+	/* inflight.c's overdue rule: when a receipt last took an entry out,
+	 * and the latest send time of an entry a receipt took out */
+	uint64_t receipt_progress_ms, receipted_sent_ms;
 };
 
 /* A neighbour connected to our ROUTER, with the receipt entries waiting for
@@ -103,6 +106,11 @@ struct inflight *link_inflight_find(struct outlink *ol, const uint8_t id[16], co
 struct inflight *link_inflight_add(struct outlink *ol, const uint8_t id[16], const char *recipient);
 void link_inflight_remove(struct outlink *ol, struct inflight *f);
 void link_inflight_clear(struct outlink *ol);
+/* A receipt answered fl (about to be removed): remembered for the overdue rule. */
+void link_inflight_receipted(struct outlink *ol, const struct inflight *fl, uint64_t now);
+/* True when fl's receipt is overdue after `after_ms` (its delivery is to
+ * be sent again): see inflight.c. */
+bool link_inflight_overdue(const struct outlink *ol, const struct inflight *fl, uint64_t now, uint64_t after_ms);
 /* zap.c: answers the ZAP requests waiting on the handler socket. */
 bool link_zap_drain(struct zsock *zs, void *arg);
 

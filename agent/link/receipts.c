@@ -166,8 +166,10 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 			 body->issuer, link_hex_id(e->message_id));
 		return true;
 	}
-	if (fl)
+	if (fl) {
+		link_inflight_receipted(ol, fl, now);
 		link_inflight_remove(ol, fl);
+	}
 	enum delivery_state st = e->status == WIRE_RECEIPT_REJECTED ? DELIVERY_REJECTED : DELIVERY_DELIVERED;
 	/* the signed receipt is kept once, however many entries it covers */
 	if (*receipt_id == 0) {
