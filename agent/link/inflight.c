@@ -98,6 +98,9 @@ bool link_inflight_overdue(const struct outlink *ol, const struct inflight *fl, 
 
 void link_inflight_clear(struct outlink *ol)
 {
-	memset(ol->inflight, 0, ol->inflight_cap * sizeof(*ol->inflight));
+	/* an empty table is left untouched: its pages (a MiB at the default
+	 * window) stay unmapped until a drain uses them */
+	if (ol->n_inflight)
+		memset(ol->inflight, 0, ol->inflight_cap * sizeof(*ol->inflight));
 	ol->n_inflight = 0;
 }
