@@ -47,7 +47,7 @@ static const char usage[] =
 	"  --batch N         messages per POST in the throughput phase (default 200)\n"
 	"  --connections N   concurrent API connections in the throughput phase (default 4)\n"
 	"  --window N        [link] window (envelopes in flight) of both agents (default: the\n"
-	"                    agent's own default, 4,096)\n"
+	"                    agent's own default, 2,048)\n"
 	"  --protocol V      [link] protocol of both agents: 1 (one signature per envelope) or 2\n"
 	"                    (batch signatures; the agent's default)\n"
 	"  --no-nats         skip the NATS JetStream baseline\n"

@@ -744,7 +744,7 @@ static void set_defaults(struct config *cfg)
 	snprintf(cfg->api_host, sizeof(cfg->api_host), "127.0.0.1");
 	cfg->api_port = 7480;
 	cfg->max_body_bytes = 16u << 20;
-	cfg->window = 4096;
+	cfg->window = 2048;
 	cfg->protocol = 2;
 	cfg->retry_initial_ms = 2000;
 	cfg->retry_max_ms = 5 * 60 * 1000;

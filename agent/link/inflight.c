@@ -98,7 +98,7 @@ bool link_inflight_overdue(const struct outlink *ol, const struct inflight *fl, 
 
 void link_inflight_clear(struct outlink *ol)
 {
-	/* an empty table is left untouched: its pages (a MiB at the default
+	/* an empty table is left untouched: its pages (half a MiB at the default
 	 * window) stay unmapped until a drain uses them */
 	if (ol->n_inflight)
 		memset(ol->inflight, 0, ol->inflight_cap * sizeof(*ol->inflight));
