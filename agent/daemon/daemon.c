@@ -35,6 +35,7 @@
 #include "proto/err.h"
 #include "store/store.h"
 
+#include "heap.h"
 #include "role.h"
 #include "storeconf.h"
 #include "walgate.h"
@@ -61,6 +62,7 @@ struct agent {
 	int trace_fd;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t housekeeping;
+	struct heap_trim heap;              /* freed pages back to the system when idle (heap.h) */
 	uint64_t last_purge_ms;
 	struct clock_bound purge_clock;     /* the purge's "now": a clock step ahead cannot advance it */
 	bool purge_clock_vouched;           /* a neighbour's clock agreed with ours: the purge may run */
@@ -371,11 +373,13 @@ static struct store *open_store(const struct config *cfg, bool accept_wal_loss, 
 
 struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_len)
 {
-	struct agent *agent = calloc(1, sizeof(*agent));
+	struct agent *agent;
 	struct config *cfg = NULL;
 	char why[512];
 	int rc;
 
+	heap_setup(); /* before any thread allocates */
+	agent = calloc(1, sizeof(*agent));
 	if (!agent) {
 		snprintf(err, err_len, "out of memory");
 		return NULL;
@@ -506,6 +510,8 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 	uv_timer_init(&agent->loop, &agent->housekeeping);
 	agent->housekeeping.data = agent;
 	uv_timer_start(&agent->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
+	if (agent->commit && heap_trim_start(&agent->heap, &agent->loop, agent->commit) < 0)
+		log_warn("event=heap_trim_off reason=\"cannot start its timer\"");
 	agent->last_purge_ms = clock_bounded_ms(&agent->purge_clock) - PURGE_EVERY_MS; /* purge once at start */
 	return agent;
 
@@ -556,6 +562,7 @@ void agent_stop(struct agent *agent)
 	uv_signal_stop(&agent->sig_int);
 	uv_signal_stop(&agent->sig_hup);
 	uv_timer_stop(&agent->housekeeping);
+	heap_trim_stop(&agent->heap);
 	stop_parts(agent);
 	uv_close((uv_handle_t *)&agent->sig_term, NULL);
 	uv_close((uv_handle_t *)&agent->sig_int, NULL);

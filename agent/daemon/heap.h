@@ -1,0 +1,35 @@
+/*
+ * The agent process's heap (heap.c): how many malloc arenas it uses, and
+ * freed pages handed back to the system once the agent goes idle. Private
+ * to the daemon. docs/benchmarks.md ("Memory with 1,000,000 queued") has
+ * the measurements behind both.
+ */
+#ifndef LIMES_DAEMON_HEAP_H
+#define LIMES_DAEMON_HEAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct commit;
+
+/* Called once, before any thread starts: one malloc arena for every
+ * thread, unless the operator chose a number (MALLOC_ARENA_MAX, or
+ * glibc.malloc.arena_max in GLIBC_TUNABLES). No-op off glibc. */
+void heap_setup(void);
+
+/* The idle trim: a timer on loop; when no commit happened for a whole
+ * period after some did, the heap's free pages go back to the system
+ * (once per idle spell). commit is borrowed for the timer's life. */
+struct heap_trim {
+	uv_timer_t timer;
+	const struct commit *commit;
+	uint64_t commits_seen;
+	bool trimmed;               /* since the last commit */
+};
+/* 0, or LIMES_E_IO when the timer cannot start (then call heap_trim_stop). */
+int heap_trim_start(struct heap_trim *t, uv_loop_t *loop, const struct commit *commit);
+/* Stops and closes the timer (the loop frees nothing: t is the caller's). */
+void heap_trim_stop(struct heap_trim *t);
+
+#endif
