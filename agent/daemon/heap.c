@@ -2,15 +2,17 @@
  * The agent process's heap. Two measured problems (docs/benchmarks.md,
  * "Memory with 1,000,000 queued"):
  *
- * - glibc gives each thread that allocates its own arena (up to 8 per
- *   core). The agent parses large submissions on libuv's worker threads
- *   (api/parsework.c) and ZeroMQ has its own threads: each worker's arena
- *   kept the high-water of the documents it parsed (5-8 MiB each, four
- *   workers), none could reuse another's free memory, and the sender's RSS
- *   with 1,000,000 queued reached 56-58 MiB (high-water 64-67). One arena
- *   lets the loop reuse what a worker freed and the reverse.
- * - Free memory in the middle of the heap stays resident until
- *   malloc_trim(): after a burst of large POSTs the agent kept ~10 MiB it
+ * - glibc gives each thread that allocates its own arena. The agent parses
+ *   large submissions on libuv's worker threads (api/parsework.c, four by
+ *   default): each worker's arena kept the high-water of the documents it
+ *   parsed (5-8 MiB each), none could reuse another's free memory, and the
+ *   sender's RSS with 1,000,000 queued reached 56-58 MiB (high-water
+ *   64-67). The pool gets one worker per core (at most libuv's four): more
+ *   parsers than cores only add arenas. One arena for all threads did as
+ *   well for memory but made the threads queue on its lock (futex calls
+ *   per message x6), so the arenas stay per thread.
+ * - Free memory in the middle of a heap stays resident until
+ *   malloc_trim(): after a burst of large POSTs the agent kept ~20 MiB it
  *   no longer used. Trimming once the agent is idle hands it back, and
  *   costs nothing while it is busy (a trim under load would only be faulted
  *   back in by the next request).
@@ -18,8 +20,10 @@
 #define _GNU_SOURCE
 #include "heap.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -32,18 +36,17 @@
  * 100 ms of the last submission, so a quarter second of silence is idle). */
 #define HEAP_IDLE_MS 250
 
-static bool operator_chose_arenas(void)
-{
-	const char *tunables = getenv("GLIBC_TUNABLES");
-	return getenv("MALLOC_ARENA_MAX") || (tunables && strstr(tunables, "arena_max"));
-}
-
+/* libuv reads UV_THREADPOOL_SIZE when its pool first starts (the first
+ * large POST); an operator's own value stays. */
 void heap_setup(void)
 {
-#ifdef __GLIBC__
-	if (!operator_chose_arenas())
-		(void)mallopt(M_ARENA_MAX, 1);
-#endif
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	char n[8];
+
+	if (getenv("UV_THREADPOOL_SIZE"))
+		return;
+	snprintf(n, sizeof(n), "%ld", cores < 1 ? 1 : cores > 4 ? 4 : cores);
+	(void)setenv("UV_THREADPOOL_SIZE", n, 0);
 }
 
 static void on_tick(uv_timer_t *timer)

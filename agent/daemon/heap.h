@@ -1,7 +1,7 @@
 /*
- * The agent process's heap (heap.c): how many malloc arenas it uses, and
- * freed pages handed back to the system once the agent goes idle. Private
- * to the daemon. docs/benchmarks.md ("Memory with 1,000,000 queued") has
+ * The agent process's heap (heap.c): how many worker threads (each with a
+ * malloc arena) it parses on, and freed pages handed back to the system
+ * once the agent goes idle. Private to the daemon. docs/benchmarks.md ("Memory with 1,000,000 queued") has
  * the measurements behind both.
  */
 #ifndef LIMES_DAEMON_HEAP_H
@@ -13,9 +13,9 @@
 
 struct commit;
 
-/* Called once, before any thread starts: one malloc arena for every
- * thread, unless the operator chose a number (MALLOC_ARENA_MAX, or
- * glibc.malloc.arena_max in GLIBC_TUNABLES). No-op off glibc. */
+/* Called once, before any thread starts: libuv's worker pool (the large
+ * POSTs' parsers, each with its own malloc arena) gets one thread per
+ * core, at most four, unless the operator set UV_THREADPOOL_SIZE. */
 void heap_setup(void);
 
 /* The idle trim: a timer on loop; when no commit happened for a whole
