@@ -146,6 +146,28 @@ static void counter(struct text *t, const char *name, const char *help, uint64_t
 	put(t, "%s %" PRIu64 "\n", name, value);
 }
 
+/* The SQLite WAL and its checkpoints (docs/store.md, "Checkpoints"); none
+ * for a store without a checkpointer (PostgreSQL). */
+static void wal_metrics(struct text *t, struct store *store)
+{
+	struct store_wal_stats w;
+
+	if (store_wal_stats(store, &w) < 0)
+		return;
+	header(t, "limes_store_checkpoints_total", "counter",
+	       "WAL checkpoints that copied pages into the database file, by the thread that ran them");
+	put(t, "limes_store_checkpoints_total{thread=\"checkpointer\"} %" PRIu64 "\n", w.checkpointer_checkpoints);
+	put(t, "limes_store_checkpoints_total{thread=\"loop\"} %" PRIu64 "\n", w.loop_checkpoints);
+	header(t, "limes_store_wal_bytes", "gauge", "Bytes of the WAL in use after the last commit");
+	put(t, "limes_store_wal_bytes %" PRIu64 "\n", w.frames * w.frame_bytes);
+	header(t, "limes_store_wal_high_water_bytes", "gauge", "Most bytes the WAL held since the agent started");
+	put(t, "limes_store_wal_high_water_bytes %" PRIu64 "\n", w.high_water_frames * w.frame_bytes);
+	counter(t, "limes_store_wal_bound_waits_total",
+		"Commits that left the WAL at its bound and waited for the checkpointer to copy it", w.bound_waits);
+	header(t, "limes_store_wal_bound_wait_seconds_total", "counter", "Time those commits waited");
+	put(t, "limes_store_wal_bound_wait_seconds_total %.6f\n", (double)w.bound_wait_us / 1e6);
+}
+
 void metrics_render(const struct api_deps *deps, const struct api_counters *counters, struct api_reply *r)
 {
 	static const struct link_stats no_link_stats;
@@ -221,6 +243,7 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 	put(&t, "limes_store_healthy %d\n", store_healthy(deps->store) ? 1 : 0);
 	counter(&t, "limes_store_commits_total", "Store commits made", commit_count(deps->commit));
 	counter(&t, "limes_store_commit_failures_total", "Store commits that failed", commit_failures(deps->commit));
+	wal_metrics(&t, deps->store);
 	uint64_t free_bytes = api_json_free_bytes(deps);
 	if (free_bytes != UINT64_MAX) {
 		header(&t, "limes_data_free_bytes", "gauge", "Free bytes on the data folder's file system");

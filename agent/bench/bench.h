@@ -4,7 +4,7 @@
  * flag, progress), bench_run.c (the measuring phases), bench_agents.c
  * (temporary keys, configs and child processes), bench_trace.c (message ids
  * with their submit and delivery times), bench_limits.c (verify and
- * fdatasync rates), bench_nats.c (the JetStream baseline) and
+ * fdatasync rates), bench_wal.c (each agent's WAL), bench_nats.c (the JetStream baseline) and
  * bench_report.c (machine, percentiles, JSON and table). The agents' API is
  * reached through httpc, the one HTTP client. Figures not measured are NAN
  * and print as null.
@@ -61,6 +61,12 @@ struct bench_results {
 	 * and the sender's envelope signatures per message (its metric) */
 	double protocol_version, signatures_per_msg;
 	double sender_audit_entries_per_msg, receiver_audit_entries_per_msg; /* the trail, always on */
+	/* the largest WAL file of each agent during the throughput, latency and
+	 * backlog phases (MiB), and the sender's checkpoints on its loop thread
+	 * per 1,000 messages of the latency phase (its metric; NAN if absent) */
+	double sender_wal_high_water_mb, receiver_wal_high_water_mb, latency_sender_wal_high_water_mb;
+	double backlog_sender_wal_high_water_mb, backlog_receiver_wal_high_water_mb;
+	double latency_loop_checkpoints_per_1000_msgs;
 	char fs_type[32];
 	char store[16];             /* "sqlite" or "postgres" */
 };
@@ -93,6 +99,7 @@ struct bench_agent {
 	char token[80];
 	int trace_fd;               /* read end of the agent's --trace-fd pipe, -1 none */
 	double rss_hwm_mb;          /* highest VmHWM seen, over restarts */
+	double wal_hwm_mb;          /* largest WAL file seen since bench_wal_reset(), NAN none */
 };
 
 struct bench_env {
@@ -142,6 +149,15 @@ int bench_agents_kill(struct bench_proc *p, double timeout_s);
 uint16_t bench_agents_free_port(void);
 /* Prints the last lines of a child's log to stderr. */
 void bench_agents_log_tail(const struct bench_proc *p);
+
+/* --------------------------------------------------------- bench_wal.c */
+
+/* Forgets the WAL high-water mark of ag (a new phase). */
+void bench_wal_reset(struct bench_agent *ag);
+/* Records the size of ag's DATA/limes.db-wal into ag->wal_hwm_mb if larger. */
+void bench_wal_sample(struct bench_agent *ag);
+/* The agent's checkpoints on its loop thread so far (its metric; NAN if absent). */
+double bench_wal_loop_checkpoints(struct bench_agent *ag);
 
 /* ------------------------------------------------------- bench_trace.c */
 

@@ -76,6 +76,7 @@ static int prepare_agent(struct bench_env *env, struct bench_agent *ag, const ch
 	snprintf(ag->id, sizeof(ag->id), "%s", id);
 	ag->trace_fd = -1;
 	ag->rss_hwm_mb = NAN;
+	ag->wal_hwm_mb = NAN;
 	if (snprintf(keys, sizeof(keys), "%s/keys-%s", env->dir, stem) >= (int)sizeof(keys) ||
 	    snprintf(token_file, sizeof(token_file), "%s/token-%s", env->dir, stem) >= (int)sizeof(token_file) ||
 	    snprintf(ag->conf, sizeof(ag->conf), "%s/%s.ini", env->dir, stem) >= (int)sizeof(ag->conf) ||

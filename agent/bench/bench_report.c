@@ -48,7 +48,9 @@ void bench_report_init(struct bench_results *r)
 		&r->nats_async_msgs_per_s, &r->ratio_to_nats_sync, &r->ratio_to_nats_async,
 		&r->protocol_version, &r->signatures_per_msg, &r->sender_audit_entries_per_msg,
 		&r->receiver_audit_entries_per_msg, &r->backlog_link_msgs_per_s, &r->backlog_sender_cpu_us_per_msg,
-		&r->backlog_receiver_cpu_us_per_msg,
+		&r->backlog_receiver_cpu_us_per_msg, &r->sender_wal_high_water_mb, &r->receiver_wal_high_water_mb,
+		&r->latency_sender_wal_high_water_mb, &r->backlog_sender_wal_high_water_mb,
+		&r->backlog_receiver_wal_high_water_mb, &r->latency_loop_checkpoints_per_1000_msgs,
 	};
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -183,6 +185,12 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "signatures_per_msg", r->signatures_per_msg },
 		{ "sender_audit_entries_per_msg", r->sender_audit_entries_per_msg },
 		{ "receiver_audit_entries_per_msg", r->receiver_audit_entries_per_msg },
+		{ "sender_wal_high_water_mb", r->sender_wal_high_water_mb },
+		{ "receiver_wal_high_water_mb", r->receiver_wal_high_water_mb },
+		{ "latency_sender_wal_high_water_mb", r->latency_sender_wal_high_water_mb },
+		{ "latency_loop_checkpoints_per_1000_msgs", r->latency_loop_checkpoints_per_1000_msgs },
+		{ "backlog_sender_wal_high_water_mb", r->backlog_sender_wal_high_water_mb },
+		{ "backlog_receiver_wal_high_water_mb", r->backlog_receiver_wal_high_water_mb },
 	};
 	if (!doc || !params || !mach)
 		goto out;
@@ -279,6 +287,9 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	row("  202 answer p50 (sender commit)", r->latency_ack_p50_ms, "ms", NULL, -1);
 	row("  202 answer p99", r->latency_ack_p99_ms, "ms", NULL, -1);
 	row("  offered rate achieved", r->latency_offered_per_s, "msg/s", NULL, -1);
+	row("  checkpoints in the loop /1000 msgs", r->latency_loop_checkpoints_per_1000_msgs, "", NULL, -1);
+	row("WAL high-water, sender (throughput)", r->sender_wal_high_water_mb, "MiB", NULL, -1);
+	row("WAL high-water, sender (backlog)", r->backlog_sender_wal_high_water_mb, "MiB", NULL, -1);
 	row("backlog drain", r->backlog_drain_s, "s", "< 8 s for 100,000",
 	    o->backlog >= 100000 ? check(r->backlog_drain_s, r->backlog_drain_s < 8.0) : -1);
 	printf("  %-34s %16s   %-26s %s\n", "  urgent delivered first",

@@ -232,6 +232,8 @@ static int pump(struct phase *p, int timeout_ms)
 			return -1;
 		bench_agents_sample(&env->sender);
 		bench_agents_sample(&env->receiver);
+		bench_wal_sample(&env->sender);
+		bench_wal_sample(&env->receiver);
 	}
 	if (p->failed)
 		return -1;
@@ -366,6 +368,8 @@ int bench_run_throughput(struct bench_ctx *c)
 	 * part of every figure (docs/benchmarks.md) */
 	double entries_sender = bench_agents_metric(&c->env->sender, "limes_audit_entries_total");
 	double entries_receiver = bench_agents_metric(&c->env->receiver, "limes_audit_entries_total");
+	bench_wal_reset(&c->env->sender);
+	bench_wal_reset(&c->env->receiver);
 	/* Bounded: assumes at least 200 msg/s, plus start-up slack. */
 	uint64_t deadline = deadline_after(30.0 + (double)o->messages / 200.0);
 	if (submit_all(&p, o->messages, o->batch, deadline) < 0 ||
@@ -389,6 +393,10 @@ int bench_run_throughput(struct bench_ctx *c)
 	c->res->signatures_per_msg =
 		(bench_agents_metric(&c->env->sender, "limes_envelope_signatures_total") - sigs) / (double)o->messages;
 	c->res->protocol_version = bench_agents_protocol(&c->env->sender);
+	bench_wal_sample(&c->env->sender);
+	bench_wal_sample(&c->env->receiver);
+	c->res->sender_wal_high_water_mb = c->env->sender.wal_hwm_mb;
+	c->res->receiver_wal_high_water_mb = c->env->receiver.wal_hwm_mb;
 	c->res->sender_audit_entries_per_msg =
 		(bench_agents_metric(&c->env->sender, "limes_audit_entries_total") - entries_sender) / (double)o->messages;
 	c->res->receiver_audit_entries_per_msg =
@@ -435,6 +443,8 @@ int bench_run_latency(struct bench_ctx *c)
 		goto out;
 	}
 	uint64_t deadline = deadline_after(30.0 + o->latency_s * 3);
+	bench_wal_reset(&c->env->sender);
+	double loop_ckpts = bench_wal_loop_checkpoints(&c->env->sender);
 	uint64_t t0 = bench_now_ns() + 10000000ull;
 	while (bench_trace_complete(c->trace) < total) {
 		uint64_t now = bench_now_ns();
@@ -484,6 +494,10 @@ int bench_run_latency(struct bench_ctx *c)
 	c->res->latency_ack_p99_ms = (double)bench_report_percentile(p.ack_ns, p.n_ack, 99) / 1e6;
 	if (last_post > first_post)
 		c->res->latency_offered_per_s = (double)(total - 1) / seconds_between(first_post, last_post);
+	bench_wal_sample(&c->env->sender);
+	c->res->latency_sender_wal_high_water_mb = c->env->sender.wal_hwm_mb;
+	c->res->latency_loop_checkpoints_per_1000_msgs =
+		(bench_wal_loop_checkpoints(&c->env->sender) - loop_ckpts) * 1000.0 / (double)total;
 	bench_progress("latency: p50 %.3f ms, p99 %.3f ms, max %.3f ms (202 answer: p50 %.3f ms, p99 %.3f ms)",
 		       c->res->latency_p50_ms, c->res->latency_p99_ms, c->res->latency_max_ms,
 		       c->res->latency_ack_p50_ms, c->res->latency_ack_p99_ms);
@@ -507,6 +521,8 @@ int bench_run_backlog(struct bench_ctx *c)
 	bench_progress("backlog: receiver stopped, queueing %llu messages (1 in 10 urgent)",
 		       (unsigned long long)o->backlog);
 	bench_agents_stop(&env->receiver);
+	bench_wal_reset(&env->sender);
+	bench_wal_reset(&env->receiver);
 	if (phase_open(&p, c, 2, true, 10) < 0)
 		goto out;
 	uint64_t t_queue = bench_now_ns();
@@ -522,6 +538,10 @@ int bench_run_backlog(struct bench_ctx *c)
 	double per_msg = 1e6 / (double)o->backlog;
 	c->res->backlog_sender_cpu_us_per_msg = (bench_agents_cpu_s(env->sender.proc.pid) - cpu_sender) * per_msg;
 	c->res->backlog_receiver_cpu_us_per_msg = bench_agents_cpu_s(env->receiver.proc.pid) * per_msg;
+	bench_wal_sample(&env->sender);
+	bench_wal_sample(&env->receiver);
+	c->res->backlog_sender_wal_high_water_mb = env->sender.wal_hwm_mb;
+	c->res->backlog_receiver_wal_high_water_mb = env->receiver.wal_hwm_mb;
 	bench_trace_summary(c->trace, &s, NULL, NULL);
 	if (s.last_delivery_ns > s.first_delivery_ns)
 		c->res->backlog_link_msgs_per_s =

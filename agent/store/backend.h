@@ -134,6 +134,9 @@ struct store_ops {
 	int (*ha_active_node)(struct store *store, char *node, size_t node_len, char *api,
 			      size_t api_len);
 	int (*ping)(struct store *store);
+	/* the SQLite WAL and its checkpointer (NULL: PostgreSQL) */
+	int (*wal_stats)(struct store *store, struct store_wal_stats *s);
+	int (*wal_limit)(struct store *store, uint32_t frames);
 };
 
 /* The cache slots per file of the SQLite backend (store_int.h). */
@@ -151,6 +154,7 @@ enum store_file {
 
 struct sqlite3;
 struct sqlite3_stmt;
+struct store_ckpt;
 struct pg_conn;     /* libpq's PGconn */
 
 /* The handle: the operations, the health state both backends share, and
@@ -165,6 +169,7 @@ struct store {
 	/* sqlite backend */
 	struct sqlite3 *db;
 	struct sqlite3_stmt *stmt[STORE_FILE_COUNT_][STORE_FILE_STMT_MAX]; /* prepared on first use */
+	struct store_ckpt *ckpt; /* the WAL checkpointer (sqlite_checkpoint.c), NULL if none */
 
 	/* postgres backend */
 	struct pg_conn *pg;

@@ -23,6 +23,10 @@
 #include "base/log.h"
 
 #define STORE_DB_NAME "limes.db"
+/* SQLite's unix VFS that holds the database file for this process alone and
+ * keeps the WAL index in its heap: several connections of the process, no
+ * -shm file, no lock system calls (sqlite_checkpoint.c). */
+#define STORE_VFS "unix-excl"
 /* quick_check reads every page: run it at open only below this size. */
 #define STORE_QUICK_CHECK_MAX_BYTES (64LL * 1024 * 1024)
 
@@ -369,6 +373,7 @@ int sqlite_begin(struct store *store)
 {
 	if (!store)
 		return LIMES_E_INVAL;
+	sqlite_ckpt_health(store);
 	if (!store->healthy)
 		return store->fail_code;
 	if (!sqlite3_get_autocommit(store->db))
@@ -387,6 +392,7 @@ int sqlite_commit(struct store *store)
 
 	if (!store)
 		return LIMES_E_INVAL;
+	sqlite_ckpt_health(store);
 	if (!store->healthy)
 		return store->fail_code;
 	if (sqlite3_get_autocommit(store->db))
@@ -395,6 +401,8 @@ int sqlite_commit(struct store *store)
 	/* A failed COMMIT may leave the transaction open: never keep it. */
 	if (err != 0 && !sqlite3_get_autocommit(store->db))
 		sqlite_rollback(store);
+	if (err == 0)
+		sqlite_ckpt_after_commit(store);
 	return err;
 }
 
@@ -585,10 +593,10 @@ out:
 	return err;
 }
 
-static int configure(struct store *store)
+static int configure(struct store *store, bool process_vfs)
 {
 	char mode[16];
-	int err;
+	int err = 0;
 
 	if (sqlite3_extended_result_codes(store->db, 1) != SQLITE_OK ||
 	    sqlite3_busy_timeout(store->db, 250) != SQLITE_OK) {
@@ -597,8 +605,11 @@ static int configure(struct store *store)
 	}
 	/* One agent owns the store (the agent also holds a flock on the data
 	 * folder): exclusive locking keeps the WAL index in our own memory and
-	 * spares two fcntl() calls per read. Set before WAL is first used. */
-	err = exec(store, "PRAGMA locking_mode=EXCLUSIVE;", "configure");
+	 * spares two fcntl() calls per read. Set before WAL is first used.
+	 * STORE_VFS does the same for the whole process, so that the
+	 * checkpointer's connection can share the file: then normal locking. */
+	if (!process_vfs)
+		err = exec(store, "PRAGMA locking_mode=EXCLUSIVE;", "configure");
 	if (err)
 		return err;
 	err = pragma_text(store, "PRAGMA journal_mode=WAL", mode, sizeof(mode));
@@ -705,6 +716,7 @@ struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err)
 	char path[PATH_MAX];
 	struct stat st;
 	int rc, e = 0;
+	const char *vfs = vfs_name;
 
 	if (!dir || !*dir) {
 		e = LIMES_E_INVAL;
@@ -727,22 +739,31 @@ struct store *store_open_vfs(const char *dir, const char *vfs_name, int *err)
 	store->healthy = true;
 	store->ops = &store_sqlite_ops;
 	tune_library();
-	/* a named VFS is a test's; the agent's own writes each commit's WAL
-	 * frames in one call (walbuf.c) */
+	/* a VFS named by a test wraps STORE_VFS (tests/support/store_faultvfs.c);
+	 * the agent's own writes each commit's WAL frames in one call
+	 * (walbuf.c) over STORE_VFS */
+	if (!vfs)
+		vfs = store_walbuf_vfs();
+	if (!vfs && sqlite3_vfs_find(STORE_VFS))
+		vfs = STORE_VFS;
 	rc = sqlite3_open_v2(path, &store->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-			     vfs_name ? vfs_name : store_walbuf_vfs());
+			     vfs);
 	if (rc != SQLITE_OK) {
 		log_error("store cannot open %s: %s", path,
 			  store->db ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
 		e = limes_code(rc) ? limes_code(rc) : LIMES_E_IO;
 		goto out;
 	}
-	e = configure(store);
+	e = configure(store, vfs != NULL);
 	if (!e && stat(path, &st) == 0 && st.st_size <= STORE_QUICK_CHECK_MAX_BYTES)
 		e = sqlite_check(store, false);
 	if (!e)
 		e = migrate(store);
+	/* without STORE_VFS (a SQLite built without it) SQLite checkpoints
+	 * after commits on its own, as it always did */
+	if (!e && vfs)
+		e = sqlite_ckpt_start(store, path, vfs);
 	if (!e && !store->healthy)
 		e = store->fail_code;
 out:
@@ -805,6 +826,8 @@ void sqlite_close(struct store *store)
 {
 	if (!store->db)
 		return;
+	/* first: the last connection to close checkpoints the WAL and removes it */
+	sqlite_ckpt_stop(store);
 	/* Staged writes never committed are dropped, never half-kept. */
 	if (!sqlite3_get_autocommit(store->db) &&
 	    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
@@ -908,4 +931,6 @@ const struct store_ops store_sqlite_ops = {
 	.ha_try_active = sqlite_ha_try_active,
 	.ha_active_node = sqlite_ha_active_node,
 	.ping = sqlite_ping,
+	.wal_stats = sqlite_wal_stats,
+	.wal_limit = sqlite_wal_limit,
 };

@@ -79,6 +79,18 @@ const char *store_health_reason(const struct store *store)
 	return store->healthy ? "" : store->reason;
 }
 
+int store_wal_stats(struct store *store, struct store_wal_stats *s)
+{
+	if (!s)
+		return LIMES_E_INVAL;
+	return DISPATCH(store, LIMES_E_INVAL, wal_stats, store, s);
+}
+
+int store_wal_limit(struct store *store, uint32_t frames)
+{
+	return DISPATCH(store, LIMES_E_INVAL, wal_limit, store, frames);
+}
+
 const char *store_backend_name(const struct store *store)
 {
 	return store ? store->ops->name : "none";

@@ -188,6 +188,28 @@ struct store_wal_report {
  * file cannot be read. Keeps nothing. */
 int store_wal_check(const char *dir, struct store_wal_report *r);
 
+/* The SQLite store's write-ahead log and its checkpoints (docs/store.md,
+ * "Checkpoints"): a thread of the store's own copies the log into the
+ * database; a commit that leaves STORE_WAL_LIMIT_FRAMES or more in the log
+ * waits for it to catch up, so the log restarts. */
+#define STORE_WAL_LIMIT_FRAMES 4096
+struct store_wal_stats {
+	uint64_t frames;            /* in the log after the last commit */
+	uint64_t high_water_frames; /* the most the log held since the store opened */
+	uint64_t frame_bytes;       /* bytes per frame: the page and its 24-byte header */
+	uint64_t limit_frames;      /* the bound */
+	uint64_t checkpointer_checkpoints; /* checkpoints that copied frames, on the checkpointer's thread */
+	uint64_t loop_checkpoints;  /* ... on the committing thread: the checkpointer had not caught up */
+	uint64_t bound_waits;       /* commits that reached the bound and waited for the checkpointer */
+	uint64_t bound_wait_us;     /* the time they waited, in all */
+};
+/* Fills *s (plain values, the caller's). LIMES_E_INVAL for a store without
+ * a checkpointer (PostgreSQL; a SQLite built without the unix-excl VFS). */
+int store_wal_stats(struct store *store, struct store_wal_stats *s);
+/* Sets the bound to `frames` (> 0) instead of STORE_WAL_LIMIT_FRAMES (tests
+ * reach it with little data); 0 or LIMES_E_INVAL as store_wal_stats(). */
+int store_wal_limit(struct store *store, uint32_t frames);
+
 /* Opens the store the settings describe. Caller owns the result
  * (store_destroy()); NULL and *err (may be NULL) on failure. */
 struct store *store_open_with(const struct store_settings *settings, int *err);

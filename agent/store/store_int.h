@@ -130,6 +130,20 @@ int sqlite_delivered_since(struct store *store, const char *next_hop, uint64_t s
 			   int (*fn)(void *arg, const uint8_t id[STORE_ID_LEN], const char *recipient), void *arg);
 int sqlite_restored_copy(struct store *store, uint64_t *taken_ms);
 int sqlite_restored_done(struct store *store);
+/* sqlite_checkpoint.c: the WAL checkpointer's thread and connection on
+ * path through vfs (a process-exclusive VFS), and the WAL's bound. Start
+ * after the schema is migrated; stop before the main connection closes. */
+int sqlite_ckpt_start(struct store *store, const char *path, const char *vfs);
+void sqlite_ckpt_stop(struct store *store);
+/* Turns a failure the checkpointer met into the store's (unhealthy); call
+ * before each begin and commit. */
+void sqlite_ckpt_health(struct store *store);
+/* After each successful commit: at the bound, waits for the checkpointer
+ * (and copies itself only if it did not catch up). The commit stays durable
+ * whatever happens here; a failure marks the store unhealthy. */
+void sqlite_ckpt_after_commit(struct store *store);
+int sqlite_wal_stats(struct store *store, struct store_wal_stats *s);
+int sqlite_wal_limit(struct store *store, uint32_t frames);
 /* backup.c: the SQL that marks a copy as one (run on the copy, ?1 the time) */
 extern const char sqlite_copy_marker_sql[];
 /* backup.c: the online backup of the SQLite file */

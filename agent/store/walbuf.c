@@ -297,7 +297,11 @@ const char *store_walbuf_vfs(void)
 	if (tried)
 		return name;
 	tried = true;
-	sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+	/* over the store's own VFS (sqlite.c, STORE_VFS: the process holds
+	 * the file, the WAL index in its heap), else the default */
+	sqlite3_vfs *real = sqlite3_vfs_find("unix-excl");
+	if (!real)
+		real = sqlite3_vfs_find(NULL);
 	if (!real || real->iVersion < 2)
 		return NULL; /* the default VFS then, unbuffered */
 	walbuf_vfs = (sqlite3_vfs){

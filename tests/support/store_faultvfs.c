@@ -6,7 +6,9 @@
  */
 #include "support/store_faultvfs.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <string.h>
 
 struct fault_file {
@@ -16,10 +18,29 @@ struct fault_file {
 
 static sqlite3_vfs fault_vfs;
 static sqlite3_vfs *real_vfs;
-static int sync_failures_left;
-static int write_failures_left;
-static bool write_full;
-static int failures;
+/* armed by one thread, read by every thread that does I/O */
+static atomic_int sync_failures_left;
+static atomic_int write_failures_left;
+static atomic_bool write_full;
+static atomic_int failures;
+static pthread_t armed_by;
+static atomic_bool other_threads; /* faults hit every thread but armed_by */
+
+/* Whether a fault armed for some thread hits this call, and takes one. */
+static bool take(atomic_int *left)
+{
+	if (atomic_load(left) <= 0)
+		return false;
+	bool armer = pthread_equal(pthread_self(), armed_by) != 0;
+	if (armer == atomic_load(&other_threads))
+		return false;
+	if (atomic_fetch_sub(left, 1) <= 0) {
+		atomic_fetch_add(left, 1);
+		return false;
+	}
+	atomic_fetch_add(&failures, 1);
+	return true;
+}
 
 #define REAL(f) (((struct fault_file *)(f))->real)
 
@@ -37,11 +58,8 @@ static int f_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
 
 static int f_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
-	if (write_failures_left > 0) {
-		write_failures_left--;
-		failures++;
-		return write_full ? SQLITE_FULL : SQLITE_IOERR_WRITE;
-	}
+	if (take(&write_failures_left))
+		return atomic_load(&write_full) ? SQLITE_FULL : SQLITE_IOERR_WRITE;
 	return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
 }
 
@@ -52,11 +70,8 @@ static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
 
 static int f_sync(sqlite3_file *f, int flags)
 {
-	if (sync_failures_left > 0) {
-		sync_failures_left--;
-		failures++;
+	if (take(&sync_failures_left))
 		return SQLITE_IOERR_FSYNC;
-	}
 	return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
 
@@ -227,7 +242,10 @@ int store_faultvfs_register(void)
 		return 0;
 	if (sqlite3_initialize() != SQLITE_OK)
 		return -1;
-	real_vfs = sqlite3_vfs_find(NULL);
+	/* the store's own VFS (agent/store/sqlite.c), else the default */
+	real_vfs = sqlite3_vfs_find("unix-excl");
+	if (!real_vfs)
+		real_vfs = sqlite3_vfs_find(NULL);
 	if (!real_vfs)
 		return -1;
 	fault_vfs = (sqlite3_vfs){
@@ -256,26 +274,40 @@ int store_faultvfs_register(void)
 	return 0;
 }
 
+static void arm(bool others)
+{
+	armed_by = pthread_self();
+	atomic_store(&other_threads, others);
+}
+
 void store_faultvfs_fail_sync(int count)
 {
-	sync_failures_left = count;
+	arm(false);
+	atomic_store(&sync_failures_left, count);
+}
+
+void store_faultvfs_fail_sync_other(int count)
+{
+	arm(true);
+	atomic_store(&sync_failures_left, count);
 }
 
 void store_faultvfs_fail_write(int count, bool disk_full)
 {
-	write_failures_left = count;
-	write_full = disk_full;
+	arm(false);
+	atomic_store(&write_full, disk_full);
+	atomic_store(&write_failures_left, count);
 }
 
 void store_faultvfs_reset(void)
 {
-	sync_failures_left = 0;
-	write_failures_left = 0;
-	write_full = false;
-	failures = 0;
+	atomic_store(&sync_failures_left, 0);
+	atomic_store(&write_failures_left, 0);
+	atomic_store(&write_full, false);
+	atomic_store(&failures, 0);
 }
 
 int store_faultvfs_failures(void)
 {
-	return failures;
+	return atomic_load(&failures);
 }
