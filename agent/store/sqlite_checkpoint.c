@@ -43,6 +43,8 @@
  * last CKPT_INTERVAL_MS committed (at 1,000 msg/s ~160 frames) and fsyncs
  * the database once, on a thread of its own. */
 #define CKPT_INTERVAL_MS 10
+/* The last 1/CKPT_EAGER_PART of the bound is checkpointed commit by commit. */
+#define CKPT_EAGER_PART 8
 /* How long a commit at the bound waits for the checkpointer before its own
  * thread copies the rest (a stalled disk, or the checkpointer stopped). */
 #define CKPT_WAIT_MS 250
@@ -120,10 +122,15 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 	if (c->frames > c->high_water)
 		c->high_water = c->frames;
 	atomic_fetch_add(&c->commits, 1);
-	/* a sleeping checkpointer is woken by the first commit after it slept;
-	 * while commits come it wakes on its own interval (no system call here) */
-	if (atomic_load(&c->asleep)) {
+	/* Near the bound every commit asks for a checkpoint at once, so that
+	 * the one at the bound finds the log copied up to the commit before it
+	 * and waits only for its own frames. Otherwise a sleeping checkpointer
+	 * is woken by the first commit after it slept, and while commits come
+	 * it wakes on its own interval (no system call here). */
+	bool near_bound = c->frames >= c->limit - c->limit / CKPT_EAGER_PART;
+	if (near_bound || atomic_load(&c->asleep)) {
 		pthread_mutex_lock(&c->lock);
+		c->kick |= near_bound;
 		pthread_cond_signal(&c->wake);
 		pthread_mutex_unlock(&c->lock);
 	}

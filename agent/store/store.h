@@ -192,7 +192,7 @@ int store_wal_check(const char *dir, struct store_wal_report *r);
  * "Checkpoints"): a thread of the store's own copies the log into the
  * database; a commit that leaves STORE_WAL_LIMIT_FRAMES or more in the log
  * waits for it to catch up, so the log restarts. */
-#define STORE_WAL_LIMIT_FRAMES 4096
+#define STORE_WAL_LIMIT_FRAMES 8192
 struct store_wal_stats {
 	uint64_t frames;            /* in the log after the last commit */
 	uint64_t high_water_frames; /* the most the log held since the store opened */
