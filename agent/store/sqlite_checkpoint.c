@@ -43,6 +43,11 @@
  * last CKPT_INTERVAL_MS committed (at 1,000 msg/s ~160 frames) and fsyncs
  * the database once, on a thread of its own. */
 #define CKPT_INTERVAL_MS 10
+/* Below this many frames the log is left alone, as SQLite's own checkpoint
+ * left it (1,000 frames): an idle agent's WAL keeps its recent commits in
+ * one generation, which is what walcheck reads to tell a torn tail from lost
+ * commits (docs/operations.md, "A damaged WAL"). At most limit / 8. */
+#define CKPT_MIN_FRAMES 1000u
 /* The last 1/CKPT_EAGER_PART of the bound is checkpointed commit by commit. */
 #define CKPT_EAGER_PART 8
 /* How long a commit at the bound waits for the checkpointer before its own
@@ -71,6 +76,7 @@ struct store_ckpt {
 	atomic_uint_fast64_t worker_checkpoints; /* its checkpoints that copied frames */
 	/* written by the committing thread (the hook), read by the checkpointer */
 	atomic_uint_fast64_t commits;
+	atomic_uint frames_now;       /* = frames */
 
 	/* the committing thread's own */
 	uint32_t frames;              /* in the log after the last commit (the WAL hook) */
@@ -110,6 +116,11 @@ static bool ts_before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
+static uint32_t min_frames(const struct store_ckpt *c)
+{
+	return c->limit / 8 < CKPT_MIN_FRAMES ? c->limit / 8 : CKPT_MIN_FRAMES;
+}
+
 /* Called by SQLite in the committing thread after each commit on the main
  * connection; replacing the default hook turns the automatic checkpoint off. */
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
@@ -119,6 +130,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 	(void)db;
 	(void)name;
 	c->frames = frames > 0 ? (uint32_t)frames : 0;
+	atomic_store(&c->frames_now, c->frames);
 	if (c->frames > c->high_water)
 		c->high_water = c->frames;
 	atomic_fetch_add(&c->commits, 1);
@@ -128,7 +140,7 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 	 * is woken by the first commit after it slept, and while commits come
 	 * it wakes on its own interval (no system call here). */
 	bool near_bound = c->frames >= c->limit - c->limit / CKPT_EAGER_PART;
-	if (near_bound || atomic_load(&c->asleep)) {
+	if (near_bound || (atomic_load(&c->asleep) && c->frames >= min_frames(c))) {
 		pthread_mutex_lock(&c->lock);
 		c->kick |= near_bound;
 		pthread_cond_signal(&c->wake);
@@ -159,12 +171,13 @@ static void *checkpointer_main(void *arg)
 			pthread_cond_wait(&c->wake, &c->lock);
 			continue;
 		}
-		if (!c->kick && atomic_load(&c->commits) == seen) {
+		if (!c->kick && (atomic_load(&c->commits) == seen || atomic_load(&c->frames_now) < min_frames(c))) {
 			/* nothing committed since the last checkpoint: sleep until
 			 * the next commit; announce it first, then look once more,
 			 * so a commit in between is never missed */
 			atomic_store(&c->asleep, true);
-			if (!c->kick && !c->stop && atomic_load(&c->commits) == seen)
+			if (!c->kick && !c->stop &&
+			    (atomic_load(&c->commits) == seen || atomic_load(&c->frames_now) < min_frames(c)))
 				pthread_cond_wait(&c->wake, &c->lock);
 			atomic_store(&c->asleep, false);
 			next = mono_after_ms(0);

@@ -99,15 +99,18 @@ Test(store_checkpoint, commits_are_copied_by_the_checkpointer_thread_not_the_com
 	struct store_wal_stats s;
 
 	open_store(NULL);
+	cr_assert(eq(int, store_wal_stats(st, &s), 0));
+	cr_assert(eq(u64, s.limit_frames, STORE_WAL_LIMIT_FRAMES));
+	/* the log is copied from limit / 8 frames on: 128 here */
+	cr_assert(eq(int, store_wal_limit(st, 1024), 0));
 	off_t db_before = file_size("limes.db");
 	for (uint32_t i = 0; i < 20; i++) {
-		cr_assert(eq(int, put(1, i, 3000), 0));
+		cr_assert(eq(int, put(1, i, sizeof(envelope)), 0));
 		cr_assert(eq(int, store_commit(st), 0));
 	}
 	cr_assert(eq(int, store_wal_stats(st, &s), 0));
-	cr_assert(gt(u64, s.frames, 0));
+	cr_assert(gt(u64, s.frames, 128));
 	cr_assert(eq(u64, s.frame_bytes, 4096 + 24));
-	cr_assert(eq(u64, s.limit_frames, STORE_WAL_LIMIT_FRAMES));
 	/* the checkpointer copies within its interval; allow a loaded machine 10 s */
 	for (int i = 0; i < 1000 && s.checkpointer_checkpoints == 0; i++) {
 		sleep_ms(10);
@@ -117,9 +120,9 @@ Test(store_checkpoint, commits_are_copied_by_the_checkpointer_thread_not_the_com
 	cr_assert(eq(u64, s.loop_checkpoints, 0));
 	cr_assert(eq(u64, s.bound_waits, 0));
 	/* the pages reached the database file */
-	for (int i = 0; i < 1000 && file_size("limes.db") <= db_before + 20 * 3000; i++)
+	for (int i = 0; i < 1000 && file_size("limes.db") <= db_before + 20 * 6000; i++)
 		sleep_ms(10);
-	cr_assert(gt(i64, (int64_t)file_size("limes.db"), (int64_t)(db_before + 20 * 3000)));
+	cr_assert(gt(i64, (int64_t)file_size("limes.db"), (int64_t)(db_before + 20 * 6000)));
 	/* the WAL index lives in the process's heap: no -shm file */
 	cr_assert(eq(i64, (int64_t)file_size("limes.db-shm"), -1));
 }
@@ -163,6 +166,7 @@ Test(store_checkpoint, an_fsync_failure_on_the_checkpointer_thread_makes_the_sto
 	uint32_t i;
 
 	open_store(STORE_FAULTVFS_NAME);
+	cr_assert(eq(int, store_wal_limit(st, 64), 0)); /* copied from 8 frames on */
 	for (i = 0; i < 5; i++, committed++) {
 		cr_assert(eq(int, put(3, i, 3000), 0));
 		cr_assert(eq(int, store_commit(st), 0));
