@@ -5,7 +5,8 @@
  * throughout (none lost, none twice, none refused decrypt_failed); the
  * state through restarts; the old key valid for its overlap, then refused
  * key_not_valid; forged announcements refused and logged naming the peer;
- * the new commands' bad input refused with a clear message and exit status.
+ * replaced keys retired once their overlap and the retention are over; the
+ * new commands' bad input refused with a clear message and exit status.
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
@@ -569,5 +570,79 @@ Test(rotation, a_continuous_stream_both_ways_survives_both_agents_rotating_throu
 	no_key_refusals(c, B, A);
 	free(ab);
 	free(ba);
+	cluster_destroy(&c);
+}
+
+/* Waits until message `id` from `from` to `to` reads delivered at `from`
+ * (polled often: with a short retention its record goes soon after). */
+static bool wait_delivered_one(struct cluster *c, const char *from, const char *id, const char *to)
+{
+	char state[32] = "";
+	for (int waited = 0; waited < 10000; waited += 50) {
+		cluster_state(c, from, id, to, state, sizeof(state), NULL);
+		if (strcmp(state, "delivered") == 0)
+			return true;
+		cluster_sleep_ms(50);
+	}
+	return false;
+}
+
+Test(rotation, a_replaced_key_leaves_the_ring_once_its_overlap_and_the_retention_are_over)
+{
+	/* overlap 1 s, retention 2 s: A's first key is in the ring after the
+	 * second promotion and must be gone (files, note, API, B's copy of it)
+	 * some 3 s after its overlap ended, with messages still flowing */
+	struct cluster *c = pair("key_overlap = 1s", true);
+	struct agentproc *a = cluster_ap(c, A), *b = cluster_ap(c, B);
+	/* the config is written again with the agent lines: B's peer option after */
+	agentproc_set_agent_extra(a, "retention = 2s\n");
+	agentproc_set_agent_extra(b, "retention = 2s\n");
+	cr_assert(eq(int, agentproc_write_config(a), 0));
+	cr_assert(eq(int, agentproc_write_config(b), 0));
+	rotation_test_peer_option(b, A, "rotation = accept");
+	char first[17], next_id[17], needle[128], ids[2][33];
+	cluster_start(c, A);
+	cluster_start(c, B);
+	cr_assert(is(cluster_wait_up(c, A, B, 10000) && cluster_wait_up(c, B, A, 10000)));
+	json_t *doc = NULL;
+	cr_assert(eq(int, cluster_http(c, A, "GET", "/v1/keys", NULL, &doc), 200));
+	snprintf(first, sizeof(first), "%s", json_string_value(json_object_get(doc, "id")));
+	json_decref(doc);
+	cr_assert(eq(sz, strlen(first), 16));
+	for (int round = 1; round <= 2; round++) {
+		snprintf(next_id, sizeof(next_id), "%s", rotation_test_make_next(a));
+		cr_assert(eq(int, agentproc_signal(a, SIGHUP), 0));
+		for (int waited = 0; waited < 10000 && strcmp(answer_of(c, A, B), "adopted") != 0; waited += 100)
+			cluster_sleep_ms(100);
+		cr_assert(eq(str, (char *)answer_of(c, A, B), "adopted"), "round %d", round);
+		cr_assert(eq(int, cluster_http(c, A, "POST", "/v1/keys/promote", "{}", &doc), 200), "round %d", round);
+		json_decref(doc);
+		cr_assert(is(rotation_test_wait_in_force(c, B, A, next_id, 10000)), "round %d", round);
+	}
+	/* the first key: retired at A (log, audit, files, API) and at B */
+	snprintf(needle, sizeof(needle), "event=key_retired key=%s", first);
+	cr_assert(is(agentproc_wait_log(a, needle, 15000)), "A did not retire %s", first);
+	cr_assert(is(audited(c, A, "replaced key retired from the key ring")));
+	cr_assert(eq(int, ring_files(a), 0));
+	cr_assert(eq(int, cluster_http(c, A, "GET", "/v1/keys", NULL, &doc), 200));
+	char *dump = json_dumps(json_object_get(doc, "ring"), 0);
+	cr_assert(eq(ptr, strstr(dump, first), NULL), "ring still lists %s: %s", first, dump);
+	free(dump);
+	json_decref(doc);
+	snprintf(needle, sizeof(needle), "peer=%s event=key_retired", A);
+	cr_assert(is(agentproc_wait_log(b, needle, 15000)), "B did not retire A's replaced key");
+	/* both ways still work, and nothing was refused for a key */
+	cr_assert(eq(int, cluster_submit(c, A, B, "alert", "normal", 1, &ids[0]), 202));
+	cr_assert(eq(int, cluster_submit(c, B, A, "alert", "normal", 1, &ids[1]), 202));
+	cr_assert(is(wait_delivered_one(c, A, ids[0], B)));
+	cr_assert(is(wait_delivered_one(c, B, ids[1], A)));
+	no_key_refusals(c, A, B);
+	no_key_refusals(c, B, A);
+	/* a restart finds no retired key to load again */
+	cr_assert(eq(int, cluster_stop(c, A), 0));
+	cluster_start(c, A);
+	cr_assert(eq(int, cluster_http(c, A, "GET", "/v1/keys", NULL, &doc), 200));
+	cr_assert(eq(sz, json_array_size(json_object_get(doc, "ring")), 0));
+	json_decref(doc);
 	cluster_destroy(&c);
 }
