@@ -46,6 +46,7 @@ struct parse_state {
 	unsigned store_line;
 	unsigned agent_line, api_line;
 	unsigned max_body_line, max_frame_line; /* 0: the default */
+	unsigned retry_line, retry_max_line;    /* 0: the default */
 	char err[CONFIG_ERR_MAX];
 	/* which keys were given, to find missing ones */
 	bool has_id, has_keys, has_listen, has_data, has_api_listen, has_token;
@@ -421,10 +422,14 @@ static int link_key(struct parse_state *st, const char *key, const char *value)
 		cfg->window = (uint32_t)v;
 		return 0;
 	}
-	if (strcmp(key, "retry") == 0)
+	if (strcmp(key, "retry") == 0) {
+		st->retry_line = st->line;
 		return set_duration(st, key, value, &cfg->retry_initial_ms);
-	if (strcmp(key, "retry_max") == 0)
+	}
+	if (strcmp(key, "retry_max") == 0) {
+		st->retry_max_line = st->line;
 		return set_duration(st, key, value, &cfg->retry_max_ms);
+	}
 	if (strcmp(key, "heartbeat") == 0)
 		return set_duration(st, key, value, &cfg->heartbeat_ms);
 	if (strcmp(key, "dead_after") == 0)
@@ -837,7 +842,10 @@ static int check_whole(struct parse_state *st)
 		return -1;
 	}
 	if (cfg->retry_initial_ms > cfg->retry_max_ms) {
-		fail(st, st->agent_line, "[link] retry is longer than retry_max");
+		/* the line of whichever was given (retry_max when both were) */
+		fail(st, st->retry_max_line ? st->retry_max_line : st->retry_line,
+		     "[link] retry (%llu ms) is longer than retry_max (%llu ms)",
+		     (unsigned long long)cfg->retry_initial_ms, (unsigned long long)cfg->retry_max_ms);
 		return -1;
 	}
 	for (size_t i = 0; i < cfg->n_peers; i++) {

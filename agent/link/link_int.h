@@ -233,6 +233,11 @@ void link_resend_on_request(struct links *L, struct inbound *in, const struct wi
 void link_resend_send_answers(struct links *L);
 void link_resend_drop_answers(struct links *L);
 void link_resend_free(struct link_resend **R);
+/* resend.c: how long after an ask that has had no answer yet (the
+ * unanswered-th in a row; 0 after a busy answer) the next one goes: retry_ms
+ * (`[link] retry`) doubled per unanswered ask after the first, at most 60 s
+ * or retry_ms when that is longer. */
+uint64_t link_resend_ask_wait_ms(uint64_t retry_ms, unsigned unanswered);
 /* rotation.c: sends the answers due to neighbours' announcements (ROUTER). */
 void link_rotation_answer(struct links *L);
 /* rotation.c: a neighbour's announcement (ROUTER) / its answer to ours (DEALER). */

@@ -5,7 +5,7 @@
  * Asking: a store restored from a copy (store_restored_copy()) lost what
  * our neighbours delivered after the copy was taken, and they hold our
  * receipts for it. So each DEALER, once its link is up, asks its neighbour
- * with a signed ResendRequest, again every ASK_EVERY_MS until it answers;
+ * with a signed ResendRequest, again until it answers (link_resend_ask_wait_ms);
  * when every direct neighbour has answered "done" the store's copy mark is
  * dropped and a later start asks no more.
  *
@@ -19,6 +19,7 @@
  */
 #include "link_int.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,10 +30,10 @@
 #include "proto/bytes.h"
 #include "proto/err.h"
 
-#define ASK_EVERY_MS 2000
 /* A neighbour that never answers (an agent older than ResendRequest counts
- * it as a garbage frame) is asked ever less often: the interval doubles
- * per unanswered ask up to this, and after RESEND_UNANSWERED_WARN asks one
+ * it as a garbage frame) is asked ever less often: the wait, `[link] retry`
+ * at first as for an unreceipted envelope, doubles per unanswered ask up to
+ * this (or `retry` when longer), and after RESEND_UNANSWERED_WARN asks one
  * line says so and its status reads not_answering. */
 #define ASK_MAX_MS 60000
 #define RESEND_UNANSWERED_WARN 5
@@ -82,13 +83,13 @@ static struct resend_peer *peer_state(struct link_resend *R, const char *peer_id
 	return rp;
 }
 
-/* 2 s, then doubled per unanswered ask, at most ASK_MAX_MS. */
-static uint64_t ask_interval_ms(unsigned unanswered)
+uint64_t link_resend_ask_wait_ms(uint64_t retry_ms, unsigned unanswered)
 {
-	uint64_t ms = ASK_EVERY_MS;
-	for (unsigned i = 1; i < unanswered && ms < ASK_MAX_MS; i++)
+	uint64_t max = retry_ms > ASK_MAX_MS ? retry_ms : ASK_MAX_MS;
+	uint64_t ms = retry_ms;
+	for (unsigned i = 1; i < unanswered && ms < max; i++)
 		ms *= 2;
-	return ms < ASK_MAX_MS ? ms : ASK_MAX_MS;
+	return ms < max ? ms : max;
 }
 
 static struct link_resend *state(struct links *L)
@@ -164,15 +165,17 @@ void link_resend_tick(struct links *L, struct outlink *ol, uint64_t now)
 	if (!rp || rp->done || !ol->dealer || !p ||
 	    (peer_link(p)->state != LINK_UP && peer_link(p)->state != LINK_DEGRADED))
 		return;
-	if (rp->asked_ms && now < rp->asked_ms + ask_interval_ms(rp->unanswered))
+	uint64_t retry_ms = peers_config(L->deps.peers)->retry_initial_ms;
+	if (rp->asked_ms && now < rp->asked_ms + link_resend_ask_wait_ms(retry_ms, rp->unanswered))
 		return;
 	if (rp->unanswered == RESEND_UNANSWERED_WARN) {
 		peer_link_set_resend(p, PEER_RESEND_NOT_ANSWERING);
-		log_warn("peer=%s event=resend_unanswered asks=%u action=\"asking every %d s at most; an agent "
+		log_warn("peer=%s event=resend_unanswered asks=%u action=\"asking every %llu s at most; an agent "
 			 "older than ResendRequest cannot answer: its operator can run limes requeue --state "
 			 "delivered --peer %s --since %llu\"",
-			 ol->peer_id, rp->unanswered, ASK_MAX_MS / 1000, peers_config(L->deps.peers)->id,
-			 (unsigned long long)R->since_ms);
+			 ol->peer_id, rp->unanswered,
+			 (unsigned long long)(link_resend_ask_wait_ms(retry_ms, UINT_MAX) / 1000),
+			 peers_config(L->deps.peers)->id, (unsigned long long)R->since_ms);
 	}
 	bool first = !rp->request_ms || !rp->asked_ms;
 	if (!rp->request_ms)
@@ -226,7 +229,7 @@ void link_resend_on_ack(struct links *L, struct outlink *ol, const struct wire_f
 			rp->request_ms = time_ms + 1;
 		rp->asked_ms = 0;
 	}
-	/* busy: the same request goes again after ASK_EVERY_MS */
+	/* busy: the same request goes again after `[link] retry` */
 }
 
 static void put_ack(uint8_t ack[WIRE_RESEND_ACK_LEN], uint64_t time_ms, size_t count, uint8_t status)

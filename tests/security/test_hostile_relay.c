@@ -10,18 +10,17 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "support/cluster.h"
 #include "support/faults.h"
+#include "support/hostile.h"
 
 #define A "RS-CUSTOMS-HORGOS"
 #define B "HU-NAV-ROSZKE"
@@ -48,25 +47,6 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static pid_t start_relay(const char *out_path, const char *const *argv)
-{
-	fflush(NULL);
-	pid_t pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
 }
 
 /* A per-peer counter of GET /v1/peers at agent `at` ("delivered", …), or -1. */
@@ -121,7 +101,7 @@ Test(hostile_relay, drops_duplicates_reorders_delays_replays_and_forgeries_lose_
 	snprintf(out, sizeof(out), "%s/relay.out", cl->dir);
 	const char *argv[] = { LIMES_HOSTILE_RELAY_BIN, "--keys", keys, "--id", B, "--listen", relay_ep, "--next",
 			       agentproc_endpoint(pc), "--next-key", agentproc_pubkey(pc), "--seed", seed_s, NULL };
-	relay_pid = start_relay(out, argv);
+	relay_pid = hostile_relay_spawn(out, argv);
 	cr_log_info("seed %u", seed);
 	cr_assert(cluster_wait_up(cl, A, B, 15000), "A never heard the relay");
 

@@ -1,9 +1,14 @@
 /* A hostile neighbour: replays real envelopes under its own keys (hostile.h). */
 #include "support/hostile.h"
 
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "crypto/encode.h"
@@ -182,4 +187,23 @@ int hostile_frame_as(struct agentproc *as, struct agentproc *to, const struct wi
 	zmq_close(s);
 	zmq_ctx_term(ctx);
 	return result;
+}
+
+pid_t hostile_relay_spawn(const char *out_path, const char *const *argv)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
 }

@@ -1,12 +1,14 @@
 /*
  * A hostile peer for security tests: takes a real envelope out of a stopped
  * agent's store and sends it to another agent over CURVE with the keys of a
- * third (a neighbour holding a copy), then reads the signed receipt.
+ * third (a neighbour holding a copy), then reads the signed receipt; and
+ * the relay gone bad of tools/hostile_relay.c started as a process.
  */
 #ifndef LIMES_TEST_HOSTILE_H
 #define LIMES_TEST_HOSTILE_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "support/agentproc.h"
 
 /* The envelope bytes of message id_hex in the stopped agent's outbox;
@@ -25,4 +27,9 @@ int hostile_send_as(struct agentproc *as, struct agentproc *to, const uint8_t *e
 struct wire_frame;
 int hostile_frame_as(struct agentproc *as, struct agentproc *to, const struct wire_frame *f, uint8_t *answer,
 		     size_t *answer_len);
+/* Starts tools/hostile_relay.c (argv: LIMES_HOSTILE_RELAY_BIN and its
+ * options, NULL-terminated) with its stdout and stderr to out_path, killed
+ * when the test process dies; its pid (the caller SIGTERMs and reaps it).
+ * Fails the test when it cannot fork. */
+pid_t hostile_relay_spawn(const char *out_path, const char *const *argv);
 #endif

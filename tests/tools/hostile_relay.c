@@ -23,10 +23,16 @@
  * the relay, as the relay or as the final recipient); and old frames of
  * either direction are replayed at random. Heartbeats are answered (a tenth
  * of the replies dropped) so the author keeps the link up. After SIGUSR1 it
- * releases what it holds and forwards honestly. SIGTERM prints its counts
- * on stdout (one `hostile_relay …` line) and ends it.
+ * releases what it holds and forwards honestly (--honest: from the start).
+ * SIGTERM prints its counts on stdout (one `hostile_relay …` line) and ends it.
  *
- *   limes-hostile-relay --keys DIR --id RELAY_ID --listen EP --next EP --next-key LINE [--seed N]
+ * It never answers a ResendRequest (docs/protocol.md "Resend after a
+ * restore"), as an agent older than those frames: for
+ * tests/integration/test_restore_unanswered.c it prints one line per
+ * request on stdout as it comes, `resend_request at_ms=T asker=ID
+ * request=TIME` (T: its monotonic clock).
+ *
+ *   limes-hostile-relay --keys DIR --id RELAY_ID --listen EP --next EP --next-key LINE [--seed N] [--honest]
  */
 #include <errno.h>
 #include <signal.h>
@@ -41,6 +47,7 @@
 #include "crypto/identity.h"
 #include "crypto/random.h"
 #include "crypto/receipt.h"
+#include "crypto/resend.h"
 #include "proto/wire.h"
 
 #define MAX_FRAME (4u << 20)
@@ -63,8 +70,8 @@ static void on_usr1(int s) { (void)s; honest_now = 1; }
 static void on_term(int s) { (void)s; stop_now = 1; }
 
 static struct {
-	unsigned long envelopes, receipts, heartbeats, forwarded, dropped, duplicated, reordered, delayed, tampered,
-		replayed, forged, reencoded, hb_dropped, sent_after_honest;
+	unsigned long envelopes, receipts, heartbeats, resend_requests, forwarded, dropped, duplicated, reordered,
+		delayed, tampered, replayed, forged, reencoded, hb_dropped, sent_after_honest;
 } n;
 
 static void *router, *dealer;
@@ -288,6 +295,9 @@ int main(int argc, char **argv)
 	int err = 0;
 	struct peer_key nk;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--honest") == 0)
+			honest_now = 1;
 	srand(seed);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (random_init() < 0)
@@ -355,6 +365,14 @@ int main(int argc, char **argv)
 				if (!honest && pick(100) < 5)
 					forge(me, my_id, f.bytes, f.len);
 				pass(TO_NEXT, buf, (size_t)len, now);
+			} else if (f.kind == WIRE_FRAME_RESEND_REQUEST) {
+				struct resend_request rq;
+				n.resend_requests++;
+				if (resend_parse(f.bytes, f.len, &rq) == 0)
+					printf("resend_request at_ms=%llu asker=%s request=%llu\n", (unsigned long long)now,
+					       rq.asker, (unsigned long long)rq.time_ms);
+				else
+					printf("resend_request at_ms=%llu undecodable\n", (unsigned long long)now);
 			}
 			/* audit checkpoints and the rest: a relay may ignore them */
 		}
@@ -382,11 +400,11 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	printf("hostile_relay envelopes=%lu receipts=%lu heartbeats=%lu forwarded=%lu dropped=%lu duplicated=%lu "
-	       "reordered=%lu delayed=%lu tampered=%lu replayed=%lu forged=%lu reencoded=%lu heartbeat_replies_dropped=%lu "
-	       "sent_after_honest=%lu\n",
-	       n.envelopes, n.receipts, n.heartbeats, n.forwarded, n.dropped, n.duplicated, n.reordered, n.delayed,
-	       n.tampered, n.replayed, n.forged, n.reencoded, n.hb_dropped, n.sent_after_honest);
+	printf("hostile_relay envelopes=%lu receipts=%lu heartbeats=%lu resend_requests=%lu forwarded=%lu dropped=%lu "
+	       "duplicated=%lu reordered=%lu delayed=%lu tampered=%lu replayed=%lu forged=%lu reencoded=%lu "
+	       "heartbeat_replies_dropped=%lu sent_after_honest=%lu\n",
+	       n.envelopes, n.receipts, n.heartbeats, n.resend_requests, n.forwarded, n.dropped, n.duplicated,
+	       n.reordered, n.delayed, n.tampered, n.replayed, n.forged, n.reencoded, n.hb_dropped, n.sent_after_honest);
 	free(buf);
 	for (size_t i = 0; i < n_held; i++)
 		free(held[i].bytes);

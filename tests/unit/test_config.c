@@ -519,3 +519,42 @@ Test(config, refuses_a_token_with_a_nul_byte)
 	config_destroy(&cfg);
 	free(text);
 }
+
+/* [link] retry: the first re-send delay of an unreceipted envelope and of an
+ * unanswered ResendRequest after a restore (docs/protocol.md "Resend after
+ * a restore"), 2 s unless given; longer than retry_max is refused at the
+ * line that made it so. */
+Test(config, link_retry_defaults_to_2_s_and_is_refused_at_its_line)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	char *text = good(NULL);
+	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(u64, cfg->retry_initial_ms, 2000));
+	cr_assert(eq(u64, cfg->retry_max_ms, 300000));
+	config_destroy(&cfg);
+	free(text);
+	text = good("[link]\nretry = 200ms\nretry_max = 1s\n");
+	cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
+	cr_assert(cfg != NULL, "%s", err);
+	cr_assert(eq(u64, cfg->retry_initial_ms, 200));
+	cr_assert(eq(u64, cfg->retry_max_ms, 1000));
+	config_destroy(&cfg);
+	free(text);
+
+	text = good("[link]\nretry = 0\n");
+	refused(text, 15, "retry: '0' is not a duration");
+	free(text);
+	text = good("[link]\nretry = soon\n");
+	refused(text, 15, "retry: 'soon' is not a duration");
+	free(text);
+	text = good("[link]\nheartbeat = 1s\nretry = 10m\n");
+	refused(text, 16, "[link] retry (600000 ms) is longer than retry_max (300000 ms)");
+	free(text);
+	text = good("[link]\nretry_max = 1s\n");
+	refused(text, 15, "[link] retry (2000 ms) is longer than retry_max (1000 ms)");
+	free(text);
+	text = good("[link]\nretry = 3s\nretry_max = 2s\n");
+	refused(text, 16, "[link] retry (3000 ms) is longer than retry_max (2000 ms)");
+	free(text);
+}
