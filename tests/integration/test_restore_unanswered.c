@@ -176,7 +176,7 @@ Test(restore_unanswered, a_neighbour_that_never_answers_is_asked_ever_less_often
 	cluster_start(cl, A);
 	cr_assert(agentproc_wait_log(pa, "event=restored_copy", 10000));
 	cr_assert(agentproc_wait_log(pa, "peer=" R " event=resend_requested", 15000), "A never asked R");
-	cr_assert(eq(sz, wait_asks(out, 1, 2000, at, request), 1), "R did not get A's first request");
+	cr_assert(ge(sz, wait_asks(out, 1, 2000, at, request), 1), "R did not get A's first request");
 	restore_resend(A, R, state, sizeof(state));
 	cr_assert(eq(str, state, "asking"));
 	/* the request unanswered, A's messages still go through R */
