@@ -12,12 +12,10 @@
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -39,11 +37,7 @@ static pid_t relay_pid;
 
 static void teardown(void)
 {
-	if (relay_pid > 0) {
-		kill(relay_pid, SIGKILL);
-		waitpid(relay_pid, NULL, 0);
-		relay_pid = 0;
-	}
+	hostile_relay_kill(&relay_pid);
 	cluster_destroy(&cl);
 }
 
@@ -132,29 +126,13 @@ Test(restore_unanswered, a_neighbour_that_never_answers_is_asked_ever_less_often
 {
 	static const char *const ids[] = { A, R, C };
 	cl = cluster_new(3, ids);
-	struct agentproc *pa = cluster_ap(cl, A), *pr = cluster_ap(cl, R), *pc = cluster_ap(cl, C);
-	char relay_ep[64], nowhere[64], keys[700], out[700], backup[600], data[700], aside[700], cmd[2048];
-	char state[64], needle[128];
+	struct agentproc *pa = cluster_ap(cl, A);
+	char out[700], backup[600], data[700], aside[700], cmd[2048], state[64], needle[128];
 	uint64_t at[ASKS_MAX], request[ASKS_MAX];
 	struct fault_ids sent = { 0 };
 
-	snprintf(relay_ep, sizeof(relay_ep), "tcp://127.0.0.1:%u", agentproc_free_port());
-	/* C's own link to R goes nowhere: R only relays to it */
-	snprintf(nowhere, sizeof(nowhere), "tcp://127.0.0.1:%u", agentproc_free_port());
-	const char *link = "retry = 200ms\nheartbeat = 500ms\ndead_after = 3s\n";
-	agentproc_set_link_extra(pa, link);
-	agentproc_set_link_extra(pc, link);
-	agentproc_add_peer(pa, R, relay_ep, agentproc_pubkey(pr), "alert", "");
-	agentproc_add_relayed_peer(pa, C, R, agentproc_pubkey(pc), "alert", "");
-	agentproc_add_peer(pc, R, nowhere, agentproc_pubkey(pr), "", "");
-	agentproc_add_relayed_peer(pc, A, R, agentproc_pubkey(pa), "", "alert");
-	cluster_start(cl, C);
-	cluster_start(cl, A);
-	snprintf(keys, sizeof(keys), "%s/keys", agentproc_dir(pr));
-	snprintf(out, sizeof(out), "%s/relay.out", cl->dir);
-	const char *argv[] = { LIMES_HOSTILE_RELAY_BIN, "--keys", keys, "--id", R, "--listen", relay_ep, "--next",
-			       agentproc_endpoint(pc), "--next-key", agentproc_pubkey(pc), "--honest", NULL };
-	relay_pid = hostile_relay_spawn(out, argv);
+	relay_pid = hostile_relay_between(cl, A, R, C, "retry = 200ms\nheartbeat = 500ms\ndead_after = 3s\n", "--honest",
+					  NULL, out, sizeof(out));
 	cr_assert(cluster_wait_up(cl, A, R, 15000), "A never heard the relay");
 
 	/* messages flow through R; then the copy, taken while A runs */
@@ -211,11 +189,7 @@ Test(restore_unanswered, a_neighbour_that_never_answers_is_asked_ever_less_often
 
 	/* nothing lost, nothing twice: every message A accepted is in C's inbox once */
 	fault_assert_invariant(cl, A, C, &sent, 0);
-	cr_assert(eq(int, kill(relay_pid, SIGTERM), 0));
-	int status = -1;
-	cr_assert(eq(int, waitpid(relay_pid, &status, 0), relay_pid));
-	relay_pid = 0;
-	cr_assert(eq(int, status, 0), "the relay failed; see %s", out);
+	cr_assert(eq(int, hostile_relay_end(&relay_pid), 0), "the relay failed; see %s", out);
 	snprintf(cmd, sizeof(cmd), "grep -q ' resend_requests=%zu ' %s", n, out);
 	cr_assert(eq(int, system(cmd), 0), "the relay's count differs from its lines (%zu)", n);
 	fault_ids_free(&sent);

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,11 +31,7 @@ static pid_t relay_pid;
 
 static void teardown(void)
 {
-	if (relay_pid > 0) {
-		kill(relay_pid, SIGKILL);
-		waitpid(relay_pid, NULL, 0);
-		relay_pid = 0;
-	}
+	hostile_relay_kill(&relay_pid);
 	cluster_destroy(&cl);
 }
 
@@ -79,29 +74,12 @@ Test(hostile_relay, drops_duplicates_reorders_delays_replays_and_forgeries_lose_
 	size_t target = long_run ? 3000 : 300;
 	static const char *const ids[] = { A, B, C };
 	cl = cluster_new(3, ids);
-	struct agentproc *pa = cluster_ap(cl, A), *pb = cluster_ap(cl, B), *pc = cluster_ap(cl, C);
-	char relay_ep[64], nowhere[64];
-	snprintf(relay_ep, sizeof(relay_ep), "tcp://127.0.0.1:%u", agentproc_free_port());
-	/* C's own link to B goes nowhere: C sends nothing, B only relays to it */
-	snprintf(nowhere, sizeof(nowhere), "tcp://127.0.0.1:%u", agentproc_free_port());
-	const char *link = "retry = 200ms\nretry_max = 1s\nheartbeat = 500ms\ndead_after = 3s\n";
-	agentproc_set_link_extra(pa, link);
-	agentproc_set_link_extra(pc, link);
-	agentproc_add_peer(pa, B, relay_ep, agentproc_pubkey(pb), "alert", "");
-	agentproc_add_relayed_peer(pa, C, B, agentproc_pubkey(pc), "alert", "");
-	agentproc_add_peer(pc, B, nowhere, agentproc_pubkey(pb), "", "");
-	agentproc_add_relayed_peer(pc, A, B, agentproc_pubkey(pa), "", "alert");
-	cluster_start(cl, C);
-	cluster_start(cl, A);
-
+	struct agentproc *pa = cluster_ap(cl, A);
 	unsigned seed = (unsigned)time(NULL);
-	char seed_s[16], keys[700], out[700];
+	char seed_s[16], out[700];
 	snprintf(seed_s, sizeof(seed_s), "%u", seed);
-	snprintf(keys, sizeof(keys), "%s/keys", agentproc_dir(pb));
-	snprintf(out, sizeof(out), "%s/relay.out", cl->dir);
-	const char *argv[] = { LIMES_HOSTILE_RELAY_BIN, "--keys", keys, "--id", B, "--listen", relay_ep, "--next",
-			       agentproc_endpoint(pc), "--next-key", agentproc_pubkey(pc), "--seed", seed_s, NULL };
-	relay_pid = hostile_relay_spawn(out, argv);
+	relay_pid = hostile_relay_between(cl, A, B, C, "retry = 200ms\nretry_max = 1s\nheartbeat = 500ms\ndead_after = 3s\n",
+					  "--seed", seed_s, out, sizeof(out));
 	cr_log_info("seed %u", seed);
 	cr_assert(cluster_wait_up(cl, A, B, 15000), "A never heard the relay");
 
@@ -145,11 +123,7 @@ Test(hostile_relay, drops_duplicates_reorders_delays_replays_and_forgeries_lose_
 	cr_assert(eq(long, peer_counter(A, C, "rejected"), 0));
 	cr_assert(eq(long, peer_counter(C, A, "received"), (long)ok.n));
 
-	cr_assert(eq(int, kill(relay_pid, SIGTERM), 0));
-	int status = 0;
-	cr_assert(waitpid(relay_pid, &status, 0) == relay_pid);
-	relay_pid = 0;
-	cr_assert(status == 0, "the relay failed; see %s", out);
+	cr_assert(eq(int, hostile_relay_end(&relay_pid), 0), "the relay failed; see %s", out);
 	FILE *fp = fopen(out, "r");
 	char line[1024] = "", buf[1024];
 	cr_assert(fp != NULL);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -17,6 +18,7 @@
 #include "proto/err.h"
 #include "proto/wire.h"
 #include "store/store.h"
+#include "support/cluster.h"
 
 struct copy {
 	uint8_t *env;
@@ -206,4 +208,44 @@ pid_t hostile_relay_spawn(const char *out_path, const char *const *argv)
 		_exit(127);
 	}
 	return pid;
+}
+
+int hostile_relay_end(pid_t *pid)
+{
+	int status = -1;
+	if (*pid <= 0 || kill(*pid, SIGTERM) < 0 || waitpid(*pid, &status, 0) != *pid)
+		status = -1;
+	*pid = 0;
+	return status;
+}
+
+void hostile_relay_kill(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+		*pid = 0;
+	}
+}
+
+pid_t hostile_relay_between(struct cluster *c, const char *a, const char *r, const char *cc, const char *link,
+			    const char *opt, const char *opt_value, char *out, size_t out_len)
+{
+	struct agentproc *pa = cluster_ap(c, a), *pr = cluster_ap(c, r), *pc = cluster_ap(c, cc);
+	char relay_ep[64], nowhere[64], keys[700];
+	snprintf(relay_ep, sizeof(relay_ep), "tcp://127.0.0.1:%u", agentproc_free_port());
+	snprintf(nowhere, sizeof(nowhere), "tcp://127.0.0.1:%u", agentproc_free_port());
+	agentproc_set_link_extra(pa, link);
+	agentproc_set_link_extra(pc, link);
+	agentproc_add_peer(pa, r, relay_ep, agentproc_pubkey(pr), "alert", "");
+	agentproc_add_relayed_peer(pa, cc, r, agentproc_pubkey(pc), "alert", "");
+	agentproc_add_peer(pc, r, nowhere, agentproc_pubkey(pr), "", "");
+	agentproc_add_relayed_peer(pc, a, r, agentproc_pubkey(pa), "", "alert");
+	cluster_start(c, cc);
+	cluster_start(c, a);
+	snprintf(keys, sizeof(keys), "%s/keys", agentproc_dir(pr));
+	snprintf(out, out_len, "%s/relay.out", c->dir);
+	const char *argv[] = { LIMES_HOSTILE_RELAY_BIN, "--keys", keys, "--id", r, "--listen", relay_ep, "--next",
+			       agentproc_endpoint(pc), "--next-key", agentproc_pubkey(pc), opt, opt_value, NULL };
+	return hostile_relay_spawn(out, argv);
 }

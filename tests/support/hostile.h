@@ -32,4 +32,19 @@ int hostile_frame_as(struct agentproc *as, struct agentproc *to, const struct wi
  * when the test process dies; its pid (the caller SIGTERMs and reaps it).
  * Fails the test when it cannot fork. */
 pid_t hostile_relay_spawn(const char *out_path, const char *const *argv);
+/* Wires a -> r -> cc: a sends alert to cc through r, whose endpoint is a
+ * fresh loopback port; cc's own link to r goes nowhere (r only relays to
+ * it); `link` goes into a's and cc's [link]. Starts cc and a, then the
+ * relay as r (r's keys) with one more option `opt` and its value (NULL
+ * for none), its output to c->dir/relay.out, copied into out (out_len
+ * bytes). Its pid, to end with hostile_relay_end or _kill. */
+struct cluster;
+pid_t hostile_relay_between(struct cluster *c, const char *a, const char *r, const char *cc, const char *link,
+			    const char *opt, const char *opt_value, char *out, size_t out_len);
+/* SIGTERM (it prints its counts and ends) and reaps it: its wait status
+ * (0: a clean end), or -1 when it could not be signalled or reaped. *pid
+ * becomes 0. */
+int hostile_relay_end(pid_t *pid);
+/* SIGKILL and reap, for a test's teardown; nothing when *pid is 0. */
+void hostile_relay_kill(pid_t *pid);
 #endif

@@ -526,35 +526,35 @@ Test(config, refuses_a_token_with_a_nul_byte)
  * line that made it so. */
 Test(config, link_retry_defaults_to_2_s_and_is_refused_at_its_line)
 {
-	char err[CONFIG_ERR_MAX] = "";
-	char *text = good(NULL);
-	struct config *cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
-	cr_assert(cfg != NULL, "%s", err);
-	cr_assert(eq(u64, cfg->retry_initial_ms, 2000));
-	cr_assert(eq(u64, cfg->retry_max_ms, 300000));
-	config_destroy(&cfg);
-	free(text);
-	text = good("[link]\nretry = 200ms\nretry_max = 1s\n");
-	cfg = config_load_string(text, "test.ini", dir, err, sizeof(err));
-	cr_assert(cfg != NULL, "%s", err);
-	cr_assert(eq(u64, cfg->retry_initial_ms, 200));
-	cr_assert(eq(u64, cfg->retry_max_ms, 1000));
-	config_destroy(&cfg);
-	free(text);
+	static const struct {
+		const char *extra;
+		uint64_t retry_ms, retry_max_ms;
+	} loads[] = { { NULL, 2000, 300000 }, { "[link]\nretry = 200ms\nretry_max = 1s\n", 200, 1000 } };
+	for (size_t k = 0; k < sizeof(loads) / sizeof(loads[0]); k++) {
+		char err[CONFIG_ERR_MAX] = "";
+		char *ok = good(loads[k].extra);
+		struct config *cfg = config_load_string(ok, "test.ini", dir, err, sizeof(err));
+		cr_assert(cfg != NULL, "%s", err);
+		cr_assert(eq(u64, cfg->retry_initial_ms, loads[k].retry_ms));
+		cr_assert(eq(u64, cfg->retry_max_ms, loads[k].retry_max_ms));
+		config_destroy(&cfg);
+		free(ok);
+	}
 
-	text = good("[link]\nretry = 0\n");
-	refused(text, 15, "retry: '0' is not a duration");
-	free(text);
-	text = good("[link]\nretry = soon\n");
-	refused(text, 15, "retry: 'soon' is not a duration");
-	free(text);
-	text = good("[link]\nheartbeat = 1s\nretry = 10m\n");
-	refused(text, 16, "[link] retry (600000 ms) is longer than retry_max (300000 ms)");
-	free(text);
-	text = good("[link]\nretry_max = 1s\n");
-	refused(text, 15, "[link] retry (2000 ms) is longer than retry_max (1000 ms)");
-	free(text);
-	text = good("[link]\nretry = 3s\nretry_max = 2s\n");
-	refused(text, 16, "[link] retry (3000 ms) is longer than retry_max (2000 ms)");
-	free(text);
+	static const struct {
+		const char *extra;
+		unsigned line;
+		const char *words;
+	} refusals[] = {
+		{ "[link]\nretry = 0\n", 15, "retry: '0' is not a duration" },
+		{ "[link]\nretry = soon\n", 15, "retry: 'soon' is not a duration" },
+		{ "[link]\nheartbeat = 1s\nretry = 10m\n", 16, "[link] retry (600000 ms) is longer than retry_max (300000 ms)" },
+		{ "[link]\nretry_max = 1s\n", 15, "[link] retry (2000 ms) is longer than retry_max (1000 ms)" },
+		{ "[link]\nretry = 3s\nretry_max = 2s\n", 16, "[link] retry (3000 ms) is longer than retry_max (2000 ms)" },
+	};
+	for (size_t k = 0; k < sizeof(refusals) / sizeof(refusals[0]); k++) {
+		char *text = good(refusals[k].extra);
+		refused(text, refusals[k].line, refusals[k].words);
+		free(text);
+	}
 }
