@@ -7,6 +7,8 @@
 #include <criterion/new/assert.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static char text[65536];
 static size_t text_n;
@@ -43,4 +45,18 @@ void doc_hexblock(const char *label, const uint8_t *p, size_t n)
 const char *doc_text(void)
 {
 	return text;
+}
+
+void doc_check_in_protocol(const char *what)
+{
+	static char doc[1 << 20];
+	if (getenv("LIMES_PRINT_VECTOR"))
+		fputs(text, stdout);
+	FILE *f = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
+	cr_assert(ne(ptr, f, NULL));
+	size_t n = fread(doc, 1, sizeof(doc) - 1, f);
+	fclose(f);
+	doc[n] = '\0';
+	cr_assert(ne(ptr, strstr(doc, text), NULL),
+		  "docs/protocol.md does not hold the %s example; regenerate with LIMES_PRINT_VECTOR=1", what);
 }

@@ -19,5 +19,8 @@ void doc_emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void doc_hexblock(const char *label, const uint8_t *p, size_t n);
 /* What was emitted since the last reset; owned by this module. */
 const char *doc_text(void);
+/* Fails the test unless docs/protocol.md holds what was emitted, naming
+ * `what` (the example); prints it first when LIMES_PRINT_VECTOR is set. */
+void doc_check_in_protocol(const char *what);
 
 #endif

@@ -116,16 +116,7 @@ Test(keyupdate_relayed, worked_example_matches_docs_and_opens_to_the_key_update_
 	doc_emit("recipient key: %s\n", line);
 	doc_hexblock("envelope body: the KeyUpdate frame", x.frame, x.frame_len);
 	doc_hexblock("envelope", x.env, x.env_len);
-	if (getenv("LIMES_PRINT_VECTOR"))
-		fputs(doc_text(), stdout);
-	FILE *doc = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
-	cr_assert(ne(ptr, doc, NULL));
-	static char text[1 << 20];
-	size_t n = fread(text, 1, sizeof(text) - 1, doc);
-	fclose(doc);
-	text[n] = '\0';
-	cr_assert(ne(ptr, strstr(text, doc_text()), NULL),
-		  "docs/protocol.md does not hold the relayed key update example; regenerate with LIMES_PRINT_VECTOR=1");
+	doc_check_in_protocol("relayed key update");
 
 	/* the recipient opens it with the author's key: type 30, the frame */
 	struct envelope_peer *theirs = envelope_peer_new(x.to, identity_public(x.cur), AUTHOR);

@@ -107,17 +107,7 @@ Test(resend, worked_example_matches_docs_and_independent_verification)
 	doc_hexblock("signature", f.sig, 64);
 	doc_hexblock("ResendRequest frame", frame, frame_len);
 	doc_hexblock("ResendAck frame (42 re-queued, done)", ackframe, ack_len);
-	if (getenv("LIMES_PRINT_VECTOR"))
-		fputs(doc_text(), stdout);
-
-	FILE *doc = fopen(LIMES_SOURCE_DIR "/docs/protocol.md", "rb");
-	cr_assert(ne(ptr, doc, NULL));
-	static char text[1 << 20];
-	size_t n = fread(text, 1, sizeof(text) - 1, doc);
-	fclose(doc);
-	text[n] = '\0';
-	cr_assert(ne(ptr, strstr(text, doc_text()), NULL),
-		  "docs/protocol.md does not hold the resend example; regenerate with LIMES_PRINT_VECTOR=1");
+	doc_check_in_protocol("resend");
 
 	struct wire_frame fb;
 	cr_assert(eq(int, wire_frame_unpack(frame, frame_len, frame_len, &fb), 0));
