@@ -183,6 +183,17 @@ Test(restore, an_older_copy_gets_back_what_the_neighbour_delivered_since_each_me
 	cluster_destroy(&c);
 }
 
+/* POST body to B's resend route for A: the status, error code and field it answers. */
+static void expect_resend_error(struct cluster *c, const char *body, int status, const char *code, const char *field)
+{
+	json_t *doc = NULL;
+	cr_assert(eq(int, cluster_http(c, B, "POST", "/v1/peers/" A "/resend", body, &doc), status), "%s", body);
+	json_t *err = json_object_get(doc, "error");
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(err, "code")), (char *)code), "%s", body);
+	cr_assert(eq(str, (char *)json_string_value(json_object_get(err, "field")), (char *)field), "%s", body);
+	json_decref(doc);
+}
+
 Test(restore, an_operator_has_delivered_messages_sent_again_after_confirming, .timeout = 200)
 {
 	static const char *const ids2[] = { A, B };
@@ -204,6 +215,17 @@ Test(restore, an_operator_has_delivered_messages_sent_again_after_confirming, .t
 	cr_assert(eq(int, agentproc_cli(NULL, NULL, "requeue", "-c", agentproc_config(b), "--state", "delivered",
 					"--peer", "XX-NO-SUCH", "--since", "2026-01-01T00:00:00Z", "--yes", NULL),
 		     CLI_NOTFOUND));
+	/* the API refuses bad input naming the field, and queues nothing */
+	expect_resend_error(c, "[1]", 400, "invalid_json", "");
+	expect_resend_error(c, "{\"since\": \"2026-01-01T00:00:00Z\", \"x\": 1}", 400, "unknown_field", "x");
+	expect_resend_error(c, "{}", 400, "missing_field", "since");
+	expect_resend_error(c, "{\"since\": \"yesterday\"}", 400, "bad_format", "since");
+	expect_resend_error(c, "{\"since\": \"2026-01-01T00:00:00Z\", \"until\": 5}", 400, "bad_format", "until");
+	expect_resend_error(c, "{\"since\": \"2026-01-01T00:00:00Z\", \"until\": \"soon\"}", 400, "bad_format",
+			    "until");
+	expect_resend_error(c, "{\"since\": \"2026-01-01T00:00:00Z\", \"dry_run\": \"yes\"}", 400, "wrong_type",
+			    "dry_run");
+	cr_assert(eq(long, cluster_queued(c, B, A), 0));
 	/* not confirmed: nothing goes */
 	cr_assert(eq(int, agentproc_cli(NULL, "n\n", "requeue", "-c", agentproc_config(b), "--state", "delivered",
 					"--peer", A, "--since", "2026-01-01T00:00:00Z", NULL),
