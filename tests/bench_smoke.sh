@@ -27,7 +27,8 @@ latency_p50_ms latency_p90_ms latency_p99_ms latency_max_ms backlog_drain_s
 rss_peak_mb rss_peak_sender_mb rss_peak_receiver_mb rss_1m_queued_mb
 nats_sync_msgs_per_s nats_async_msgs_per_s ratio_to_nats_sync ratio_to_nats_async
 sender_cpu_us_per_msg receiver_cpu_us_per_msg protocol_version signatures_per_msg
-sender_audit_entries_per_msg receiver_audit_entries_per_msg""".split()
+sender_audit_entries_per_msg receiver_audit_entries_per_msg
+fdatasync_paced_p50_ms fdatasync_paced_p99_ms""".split()
 bad = [k for k in numbers
        if not isinstance(doc.get(k), (int, float)) or isinstance(doc.get(k), bool)
        or not math.isfinite(doc[k]) or doc[k] < 0]
@@ -39,6 +40,8 @@ for k in ("cpu_model", "cores"):
 for k in ("messages", "body_bytes", "rate_per_s", "backlog", "queued"):
     if k not in doc.get("parameters", {}):
         bad.append("parameters." + k)
+if not bad and doc["fdatasync_paced_p50_ms"] > doc["fdatasync_paced_p99_ms"]:
+    bad.append("fdatasync_paced_p50_ms above its p99")
 if bad:
     sys.exit("bench_smoke: missing or not a number: " + ", ".join(bad))
 print("bench_smoke: every figure present (%.0f msg/s, p99 %.2f ms)"

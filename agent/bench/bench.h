@@ -44,6 +44,7 @@ struct bench_results {
 	double throughput_msgs_per_s, api_accept_msgs_per_s, throughput_s;
 	double sender_cpu_us_per_msg, receiver_cpu_us_per_msg, harness_cpu_us_per_msg;
 	double verify_limit_per_s, fdatasync_per_s, ratio_to_verify_limit;
+	double fdatasync_paced_p50_ms, fdatasync_paced_p99_ms; /* one sync when the disk and CPU were idle */
 	double latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, latency_offered_per_s;
 	double latency_ack_p50_ms, latency_ack_p99_ms; /* submit -> 202 (sender's commit) */
 	uint64_t latency_samples;
@@ -202,6 +203,11 @@ void bench_trace_summary(const struct bench_trace *t, struct bench_trace_summary
 double bench_limits_verify_rate(size_t msg_len, double seconds);
 /* 1 KiB append + fdatasync per round in a scratch file in dir, ~seconds long. */
 double bench_limits_fdatasync_rate(const char *dir, double seconds);
+/* What one isolated commit's sync costs: `rounds` overwrites of a 4 KiB
+ * block already on disk, each followed by fdatasync and a 1 ms pause (as
+ * at 1,000 msg/s, where the CPU and the disk idle between messages); the
+ * p50 and p99 of the fdatasync alone, in ms, into *p50 and *p99. 0 or -1. */
+int bench_limits_fdatasync_paced(const char *dir, unsigned rounds, double *p50, double *p99);
 /* The file system type of dir ("ext4", "tmpfs"...) into the caller's buf. */
 void bench_limits_fs_type(const char *dir, char *buf, size_t len);
 

@@ -32,7 +32,8 @@ static const char usage[] =
 	"  backlog     receiver stopped, N messages queued (1 in 10 urgent), receiver started:\n"
 	"              time until all are delivered, and whether urgent ones went first\n"
 	"  memory      peak RSS of each agent; sender RSS with --queued messages waiting\n"
-	"  limits      one core's Ed25519 verify rate; fdatasync rate of the data folder's disk\n"
+	"  limits      one core's Ed25519 verify rate; fdatasync rate of the data folder's disk, back\n"
+	"              to back and one every millisecond (what a lone message's commit waits on)\n"
 	"  peer        NATS JetStream (file storage): publish+ack, and asynchronous with a window\n"
 	"\n"
 	"options:\n"
@@ -235,7 +236,14 @@ static int run(struct bench_ctx *c)
 		snprintf(c->err, sizeof(c->err), "limits: cannot measure the verify or fdatasync rate");
 		return -1;
 	}
-	bench_progress("limits: %.0f verify/s, %.0f fdatasync/s", res->verify_limit_per_s, res->fdatasync_per_s);
+	if (bench_limits_fdatasync_paced(env->dir, o->quick ? 100 : 500, &res->fdatasync_paced_p50_ms,
+					 &res->fdatasync_paced_p99_ms) < 0) {
+		snprintf(c->err, sizeof(c->err), "limits: cannot measure the paced fdatasync");
+		return -1;
+	}
+	bench_progress("limits: %.0f verify/s, %.0f fdatasync/s back to back; one every ms: p50 %.3f ms, p99 %.3f ms",
+		       res->verify_limit_per_s, res->fdatasync_per_s, res->fdatasync_paced_p50_ms,
+		       res->fdatasync_paced_p99_ms);
 
 	if (o->nats && bench_nats_run(env, c->body, c->body_pb_len, o->messages, 256, res, c->err,
 				      sizeof(c->err)) < 0)
