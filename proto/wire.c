@@ -111,9 +111,14 @@ static int walk(const uint8_t *buf, size_t len, struct span spans[MAX_FIELD])
 	return 0;
 }
 
-/* Size cap, then the walk; 0 when protobuf-c may decode it. */
-static int precheck(const uint8_t *buf, size_t len, size_t max, struct span spans[MAX_FIELD])
+/* Zeroes the caller's result (*result_size bytes), then the size cap and the
+ * walk; 0 when protobuf-c may decode it. */
+static int precheck(const uint8_t *buf, size_t len, size_t max, void *result, size_t result_size,
+		    struct span spans[MAX_FIELD])
 {
+	if (!result)
+		return LIMES_E_INVAL;
+	memset(result, 0, result_size);
 	if (len > max)
 		return LIMES_E_ENV_OVERSIZED;
 	if (!buf || len == 0)
@@ -214,10 +219,7 @@ int wire_header_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_h
 	Limes__Header *m;
 	int rc;
 
-	if (!h)
-		return LIMES_E_INVAL;
-	memset(h, 0, sizeof(*h));
-	if ((rc = precheck(buf, len, max, spans)) < 0)
+	if ((rc = precheck(buf, len, max, h, sizeof(*h), spans)) < 0)
 		return rc;
 	/* decoded into a bump arena (its first block on the stack): the
 	 * message lives only for this call, and its seven or so pieces would
@@ -291,10 +293,7 @@ int wire_envelope_unpack(const uint8_t *buf, size_t len, size_t max, struct wire
 	Limes__Envelope *m;
 	int rc;
 
-	if (!e)
-		return LIMES_E_INVAL;
-	memset(e, 0, sizeof(*e));
-	if ((rc = precheck(buf, len, max, spans)) < 0)
+	if ((rc = precheck(buf, len, max, e, sizeof(*e), spans)) < 0)
 		return rc;
 	m = limes__envelope__unpack(NULL, len, buf);
 	if (!m)
@@ -387,10 +386,7 @@ int wire_receipt_entry_unpack(const uint8_t *buf, size_t len, size_t max, struct
 	Limes__ReceiptEntry *m;
 	int rc;
 
-	if (!e)
-		return LIMES_E_INVAL;
-	memset(e, 0, sizeof(*e));
-	if ((rc = precheck(buf, len, max, spans)) < 0)
+	if ((rc = precheck(buf, len, max, e, sizeof(*e), spans)) < 0)
 		return rc;
 	m = limes__receipt_entry__unpack(NULL, len, buf);
 	if (!m)
@@ -444,10 +440,7 @@ int wire_receipt_body_unpack(const uint8_t *buf, size_t len, size_t max, struct 
 	Limes__ReceiptBody *m;
 	int rc;
 
-	if (!b)
-		return LIMES_E_INVAL;
-	memset(b, 0, sizeof(*b));
-	if ((rc = precheck(buf, len, max, spans)) < 0)
+	if ((rc = precheck(buf, len, max, b, sizeof(*b), spans)) < 0)
 		return rc;
 	/* bound the work before protobuf-c allocates a message per entry */
 	if (spans[5].count > WIRE_RECEIPT_MAX_ENTRIES)
@@ -521,10 +514,7 @@ int wire_receipt_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_
 	Limes__Receipt *m;
 	int rc;
 
-	if (!r)
-		return LIMES_E_INVAL;
-	memset(r, 0, sizeof(*r));
-	if ((rc = precheck(buf, len, max, spans)) < 0)
+	if ((rc = precheck(buf, len, max, r, sizeof(*r), spans)) < 0)
 		return rc;
 	/* bound the work before protobuf-c allocates per entry */
 	if (spans[15].count > WIRE_RECEIPT_MAX_ENTRIES)
@@ -564,6 +554,51 @@ void wire_receipt_clear(struct wire_receipt *r)
 
 /* ------------------------------------------------------------ frames */
 
+/*
+ * A Frame sets exactly one field of its oneof, and its kinds come in a few
+ * shapes. This table is the one list of the kinds a frame may be and says
+ * each one's shape, so that pack and unpack read the same facts.
+ */
+enum frame_shape {
+	SHAPE_PAYLOAD,      /* a serialized message carried as is: Envelope, Receipt, AuditKept */
+	SHAPE_SIGNED,       /* a body, then 0..2 signatures: bytes fields 1, 2, 3 */
+	SHAPE_HEARTBEAT,
+	SHAPE_KEPT_REQUEST,
+	SHAPE_GOODBYE,
+};
+
+struct frame_kind_info {
+	enum wire_frame_kind kind;         /* also its field number in Frame */
+	enum frame_shape shape;
+	size_t body_min, body_max;         /* SHAPE_SIGNED: the body's length, bytes */
+	unsigned n_sigs;                   /* SHAPE_SIGNED: WIRE_SIG_LEN signatures after the body (sig, sig2) */
+};
+
+static const struct frame_kind_info frame_kinds[] = {
+	{ WIRE_FRAME_ENVELOPE, SHAPE_PAYLOAD, 0, 0, 0 },
+	{ WIRE_FRAME_RECEIPT, SHAPE_PAYLOAD, 0, 0, 0 },
+	{ WIRE_FRAME_AUDIT_KEPT, SHAPE_PAYLOAD, 0, 0, 0 },
+	{ WIRE_FRAME_HEARTBEAT, SHAPE_HEARTBEAT, 0, 0, 0 },
+	{ WIRE_FRAME_AUDIT_KEPT_REQUEST, SHAPE_KEPT_REQUEST, 0, 0, 0 },
+	{ WIRE_FRAME_GOODBYE, SHAPE_GOODBYE, 0, 0, 0 },
+	{ WIRE_FRAME_AUDIT_CHECKPOINT, SHAPE_SIGNED, 1, WIRE_AUDIT_BODY_MAX, 1 },
+	{ WIRE_FRAME_AUDIT_COUNTERSIGN, SHAPE_SIGNED, 1, WIRE_AUDIT_BODY_MAX, 1 },
+	{ WIRE_FRAME_KEY_UPDATE, SHAPE_SIGNED, 1, WIRE_KEY_UPDATE_BODY_MAX, 2 },
+	{ WIRE_FRAME_KEY_UPDATE_ACK, SHAPE_SIGNED, WIRE_KEY_UPDATE_ACK_LEN, WIRE_KEY_UPDATE_ACK_LEN, 0 },
+	{ WIRE_FRAME_RESEND_REQUEST, SHAPE_SIGNED, 1, WIRE_RESEND_BODY_MAX, 1 },
+	{ WIRE_FRAME_RESEND_ACK, SHAPE_SIGNED, WIRE_RESEND_ACK_LEN, WIRE_RESEND_ACK_LEN, 0 },
+};
+
+#define N_FRAME_KINDS (sizeof(frame_kinds) / sizeof(frame_kinds[0]))
+
+static const struct frame_kind_info *frame_kind_info(enum wire_frame_kind kind)
+{
+	for (size_t i = 0; i < N_FRAME_KINDS; i++)
+		if (frame_kinds[i].kind == kind)
+			return &frame_kinds[i];
+	return NULL;
+}
+
 static size_t put_varint(uint8_t *p, uint64_t v)
 {
 	size_t n = 0;
@@ -578,7 +613,29 @@ static size_t put_varint(uint8_t *p, uint64_t v)
 	return n;
 }
 
-/* The frame prefix: one tag byte and the payload length as a varint (at most 10 bytes). */
+static size_t varint_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >>= 7)
+		n++;
+	return n;
+}
+
+/* The bytes of a length-delimited field of len bytes: tag, length, data. */
+static size_t bytes_field_size(unsigned field, size_t len)
+{
+	return varint_size((uint64_t)field << 3 | 2) + varint_size(len) + len;
+}
+
+/* Writes a length-delimited field's tag and length at p; returns where its data goes. */
+static uint8_t *put_bytes_field_head(uint8_t *p, unsigned field, size_t len)
+{
+	p += put_varint(p, (uint64_t)field << 3 | 2);
+	return p + put_varint(p, len);
+}
+
+/* The frame prefix: the tag and the payload length as a varint. */
 #define FRAME_PREFIX_MAX SIZES_FRAME_PREFIX_MAX
 
 size_t wire_frame_payload_max(size_t max_frame)
@@ -586,152 +643,106 @@ size_t wire_frame_payload_max(size_t max_frame)
 	return max_frame > FRAME_PREFIX_MAX ? max_frame - FRAME_PREFIX_MAX : 0;
 }
 
+/*
+ * The payload and signed shapes are written by hand: the same bytes
+ * protobuf-c gives (a Frame field holding bytes, or a message of bytes
+ * fields in field order), without decoding a payload to re-encode it and
+ * mirroring how wire_frame_unpack walks them.
+ */
+static int pack_bytes_fields(const struct wire_frame *f, const struct frame_kind_info *info, uint8_t **out,
+			     size_t *out_len)
+{
+	const uint8_t *data[3] = { f->bytes, f->sig, f->sig2 };
+	size_t len[3] = { f->len, WIRE_SIG_LEN, WIRE_SIG_LEN };
+	size_t n_fields = 0, inner = 0, total;
+	uint8_t *buf, *p;
+
+	if (info->shape == SHAPE_PAYLOAD) {
+		if (!f->bytes || !f->len || f->len > SIZE_MAX - FRAME_PREFIX_MAX)
+			return LIMES_E_INVAL;
+		inner = f->len;
+	} else {
+		if (!f->bytes || f->len < info->body_min || f->len > info->body_max ||
+		    (info->n_sigs >= 1 && !f->sig) || (info->n_sigs >= 2 && !f->sig2))
+			return LIMES_E_INVAL;
+		n_fields = 1 + info->n_sigs;
+		for (size_t i = 0; i < n_fields; i++)
+			inner += bytes_field_size((unsigned)i + 1, len[i]);
+	}
+	total = bytes_field_size(info->kind, inner);
+	buf = malloc(total);
+	if (!buf)
+		return LIMES_E_NOMEM;
+	p = put_bytes_field_head(buf, info->kind, inner);
+	if (info->shape == SHAPE_PAYLOAD) {
+		memcpy(p, f->bytes, f->len);
+	} else {
+		for (size_t i = 0; i < n_fields; i++) {
+			p = put_bytes_field_head(p, (unsigned)i + 1, len[i]);
+			memcpy(p, data[i], len[i]);
+			p += len[i];
+		}
+	}
+	*out = buf;
+	*out_len = total;
+	return 0;
+}
+
+static int pack_heartbeat(const struct wire_heartbeat *h, uint8_t **out, size_t *out_len)
+{
+	Limes__Frame m = LIMES__FRAME__INIT;
+	Limes__Heartbeat hb = LIMES__HEARTBEAT__INIT;
+	Limes__Accepts acc = LIMES__ACCEPTS__INIT;
+	Limes__AcceptedType types[WIRE_ACCEPTS_MAX];
+	Limes__AcceptedType *type_ptrs[WIRE_ACCEPTS_MAX];
+	char *relays[WIRE_RELAYS_MAX];
+
+	if (h->n_accepts > WIRE_ACCEPTS_MAX || h->n_relays_v2 > WIRE_RELAYS_MAX)
+		return LIMES_E_INVAL;
+	if (h->has_accepts) {
+		for (size_t i = 0; i < h->n_accepts; i++) {
+			limes__accepted_type__init(&types[i]);
+			types[i].type = h->accepts[i].type;
+			types[i].schema_major = h->accepts[i].schema_major;
+			type_ptrs[i] = &types[i];
+		}
+		acc.n_types = h->n_accepts;
+		acc.types = type_ptrs;
+		hb.accepts = &acc;
+	}
+	hb.sent_ms = h->sent_ms;
+	hb.has_echo_sent_ms = hb.has_echo_received_ms = h->has_echo;
+	hb.echo_sent_ms = h->echo_sent_ms;
+	hb.echo_received_ms = h->echo_received_ms;
+	hb.has_reply = h->reply;
+	hb.reply = h->reply;
+	hb.has_protocol = h->protocol != 0;
+	hb.protocol = h->protocol;
+	for (size_t i = 0; i < h->n_relays_v2; i++)
+		relays[i] = (char *)h->relays_v2[i];
+	hb.n_relays_v2 = h->n_relays_v2;
+	hb.relays_v2 = relays;
+	m.kind_case = LIMES__FRAME__KIND_HEARTBEAT;
+	m.heartbeat = &hb;
+	return pack_message(&m.base, out, out_len);
+}
+
 int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 {
-	if (!f || !out || !out_len)
+	const struct frame_kind_info *info;
+	Limes__Frame m = LIMES__FRAME__INIT;
+	Limes__AuditKeptRequest rq = LIMES__AUDIT_KEPT_REQUEST__INIT;
+	Limes__Goodbye bye = LIMES__GOODBYE__INIT;
+
+	if (!f || !out || !out_len || !(info = frame_kind_info(f->kind)))
 		return LIMES_E_INVAL;
-	if (f->kind == WIRE_FRAME_ENVELOPE || f->kind == WIRE_FRAME_RECEIPT || f->kind == WIRE_FRAME_AUDIT_KEPT) {
-		/* Written by hand: the same bytes protobuf gives for field 1 (bytes),
-		 * 2 (embedded Receipt) or 15 (embedded AuditKept), without decoding
-		 * the payload to re-encode it. */
-		uint8_t prefix[FRAME_PREFIX_MAX];
-		size_t n;
-		uint8_t *buf;
-
-		if (!f->bytes || !f->len || f->len > SIZE_MAX - sizeof(prefix))
-			return LIMES_E_INVAL;
-		prefix[0] = (uint8_t)(f->kind << 3 | 2);
-		n = 1 + put_varint(prefix + 1, f->len);
-		buf = malloc(n + f->len);
-		if (!buf)
-			return LIMES_E_NOMEM;
-		memcpy(buf, prefix, n);
-		memcpy(buf + n, f->bytes, f->len);
-		*out = buf;
-		*out_len = n + f->len;
-		return 0;
-	}
-	if (f->kind == WIRE_FRAME_HEARTBEAT) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__Heartbeat hb = LIMES__HEARTBEAT__INIT;
-		Limes__Accepts acc = LIMES__ACCEPTS__INIT;
-		Limes__AcceptedType types[WIRE_ACCEPTS_MAX];
-		Limes__AcceptedType *type_ptrs[WIRE_ACCEPTS_MAX];
-
-		if (f->heartbeat.n_accepts > WIRE_ACCEPTS_MAX)
-			return LIMES_E_INVAL;
-		if (f->heartbeat.has_accepts) {
-			for (size_t i = 0; i < f->heartbeat.n_accepts; i++) {
-				limes__accepted_type__init(&types[i]);
-				types[i].type = f->heartbeat.accepts[i].type;
-				types[i].schema_major = f->heartbeat.accepts[i].schema_major;
-				type_ptrs[i] = &types[i];
-			}
-			acc.n_types = f->heartbeat.n_accepts;
-			acc.types = type_ptrs;
-			hb.accepts = &acc;
-		}
-		hb.sent_ms = f->heartbeat.sent_ms;
-		hb.has_echo_sent_ms = hb.has_echo_received_ms = f->heartbeat.has_echo;
-		hb.echo_sent_ms = f->heartbeat.echo_sent_ms;
-		hb.echo_received_ms = f->heartbeat.echo_received_ms;
-		hb.has_reply = f->heartbeat.reply;
-		hb.reply = f->heartbeat.reply;
-		hb.has_protocol = f->heartbeat.protocol != 0;
-		hb.protocol = f->heartbeat.protocol;
-		char *relays[WIRE_RELAYS_MAX];
-		if (f->heartbeat.n_relays_v2 > WIRE_RELAYS_MAX)
-			return LIMES_E_INVAL;
-		for (size_t i = 0; i < f->heartbeat.n_relays_v2; i++)
-			relays[i] = (char *)f->heartbeat.relays_v2[i];
-		hb.n_relays_v2 = f->heartbeat.n_relays_v2;
-		hb.relays_v2 = relays;
-		m.kind_case = LIMES__FRAME__KIND_HEARTBEAT;
-		m.heartbeat = &hb;
-		return pack_message(&m.base, out, out_len);
-	}
-	if (f->kind == WIRE_FRAME_AUDIT_CHECKPOINT || f->kind == WIRE_FRAME_AUDIT_COUNTERSIGN) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__AuditCheckpoint cp = LIMES__AUDIT_CHECKPOINT__INIT;
-		Limes__AuditCountersign cs = LIMES__AUDIT_COUNTERSIGN__INIT;
-
-		if (!f->bytes || !f->len || f->len > WIRE_AUDIT_BODY_MAX || !f->sig)
-			return LIMES_E_INVAL;
-		if (f->kind == WIRE_FRAME_AUDIT_CHECKPOINT) {
-			cp.body.data = (uint8_t *)f->bytes;
-			cp.body.len = f->len;
-			cp.signature.data = (uint8_t *)f->sig;
-			cp.signature.len = WIRE_SIG_LEN;
-			m.kind_case = LIMES__FRAME__KIND_AUDIT_CHECKPOINT;
-			m.audit_checkpoint = &cp;
-		} else {
-			cs.body.data = (uint8_t *)f->bytes;
-			cs.body.len = f->len;
-			cs.countersignature.data = (uint8_t *)f->sig;
-			cs.countersignature.len = WIRE_SIG_LEN;
-			m.kind_case = LIMES__FRAME__KIND_AUDIT_COUNTERSIGN;
-			m.audit_countersign = &cs;
-		}
-		return pack_message(&m.base, out, out_len);
-	}
-	if (f->kind == WIRE_FRAME_KEY_UPDATE) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__KeyUpdate ku = LIMES__KEY_UPDATE__INIT;
-
-		if (!f->bytes || !f->len || f->len > WIRE_KEY_UPDATE_BODY_MAX || !f->sig || !f->sig2)
-			return LIMES_E_INVAL;
-		ku.body.data = (uint8_t *)f->bytes;
-		ku.body.len = f->len;
-		ku.signature.data = (uint8_t *)f->sig;
-		ku.signature.len = WIRE_SIG_LEN;
-		ku.next_signature.data = (uint8_t *)f->sig2;
-		ku.next_signature.len = WIRE_SIG_LEN;
-		m.kind_case = LIMES__FRAME__KIND_KEY_UPDATE;
-		m.key_update = &ku;
-		return pack_message(&m.base, out, out_len);
-	}
-	if (f->kind == WIRE_FRAME_KEY_UPDATE_ACK) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__KeyUpdateAck ack = LIMES__KEY_UPDATE_ACK__INIT;
-
-		if (!f->bytes || f->len != WIRE_KEY_UPDATE_ACK_LEN)
-			return LIMES_E_INVAL;
-		ack.body.data = (uint8_t *)f->bytes;
-		ack.body.len = f->len;
-		m.kind_case = LIMES__FRAME__KIND_KEY_UPDATE_ACK;
-		m.key_update_ack = &ack;
-		return pack_message(&m.base, out, out_len);
-	}
-	if (f->kind == WIRE_FRAME_RESEND_REQUEST) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__ResendRequest rq = LIMES__RESEND_REQUEST__INIT;
-
-		if (!f->bytes || !f->len || f->len > WIRE_RESEND_BODY_MAX || !f->sig)
-			return LIMES_E_INVAL;
-		rq.body.data = (uint8_t *)f->bytes;
-		rq.body.len = f->len;
-		rq.signature.data = (uint8_t *)f->sig;
-		rq.signature.len = WIRE_SIG_LEN;
-		m.kind_case = LIMES__FRAME__KIND_RESEND_REQUEST;
-		m.resend_request = &rq;
-		return pack_message(&m.base, out, out_len);
-	}
-	if (f->kind == WIRE_FRAME_RESEND_ACK) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__ResendAck ack = LIMES__RESEND_ACK__INIT;
-
-		if (!f->bytes || f->len != WIRE_RESEND_ACK_LEN)
-			return LIMES_E_INVAL;
-		ack.body.data = (uint8_t *)f->bytes;
-		ack.body.len = f->len;
-		m.kind_case = LIMES__FRAME__KIND_RESEND_ACK;
-		m.resend_ack = &ack;
-		return pack_message(&m.base, out, out_len);
-	}
-	if (f->kind == WIRE_FRAME_AUDIT_KEPT_REQUEST) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__AuditKeptRequest rq = LIMES__AUDIT_KEPT_REQUEST__INIT;
-
+	switch (info->shape) {
+	case SHAPE_PAYLOAD:
+	case SHAPE_SIGNED:
+		return pack_bytes_fields(f, info, out, out_len);
+	case SHAPE_HEARTBEAT:
+		return pack_heartbeat(&f->heartbeat, out, out_len);
+	case SHAPE_KEPT_REQUEST:
 		if (f->kept_limit > WIRE_AUDIT_KEPT_MAX)
 			return LIMES_E_INVAL;
 		rq.has_limit = f->kept_limit != 0;
@@ -739,11 +750,7 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 		m.kind_case = LIMES__FRAME__KIND_AUDIT_KEPT_REQUEST;
 		m.audit_kept_request = &rq;
 		return pack_message(&m.base, out, out_len);
-	}
-	if (f->kind == WIRE_FRAME_GOODBYE) {
-		Limes__Frame m = LIMES__FRAME__INIT;
-		Limes__Goodbye bye = LIMES__GOODBYE__INIT;
-
+	case SHAPE_GOODBYE:
 		m.kind_case = LIMES__FRAME__KIND_GOODBYE;
 		m.goodbye = &bye;
 		return pack_message(&m.base, out, out_len);
@@ -751,169 +758,126 @@ int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len)
 	return LIMES_E_INVAL;
 }
 
-/* An audit frame's two bytes fields (1: body, 2: signature), pointing into
- * buf: both present once, the body within its cap, the signature 64 bytes. */
-static int audit_frame_fields(const struct span *outer, struct wire_frame *f)
+/* A signed frame's fields, pointing into buf: the body (field 1) once and
+ * within the kind's bounds, then each signature (fields 2, 3) once and
+ * WIRE_SIG_LEN bytes. Other fields are not read. */
+static int signed_fields(const struct frame_kind_info *info, const struct span *outer, struct wire_frame *f)
 {
 	struct span inner[MAX_FIELD];
-	int rc = walk(outer->p, outer->len, inner);
+	const uint8_t **sigs[2] = { &f->sig, &f->sig2 };
 
-	if (rc < 0)
+	if (walk(outer->p, outer->len, inner) < 0 || inner[1].count != 1 || inner[1].wire_type != 2 ||
+	    inner[1].len < info->body_min || inner[1].len > info->body_max)
 		return LIMES_E_ENV_MALFORMED;
-	if (inner[1].count != 1 || inner[2].count != 1 || inner[1].wire_type != 2 || inner[2].wire_type != 2 ||
-	    inner[1].len == 0 || inner[1].len > WIRE_AUDIT_BODY_MAX || inner[2].len != WIRE_SIG_LEN)
-		return LIMES_E_ENV_MALFORMED;
+	for (unsigned i = 0; i < info->n_sigs; i++) {
+		const struct span *sig = &inner[2 + i];
+
+		if (sig->count != 1 || sig->wire_type != 2 || sig->len != WIRE_SIG_LEN)
+			return LIMES_E_ENV_MALFORMED;
+		*sigs[i] = sig->p;
+	}
 	f->bytes = inner[1].p;
 	f->len = inner[1].len;
-	f->sig = inner[2].p;
 	return 0;
 }
 
-/* A key update's fields (1: body, 2: current key's signature, 3: next
- * key's), or its answer's (1: body of exactly WIRE_KEY_UPDATE_ACK_LEN). */
-static int key_update_fields(const struct span *outer, struct wire_frame *f)
+static int kept_request_from_pb(const struct span *s, uint32_t *kept_limit)
 {
-	struct span inner[MAX_FIELD];
+	Limes__AuditKeptRequest *rq = limes__audit_kept_request__unpack(NULL, s->len, s->p);
+	int rc = LIMES_E_ENV_MALFORMED;
 
-	if (walk(outer->p, outer->len, inner) < 0 || inner[1].count != 1 || inner[1].wire_type != 2)
+	if (!rq)
 		return LIMES_E_ENV_MALFORMED;
-	f->bytes = inner[1].p;
-	f->len = inner[1].len;
-	if (f->kind == WIRE_FRAME_KEY_UPDATE_ACK)
-		return f->len == WIRE_KEY_UPDATE_ACK_LEN ? 0 : LIMES_E_ENV_MALFORMED;
-	if (f->len == 0 || f->len > WIRE_KEY_UPDATE_BODY_MAX || inner[2].count != 1 || inner[3].count != 1 ||
-	    inner[2].wire_type != 2 || inner[3].wire_type != 2 || inner[2].len != WIRE_SIG_LEN ||
-	    inner[3].len != WIRE_SIG_LEN)
-		return LIMES_E_ENV_MALFORMED;
-	f->sig = inner[2].p;
-	f->sig2 = inner[3].p;
-	return 0;
+	if (!rq->has_limit || rq->limit <= WIRE_AUDIT_KEPT_MAX) {
+		*kept_limit = rq->has_limit && rq->limit ? rq->limit : WIRE_AUDIT_KEPT_MAX;
+		rc = 0;
+	}
+	limes__audit_kept_request__free_unpacked(rq, NULL);
+	return rc;
 }
 
-/* A resend request's fields (1: body, 2: the asker's signature), or its
- * answer's (1: body of exactly WIRE_RESEND_ACK_LEN). */
-static int resend_fields(const struct span *outer, struct wire_frame *f)
+static int heartbeat_from_pb(const struct span *s, struct wire_heartbeat *h)
 {
-	struct span inner[MAX_FIELD];
+	Limes__Heartbeat *hb = limes__heartbeat__unpack(NULL, s->len, s->p);
+	int rc = LIMES_E_ENV_MALFORMED;
 
-	if (walk(outer->p, outer->len, inner) < 0 || inner[1].count != 1 || inner[1].wire_type != 2)
+	if (!hb)
 		return LIMES_E_ENV_MALFORMED;
-	f->bytes = inner[1].p;
-	f->len = inner[1].len;
-	if (f->kind == WIRE_FRAME_RESEND_ACK)
-		return f->len == WIRE_RESEND_ACK_LEN ? 0 : LIMES_E_ENV_MALFORMED;
-	if (f->len == 0 || f->len > WIRE_RESEND_BODY_MAX || inner[2].count != 1 || inner[2].wire_type != 2 ||
-	    inner[2].len != WIRE_SIG_LEN)
-		return LIMES_E_ENV_MALFORMED;
-	f->sig = inner[2].p;
-	return 0;
+	h->sent_ms = hb->sent_ms;
+	h->has_echo = hb->has_echo_sent_ms && hb->has_echo_received_ms;
+	h->echo_sent_ms = h->has_echo ? hb->echo_sent_ms : 0;
+	h->echo_received_ms = h->has_echo ? hb->echo_received_ms : 0;
+	h->reply = hb->has_reply && hb->reply;
+	h->protocol = hb->has_protocol ? hb->protocol : 0;
+	if (hb->accepts) {
+		/* a list longer than there are type numbers is not an honest one */
+		if (hb->accepts->n_types > WIRE_ACCEPTS_MAX)
+			goto out;
+		h->has_accepts = true;
+		for (size_t i = 0; i < hb->accepts->n_types; i++) {
+			const Limes__AcceptedType *t = hb->accepts->types[i];
+			if (t->type < 1 || t->type > 31)
+				continue; /* a type numbering we cannot hold: ignore */
+			h->accepts[h->n_accepts].type = t->type;
+			h->accepts[h->n_accepts].schema_major = t->schema_major;
+			h->n_accepts++;
+		}
+	}
+	for (size_t i = 0; i < hb->n_relays_v2 && h->n_relays_v2 < WIRE_RELAYS_MAX; i++)
+		if (wire_agency_id_check(hb->relays_v2[i]) == 0)
+			snprintf(h->relays_v2[h->n_relays_v2++], WIRE_AGENCY_MAX + 1, "%s", hb->relays_v2[i]);
+	rc = 0;
+out:
+	limes__heartbeat__free_unpacked(hb, NULL);
+	return rc;
 }
 
 int wire_frame_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_frame *f)
 {
 	struct span spans[MAX_FIELD];
-	const struct span *s = NULL;
+	const struct frame_kind_info *info = NULL;
+	const struct span *s;
+	unsigned present = 0;
 	int rc;
 
-	if (!f)
-		return LIMES_E_INVAL;
-	memset(f, 0, sizeof(*f));
-	if ((rc = precheck(buf, len, max, spans)) < 0)
+	if ((rc = precheck(buf, len, max, f, sizeof(*f), spans)) < 0)
 		return rc;
 	/* A oneof seen more than once would be "last one wins": refuse instead. */
-	if (spans[1].count + spans[2].count + spans[3].count + spans[WIRE_FRAME_GOODBYE].count +
-	    spans[WIRE_FRAME_AUDIT_CHECKPOINT].count + spans[WIRE_FRAME_AUDIT_COUNTERSIGN].count +
-	    spans[WIRE_FRAME_KEY_UPDATE].count + spans[WIRE_FRAME_KEY_UPDATE_ACK].count +
-	    spans[WIRE_FRAME_AUDIT_KEPT_REQUEST].count + spans[WIRE_FRAME_AUDIT_KEPT].count +
-	    spans[WIRE_FRAME_RESEND_REQUEST].count + spans[WIRE_FRAME_RESEND_ACK].count != 1)
+	for (size_t i = 0; i < N_FRAME_KINDS; i++) {
+		if (spans[frame_kinds[i].kind].count) {
+			present += spans[frame_kinds[i].kind].count;
+			info = &frame_kinds[i];
+		}
+	}
+	if (present != 1)
 		return LIMES_E_ENV_MALFORMED;
-	for (int kind = 1; kind < MAX_FIELD; kind++)
-		if (spans[kind].count && (kind <= 3 || kind == WIRE_FRAME_GOODBYE || kind == WIRE_FRAME_AUDIT_CHECKPOINT ||
-					  kind == WIRE_FRAME_AUDIT_COUNTERSIGN || kind == WIRE_FRAME_KEY_UPDATE ||
-					  kind == WIRE_FRAME_KEY_UPDATE_ACK || kind == WIRE_FRAME_AUDIT_KEPT_REQUEST ||
-					  kind == WIRE_FRAME_AUDIT_KEPT || kind == WIRE_FRAME_RESEND_REQUEST ||
-					  kind == WIRE_FRAME_RESEND_ACK))
-			s = &spans[kind];
+	s = &spans[info->kind];
 	if (s->wire_type != 2)
 		return LIMES_E_ENV_MALFORMED;
-	f->kind = (enum wire_frame_kind)(s - spans);
-	if (f->kind == WIRE_FRAME_AUDIT_CHECKPOINT || f->kind == WIRE_FRAME_AUDIT_COUNTERSIGN) {
-		rc = audit_frame_fields(s, f);
-		if (rc < 0)
-			memset(f, 0, sizeof(*f));
-		return rc;
+	f->kind = info->kind;
+	switch (info->shape) {
+	case SHAPE_PAYLOAD:
+		/* points into buf: the caller decodes the Envelope, Receipt or AuditKept */
+		f->bytes = s->p;
+		f->len = s->len;
+		rc = s->len ? 0 : LIMES_E_ENV_MALFORMED;
+		break;
+	case SHAPE_SIGNED:
+		rc = signed_fields(info, s, f);
+		break;
+	case SHAPE_HEARTBEAT:
+		rc = heartbeat_from_pb(s, &f->heartbeat);
+		break;
+	case SHAPE_KEPT_REQUEST:
+		rc = kept_request_from_pb(s, &f->kept_limit);
+		break;
+	case SHAPE_GOODBYE:
+		rc = 0; /* its reason is free text for humans: not read */
+		break;
 	}
-	if (f->kind == WIRE_FRAME_KEY_UPDATE || f->kind == WIRE_FRAME_KEY_UPDATE_ACK) {
-		rc = key_update_fields(s, f);
-		if (rc < 0)
-			memset(f, 0, sizeof(*f));
-		return rc;
-	}
-	if (f->kind == WIRE_FRAME_RESEND_REQUEST || f->kind == WIRE_FRAME_RESEND_ACK) {
-		rc = resend_fields(s, f);
-		if (rc < 0)
-			memset(f, 0, sizeof(*f));
-		return rc;
-	}
-	if (f->kind == WIRE_FRAME_GOODBYE)
-		return 0; /* its reason is free text for humans: not read */
-	if (f->kind == WIRE_FRAME_AUDIT_KEPT_REQUEST) {
-		Limes__AuditKeptRequest *rq = limes__audit_kept_request__unpack(NULL, s->len, s->p);
-
-		if (!rq || (rq->has_limit && rq->limit > WIRE_AUDIT_KEPT_MAX)) {
-			if (rq)
-				limes__audit_kept_request__free_unpacked(rq, NULL);
-			memset(f, 0, sizeof(*f));
-			return LIMES_E_ENV_MALFORMED;
-		}
-		f->kept_limit = rq->has_limit && rq->limit ? rq->limit : WIRE_AUDIT_KEPT_MAX;
-		limes__audit_kept_request__free_unpacked(rq, NULL);
-		return 0;
-	}
-	if (f->kind == WIRE_FRAME_HEARTBEAT) {
-		Limes__Heartbeat *hb = limes__heartbeat__unpack(NULL, s->len, s->p);
-
-		if (!hb) {
-			memset(f, 0, sizeof(*f));
-			return LIMES_E_ENV_MALFORMED;
-		}
-		f->heartbeat.sent_ms = hb->sent_ms;
-		f->heartbeat.has_echo = hb->has_echo_sent_ms && hb->has_echo_received_ms;
-		f->heartbeat.echo_sent_ms = f->heartbeat.has_echo ? hb->echo_sent_ms : 0;
-		f->heartbeat.echo_received_ms = f->heartbeat.has_echo ? hb->echo_received_ms : 0;
-		f->heartbeat.reply = hb->has_reply && hb->reply;
-		f->heartbeat.protocol = hb->has_protocol ? hb->protocol : 0;
-		if (hb->accepts) {
-			/* a list longer than there are type numbers is not an honest one */
-			if (hb->accepts->n_types > WIRE_ACCEPTS_MAX) {
-				limes__heartbeat__free_unpacked(hb, NULL);
-				memset(f, 0, sizeof(*f));
-				return LIMES_E_ENV_MALFORMED;
-			}
-			f->heartbeat.has_accepts = true;
-			for (size_t i = 0; i < hb->accepts->n_types; i++) {
-				const Limes__AcceptedType *t = hb->accepts->types[i];
-				if (t->type < 1 || t->type > 31)
-					continue; /* a type numbering we cannot hold: ignore */
-				f->heartbeat.accepts[f->heartbeat.n_accepts].type = t->type;
-				f->heartbeat.accepts[f->heartbeat.n_accepts].schema_major = t->schema_major;
-				f->heartbeat.n_accepts++;
-			}
-		}
-		for (size_t i = 0; i < hb->n_relays_v2 && f->heartbeat.n_relays_v2 < WIRE_RELAYS_MAX; i++)
-			if (wire_agency_id_check(hb->relays_v2[i]) == 0)
-				snprintf(f->heartbeat.relays_v2[f->heartbeat.n_relays_v2++], WIRE_AGENCY_MAX + 1, "%s",
-					 hb->relays_v2[i]);
-		limes__heartbeat__free_unpacked(hb, NULL);
-		return 0;
-	}
-	if (s->len == 0) {
+	if (rc < 0)
 		memset(f, 0, sizeof(*f));
-		return LIMES_E_ENV_MALFORMED;
-	}
-	f->bytes = s->p;
-	f->len = s->len;
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ audit kept */
