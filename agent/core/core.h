@@ -150,14 +150,14 @@ const struct peer_link *peer_link(const struct peer *p);
 const struct peer *peers_clock_witness(struct peers *peers, double *offset_ms);
 const struct peer_counters *peer_counters(const struct peer *p);
 /* The key in force for the peer: its configured key, or the key it rotated
- * to over the link (rotation.c); borrowed. */
+ * to over the link (rotation_theirs.c); borrowed. */
 const struct peer_key *peer_key_in_force(const struct peer *p);
 /* Its adopted next key's pair key (announced, not yet in use), or NULL. */
 const struct envelope_peer *peer_crypto_next(const struct peer *p);
 /* When its replaced key stops being valid for receiving (0: none). */
 uint64_t peer_previous_until(const struct peer *p);
 
-/* What a neighbour announced of its keys over the link (rotation.c). */
+/* What a neighbour announced of its keys over the link (rotation_theirs.c). */
 struct peer_rotation {
 	int next_state;              /* STORE_KEY_NONE, _OFFERED (waits for the operator), _ADOPTED */
 	struct peer_key next;        /* the announced next key, when next_state != NONE */
@@ -393,7 +393,7 @@ int core_reseal_version(struct peers *peers, const struct identity *me, const ch
 /* ------------------------------------------------------------ key rotation */
 
 /*
- * Key rotation with overlap (rotation.c; docs/protocol.md "Key rotation").
+ * Key rotation with overlap (rotation*.c; docs/protocol.md "Key rotation").
  * Our next key is announced to every direct neighbour until it answers; a
  * neighbour's announced key is checked, then offered to the operator or
  * adopted at once (`rotation = accept`), and put in force when the

@@ -29,9 +29,10 @@ struct submit {
 int client_may_submit(const struct config *cfg, const char *client, const struct submit_request *r,
 		      size_t index, size_t n, struct core_error *err);
 
-/* peers.c, for rotation.c: the rotation state to write, and new keys for
- * p (in force, replaced with its end of overlap, adopted next; the last two
- * may be NULL), derived with me. 0 or LIMES_E_KEY_FORMAT (nothing changed). */
+/* peers.c, for rotation_theirs.c and rotation_ours.c: the rotation state
+ * to write, and new keys for p (in force, replaced with its end of overlap,
+ * adopted next; the last two may be NULL), derived with me. 0 or
+ * LIMES_E_KEY_FORMAT (nothing changed). */
 struct peer_rotation *peer_rotation_mut(struct peer *p);
 int peer_keys_set(struct peer *p, const struct identity *me, const struct peer_key *in_force,
 		  const struct peer_key *previous, uint64_t previous_until_ms, const struct peer_key *next);
