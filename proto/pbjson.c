@@ -37,12 +37,15 @@ int pbjson_parse(const char *text, size_t len, json_t **out, struct pbjson_error
 		err = &scratch;
 	memset(err, 0, sizeof(*err));
 	*out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (*out != NULL)
-		return 0;
+	return *out != NULL ? 0 : pbjson_parse_failed(err, &jerr);
+}
+
+int pbjson_parse_failed(struct pbjson_error *err, const json_error_t *jerr)
+{
 	err->code = PBJSON_INVALID_JSON;
 	snprintf(err->message, sizeof(err->message), "line %d column %d: %s",
-		 jerr.line, jerr.column, jerr.text);
-	return json_error_code(&jerr) == json_error_out_of_memory ? LIMES_E_NOMEM : LIMES_E_SCHEMA;
+		 jerr->line, jerr->column, jerr->text);
+	return json_error_code(jerr) == json_error_out_of_memory ? LIMES_E_NOMEM : LIMES_E_SCHEMA;
 }
 
 /* ------------------------------------------------------------ JSON -> message */

@@ -45,6 +45,17 @@ const char *pbjson_code_name(int code);
 /* Parses JSON text strictly (duplicate keys refused); *out is the caller's (json_decref), NULL on error. */
 int pbjson_parse(const char *text, size_t len, json_t **out, struct pbjson_error *err);
 
+/* A document parsed into an arena of its own (pbjson_doc.c): its nodes cost
+ * one pointer bump each and go all at once. Read-only: its nodes must never
+ * be freed, changed or set into another document (json_deep_copy one). */
+struct pbjson_doc;
+/* Parses like pbjson_parse; *out is the caller's (pbjson_doc_free), NULL on error. */
+int pbjson_doc_parse(const char *text, size_t len, struct pbjson_doc **out, struct pbjson_error *err);
+/* The document's root (an object or an array); borrowed, valid until pbjson_doc_free. */
+const json_t *pbjson_doc_root(const struct pbjson_doc *doc);
+/* Frees the document and every node in it; accepts NULL, nulls *doc. */
+void pbjson_doc_free(struct pbjson_doc **doc);
+
 /* Builds a message of type desc from a JSON object, validating it; *out is the caller's (pbjson_free). */
 int pbjson_from_json(const struct ProtobufCMessageDescriptor *desc, const json_t *json,
 		     const char *path_prefix, struct ProtobufCMessage **out, struct pbjson_error *err);

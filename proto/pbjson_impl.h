@@ -55,6 +55,9 @@ int pbjson_from_json_arena(const ProtobufCMessageDescriptor *desc, const json_t 
 			   const char *path_prefix, struct pbjson_arena *arena,
 			   ProtobufCMessage **out, struct pbjson_error *err);
 
+/* Fills err from jansson's parse error; LIMES_E_NOMEM or LIMES_E_SCHEMA. */
+int pbjson_parse_failed(struct pbjson_error *err, const json_error_t *jerr);
+
 #define PBJSON_MEMBER(msg, off, type) ((type *)(void *)((char *)(msg) + (off)))
 
 /* Starts a walk at prefix, clearing err. */

@@ -109,7 +109,7 @@ uint64_t api_json_free_bytes_recent(const struct api_deps *deps);
 
 /* A POST /v1/messages body parsed and mapped: the requests point into doc. */
 struct api_post {
-	json_t *doc;
+	struct pbjson_doc *doc;     /* the requests' strings point into it */
 	struct submit_request *reqs;
 	uint8_t **bodies;           /* each request's packed body */
 	size_t n;

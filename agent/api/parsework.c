@@ -54,7 +54,7 @@ static void parse_on_worker(uv_work_t *w)
 	struct api_parse_job *job = w->data;
 
 	job->rc = api_post_parse(job->max_ttl_ms, job->text, job->len, &job->post, &job->reply);
-	free(job->text); /* jansson copied what it keeps */
+	free(job->text); /* the document holds copies of what the requests point to */
 	job->text = NULL;
 }
 
@@ -71,7 +71,7 @@ static void freed(uv_work_t *w, int status)
 }
 
 /* The document and packed bodies are garbage now: a worker frees them
- * (thousands of small frees for a batch of 200). */
+ * (the document's arena blocks and one packed body per message). */
 static void release(uv_loop_t *loop, struct api_parse_job *job)
 {
 	job->req = NULL;

@@ -76,7 +76,7 @@ static int parse_message(uint64_t max_ttl_ms, const json_t *obj, bool batch, siz
 		api_json_error(r, 400, "wrong_type", path, "a message must be a JSON object");
 		return LIMES_E_INVAL;
 	}
-	json_object_foreach((json_t *)obj, key, v) {
+	json_object_foreach((json_t *)obj, key, v) { /* only reads: obj may be an arena document's */
 		bool ok = false;
 		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 			ok = ok || strcmp(key, known[i]) == 0;
@@ -215,12 +215,13 @@ int api_post_parse(uint64_t max_ttl_ms, const char *text, size_t len, struct api
 	struct pbjson_error perr;
 
 	memset(p, 0, sizeof(*p));
-	if (pbjson_parse(text, len, &p->doc, &perr) < 0) {
+	if (pbjson_doc_parse(text, len, &p->doc, &perr) < 0) {
 		api_json_error(r, 400, "invalid_json", "", "request is not valid JSON: %s", perr.message);
 		return LIMES_E_INVAL;
 	}
-	p->batch = json_is_array(p->doc);
-	size_t n = p->batch ? json_array_size(p->doc) : 1;
+	const json_t *root = pbjson_doc_root(p->doc);
+	p->batch = json_is_array(root);
+	size_t n = p->batch ? json_array_size(root) : 1;
 	if (p->batch && n == 0) {
 		api_json_error(r, 400, "missing_field", "[0]", "the batch is empty");
 		return LIMES_E_INVAL;
@@ -237,7 +238,7 @@ int api_post_parse(uint64_t max_ttl_ms, const char *text, size_t len, struct api
 	}
 	p->n = n;
 	for (size_t i = 0; i < n; i++)
-		if (parse_message(max_ttl_ms, p->batch ? json_array_get(p->doc, i) : p->doc, p->batch, i, &p->reqs[i],
+		if (parse_message(max_ttl_ms, p->batch ? json_array_get(root, i) : root, p->batch, i, &p->reqs[i],
 				  &p->bodies[i], r) < 0)
 			return LIMES_E_INVAL;
 	return 0;
@@ -291,7 +292,7 @@ void api_post_free(struct api_post *p)
 		free(p->bodies[i]);
 	free(p->bodies);
 	free(p->reqs);
-	json_decref(p->doc);
+	pbjson_doc_free(&p->doc);
 	memset(p, 0, sizeof(*p));
 }
 
