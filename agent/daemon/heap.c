@@ -36,12 +36,23 @@
  * 100 ms of the last submission, so a quarter second of silence is idle). */
 #define HEAP_IDLE_MS 250
 
+/* Free memory at the top of a heap above this goes back to the system at
+ * once; below it stays for the next request. */
+#define HEAP_TRIM_THRESHOLD (8u << 20)
+/* Blocks from this size on are mmap'd on their own and unmapped when freed. */
+#define HEAP_MMAP_THRESHOLD (4u << 20)
+
 /* libuv reads UV_THREADPOOL_SIZE when its pool first starts (the first
  * large POST); an operator's own value stays. */
 void heap_setup(void)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	char n[8];
+
+#ifdef __GLIBC__
+	(void)mallopt(M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD);
+	(void)mallopt(M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD);
+#endif
 
 	if (getenv("UV_THREADPOOL_SIZE"))
 		return;
