@@ -15,7 +15,8 @@ struct commit;
 
 /* Called once, before any thread starts: libuv's worker pool (the large
  * POSTs' parsers, each with its own malloc arena) gets one thread per
- * core, at most four, unless the operator set UV_THREADPOOL_SIZE. */
+ * core, at most four, unless the operator set UV_THREADPOOL_SIZE; malloc
+ * keeps up to 8 MiB free at a heap's top and mmaps only from 4 MiB. */
 void heap_setup(void);
 
 /* The idle trim: a timer on loop; when no commit happened for a whole
