@@ -15,14 +15,19 @@
 #include "proto/schema.h"
 #include "proto/sizes.h"
 
-static int resolve_path(const struct parse_state *st, const char *value, char *out, size_t len)
+/* A path key: relative paths are taken from the config file's folder. */
+static int set_path(struct parse_state *st, const char *key, const char *value, char *out, size_t len)
 {
 	int n;
 	if (value[0] == '/')
 		n = snprintf(out, len, "%s", value);
 	else
 		n = snprintf(out, len, "%s/%s", st->cfg->dir, value);
-	return (n < 0 || (size_t)n >= len) ? -1 : 0;
+	if (n < 0 || (size_t)n >= len) {
+		config_fail(st, st->line, "%s: path is too long", key);
+		return -1;
+	}
+	return 0;
 }
 
 bool config_valid_id(const char *s)
@@ -231,13 +236,11 @@ int config_agent_key(struct parse_state *st, const char *key, const char *value)
 	}
 	if (strcmp(key, "keys") == 0) {
 		st->has_keys = true;
-		return resolve_path(st, value, cfg->keys_dir, sizeof(cfg->keys_dir)) < 0
-			       ? (config_fail(st, st->line, "keys: path is too long"), -1) : 0;
+		return set_path(st, key, value, cfg->keys_dir, sizeof(cfg->keys_dir));
 	}
 	if (strcmp(key, "data") == 0) {
 		st->has_data = true;
-		return resolve_path(st, value, cfg->data_dir, sizeof(cfg->data_dir)) < 0
-			       ? (config_fail(st, st->line, "data: path is too long"), -1) : 0;
+		return set_path(st, key, value, cfg->data_dir, sizeof(cfg->data_dir));
 	}
 	if (strcmp(key, "listen") == 0) {
 		if (!valid_endpoint(value, true)) {
@@ -286,8 +289,7 @@ int config_api_key(struct parse_state *st, const char *key, const char *value)
 	}
 	if (strcmp(key, "token_file") == 0) {
 		st->has_token = true;
-		return resolve_path(st, value, cfg->token_file, sizeof(cfg->token_file)) < 0
-			       ? (config_fail(st, st->line, "token_file: path is too long"), -1) : 0;
+		return set_path(st, key, value, cfg->token_file, sizeof(cfg->token_file));
 	}
 	if (strcmp(key, "max_body") == 0) {
 		st->max_body_line = st->line;
@@ -301,8 +303,7 @@ int config_api_key(struct parse_state *st, const char *key, const char *value)
 			config_fail(st, st->line, "%s: empty path", key);
 			return -1;
 		}
-		return resolve_path(st, value, out, PATH_MAX) < 0 ? (config_fail(st, st->line, "%s: path is too long", key), -1)
-								 : 0;
+		return set_path(st, key, value, out, PATH_MAX);
 	}
 	if (strcmp(key, "allow_plaintext") == 0) {
 		if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0) {
@@ -428,8 +429,7 @@ int config_store_key(struct parse_state *st, const char *key, const char *value)
 	if (strcmp(key, "conninfo") == 0)
 		return set_string(st, key, value, cfg->store_conninfo, sizeof(cfg->store_conninfo));
 	if (strcmp(key, "conninfo_file") == 0)
-		return resolve_path(st, value, cfg->store_conninfo_file, sizeof(cfg->store_conninfo_file)) < 0
-			       ? (config_fail(st, st->line, "conninfo_file: path is too long"), -1) : 0;
+		return set_path(st, key, value, cfg->store_conninfo_file, sizeof(cfg->store_conninfo_file));
 	if (strcmp(key, "node") == 0) {
 		if (!config_valid_id(value)) {
 			config_fail(st, st->line, "node: '%s' is not a node name (letters, digits, '-', '_', '.')", value);
