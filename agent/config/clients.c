@@ -22,6 +22,23 @@ static bool name_ok(const char *s)
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == n;
 }
 
+/* A new client with no rights yet (closed by default), or NULL with why. */
+static struct config_client *client_add(struct config *cfg, const char *name, unsigned line, char *why,
+					size_t why_len)
+{
+	struct config_client *grown = realloc(cfg->clients, (cfg->n_clients + 1) * sizeof(*grown));
+	if (!grown) {
+		snprintf(why, why_len, "out of memory");
+		return NULL;
+	}
+	cfg->clients = grown;
+	struct config_client *c = &cfg->clients[cfg->n_clients++];
+	memset(c, 0, sizeof(*c));
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->line = line;
+	return c;
+}
+
 int config_client_begin(struct config *cfg, const char *section, unsigned line, char *why, size_t why_len)
 {
 	const char *q = section + strlen("client ");
@@ -44,17 +61,7 @@ int config_client_begin(struct config *cfg, const char *section, unsigned line, 
 			snprintf(why, why_len, "duplicate client \"%s\" (first at line %u)", name, cfg->clients[i].line);
 			return -1;
 		}
-	struct config_client *grown = realloc(cfg->clients, (cfg->n_clients + 1) * sizeof(*grown));
-	if (!grown) {
-		snprintf(why, why_len, "out of memory");
-		return -1;
-	}
-	cfg->clients = grown;
-	struct config_client *c = &cfg->clients[cfg->n_clients++];
-	memset(c, 0, sizeof(*c));
-	snprintf(c->name, sizeof(c->name), "%s", name);
-	c->line = line;
-	return 0;
+	return client_add(cfg, name, line, why, why_len) ? 0 : -1;
 }
 
 /* "alert, pre_arrival" or "*" into a type mask. */
@@ -192,15 +199,9 @@ int config_clients_finish(struct config *cfg, char *why, size_t why_len, unsigne
 			}
 	}
 	if (cfg->token_file[0]) {
-		struct config_client *grown = realloc(cfg->clients, (cfg->n_clients + 1) * sizeof(*grown));
-		if (!grown) {
-			snprintf(why, why_len, "out of memory");
+		struct config_client *c = client_add(cfg, CONFIG_DEFAULT_CLIENT, 0, why, why_len);
+		if (!c)
 			return -1;
-		}
-		cfg->clients = grown;
-		struct config_client *c = &cfg->clients[cfg->n_clients++];
-		memset(c, 0, sizeof(*c));
-		snprintf(c->name, sizeof(c->name), "%s", CONFIG_DEFAULT_CLIENT);
 		snprintf(c->token_file, sizeof(c->token_file), "%s", cfg->token_file);
 		c->submit_mask = c->read_mask = CONFIG_TYPES_ALL;
 		c->to_any = true;
