@@ -100,7 +100,7 @@ struct bench_agent {
 	char token[80];
 	int trace_fd;               /* read end of the agent's --trace-fd pipe, -1 none */
 	double rss_hwm_mb;          /* highest VmHWM seen, over restarts */
-	double wal_hwm_mb;          /* largest WAL file seen since bench_wal_reset(), NAN none */
+	double wal_hwm_mb;          /* largest WAL log (limes_store_wal_bytes) seen since bench_wal_reset(), NAN none */
 };
 
 struct bench_env {
@@ -155,7 +155,7 @@ void bench_agents_log_tail(const struct bench_proc *p);
 
 /* Forgets the WAL high-water mark of ag (a new phase). */
 void bench_wal_reset(struct bench_agent *ag);
-/* Records the size of ag's DATA/limes.db-wal into ag->wal_hwm_mb if larger. */
+/* Records ag's limes_store_wal_bytes (MiB) into ag->wal_hwm_mb if larger. */
 void bench_wal_sample(struct bench_agent *ag);
 /* The agent's checkpoints on its loop thread so far (its metric; NAN if absent). */
 double bench_wal_loop_checkpoints(struct bench_agent *ag);

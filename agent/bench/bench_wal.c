@@ -1,15 +1,15 @@
 /*
  * limes-bench: the SQLite WAL of each agent during a phase (docs/benchmarks.md,
- * "The WAL checkpoint off the loop thread"). The WAL file is reused from its
- * start after each checkpoint restart and only truncated beyond SQLite's
- * journal_size_limit, so its size sampled with the RSS (every 250 ms) is the
- * high-water mark of the log, whichever agent version runs.
+ * "The WAL checkpoint off the loop thread"). The agent writes its -wal file
+ * in full when it opens it (docs/store.md, "The WAL written up front"), so
+ * the file's size says nothing about the log: the high-water mark is the
+ * most of the agent's own limes_store_wal_bytes (the log after its last
+ * commit) sampled with the RSS (every 250 ms) and at the end of the phase.
+ * An agent without that series (PostgreSQL) leaves it NAN.
  */
 #include "bench.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <sys/stat.h>
 
 void bench_wal_reset(struct bench_agent *ag)
 {
@@ -18,12 +18,11 @@ void bench_wal_reset(struct bench_agent *ag)
 
 void bench_wal_sample(struct bench_agent *ag)
 {
-	char path[PATH_MAX + 16];
-	struct stat sb;
+	double bytes = bench_agents_metric(ag, "limes_store_wal_bytes");
 
-	if (snprintf(path, sizeof(path), "%s/limes.db-wal", ag->data) >= (int)sizeof(path) || stat(path, &sb) < 0)
-		return; /* none yet, or a PostgreSQL store */
-	double mb = (double)sb.st_size / (1024.0 * 1024.0);
+	if (isnan(bytes))
+		return; /* not up yet, or a PostgreSQL store */
+	double mb = bytes / (1024.0 * 1024.0);
 	if (isnan(ag->wal_hwm_mb) || mb > ag->wal_hwm_mb)
 		ag->wal_hwm_mb = mb;
 }

@@ -431,6 +431,8 @@ int sqlite_wal_stats(struct store *store, struct store_wal_stats *s)
 	s->loop_checkpoints = c->loop_checkpoints;
 	s->bound_waits = c->bound_waits;
 	s->bound_wait_us = c->bound_wait_us;
+	const char *db = sqlite3_db_filename(store->db, "main");
+	store_walbuf_syncs(db ? sqlite3_filename_wal(db) : NULL, &s->wal_syncs, &s->wal_syncs_skipped);
 	return 0;
 }
 

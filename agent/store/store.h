@@ -193,6 +193,12 @@ int store_wal_check(const char *dir, struct store_wal_report *r);
  * database; a commit that leaves STORE_WAL_LIMIT_FRAMES or more in the log
  * waits for it to catch up, so the log restarts. */
 #define STORE_WAL_LIMIT_FRAMES 8192
+/* The -wal file the agent's store writes in full (zeros) when it opens it:
+ * the bound plus 1,024 frames of 4 KiB pages and the 32-byte header, so that
+ * a commit overwrites blocks already in the file instead of growing it (an
+ * append's fsync also commits the new size to the file system's journal;
+ * docs/store.md, "The WAL written up front"). 37,969,952 bytes. */
+#define STORE_WAL_FILL_BYTES ((uint64_t)(STORE_WAL_LIMIT_FRAMES + 1024) * (4096 + 24) + 32)
 struct store_wal_stats {
 	uint64_t frames;            /* in the log after the last commit */
 	uint64_t high_water_frames; /* the most the log held since the store opened */
@@ -202,6 +208,8 @@ struct store_wal_stats {
 	uint64_t loop_checkpoints;  /* ... on the committing thread: the checkpointer had not caught up */
 	uint64_t bound_waits;       /* commits that reached the bound and waited for the checkpointer */
 	uint64_t bound_wait_us;     /* the time they waited, in all */
+	uint64_t wal_syncs;         /* fsyncs of the -wal file while open (commits, checkpoints) ... */
+	uint64_t wal_syncs_skipped; /* ... and those skipped: nothing written since a sync (walbuf.c) */
 };
 /* Fills *s (plain values, the caller's). LIMES_E_INVAL for a store without
  * a checkpointer (PostgreSQL; a SQLite built without the unix-excl VFS). */

@@ -39,6 +39,10 @@ int store_sqlite_error(struct store *store, int rc, const char *what);
  * call (registered on first use, over the default VFS), or NULL when it
  * cannot be: then the default VFS. The name is static. */
 const char *store_walbuf_vfs(void);
+/* The fsyncs of the -wal file wal_name (as SQLite names it) that reached the
+ * disk and those walbuf.c skipped (nothing written since a sync), counted
+ * while a handle of this process has it open; both 0 otherwise. */
+void store_walbuf_syncs(const char *wal_name, uint64_t *syncs, uint64_t *skipped);
 /* Refuses when unhealthy, else opens a transaction if none is (auto-begin);
  * 0 or a Limes error. */
 int store_write_begin(struct store *store);

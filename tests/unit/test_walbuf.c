@@ -7,11 +7,17 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+/* ge(), never gt(): Criterion 2.4's C gt(T, a, b) tests !(a < b), so it
+ * passes for a == b */
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto/err.h"
@@ -136,5 +142,121 @@ Test(walbuf, files_are_plain_sqlite_for_the_default_vfs)
 	struct store *st = store_open_existing(dir, &err);
 	cr_assert(eq(int, err, 0));
 	assert_all_committed(st);
+	store_destroy(&st);
+}
+
+static off_t wal_size(blkcnt_t *blocks)
+{
+	char path[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/limes.db-wal", dir);
+	cr_assert(eq(int, stat(path, &st), 0), "no %s", path);
+	if (blocks)
+		*blocks = st.st_blocks;
+	return st.st_size;
+}
+
+/* The last `len` bytes of the -wal file are zeros. */
+static bool tail_is_zeros(size_t len)
+{
+	char path[256];
+	static uint8_t buf[65536];
+
+	snprintf(path, sizeof(path), "%s/limes.db-wal", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	cr_assert(len <= sizeof(buf));
+	ssize_t n = pread(fd, buf, len, (off_t)STORE_WAL_FILL_BYTES - (off_t)len);
+	close(fd);
+	cr_assert(eq(sz, (size_t)n, len));
+	for (size_t i = 0; i < len; i++)
+		if (buf[i])
+			return false;
+	return true;
+}
+
+/* A fresh store's WAL (its first generation, no header yet) is written in
+ * full when the store opens, and commits overwrite it: it never grows. */
+Test(walbuf, the_wal_file_is_written_in_full_when_the_store_opens)
+{
+	int err = -1;
+	blkcnt_t blocks = 0;
+
+	struct store *st = store_open(dir, &err);
+	cr_assert(eq(int, err, 0));
+	cr_assert(eq(u64, (uint64_t)wal_size(&blocks), STORE_WAL_FILL_BYTES));
+	/* written, not a hole: the blocks are the file's */
+	cr_assert(ge(u64, (uint64_t)blocks * 512u, STORE_WAL_FILL_BYTES),
+		  "the WAL has %llu bytes of blocks", (unsigned long long)blocks * 512u);
+	for (uint32_t i = 0; i < 100; i++) {
+		cr_assert(eq(int, put(st, 5, i, 1500), 0));
+		cr_assert(eq(int, store_commit(st), 0));
+	}
+	cr_assert(eq(u64, (uint64_t)wal_size(NULL), STORE_WAL_FILL_BYTES));
+	cr_assert(tail_is_zeros(65536));
+	store_destroy(&st);
+	/* and it reads back after a clean close and reopen */
+	st = store_open(dir, &err);
+	cr_assert(eq(int, err, 0));
+	for (uint32_t i = 0; i < 100; i++)
+		cr_assert(present(st, 5, i), "commit %u lost", i);
+	store_destroy(&st);
+}
+
+/* After a kill the log is its commits followed by zeros: SQLite's recovery
+ * reads every commit back, and walcheck takes the zeros for the end of the
+ * log, not for damage. */
+Test(walbuf, a_zero_tail_after_a_kill_is_the_end_of_the_log)
+{
+	struct store_wal_report r;
+	int err = -1;
+
+	run_child();
+	cr_assert(eq(u64, (uint64_t)wal_size(NULL), STORE_WAL_FILL_BYTES));
+	cr_assert(tail_is_zeros(65536));
+	cr_assert(eq(int, store_wal_check(dir, &r), 0));
+	cr_assert(r.header_ok);
+	cr_assert(eq(u64, r.frames, (STORE_WAL_FILL_BYTES - 32) / (4096 + 24)));
+	cr_assert(ge(u64, r.replayed, (uint64_t)SINGLES + 1), "replayed up to frame %llu",
+		  (unsigned long long)r.replayed);
+	cr_assert(eq(u64, r.bad_frame, 0), "damage reported at frame %llu", (unsigned long long)r.bad_frame);
+	cr_assert(not(r.lost));
+	cr_assert(eq(u64, r.commits_after, 0));
+	struct store *st = store_open(dir, &err);
+	cr_assert(eq(int, err, 0));
+	assert_all_committed(st);
+	store_destroy(&st);
+}
+
+/* Every commit's sync reaches the disk; a checkpoint's sync of the log, with
+ * nothing written since the last commit synced it, does not. */
+Test(walbuf, a_checkpoint_skips_the_wal_sync_that_commits_already_made)
+{
+	struct store_wal_stats ws;
+	int err = -1;
+	const uint32_t commits = 200;
+
+	struct store *st = store_open(dir, &err);
+	cr_assert(eq(int, err, 0));
+	/* checkpoints from 100 frames on */
+	cr_assert(eq(int, store_wal_limit(st, 800), 0));
+	cr_assert(eq(int, store_wal_stats(st, &ws), 0));
+	uint64_t syncs0 = ws.wal_syncs;
+	for (uint32_t i = 0; i < commits; i++) {
+		cr_assert(eq(int, put(st, 6, i, 1500), 0));
+		cr_assert(eq(int, store_commit(st), 0));
+	}
+	cr_assert(eq(int, store_wal_stats(st, &ws), 0));
+	cr_assert(ge(u64, ws.wal_syncs - syncs0, (uint64_t)commits), "%llu real syncs for %u commits",
+		  (unsigned long long)(ws.wal_syncs - syncs0), commits);
+	/* the checkpointer copies once more after the commits stop */
+	for (int i = 0; i < 500 && ws.wal_syncs_skipped == 0; i++) {
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		cr_assert(eq(int, store_wal_stats(st, &ws), 0));
+	}
+	cr_assert(ge(u64, ws.checkpointer_checkpoints, 1));
+	cr_assert(ge(u64, ws.wal_syncs_skipped, 1), "no checkpoint skipped its WAL sync (%llu checkpoints)",
+		  (unsigned long long)ws.checkpointer_checkpoints);
 	store_destroy(&st);
 }
