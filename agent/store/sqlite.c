@@ -619,7 +619,8 @@ static int configure(struct store *store, bool process_vfs)
 		log_error("store cannot use WAL journal mode (got %s)", mode);
 		return LIMES_E_IO;
 	}
-	/* FULL: the WAL is fsynced at every commit. Foreign keys stay off: the
+	/* FULL: the WAL is fsynced at every commit (what lets the
+	 * checkpointer skip its own sync of the WAL, walbuf.c). Foreign keys stay off: the
 	 * store writes parent and child rows itself, and checks cost a lookup. */
 	return exec(store,
 		    "PRAGMA synchronous=FULL;"

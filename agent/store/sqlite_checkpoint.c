@@ -230,8 +230,9 @@ static void *checkpointer_main(void *arg)
 
 /* The checkpointer's connection: same file, same VFS, no page cache to
  * speak of (a checkpoint reads frames and writes pages through its own
- * buffer), FULL so each checkpoint syncs the WAL before copying from it and
- * the database after. */
+ * buffer), FULL so each checkpoint syncs the database after copying. Its
+ * sync of the WAL before copying is skipped (walbuf.c): the loop's
+ * connection synced every frame a checkpoint copies, at its commit. */
 static int open_connection(struct store_ckpt *c, const char *path, const char *vfs)
 {
 	int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
@@ -251,6 +252,7 @@ static int open_connection(struct store_ckpt *c, const char *path, const char *v
 	}
 	/* never the automatic checkpoint on this connection either */
 	sqlite3_wal_autocheckpoint(c->db, 0);
+	store_walbuf_reader(c->db);
 	return 0;
 }
 

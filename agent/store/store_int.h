@@ -43,6 +43,11 @@ const char *store_walbuf_vfs(void);
  * disk and those walbuf.c skipped (nothing written since a sync), counted
  * while a handle of this process has it open; both 0 otherwise. */
 void store_walbuf_syncs(const char *wal_name, uint64_t *syncs, uint64_t *skipped);
+/* Marks the -wal file db has open (after a read opened it) as one this
+ * connection never writes: the checkpointer's. Its checkpoints then skip
+ * the log's fsync that the writer's commits made (walbuf.c). Nothing for a
+ * connection through another VFS. The writer must use synchronous=FULL. */
+void store_walbuf_reader(sqlite3 *db);
 /* Refuses when unhealthy, else opens a transaction if none is (auto-begin);
  * 0 or a Limes error. */
 int store_write_begin(struct store *store);

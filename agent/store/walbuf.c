@@ -26,13 +26,20 @@
  *   salts and a matching checksum, so SQLite's recovery (and walcheck.c)
  *   sees the end of the log at the first zero frame, as at an earlier
  *   generation's frames.
- * - An xSync with nothing written to the file (through any handle of this
- *   process) since a sync that began after the last write returns at once.
- *   The checkpointer's connection never writes the WAL: its checkpoint
- *   syncs the log before copying from it, and every frame it may copy was
- *   synced by the commit that wrote it (synchronous=FULL); when that is not
- *   so (frames a killed process left, a writer that did not sync), the
- *   count below says so and the sync is real.
+ * - The checkpointer's syncs of the log. A checkpoint syncs the WAL before
+ *   copying frames from it, so that a database page never becomes durable
+ *   before the log that holds its older versions. Here every frame a
+ *   checkpoint may copy is committed, and the store's writer syncs each
+ *   commit before SQLite makes it visible to another connection
+ *   (synchronous=FULL: the sync comes before the WAL index header is
+ *   written). So the checkpointer's connection, which never writes the WAL
+ *   (store_walbuf_reader()), skips its WAL syncs once the file was synced
+ *   in this process at all: that first sync (the fill's, or the first
+ *   commit's) covers whatever a killed process left in the file unsynced,
+ *   which recovery may have made visible. Any other handle skips a sync
+ *   only when nothing was written to the file, through any handle, since a
+ *   sync that began after the last write. The database's own sync after
+ *   copying stays: the log restarts over the frames it copied.
  */
 #include "store_int.h"
 
@@ -70,6 +77,7 @@ struct walbuf_file {
 	sqlite3_file base;   /* pMethods = &walbuf_io */
 	sqlite3_file *real;  /* the default VFS's file, right after this struct */
 	struct walbuf_shared *shared;
+	bool reader;         /* the checkpointer's: never writes, its syncs are the writer's */
 	unsigned char *buf;
 	size_t len;
 	sqlite3_int64 off;   /* file offset of buf[0] */
@@ -142,13 +150,15 @@ static int real_write(struct walbuf_file *f, const void *data, int amt, sqlite3_
 }
 
 /* The real xSync unless nothing was written since a sync that began after
- * the last write (see the top of the file). */
+ * the last write, or this is the checkpointer's handle and the file was
+ * synced once (see the top of the file). */
 static int real_sync(struct walbuf_file *f, int flags)
 {
 	if (!f->shared)
 		return f->real->pMethods->xSync(f->real, flags);
 	uint_fast64_t w = atomic_load(&f->shared->written);
-	if (w == atomic_load(&f->shared->synced)) {
+	uint_fast64_t synced = atomic_load(&f->shared->synced);
+	if (w == synced || (f->reader && synced > 0)) {
 		atomic_fetch_add(&f->shared->skipped, 1);
 		return SQLITE_OK;
 	}
@@ -400,6 +410,15 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 	if (!(flags & SQLITE_OPEN_READONLY))
 		fill(f, name);
 	return SQLITE_OK;
+}
+
+void store_walbuf_reader(sqlite3 *db)
+{
+	sqlite3_file *wal = NULL;
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
+	    wal->pMethods == &walbuf_io)
+		((struct walbuf_file *)wal)->reader = true;
 }
 
 void store_walbuf_syncs(const char *wal_name, uint64_t *syncs, uint64_t *skipped)

@@ -229,8 +229,8 @@ Test(walbuf, a_zero_tail_after_a_kill_is_the_end_of_the_log)
 	store_destroy(&st);
 }
 
-/* Every commit's sync reaches the disk; a checkpoint's sync of the log, with
- * nothing written since the last commit synced it, does not. */
+/* Every commit's sync reaches the disk; a checkpoint's sync of the log, whose
+ * frames the commits synced, does not. */
 Test(walbuf, a_checkpoint_skips_the_wal_sync_that_commits_already_made)
 {
 	struct store_wal_stats ws;
@@ -251,12 +251,14 @@ Test(walbuf, a_checkpoint_skips_the_wal_sync_that_commits_already_made)
 	cr_assert(ge(u64, ws.wal_syncs - syncs0, (uint64_t)commits), "%llu real syncs for %u commits",
 		  (unsigned long long)(ws.wal_syncs - syncs0), commits);
 	/* the checkpointer copies once more after the commits stop */
-	for (int i = 0; i < 500 && ws.wal_syncs_skipped == 0; i++) {
+	for (int i = 0; i < 500 && (ws.checkpointer_checkpoints == 0 || ws.wal_syncs_skipped == 0); i++) {
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 		cr_assert(eq(int, store_wal_stats(st, &ws), 0));
 	}
 	cr_assert(ge(u64, ws.checkpointer_checkpoints, 1));
-	cr_assert(ge(u64, ws.wal_syncs_skipped, 1), "no checkpoint skipped its WAL sync (%llu checkpoints)",
+	/* each checkpoint that copied frames asked for a sync of the log */
+	cr_assert(ge(u64, ws.wal_syncs_skipped, ws.checkpointer_checkpoints),
+		  "%llu WAL syncs skipped for %llu checkpoints", (unsigned long long)ws.wal_syncs_skipped,
 		  (unsigned long long)ws.checkpointer_checkpoints);
 	store_destroy(&st);
 }
