@@ -40,9 +40,13 @@
 #include "proto/err.h"
 
 /* Between two checkpoints while commits keep coming: each copies what the
- * last CKPT_INTERVAL_MS committed (at 1,000 msg/s ~160 frames) and fsyncs
- * the database once, on a thread of its own. */
-#define CKPT_INTERVAL_MS 10
+ * last CKPT_INTERVAL_MS committed (at 1,000 msg/s ~650 frames, many of them
+ * the same pages) and fsyncs the database once, on a thread of its own. Its
+ * fsyncs share the disk with the loop's at every commit: 10 ms made 67-107
+ * checkpointer fsyncs/s in a bench at 1,000 msg/s, 50 ms 33-72, with the
+ * same WAL high water (the log restarts at the bound either way;
+ * docs/benchmarks.md, "The WAL written up front"). */
+#define CKPT_INTERVAL_MS 50
 /* Below this many frames the log is left alone, as SQLite's own checkpoint
  * left it (1,000 frames): an idle agent's WAL keeps its recent commits in
  * one generation, which is what walcheck reads to tell a torn tail from lost

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/store.h"
 #include "support/cluster.h"
 #include "support/faults.h"
 
@@ -30,12 +31,23 @@ static void copy_tree(const char *from, const char *to)
 	cr_assert(system(cmd) == 0, "%s", cmd);
 }
 
-/* Damages file: mode 't' truncates to half, 'f' flips one bit in every 4 KiB page past the first. */
+/* Damages file: mode 't' truncates to half (a -wal file: half of the log it
+ * holds, since the agent writes the file in full up front and the log is at
+ * its start), 'f' flips one bit in every 4 KiB page past the first. */
 static bool damage(const char *file, char mode, unsigned seed)
 {
 	struct stat st;
 	if (stat(file, &st) < 0 || st.st_size == 0)
 		return false;
+	if (mode == 't' && strstr(file, "-wal")) {
+		char dir[800];
+		struct store_wal_report r;
+		snprintf(dir, sizeof(dir), "%s", file);
+		*strrchr(dir, '/') = '\0';
+		cr_assert(eq(int, store_wal_check(dir, &r), 0));
+		cr_assert(ge(u64, r.replayed, 2), "the WAL holds %llu frames of commits", (unsigned long long)r.replayed);
+		return truncate(file, (off_t)(32 + r.replayed * (4096 + 24) / 2)) == 0;
+	}
 	if (mode == 't')
 		return truncate(file, st.st_size / 2) == 0;
 	int fd = open(file, O_RDWR);
