@@ -43,6 +43,7 @@
  */
 #include "store_int.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -66,6 +67,7 @@
 struct walbuf_shared {
 	struct walbuf_shared *next;
 	unsigned refs;                  /* handles open on it, under shared_lock */
+	bool fill_tried;                /* by its first handle: later ones do not retry, under shared_lock */
 	atomic_uint_fast64_t written;   /* writes (and truncations) done, counted after each */
 	atomic_uint_fast64_t synced;    /* `written` when the last successful sync began */
 	atomic_uint_fast64_t syncs;     /* xSync calls that reached the file ... */
@@ -101,6 +103,7 @@ static struct walbuf_shared *shared_get(const char *name)
 		if (s) {
 			memcpy(s->name, name, n);
 			s->refs = 0;
+			s->fill_tried = false;
 			/* what is in the file already (another process's, a
 			 * killed one's) was never synced here: one real sync */
 			atomic_init(&s->written, 1);
@@ -347,6 +350,16 @@ static void fill(struct walbuf_file *f, const char *name)
 
 	if (rc != SQLITE_OK || (uint64_t)size >= STORE_WAL_FILL_BYTES)
 		return;
+	if (f->shared) {
+		/* once per file: a second handle would only fail the same way */
+		pthread_mutex_lock(&shared_lock);
+		bool tried = f->shared->fill_tried;
+		f->shared->fill_tried = true;
+		pthread_mutex_unlock(&shared_lock);
+		if (tried)
+			return;
+	}
+	errno = 0;
 	for (at = size; rc == SQLITE_OK && (uint64_t)at < STORE_WAL_FILL_BYTES; at += WALBUF_FILL_PIECE) {
 		uint64_t left = STORE_WAL_FILL_BYTES - (uint64_t)at;
 		rc = real_write(f, zeros, left < WALBUF_FILL_PIECE ? (int)left : WALBUF_FILL_PIECE, at);
@@ -355,12 +368,13 @@ static void fill(struct walbuf_file *f, const char *name)
 		rc = real_sync(f, SQLITE_SYNC_NORMAL);
 	if (rc == SQLITE_OK)
 		return;
+	int why = errno; /* the unix VFS leaves the system's reason */
 	int cut = f->real->pMethods->xTruncate(f->real, size);
 	note_written(f);
-	log_warn("event=wal_fill_failed file=\"%s\" bytes=%llu error=\"%s\" truncated_back=%s "
+	log_warn("event=wal_fill_failed file=\"%s\" bytes=%llu error=\"%s%s%s\" truncated_back=%s "
 		 "note=\"commits grow the WAL file instead\"",
-		 name ? name : "", (unsigned long long)STORE_WAL_FILL_BYTES, sqlite3_errstr(rc),
-		 cut == SQLITE_OK ? "yes" : "no");
+		 name ? name : "", (unsigned long long)STORE_WAL_FILL_BYTES, sqlite3_errstr(rc), why ? ": " : "",
+		 why ? strerror(why) : "", cut == SQLITE_OK ? "yes" : "no");
 }
 
 static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -261,4 +262,45 @@ Test(walbuf, a_checkpoint_skips_the_wal_sync_that_commits_already_made)
 		  "%llu WAL syncs skipped for %llu checkpoints", (unsigned long long)ws.wal_syncs_skipped,
 		  (unsigned long long)ws.checkpointer_checkpoints);
 	store_destroy(&st);
+}
+
+/* The child: files may not grow past 2 MiB (the fill fails with EFBIG, as
+ * on a full disk); the store opens all the same, with a WAL cut back to what
+ * it held, and its commits read back. */
+static void open_with_no_room_for_the_fill(void)
+{
+	struct rlimit lim = { 2u << 20, 2u << 20 };
+	int err = -1;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &lim) < 0)
+		_exit(2);
+	struct store *st = store_open(dir, &err);
+	if (!st)
+		_exit(3);
+	if ((uint64_t)wal_size(NULL) >= (2u << 20))
+		_exit(4); /* not cut back */
+	for (uint32_t i = 0; i < 20; i++)
+		if (put(st, 7, i, 1500) < 0 || store_commit(st) < 0)
+			_exit(5);
+	for (uint32_t i = 0; i < 20; i++)
+		if (!present(st, 7, i))
+			_exit(6);
+	store_destroy(&st);
+	_exit(0);
+}
+
+Test(walbuf, a_fill_that_fails_leaves_the_file_as_it_was_and_the_store_works)
+{
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		open_with_no_room_for_the_fill();
+	int status = 0;
+	pid_t waited = waitpid(pid, &status, 0);
+	cr_assert(eq(int, (int)waited, (int)pid));
+	bool exited = WIFEXITED(status);
+	int code = exited ? WEXITSTATUS(status) : -1;
+	cr_assert(exited, "the child died (status %d)", status);
+	cr_assert(eq(int, code, 0), "the child failed at step %d", code);
 }
