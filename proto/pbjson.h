@@ -46,8 +46,9 @@ const char *pbjson_code_name(int code);
 int pbjson_parse(const char *text, size_t len, json_t **out, struct pbjson_error *err);
 
 /* A document parsed into an arena of its own (pbjson_doc.c): its nodes cost
- * one pointer bump each and go all at once. Read-only: its nodes must never
- * be freed, changed or set into another document (json_deep_copy one). */
+ * one pointer bump each and go all at once. Read-only: no node of it (the
+ * children jansson's getters return included) may be freed, changed, kept
+ * (json_incref) or set into another document; take json_deep_copy of one. */
 struct pbjson_doc;
 /* Parses like pbjson_parse; *out is the caller's (pbjson_doc_free), NULL on error. */
 int pbjson_doc_parse(const char *text, size_t len, struct pbjson_doc **out, struct pbjson_error *err);

@@ -18,11 +18,17 @@
  * json_* call, on any thread (the CLI, json_dumps results that callers
  * free(), documents built by hand), still gets plain malloc and free.
  *
- * The one rule this needs: an arena document's nodes never reach jansson's
- * free later (json_decref, json_object_set, json_object_del on it, or one of
- * its nodes set into another document). pbjson_doc_root hands out a const
- * pointer, and every jansson call that could do so takes a non-const one.
- * A caller that needs a node elsewhere takes json_deep_copy of it.
+ * The one rule this needs: an arena document is read-only, and its nodes
+ * never reach jansson's free later (json_decref, json_object_set or _del
+ * on it, one of its nodes set into another document). pbjson_doc_root
+ * hands out a const pointer, which keeps the root out of jansson's
+ * changing calls; the children jansson's getters return are not const, so
+ * past the root the rule rests on the callers: the one user,
+ * api_post_parse, and the mapper under it only read (get, iterate, borrow
+ * strings until pbjson_doc_free). A caller that needs a node elsewhere
+ * takes json_deep_copy of it, which is plain jansson. A break of the rule
+ * is a free of an address malloc never gave: ASan (the unit and API tests
+ * under tests/run.sh) and glibc both stop on it.
  */
 #include "pbjson_impl.h"
 
