@@ -147,7 +147,7 @@ Test(console, events_and_history_say_what_happened_on_the_links)
 	json_int_t sum = 0, prev_t = 0;
 	for (size_t i = 0; i < n; i++) {
 		json_int_t t = json_integer_value(json_array_get(json_object_get(s, "t_ms"), i));
-		cr_assert(gt(i64, t, prev_t), "samples out of order");
+		cr_assert(lt(i64, prev_t, t), "samples out of order");
 		prev_t = t;
 		sum += json_integer_value(json_array_get(json_object_get(s, "sent"), i));
 		cr_assert(eq(int, json_is_integer(json_array_get(json_object_get(s, "queued"), i)), 1));

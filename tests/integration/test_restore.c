@@ -166,7 +166,7 @@ Test(restore, an_older_copy_gets_back_what_the_neighbour_delivered_since_each_me
 	 * again; a cursor from the lost store (past the copy's) would skip them */
 	long long last = 0;
 	cr_assert(eq(sz, page_from(c, A, copy_cursor, 7, &last), 30));
-	cr_assert(gt(llong, cursor_before_restore, copy_cursor));
+	cr_assert(lt(llong, copy_cursor, cursor_before_restore));
 
 	/* once every neighbour answered, the mark is gone: a restart asks no more */
 	cr_assert(eq(int, cluster_stop(c, A), 0));

@@ -191,11 +191,11 @@ Test(bench, body_is_a_valid_alert_of_the_asked_size)
 
 Test(bench, limits_measure_positive_rates)
 {
-	cr_assert(gt(dbl, bench_limits_verify_rate(1024, 0.05), 0.0));
-	cr_assert(gt(dbl, bench_limits_fdatasync_rate("/tmp", 0.05), 0.0));
+	cr_assert(lt(dbl, 0.0, bench_limits_verify_rate(1024, 0.05)));
+	cr_assert(lt(dbl, 0.0, bench_limits_fdatasync_rate("/tmp", 0.05)));
 	char fs[32];
 	bench_limits_fs_type("/tmp", fs, sizeof(fs));
-	cr_assert(gt(sz, strlen(fs), 0));
+	cr_assert(lt(sz, 0, strlen(fs)));
 }
 
 /* Runs argv (argv[0] a path) with stdout and stderr captured into *out

@@ -707,7 +707,7 @@ Test(store, inbox_list_pages_by_cursor)
 
 		cr_assert(eq(int, n, page < 2 ? 10 : 5));
 		for (int i = 0; i < n; i++) {
-			cr_assert(gt(i64, rows.cursor[i], after));
+			cr_assert(lt(i64, after, rows.cursor[i]));
 			cr_assert(eq(u32, rows.major[i], next));
 			cr_assert(eq(int, rows.has_ref[i], next % 2 == 0));
 			after = rows.cursor[i];

@@ -109,20 +109,20 @@ Test(store_checkpoint, commits_are_copied_by_the_checkpointer_thread_not_the_com
 		cr_assert(eq(int, store_commit(st), 0));
 	}
 	cr_assert(eq(int, store_wal_stats(st, &s), 0));
-	cr_assert(gt(u64, s.frames, 128));
+	cr_assert(lt(u64, 128, s.frames));
 	cr_assert(eq(u64, s.frame_bytes, 4096 + 24));
 	/* the checkpointer copies within its interval; allow a loaded machine 10 s */
 	for (int i = 0; i < 1000 && s.checkpointer_checkpoints == 0; i++) {
 		sleep_ms(10);
 		cr_assert(eq(int, store_wal_stats(st, &s), 0));
 	}
-	cr_assert(gt(u64, s.checkpointer_checkpoints, 0), "no checkpoint on the checkpointer's thread");
+	cr_assert(lt(u64, 0, s.checkpointer_checkpoints), "no checkpoint on the checkpointer's thread");
 	cr_assert(eq(u64, s.loop_checkpoints, 0));
 	cr_assert(eq(u64, s.bound_waits, 0));
 	/* the pages reached the database file */
 	for (int i = 0; i < 1000 && file_size("limes.db") <= db_before + 20 * 6000; i++)
 		sleep_ms(10);
-	cr_assert(gt(i64, (int64_t)file_size("limes.db"), (int64_t)(db_before + 20 * 6000)));
+	cr_assert(lt(i64, (int64_t)(db_before + 20 * 6000), (int64_t)file_size("limes.db")));
 	/* the WAL index lives in the process's heap: no -shm file */
 	cr_assert(eq(i64, (int64_t)file_size("limes.db-shm"), -1));
 }
@@ -157,7 +157,7 @@ Test(store_checkpoint, the_wal_stays_within_its_bound_when_transactions_leave_no
 	 * inside it: it never grows */
 	cr_assert(eq(i64, (int64_t)wal_max, (int64_t)STORE_WAL_FILL_BYTES));
 	cr_assert(ge(u64, s.bound_waits, 3));
-	cr_assert(gt(u64, s.checkpointer_checkpoints, 0));
+	cr_assert(lt(u64, 0, s.checkpointer_checkpoints));
 	cr_assert(eq(int, deliveries(), 300));
 	cr_assert(eq(int, store_check(st, true), 0));
 }
@@ -204,7 +204,7 @@ Test(store_checkpoint, closing_checkpoints_and_removes_the_wal)
 		cr_assert(eq(int, put(4, i, 3000), 0));
 		cr_assert(eq(int, store_commit(st), 0));
 	}
-	cr_assert(gt(i64, (int64_t)file_size("limes.db-wal"), 0));
+	cr_assert(lt(i64, 0, (int64_t)file_size("limes.db-wal")));
 	store_destroy(&st);
 	cr_assert(eq(i64, (int64_t)file_size("limes.db-wal"), -1));
 	open_store(NULL);

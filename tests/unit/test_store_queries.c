@@ -150,7 +150,7 @@ Test(store_queries, delivery_list_filters_by_state_recipient_type_and_time_and_p
 
 	cr_assert(eq(int, list(-1, NULL, -1, 0, 0, 100, &r), 5));
 	for (int i = 1; i < r.n; i++)
-		cr_assert(gt(i64, r.cursor[i], r.cursor[i - 1]), "cursors increase");
+		cr_assert(lt(i64, r.cursor[i - 1], r.cursor[i]), "cursors increase");
 	cr_assert(eq(int, list(DELIVERY_REJECTED, NULL, -1, 0, 0, 100, &r), 1));
 	cr_assert(eq(u32, r.major[0], 3));
 	cr_assert(eq(str, r.recipient[0], "AGENCY-B"));

@@ -139,7 +139,7 @@ Test(walcheck, an_intact_wal_replays_every_frame)
 	cr_assert(r.header_ok);
 	cr_assert(not(r.lost));
 	cr_assert(eq(u64, r.bad_frame, 0));
-	cr_assert(gt(u64, r.frames, 20));
+	cr_assert(ge(u64, r.frames, 20)); /* at least one frame a commit */
 	cr_assert(eq(u64, r.replayed, r.frames));
 	done(&f);
 }
@@ -158,7 +158,7 @@ Test(walcheck, frames_of_an_earlier_generation_past_the_end_are_normal)
 	cr_assert(eq(int, store_wal_check(f.copy, &r), 0));
 	cr_assert(not(r.lost), "stale frames are not damage");
 	cr_assert(eq(u64, r.bad_frame, 0));
-	cr_assert(gt(u64, r.frames, r.replayed), "the old frames are still in the file (%llu of %llu replayed)",
+	cr_assert(lt(u64, r.replayed, r.frames), "the old frames are still in the file (%llu of %llu replayed)",
 		  (unsigned long long)r.replayed, (unsigned long long)r.frames);
 	cr_assert(eq(int, rows_in_copy(&f), 43));
 	done(&f);
@@ -181,7 +181,7 @@ Test(walcheck, a_torn_tail_is_normal)
 	flip(&f, (uint64_t)(wal_size(&f) - 32) / FRAME);
 	cr_assert(eq(int, store_wal_check(f.copy, &r), 0));
 	cr_assert(not(r.lost), "damage in the last transaction alone is a torn tail");
-	cr_assert(gt(u64, r.bad_frame, 0));
+	cr_assert(lt(u64, 0, r.bad_frame));
 	done(&f);
 }
 
