@@ -198,6 +198,24 @@ Test(bench, limits_measure_positive_rates)
 	cr_assert(lt(sz, 0, strlen(fs)));
 }
 
+Test(bench, the_paced_fdatasync_gives_ordered_percentiles_and_leaves_no_file)
+{
+	double p50 = -1, p99 = -1;
+	char dir[] = "/tmp/limes-bench-paced-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert(eq(int, bench_limits_fdatasync_paced(dir, 20, &p50, &p99), 0));
+	cr_assert(lt(dbl, 0.0, p50));
+	cr_assert(le(dbl, p50, p99));
+	/* its scratch file is gone: the folder can be removed */
+	cr_assert(eq(int, rmdir(dir), 0));
+	/* nothing to measure, or nowhere to write: an error, figures untouched */
+	p50 = p99 = -1;
+	cr_assert(eq(int, bench_limits_fdatasync_paced("/tmp", 0, &p50, &p99), -1));
+	cr_assert(eq(int, bench_limits_fdatasync_paced("/nonexistent-limes-dir", 5, &p50, &p99), -1));
+	cr_assert(eq(dbl, p50, -1.0));
+	cr_assert(eq(dbl, p99, -1.0));
+}
+
 /* Runs argv (argv[0] a path) with stdout and stderr captured into *out
  * (caller frees); the exit status, or -1 if it did not exit normally. */
 static int run(char *const argv[], char **out)
