@@ -73,7 +73,10 @@ struct peer_link {
 	uint64_t up_since_ms;
 	uint64_t last_heard_ms;     /* wall clock of the last frame from it, 0 never */
 	double rtt_ms;              /* smoothed, from heartbeats; valid when has_rtt */
-	double clock_offset_ms;     /* its clock minus ours */
+	double clock_offset_ms;     /* its clock minus ours, smoothed */
+	double offset_last_ms;      /* the last measurement alone, unsmoothed */
+	uint64_t measured_wall_ms;  /* our wall clock when it was taken */
+	uint64_t measured_mono_ms;  /* and our monotonic clock */
 	uint32_t protocol;          /* envelope version agreed on our DEALER (its heartbeat replies); 0 not yet = 1 */
 	uint32_t protocol_kept;     /* the last version agreed, kept while the link is down (peer_build_protocol) */
 	bool has_rtt;               /* false again once the link leaves up/degraded: stale figures are unknown */
@@ -145,9 +148,14 @@ const struct envelope_peer *peer_crypto_previous(const struct peer *p);
 struct peer *peers_find_by_key_id(struct peers *peers, const uint8_t key_id[8]);
 const struct peer_link *peer_link(const struct peer *p);
 /* A direct peer, up, whose clock (measured by heartbeats) agrees with ours
- * within max_clock_skew: it vouches for our wall clock. NULL when none does;
- * *offset_ms (may be NULL) gets its offset. Borrowed until reload. */
+ * within max_clock_skew now: its last measurement, moved by however far our
+ * wall clock stepped against the monotonic one since. It vouches for our
+ * wall clock. NULL when none does; *offset_ms (may be NULL) gets its offset
+ * now. Borrowed until reload. */
 const struct peer *peers_clock_witness(struct peers *peers, double *offset_ms);
+/* The same, judged at these readings of our wall and monotonic clocks. */
+const struct peer *peers_clock_witness_at(struct peers *peers, uint64_t wall_ms, uint64_t mono_ms,
+					  double *offset_ms);
 const struct peer_counters *peer_counters(const struct peer *p);
 /* The key in force for the peer: its configured key, or the key it rotated
  * to over the link (rotation_theirs.c); borrowed. */

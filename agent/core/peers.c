@@ -409,6 +409,11 @@ uint32_t peer_build_protocol(const struct peer *p)
 
 void peer_link_measured(struct peer *p, double rtt_ms, double clock_offset_ms)
 {
+	/* the raw one, and when by both our clocks: the clock witness corrects
+	 * it by any step of our wall clock since (clocktrust.c) */
+	p->link.offset_last_ms = clock_offset_ms;
+	p->link.measured_wall_ms = clock_now_ms();
+	p->link.measured_mono_ms = clock_mono_us() / 1000;
 	/* smoothed like TCP's SRTT, so one slow heartbeat does not swing it */
 	if (!p->link.has_rtt) {
 		p->link.rtt_ms = rtt_ms;

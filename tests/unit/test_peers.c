@@ -173,6 +173,45 @@ Test(peers, measurements_are_smoothed_after_the_first)
 	cr_assert(epsilon_eq(dbl, l->clock_offset_ms, 13.6, 1e-9));
 }
 
+/* The witness judges the last measurement as it stands now: a step of our
+ * wall clock since it was taken (the monotonic clock did not step) moves
+ * the offset by as much. Judged as taken, a measurement just before a step
+ * three days ahead vouched for the stepped clock. */
+Test(peers, a_clock_witness_corrects_its_measurement_by_our_wall_clock_step_since)
+{
+	struct peer *hu = peers_find(w.peers, HU);
+	const struct peer_link *l = peer_link(hu);
+	double skew = (double)peers_config(w.peers)->max_clock_skew_ms;
+	double offset = 0;
+
+	cr_assert(eq(ptr, (void *)peers_clock_witness(w.peers, NULL), NULL), "no link up: nobody vouches");
+	peer_link_set_state(hu, LINK_UP, 1000);
+	peer_link_measured(hu, 2.0, 40.0);
+	uint64_t wall = l->measured_wall_ms, mono = l->measured_mono_ms;
+	cr_assert(lt(dbl, 40.0, skew));
+
+	/* a second later, both clocks moved alike: vouched, at the measured offset */
+	cr_assert(eq(ptr, (void *)peers_clock_witness_at(w.peers, wall + 1000, mono + 1000, &offset), (void *)hu));
+	cr_assert(epsilon_eq(dbl, offset, 40.0, 1e-9));
+	/* our wall clock stepped three days ahead a second later: not vouched */
+	offset = 7;
+	cr_assert(eq(ptr, (void *)peers_clock_witness_at(w.peers, wall + 3ull * 86400000 + 1000, mono + 1000, &offset),
+		     NULL));
+	cr_assert(epsilon_eq(dbl, offset, 7.0, 1e-9), "left alone when nobody vouches");
+	/* and stepped back five hours */
+	cr_assert(eq(ptr, (void *)peers_clock_witness_at(w.peers, wall - 5ull * 3600000, mono + 1000, NULL), NULL));
+	/* a step of exactly the skew less the offset is still within it */
+	uint64_t within = (uint64_t)(skew - 40.0);
+	cr_assert(eq(ptr, (void *)peers_clock_witness_at(w.peers, wall + within, mono, &offset), (void *)hu));
+	cr_assert(epsilon_eq(dbl, offset, 40.0 - (double)within, 1e-9));
+	cr_assert(eq(ptr, (void *)peers_clock_witness_at(w.peers, wall - within - 81, mono, NULL), NULL));
+	/* the current clocks, just after the measurement: vouched */
+	cr_assert(eq(ptr, (void *)peers_clock_witness(w.peers, NULL), (void *)hu));
+	/* a link that goes down vouches no more */
+	peer_link_set_state(hu, LINK_DOWN, 2000);
+	cr_assert(eq(ptr, (void *)peers_clock_witness_at(w.peers, wall, mono, NULL), NULL));
+}
+
 Test(peers, count_adds_to_one_counter_only)
 {
 	struct peer *at = peers_find(w.peers, AT);
