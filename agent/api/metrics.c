@@ -146,6 +146,25 @@ static void counter(struct text *t, const char *name, const char *help, uint64_t
 	put(t, "%s %" PRIu64 "\n", name, value);
 }
 
+/* What every 202 and receipt waits on: the store's commit, write and sync. */
+static void commit_time_metrics(struct text *t, const struct commit *commit)
+{
+	struct commit_times ct;
+	uint64_t cumulative = 0;
+
+	commit_times(commit, &ct);
+	header(t, "limes_store_commit_seconds", "histogram",
+	       "Time of each store commit, its write and its sync to disk included");
+	for (size_t b = 0; b < COMMIT_TIME_BUCKETS; b++) {
+		cumulative += ct.n[b];
+		put(t, "limes_store_commit_seconds_bucket{le=\"%g\"} %" PRIu64 "\n", commit_time_bounds_s[b],
+		    cumulative);
+	}
+	put(t, "limes_store_commit_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", ct.count);
+	put(t, "limes_store_commit_seconds_sum %.6f\n", (double)ct.sum_us / 1e6);
+	put(t, "limes_store_commit_seconds_count %" PRIu64 "\n", ct.count);
+}
+
 /* The SQLite WAL and its checkpoints (docs/store.md, "Checkpoints"); none
  * for a store without a checkpointer (PostgreSQL). */
 static void wal_metrics(struct text *t, struct store *store)
@@ -166,6 +185,10 @@ static void wal_metrics(struct text *t, struct store *store)
 		"Commits that left the WAL at its bound and waited for the checkpointer to copy it", w.bound_waits);
 	header(t, "limes_store_wal_bound_wait_seconds_total", "counter", "Time those commits waited");
 	put(t, "limes_store_wal_bound_wait_seconds_total %.6f\n", (double)w.bound_wait_us / 1e6);
+	header(t, "limes_store_wal_syncs_total", "counter",
+	       "Syncs of the WAL file asked for: done, or skipped (nothing written since a sync)");
+	put(t, "limes_store_wal_syncs_total{result=\"done\"} %" PRIu64 "\n", w.wal_syncs);
+	put(t, "limes_store_wal_syncs_total{result=\"skipped\"} %" PRIu64 "\n", w.wal_syncs_skipped);
 }
 
 void metrics_render(const struct api_deps *deps, const struct api_counters *counters, struct api_reply *r)
@@ -243,6 +266,7 @@ void metrics_render(const struct api_deps *deps, const struct api_counters *coun
 	put(&t, "limes_store_healthy %d\n", store_healthy(deps->store) ? 1 : 0);
 	counter(&t, "limes_store_commits_total", "Store commits made", commit_count(deps->commit));
 	counter(&t, "limes_store_commit_failures_total", "Store commits that failed", commit_failures(deps->commit));
+	commit_time_metrics(&t, deps->commit);
 	wal_metrics(&t, deps->store);
 	uint64_t free_bytes = api_json_free_bytes(deps);
 	if (free_bytes != UINT64_MAX) {

@@ -12,6 +12,7 @@
  */
 #include <stdlib.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "core/core.h"
 #include "proto/err.h"
@@ -21,6 +22,10 @@
  * 1,000 msg/s one comes every millisecond; when nothing comes, the marks
  * are durable this much later (a crash before then costs re-sends). */
 #define COMMIT_LAZY_MS 100
+
+/* From a lone fdatasync on a fast disk to one a stalled disk keeps. */
+const double commit_time_bounds_s[COMMIT_TIME_BUCKETS] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
+							   0.025, 0.05,   0.1,   0.25,  1.0 };
 
 struct commit {
 	struct store *store;                /* borrowed */
@@ -37,6 +42,7 @@ struct commit {
 	} listeners[COMMIT_LISTENERS];
 	size_t n_listeners;
 	uint64_t commits, failures;
+	struct commit_times times;
 	struct audit *audit;                /* borrowed; NULL: no trail */
 	commit_before_fn before;            /* last writes of the turn (the batch signature) */
 	void *before_arg;
@@ -156,6 +162,16 @@ bool commit_lazy_staged(const struct commit *c)
 	return c->staged && !c->durable;
 }
 
+static void time_commit(struct commit *c, uint64_t us)
+{
+	size_t b = 0;
+	while (b < COMMIT_TIME_BUCKETS && (double)us > commit_time_bounds_s[b] * 1e6)
+		b++;
+	c->times.n[b]++;
+	c->times.count++;
+	c->times.sum_us += us;
+}
+
 int commit_flush(struct commit *c)
 {
 	int rc, before_rc = 0;
@@ -185,7 +201,9 @@ int commit_flush(struct commit *c)
 		store_rollback(c->store);
 		rc = before_rc;
 	} else if (store_in_transaction(c->store)) {
+		uint64_t t0 = clock_mono_us();
 		rc = store_commit(c->store);
+		time_commit(c, clock_mono_us() - t0);
 	} else {
 		/* staged, but a failed write rolled the transaction back: what
 		 * waited on this commit must hear that it is not durable */
@@ -232,4 +250,9 @@ uint64_t commit_count(const struct commit *c)
 uint64_t commit_failures(const struct commit *c)
 {
 	return c->failures;
+}
+
+void commit_times(const struct commit *c, struct commit_times *t)
+{
+	*t = c->times;
 }

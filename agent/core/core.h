@@ -283,6 +283,19 @@ struct audit *commit_audit(const struct commit *c);
 /* Commits made and commits that failed since start. */
 uint64_t commit_count(const struct commit *c);
 uint64_t commit_failures(const struct commit *c);
+/* How long each store commit took (the write and the sync that every 202
+ * and receipt waits on), as a histogram: the upper bounds in seconds, and
+ * per bucket the commits that took at most that long and more than the
+ * bucket before (the last bucket: longer than every bound). */
+#define COMMIT_TIME_BUCKETS 10
+extern const double commit_time_bounds_s[COMMIT_TIME_BUCKETS];
+struct commit_times {
+	uint64_t n[COMMIT_TIME_BUCKETS + 1];
+	uint64_t count;      /* commits timed: made and failed */
+	uint64_t sum_us;     /* their time in all */
+};
+/* Copies the histogram into *t (the caller's). */
+void commit_times(const struct commit *c, struct commit_times *t);
 
 /* ------------------------------------------------------------ submission */
 

@@ -329,10 +329,21 @@ Test(api, batch_of_1000_is_committed_in_one_request)
 	batch[used++] = ']';
 	batch[used] = '\0';
 	double commits_before = agentproc_metric(agent_a, "limes_store_commits_total");
+	double timed_before = agentproc_metric(agent_a, "limes_store_commit_seconds_count");
+	double synced_before = agentproc_metric(agent_a, "limes_store_wal_syncs_total{result=\"done\"}");
 	json_t *doc = NULL;
 	cr_assert(eq(long, agentproc_json(agent_a, "POST", "/v1/messages", batch, &doc), 202));
 	/* one API commit for the whole batch (the link may add its own when it is up; it is not) */
 	cr_assert(eq(dbl, agentproc_metric(agent_a, "limes_store_commits_total") - commits_before, 1.0));
+	/* ... timed, and its WAL synced */
+	cr_assert(eq(dbl, agentproc_metric(agent_a, "limes_store_commit_seconds_count") - timed_before, 1.0));
+	cr_assert(lt(dbl, 0.0, agentproc_metric(agent_a, "limes_store_commit_seconds_sum")));
+	cr_assert(eq(dbl, agentproc_metric(agent_a, "limes_store_commit_seconds_bucket{le=\"+Inf\"}"),
+		     agentproc_metric(agent_a, "limes_store_commit_seconds_count")));
+	cr_assert(le(dbl, agentproc_metric(agent_a, "limes_store_commit_seconds_bucket{le=\"0.0005\"}"),
+		     agentproc_metric(agent_a, "limes_store_commit_seconds_bucket{le=\"1\"}")));
+	cr_assert(lt(dbl, synced_before, agentproc_metric(agent_a, "limes_store_wal_syncs_total{result=\"done\"}")));
+	cr_assert(le(dbl, 0.0, agentproc_metric(agent_a, "limes_store_wal_syncs_total{result=\"skipped\"}")));
 	json_t *ids = json_object_get(doc, "ids");
 	cr_assert(eq(sz, json_array_size(ids), n));
 	char path[128];
