@@ -42,6 +42,17 @@ static int check_names(const char *what, const char *text, const char *metrics)
 			char name[128], type_line[160];
 			snprintf(name, sizeof(name), "%.*s", (int)n, p);
 			snprintf(type_line, sizeof(type_line), "# TYPE %s ", name);
+			if (!strstr(metrics, type_line)) {
+				/* a histogram's series are its name with a suffix */
+				static const char *const suffixes[] = { "_bucket", "_sum", "_count" };
+				for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+					size_t sl = strlen(suffixes[i]);
+					if (n > sl && strcmp(name + n - sl, suffixes[i]) == 0) {
+						snprintf(type_line, sizeof(type_line), "# TYPE %.*s histogram", (int)(n - sl), name);
+						break;
+					}
+				}
+			}
 			cr_assert(ne(ptr, strstr(metrics, type_line), NULL), "%s uses %s, which the agent does not export", what, name);
 			checked++;
 		}
