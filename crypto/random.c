@@ -53,20 +53,34 @@ void random_fill(void *buf, size_t len)
 	randombytes_buf(buf, len);
 }
 
+/* len bytes of ChaCha20 output under a seed drawn from the system for this
+ * call alone (one getrandom()) and wiped before returning. */
+static void stream_from_fresh_seed(uint8_t *out, size_t len)
+{
+	uint8_t seed[randombytes_SEEDBYTES];
+
+	randombytes_buf(seed, sizeof(seed));
+	randombytes_buf_deterministic(out, len, seed);
+	sodium_memzero(seed, sizeof(seed));
+}
+
 void random_fill_public(void *buf, size_t len)
 {
 	uint8_t *out = buf;
 
-	/* larger than the pool: straight from the system, as random_fill */
+	/* Larger than a quarter of the pool (a 200-message submission's nonces
+	 * and ids): a stream of its own from one fresh seed, not the system's
+	 * randombytes_buf, which makes one getrandom() per 256 bytes (19 for
+	 * 200 nonces). The same construction as the pool's, so the same
+	 * guarantee: ChaCha20 under a secret 256-bit seed used once is
+	 * indistinguishable from the system's bytes (the kernel's own generator
+	 * is ChaCha20), and a draw never shares a seed with another. */
 	if (len > RANDOM_POOL_BYTES / 4) {
-		randombytes_buf(buf, len);
+		stream_from_fresh_seed(out, len);
 		return;
 	}
 	if (!pool.filled || RANDOM_POOL_BYTES - pool.next < len) {
-		uint8_t seed[randombytes_SEEDBYTES];
-		randombytes_buf(seed, sizeof(seed));
-		randombytes_buf_deterministic(pool.bytes, sizeof(pool.bytes), seed);
-		sodium_memzero(seed, sizeof(seed));
+		stream_from_fresh_seed(pool.bytes, sizeof(pool.bytes));
 		pool.next = 0;
 		pool.filled = true;
 	}

@@ -3,7 +3,8 @@
  * libsodium once at start-up; random_fill()/random_u64() draw from the
  * operating system's CSPRNG through it; random_fill_public() hands out
  * values that may be seen by anyone (nonces, message ids) from a per-thread
- * pool of ChaCha20 output seeded by it.
+ * pool of ChaCha20 output seeded by it (a large draw: its own stream from
+ * its own fresh seed).
  */
 #ifndef LIMES_CRYPTO_RANDOM_H
 #define LIMES_CRYPTO_RANDOM_H

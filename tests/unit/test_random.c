@@ -22,6 +22,11 @@ static int cmp16(const void *a, const void *b)
 	return memcmp(a, b, 16);
 }
 
+static int cmp24(const void *a, const void *b)
+{
+	return memcmp(a, b, 24);
+}
+
 /* Many times the pool's size, across its refills: no 16-byte value twice,
  * and no value all zero (a handed-out byte is wiped in the pool: handing it
  * out again would show as zeros or a repeat). */
@@ -46,16 +51,31 @@ Test(random, public_values_never_repeat_across_refills)
 	free(v);
 }
 
-/* A draw larger than a quarter of the pool comes straight from the system
- * and still differs from the next pooled draw. */
-Test(random, large_draws_bypass_the_pool)
+/* A draw larger than a quarter of the pool (a batch's nonces) is a stream
+ * of its own: its 24-byte values are all different, it differs from the
+ * next large draw, and the next pooled draw repeats none of it. */
+Test(random, large_draws_are_streams_of_their_own)
 {
-	uint8_t big[4096], small[16];
+	enum { BIG = 200 * 24 };
+	static uint8_t big[BIG], big2[BIG];
+	uint8_t small[16];
 
 	random_fill_public(big, sizeof(big));
+	random_fill_public(big2, sizeof(big2));
 	random_fill_public(small, sizeof(small));
-	for (size_t i = 0; i + sizeof(small) <= sizeof(big); i++)
+	uint8_t (*v)[24] = malloc(sizeof(big));
+	cr_assert(v != NULL);
+	memcpy(v, big, sizeof(big));
+	qsort(v, BIG / 24, 24, cmp24);
+	for (size_t i = 1; i < BIG / 24; i++)
+		cr_assert(memcmp(v[i - 1], v[i], 24) != 0, "a nonce came twice in one large draw");
+	free(v);
+	for (size_t i = 0; i + 24 <= BIG; i += 24)
+		cr_assert(memcmp(big + i, big2 + i, 24) != 0, "two large draws share the value at %zu", i);
+	for (size_t i = 0; i + sizeof(small) <= BIG; i++) {
 		cr_assert(memcmp(big + i, small, sizeof(small)) != 0, "the pooled draw repeats the large one at %zu", i);
+		cr_assert(memcmp(big2 + i, small, sizeof(small)) != 0, "the pooled draw repeats the large one at %zu", i);
+	}
 }
 
 /* A fork()ed child must not hand out the bytes its parent hands out next. */
