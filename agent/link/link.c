@@ -482,6 +482,7 @@ void links_destroy(struct links **pL)
 			log_error("event=link_error reason=\"cannot end the ZeroMQ context: %s\"",
 				  zmq_strerror(zmq_errno()));
 	}
+	link_frames_reclaim(); /* ZeroMQ's threads have ended: nothing is released after this */
 	free(L);
 	*pL = NULL;
 }

@@ -129,6 +129,14 @@ void link_set_state(struct links *L, struct outlink *ol, enum link_state state, 
  * when the socket would block); *why (may be NULL) gets static text saying
  * why it failed, in ZeroMQ's words when it refused. */
 int link_send_frame(void *socket, const struct wire_frame *f, int flags, const char **why);
+/* framefree.c: ZeroMQ's free function for a packed frame it took without
+ * copying (any thread): the buffer waits on a lock-free list for
+ * link_frames_reclaim(). hint: link_frame_release_hint(len) of the buffer. */
+void link_frame_release(void *data, void *hint);
+void *link_frame_release_hint(size_t len);
+/* framefree.c: frees every released frame; on the loop thread (or once
+ * ZeroMQ's threads have ended). */
+void link_frames_reclaim(void);
 /* send.c: sends one frame on our ROUTER to the neighbour `in`; as link_send_frame. */
 int link_send_routed(struct links *L, const struct inbound *in, const struct wire_frame *f, const char **why);
 /* send.c: sends due outbox rows to the peer while its window has room. */

@@ -17,29 +17,22 @@
 
 #define FILL_BATCH 512
 
-/* ZeroMQ's release of a packed frame it took without copying (it may run
- * on one of ZeroMQ's threads: free is thread-safe). */
-static void frame_release(void *data, void *hint)
-{
-	(void)hint;
-	free(data);
-}
-
 int link_send_frame(void *socket, const struct wire_frame *f, int flags, const char **why)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
 	zmq_msg_t msg;
-	int rc = wire_frame_pack(f, &buf, &len);
+	int rc;
 
-	if (rc < 0) {
+	link_frames_reclaim(); /* what ZeroMQ sent since the last frame: freed here, on the loop */
+	if ((rc = wire_frame_pack(f, &buf, &len)) < 0) {
 		if (why)
 			*why = limes_strerror(rc);
 		return rc;
 	}
 	/* the message takes the packed buffer as it is (no copy into a ZeroMQ
-	 * block); from here ZeroMQ frees it, sent or not */
-	if (zmq_msg_init_data(&msg, buf, len, frame_release, NULL) < 0) {
+	 * block); from here ZeroMQ releases it, sent or not */
+	if (zmq_msg_init_data(&msg, buf, len, link_frame_release, link_frame_release_hint(len)) < 0) {
 		free(buf);
 		if (why)
 			*why = "out of memory";
