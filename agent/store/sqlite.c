@@ -157,7 +157,7 @@ static const char schema_v4[] =
 
 /* migrations[v] brings a database from user_version v to v + 1. */
 static const char *const migrations[] = { schema_v1, schema_v2, store_audit_schema, schema_v4, store_keys_schema,
-					  store_outbox_v6_schema, store_key_notes_schema };
+					  store_outbox_v6_schema, store_key_notes_schema, store_outbox_v8_schema };
 #define STORE_SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static bool is_fatal_code(int rc)

@@ -42,10 +42,10 @@ static const char *const sql_text[SQL_COUNT_] = {
 	 * takes the rows out of the body purge's range of deliveries_done */
 	[SQL_PURGE_OUT_ENVELOPES] =
 		"DELETE FROM envelopes WHERE dseq IN (SELECT dseq FROM deliveries WHERE type = ?1"
-		" AND body = 1 AND done_ms <= ?2 AND state IN (2, 3, 4))",
+		" AND body = 1 AND done_ms <= ?2 AND state >= 2)",
 	[SQL_PURGE_OUT_BODIES] =
 		"UPDATE deliveries SET body = 0 WHERE type = ?1 AND body = 1 AND done_ms <= ?2"
-		" AND state IN (2, 3, 4)",
+		" AND state >= 2",
 };
 
 static const struct store_queries queries = { STORE_FILE_CASES, SQL_COUNT_, sql_text };

@@ -75,6 +75,21 @@ const char store_outbox_v6_schema[] =
 	"CREATE INDEX deliveries_expiry ON deliveries(expires_ms) WHERE done_ms = 0;"
 	"CREATE INDEX deliveries_done ON deliveries(type, body, done_ms) WHERE state IN (2, 3, 4);";
 
+/*
+ * Schema version 8: the same index on the same rows (states 2, 3 and 4 are
+ * the only ones above 1), its predicate a range. SQLite (3.40) evaluates a
+ * partial index's `state IN (2, 3, 4)` through a temporary B-tree built for
+ * every row an INSERT or a state-changing UPDATE writes: the submission's
+ * insert and both batch marks opened, filled and closed one per delivery
+ * (docs/benchmarks.md, "The sender loop's CPU"). `state >= 2` is one
+ * comparison. The queries that go through the index say `state >= 2` too,
+ * as SQLite uses a partial index only for a query that states its
+ * predicate.
+ */
+const char store_outbox_v8_schema[] =
+	"DROP INDEX deliveries_done;"
+	"CREATE INDEX deliveries_done ON deliveries(type, body, done_ms) WHERE state >= 2;";
+
 enum {
 	SQL_MSG_INSERT,
 	SQL_MSG_BY_ID,
@@ -223,12 +238,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_PURGE_DLV] =
 		"DELETE FROM deliveries WHERE dseq IN ("
 		"WITH RECURSIVE types(t) AS ("
-		" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) ORDER BY type LIMIT 1)"
+		" SELECT (SELECT type FROM deliveries WHERE state >= 2 ORDER BY type LIMIT 1)"
 		" UNION ALL"
-		" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) AND type > t"
+		" SELECT (SELECT type FROM deliveries WHERE state >= 2 AND type > t"
 		" ORDER BY type LIMIT 1) FROM types WHERE t IS NOT NULL)"
 		" SELECT d.dseq FROM types, deliveries d WHERE d.type = types.t AND d.body IN (0, 1)"
-		" AND d.state IN (2, 3, 4) AND d.done_ms <= ?1)"
+		" AND d.state >= 2 AND d.done_ms <= ?1)"
 		" RETURNING msg, dseq",
 	[SQL_PURGE_ENV] = "DELETE FROM envelopes WHERE dseq = ?1",
 	/* a requeue or re-address is two statements (the row, its envelope):

@@ -20,12 +20,12 @@ static const char *const sql_text[SQL_COUNT_] = {
 	 * purge does: each type's rows delivered since are two range seeks
 	 * (body 0 and 1); only those are sorted. */
 	[SQL_DELIVERED_SINCE] = "WITH RECURSIVE types(t) AS ("
-				" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) ORDER BY type LIMIT 1)"
+				" SELECT (SELECT type FROM deliveries WHERE state >= 2 ORDER BY type LIMIT 1)"
 				" UNION ALL"
-				" SELECT (SELECT type FROM deliveries WHERE state IN (2, 3, 4) AND type > t"
+				" SELECT (SELECT type FROM deliveries WHERE state >= 2 AND type > t"
 				" ORDER BY type LIMIT 1) FROM types WHERE t IS NOT NULL)"
 				" SELECT d.message_id, d.recipient FROM types, deliveries d"
-				" WHERE d.type = types.t AND d.body IN (0, 1) AND d.state IN (2, 3, 4)"
+				" WHERE d.type = types.t AND d.body IN (0, 1) AND d.state >= 2"
 				" AND d.done_ms >= ?2 AND d.done_ms < ?4 AND d.state = 2 AND d.next_hop = ?1"
 				" ORDER BY d.done_ms LIMIT ?3",
 	[SQL_COPY_EXISTS] = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'backup_copy'",

@@ -85,6 +85,8 @@ void sqlite_mark_undo(struct store *store);
 int sqlite_purge(struct store *store, uint64_t now_ms, uint64_t retention_ms);
 /* sqlite_outbox.c: schema version 6, the envelope in a table of its own. */
 extern const char store_outbox_v6_schema[];
+/* sqlite_outbox.c: schema version 8, deliveries_done's predicate as a range. */
+extern const char store_outbox_v8_schema[];
 /* sqlite_keys.c: key rotation rows (store.h). */
 extern const char store_keys_schema[];
 int sqlite_key_put(struct store *store, const struct store_key_row *row);
