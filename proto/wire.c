@@ -323,6 +323,26 @@ int wire_envelope_unpack(const uint8_t *buf, size_t len, size_t max, struct wire
 	return 0;
 }
 
+int wire_envelope_header(const uint8_t *buf, size_t len, size_t max, const uint8_t **header, size_t *header_len)
+{
+	struct span spans[MAX_FIELD];
+	int rc;
+
+	if (!header || !header_len)
+		return LIMES_E_INVAL;
+	*header = NULL;
+	*header_len = 0;
+	if ((rc = precheck(buf, len, max, spans, sizeof(spans), spans)) < 0)
+		return rc;
+	/* fields 1 (header) and 3 (signature), length-delimited; the last
+	 * occurrence is the one protobuf keeps, as the walk records it */
+	if (spans[1].wire_type != 2 || spans[1].len == 0 || spans[3].wire_type != 2 || spans[3].len != WIRE_SIG_LEN)
+		return LIMES_E_ENV_MALFORMED;
+	*header = spans[1].p;
+	*header_len = spans[1].len;
+	return 0;
+}
+
 void wire_envelope_clear(struct wire_envelope *e)
 {
 	if (!e)

@@ -224,6 +224,13 @@ int wire_envelope_pack(const struct wire_envelope *e, uint8_t **out, size_t *out
 int wire_envelope_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_envelope *e);
 /* Frees what wire_envelope_unpack allocated and zeroes e; accepts a zeroed or NULL e. */
 void wire_envelope_clear(struct wire_envelope *e);
+/* The serialized Header inside an envelope of at most max bytes, without
+ * decoding the rest: *header points into buf (borrowed, header_len bytes).
+ * The top-level fields are walked as wire_envelope_unpack walks them and the
+ * header and a 64-byte signature must be there; nothing else of the envelope
+ * is checked (a look before anything is opened, not a verdict). 0 or
+ * LIMES_E_ENV_*. */
+int wire_envelope_header(const uint8_t *buf, size_t len, size_t max, const uint8_t **header, size_t *header_len);
 
 /* Serializes b into *out (malloc'd, caller frees); LIMES_E_INVAL if a field is out of range. */
 int wire_receipt_body_pack(const struct wire_receipt_body *b, uint8_t **out, size_t *out_len);

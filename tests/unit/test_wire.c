@@ -208,6 +208,76 @@ Test(wire, envelope_round_trips_and_needs_64_byte_signature)
 	cr_assert(eq(int, wire_envelope_unpack(b.buf, b.n, sizeof(b.buf), &out), LIMES_E_ENV_MALFORMED));
 }
 
+/* The header seen without decoding the envelope: the same bytes
+ * wire_envelope_unpack gives, and refused where it refuses the shape. */
+Test(wire, envelope_header_is_found_in_place_as_unpack_finds_it)
+{
+	uint8_t sig[64], path[64], *buf = NULL;
+	size_t len = 0, hlen = 0;
+	const uint8_t *hdr = NULL;
+	struct wire_envelope in = { 0 }, out;
+	struct pb b = { 0 };
+
+	memset(sig, 0x77, sizeof(sig));
+	memset(path, 0x55, sizeof(path));
+	in.header = (const uint8_t *)"the header";
+	in.header_len = 10;
+	in.ciphertext = (const uint8_t *)"ciphertext+tag..";
+	in.ciphertext_len = 16;
+	in.signature = sig;
+	in.has_batch = true;
+	in.batch_index = 1;
+	in.batch_count = 3;
+	in.batch_path = path;
+	in.batch_path_len = sizeof(path);
+	cr_assert(eq(int, wire_envelope_pack(&in, &buf, &len), 0));
+	cr_assert(eq(int, wire_envelope_unpack(buf, len, len, &out), 0));
+	cr_assert(eq(int, wire_envelope_header(buf, len, len, &hdr, &hlen), 0));
+	cr_assert(hdr >= buf && hdr + hlen <= buf + len, "borrowed from the envelope, not copied");
+	cr_assert(eq(sz, hlen, out.header_len));
+	cr_assert(eq(int, memcmp(hdr, out.header, hlen), 0));
+	wire_envelope_clear(&out);
+	cr_assert(eq(int, wire_envelope_header(buf, len, len - 1, &hdr, &hlen), LIMES_E_ENV_OVERSIZED));
+	cr_assert(hdr == NULL && hlen == 0);
+	cr_assert(eq(int, wire_envelope_header(buf, len - 1, len, &hdr, &hlen), LIMES_E_ENV_TRUNCATED));
+	cr_assert(eq(int, wire_envelope_header(buf, len, len, NULL, &hlen), LIMES_E_INVAL));
+	free(buf);
+
+	/* a repeated header: protobuf keeps the last, so does the look */
+	pb_bytes(&b, 1, "first", 5);
+	pb_bytes(&b, 2, "ct", 2);
+	pb_bytes(&b, 3, sig, 64);
+	pb_bytes(&b, 1, "second", 6);
+	cr_assert(eq(int, wire_envelope_header(b.buf, b.n, sizeof(b.buf), &hdr, &hlen), 0));
+	cr_assert(eq(sz, hlen, 6));
+	cr_assert(eq(int, memcmp(hdr, "second", 6), 0));
+	cr_assert(eq(int, wire_envelope_unpack(b.buf, b.n, sizeof(b.buf), &out), 0));
+	cr_assert(eq(int, memcmp(out.header, "second", 6), 0));
+	wire_envelope_clear(&out);
+
+	/* no header, an empty one, a short or missing signature, a header
+	 * that is not length-delimited */
+	memset(&b, 0, sizeof(b));
+	pb_bytes(&b, 2, "ct", 2);
+	pb_bytes(&b, 3, sig, 64);
+	cr_assert(eq(int, wire_envelope_header(b.buf, b.n, sizeof(b.buf), &hdr, &hlen), LIMES_E_ENV_MALFORMED));
+	memset(&b, 0, sizeof(b));
+	pb_bytes(&b, 1, "", 0);
+	pb_bytes(&b, 3, sig, 64);
+	cr_assert(eq(int, wire_envelope_header(b.buf, b.n, sizeof(b.buf), &hdr, &hlen), LIMES_E_ENV_MALFORMED));
+	memset(&b, 0, sizeof(b));
+	pb_bytes(&b, 1, "hdr", 3);
+	pb_bytes(&b, 3, sig, 63);
+	cr_assert(eq(int, wire_envelope_header(b.buf, b.n, sizeof(b.buf), &hdr, &hlen), LIMES_E_ENV_MALFORMED));
+	memset(&b, 0, sizeof(b));
+	pb_bytes(&b, 1, "hdr", 3);
+	cr_assert(eq(int, wire_envelope_header(b.buf, b.n, sizeof(b.buf), &hdr, &hlen), LIMES_E_ENV_MALFORMED));
+	memset(&b, 0, sizeof(b));
+	pb_uint(&b, 1, 7);
+	pb_bytes(&b, 3, sig, 64);
+	cr_assert(eq(int, wire_envelope_header(b.buf, b.n, sizeof(b.buf), &hdr, &hlen), LIMES_E_ENV_MALFORMED));
+}
+
 Test(wire, receipt_body_round_trips_and_refuses_bad_entries)
 {
 	struct wire_receipt_entry entries[2];
