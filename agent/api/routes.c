@@ -207,6 +207,10 @@ static int parse_message(uint64_t max_ttl_ms, const json_t *obj, bool batch, siz
 		return LIMES_E_INVAL;
 	}
 	req->body = *body;
+	/* the audit entry's hash of the body, here rather than on the loop
+	 * (this runs on a worker for a large request) */
+	envelope_hash(req->body, req->body_len, req->body_hash);
+	req->has_body_hash = true;
 	return 0;
 }
 

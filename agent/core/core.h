@@ -312,6 +312,11 @@ struct submit_request {
 	const char *idempotency_key; /* may be NULL */
 	const uint8_t *body;       /* packed protobuf of the type's message */
 	size_t body_len;
+	/* envelope_hash() of body, when the caller has it already (the API
+	 * computes it where it parses, on a worker for large requests); the
+	 * audit entry names the body by it. false: submit_stage hashes. */
+	bool has_body_hash;
+	uint8_t body_hash[STORE_HASH_LEN];
 };
 
 struct submit_result {

@@ -292,6 +292,15 @@ static const struct pending_msg *pending_by_key(const struct submit *s, const ch
 	return NULL;
 }
 
+/* The audit's hash of a request's body: the caller's, or computed here. */
+static void body_hash_of(const struct submit_request *r, uint8_t out[STORE_HASH_LEN])
+{
+	if (r->has_body_hash)
+		memcpy(out, r->body_hash, STORE_HASH_LEN);
+	else
+		envelope_hash(r->body, r->body_len, out);
+}
+
 /* Keeps message m (request r) for the commit: its slots' envelopes move in. */
 static int pending_add(struct submit *s, const struct store_message *m, const struct submit_request *r,
 		       struct slot *slots)
@@ -316,7 +325,7 @@ static int pending_add(struct submit *s, const struct store_message *m, const st
 	}
 	pm->m.client = pm->client;
 	pm->m.idempotency_key = pm->idempotency_key;
-	envelope_hash(r->body, r->body_len, pm->body_hash);
+	body_hash_of(r, pm->body_hash);
 	pm->n_to = r->n_to;
 	for (size_t k = 0; k < r->n_to; k++) {
 		snprintf(pm->to[k], sizeof(pm->to[k]), "%s", r->to[k]);
@@ -623,7 +632,7 @@ int submit_stage(struct submit *s, const char *client, const struct submit_reque
 		}
 		if (rc == 0) {
 			size_t k = n_audit++;
-			envelope_hash(r->body, r->body_len, body_hashes[k]);
+			body_hash_of(r, body_hashes[k]);
 			audit_msgs[k] = (struct audit_msg){ .id = msgs[i].id, .type = r->type, .recipients = r->to,
 							    .n_recipients = r->n_to, .body_hash = body_hashes[k] };
 		}

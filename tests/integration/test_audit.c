@@ -109,6 +109,21 @@ static json_t *wait_entries(struct agentproc *ap, const char *kind, const char *
 	}
 }
 
+/* The body_hash recorded for message id by entries of `kind` (hex, "" if none). */
+static void body_hash_of(json_t *recs, const char *kind, const char *id, char out[65])
+{
+	size_t i, j;
+	json_t *o, *m;
+	out[0] = '\0';
+	json_array_foreach(recs, i, o) {
+		json_t *msgs = agentproc_audit_messages(o, kind);
+		json_array_foreach(msgs, j, m)
+			if (names_id(m, id) && json_is_string(json_object_get(m, "body_hash")))
+				snprintf(out, 65, "%s", json_string_value(json_object_get(m, "body_hash")));
+		json_decref(msgs);
+	}
+}
+
 static long http_as(struct agentproc *ap, const char *token, const char *method, const char *path,
 		    const char *body, json_t **doc)
 {
@@ -594,6 +609,26 @@ Test(audit, a_trail_of_per_message_entries_goes_on_with_batch_entries_and_verifi
 	cr_assert(strstr(out, "submitted_batch") && strstr(out, "sent_batch") && strstr(out, "receipt_batch"), "%s", out);
 	cr_assert(strstr(out, "(one of 5 messages)") != NULL, "%s", out);
 	free(out);
+	/* The body's hash the sender records (the API hashes it where it
+	 * parses: a 64-message request on a worker, the 5 above on the loop)
+	 * is the one the receiver records for the body it opened. */
+	char big[64][33];
+	cr_assert(eq(int, cluster_submit(c, "BENCH-SENDER", "BENCH-RECEIVER", "alert", "normal", 64, big), 202));
+	cr_assert(ge(dbl, agentproc_metric(a, "limes_api_bodies_parsed_on_worker_total"), 1.0),
+		  "the 64-message request was parsed on a worker");
+	struct agentproc *b = cluster_ap(c, "BENCH-RECEIVER");
+	const char *check[] = { sent[0], sent[4], big[0], big[63] };
+	json_t *got = wait_entries(b, "received", NULL, NULL, big[63], 1, 10000);
+	recs = audit_records(a, "");
+	for (size_t k = 0; k < 4; k++) {
+		char theirs[65] = "", ours[65] = "";
+		body_hash_of(got, "received", check[k], theirs);
+		body_hash_of(recs, "submitted", check[k], ours);
+		cr_assert(eq(sz, strlen(ours), 64), "message %s: no body_hash in its submitted entry", check[k]);
+		cr_assert(eq(str, ours, theirs), "message %s: submitted body_hash differs from the received one", check[k]);
+	}
+	json_decref(got);
+	json_decref(recs);
 	cr_assert(eq(int, cluster_stop(c, "BENCH-SENDER"), 0));
 	rc = limes_audit(&out, "verify", agentproc_config(a), NULL, NULL);
 	cr_assert(eq(int, rc, 0), "the old and new trail does not verify:\n%s", out);
