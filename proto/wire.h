@@ -251,7 +251,8 @@ int wire_receipt_unpack(const uint8_t *buf, size_t len, size_t max, struct wire_
 /* Frees what wire_receipt_unpack allocated and zeroes r; accepts NULL. */
 void wire_receipt_clear(struct wire_receipt *r);
 
-/* Serializes f into *out (malloc'd, caller frees); f->bytes is the serialized Envelope or Receipt. */
+/* Serializes f into *out (malloc'd, caller frees); f->bytes is the serialized Envelope or Receipt.
+ * An envelope or receipt frame's bytes end with f->bytes as given (its last f->len bytes). */
 int wire_frame_pack(const struct wire_frame *f, uint8_t **out, size_t *out_len);
 /* The largest envelope (or receipt) that a frame of at most max_frame bytes
  * carries: the one place that says how big a message may be to cross a

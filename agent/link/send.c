@@ -17,21 +17,14 @@
 
 #define FILL_BATCH 512
 
-int link_send_frame(void *socket, const struct wire_frame *f, int flags, const char **why)
+/* Sends a packed frame (buf, malloc'd), which ZeroMQ takes as it is (no copy
+ * into a ZeroMQ block) and releases, sent or not; as link_send_frame. */
+static int send_packed(void *socket, uint8_t *buf, size_t len, int flags, const char **why)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0;
 	zmq_msg_t msg;
-	int rc;
+	int rc = 0;
 
 	link_frames_reclaim(); /* what ZeroMQ sent since the last frame: freed here, on the loop */
-	if ((rc = wire_frame_pack(f, &buf, &len)) < 0) {
-		if (why)
-			*why = limes_strerror(rc);
-		return rc;
-	}
-	/* the message takes the packed buffer as it is (no copy into a ZeroMQ
-	 * block); from here ZeroMQ releases it, sent or not */
 	if (zmq_msg_init_data(&msg, buf, len, link_frame_release, link_frame_release_hint(len)) < 0) {
 		free(buf);
 		if (why)
@@ -46,6 +39,20 @@ int link_send_frame(void *socket, const struct wire_frame *f, int flags, const c
 		zmq_msg_close(&msg); /* not sent: still ours to close, which frees buf */
 	}
 	return rc;
+}
+
+int link_send_frame(void *socket, const struct wire_frame *f, int flags, const char **why)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = wire_frame_pack(f, &buf, &len);
+
+	if (rc < 0) {
+		if (why)
+			*why = limes_strerror(rc);
+		return rc;
+	}
+	return send_packed(socket, buf, len, flags, why);
 }
 
 int link_send_routed(struct links *L, const struct inbound *in, const struct wire_frame *f, const char **why)
@@ -68,15 +75,30 @@ static uint64_t retry_delay(const struct config *cfg, uint32_t attempts)
 }
 
 /* A due delivery copied out of the store (its rows are not to be touched
- * while the store iterates). */
+ * while the store iterates): copied once, straight into the frame that
+ * carries it, which ZeroMQ then takes as it is. */
 struct due {
 	uint8_t id[16];
 	char recipient[CONFIG_ID_MAX + 1];
 	uint32_t attempts;
 	int64_t cursor;
-	uint8_t *envelope;
+	uint8_t *frame;              /* the packed envelope frame; NULL once ZeroMQ has it */
+	size_t frame_len;
+	const uint8_t *envelope;     /* the frame's last envelope_len bytes (wire.h) */
 	size_t envelope_len;
 };
+
+/* Packs envelope into d's frame; false when out of memory. */
+static bool due_pack(struct due *d, const uint8_t *envelope, size_t envelope_len)
+{
+	struct wire_frame f = { .kind = WIRE_FRAME_ENVELOPE, .bytes = envelope, .len = envelope_len };
+
+	if (wire_frame_pack(&f, &d->frame, &d->frame_len) < 0)
+		return false;
+	d->envelope = d->frame + d->frame_len - envelope_len;
+	d->envelope_len = envelope_len;
+	return true;
+}
 
 struct collect_ctx {
 	struct outlink *ol;
@@ -95,11 +117,8 @@ static int collect_one(void *arg, const struct store_delivery_row *row)
 	if (row->expires_ms <= c->now)
 		return 0; /* never sent late: housekeeping marks it expired */
 	struct due *d = &c->due[c->n];
-	d->envelope = malloc(row->envelope_len);
-	if (!d->envelope)
+	if (!due_pack(d, row->envelope, row->envelope_len))
 		return 1;
-	memcpy(d->envelope, row->envelope, row->envelope_len);
-	d->envelope_len = row->envelope_len;
 	memcpy(d->id, row->id, 16);
 	snprintf(d->recipient, sizeof(d->recipient), "%s", row->recipient);
 	d->attempts = row->attempts;
@@ -118,14 +137,20 @@ struct sent_marks {
 };
 
 /* Sends one due delivery; false when the socket takes no more now. */
-static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const struct due *d, uint64_t now,
+static bool send_due(struct links *L, struct outlink *ol, struct peer *p, struct due *d, uint64_t now,
 		     struct sent_marks *marks)
 {
 	const struct config *cfg = peers_config(L->deps.peers);
-	struct wire_frame f = { .kind = WIRE_FRAME_ENVELOPE, .bytes = d->envelope, .len = d->envelope_len };
 	const char *why = "";
-	int rc = link_send_frame(ol->dealer, &f, 0, &why);
+	uint8_t hash[32];
 
+	if (!d->frame)
+		return false;
+	/* hashed before the send: from then on ZeroMQ owns (and frees) the frame */
+	envelope_hash(d->envelope, d->envelope_len, hash);
+	int rc = send_packed(ol->dealer, d->frame, d->frame_len, 0, &why);
+	d->frame = NULL;
+	d->envelope = NULL;
 	if (rc < 0) {
 		if (rc != LIMES_E_AGAIN)
 			log_warn("peer=%s msg=%s event=send_failed reason=\"%s\"", ol->peer_id, link_hex_id(d->id),
@@ -136,7 +161,7 @@ static bool send_due(struct links *L, struct outlink *ol, struct peer *p, const 
 	if (fl) {
 		fl->sent_ms = now;
 		fl->cursor = d->cursor;
-		envelope_hash(d->envelope, d->envelope_len, fl->hash);
+		memcpy(fl->hash, hash, sizeof(fl->hash));
 	}
 	/* the "sent" mark needs no fsync of its own: it rides the turn's commit;
 	 * lost in a crash, it only costs a re-send answered as a duplicate */
@@ -187,9 +212,10 @@ static void reseal(struct links *L, struct outlink *ol, struct due *d)
 	}
 	log_info("peer=%s msg=%s event=resealed reason=\"sealed to a key %s replaced, signed by ours, or v2 to a "
 		 "peer that agreed v1 since\"", ol->peer_id, link_hex_id(d->id), d->recipient);
-	free(d->envelope);
-	d->envelope = fresh;
-	d->envelope_len = fresh_len;
+	free(d->frame);
+	if (!due_pack(d, fresh, fresh_len))
+		d->frame = NULL; /* out of memory: not sent now (send_due), the next fill reads the fresh bytes */
+	free(fresh);
 }
 
 /* One statement marks the fill's first sends, and one audit entry names
@@ -247,7 +273,7 @@ void link_fill(struct links *L, struct outlink *ol)
 				else
 					blocked = true;
 			}
-			free(batch[i].envelope);
+			free(batch[i].frame); /* NULL when sent */
 		}
 		mark_first_sends(L, ol, &marks, now);
 	}

@@ -351,6 +351,8 @@ Test(wire, frames_round_trip_without_copying_payloads)
 	cr_assert(eq(int, back.kind, WIRE_FRAME_ENVELOPE));
 	cr_assert(back.bytes == buf + 3);
 	cr_assert(eq(sz, back.len, sizeof(payload)));
+	/* the envelope is the frame's tail (wire.h): the link reads it there */
+	cr_assert(eq(int, memcmp(buf + len - sizeof(payload), payload, sizeof(payload)), 0));
 	free(buf);
 
 	f.kind = WIRE_FRAME_RECEIPT;
