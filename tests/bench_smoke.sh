@@ -28,7 +28,9 @@ rss_peak_mb rss_peak_sender_mb rss_peak_receiver_mb rss_1m_queued_mb
 nats_sync_msgs_per_s nats_async_msgs_per_s ratio_to_nats_sync ratio_to_nats_async
 sender_cpu_us_per_msg receiver_cpu_us_per_msg protocol_version signatures_per_msg
 sender_audit_entries_per_msg receiver_audit_entries_per_msg
-fdatasync_paced_p50_ms fdatasync_paced_p99_ms""".split()
+fdatasync_paced_p50_ms fdatasync_paced_p99_ms
+sender_loop_cpu_us_per_msg sender_loop_wait_us_per_msg sender_loop_busy_share
+receiver_loop_cpu_us_per_msg receiver_loop_wait_us_per_msg receiver_loop_busy_share""".split()
 bad = [k for k in numbers
        if not isinstance(doc.get(k), (int, float)) or isinstance(doc.get(k), bool)
        or not math.isfinite(doc[k]) or doc[k] < 0]

@@ -43,6 +43,11 @@ struct bench_opts {
 struct bench_results {
 	double throughput_msgs_per_s, api_accept_msgs_per_s, throughput_s;
 	double sender_cpu_us_per_msg, receiver_cpu_us_per_msg, harness_cpu_us_per_msg;
+	/* throughput phase, each agent's loop thread: on a core, and runnable
+	 * but waiting for a core, per message; and the share of the phase it
+	 * was one or the other (near 1: the loop thread is the bottleneck) */
+	double sender_loop_cpu_us_per_msg, sender_loop_wait_us_per_msg, sender_loop_busy_share;
+	double receiver_loop_cpu_us_per_msg, receiver_loop_wait_us_per_msg, receiver_loop_busy_share;
 	double verify_limit_per_s, fdatasync_per_s, ratio_to_verify_limit;
 	double fdatasync_paced_p50_ms, fdatasync_paced_p99_ms; /* one sync when the disk and CPU were idle */
 	double latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, latency_offered_per_s;
@@ -136,6 +141,11 @@ double bench_agents_metric(struct bench_agent *ag, const char *series);
 double bench_agents_protocol(struct bench_agent *ag);
 /* CPU time (user + system) the process has used so far, in seconds; NAN if unknown. */
 double bench_agents_cpu_s(pid_t pid);
+/* The agent's loop thread (its main thread, TID = PID): the time it has
+ * spent on a core and the time it has spent runnable, waiting for one
+ * (/proc/PID/task/PID/schedstat), in seconds so far. 0, or -1 if unreadable
+ * (a kernel without scheduler statistics). */
+int bench_agents_loop_sched(pid_t pid, double *on_cpu_s, double *waiting_s);
 /* A /proc/PID/status field ("VmRSS:", "VmHWM:") in MiB, NAN if unreadable. */
 double bench_agents_status_mb(pid_t pid, const char *field);
 /* Stops every process and, unless keep, removes the folder. Safe to repeat. */

@@ -456,6 +456,19 @@ static bool read_proc(pid_t pid, const char *name, char *buf, size_t len)
 	return true;
 }
 
+int bench_agents_loop_sched(pid_t pid, double *on_cpu_s, double *waiting_s)
+{
+	char name[48], buf[128];
+	unsigned long long run_ns, wait_ns;
+
+	snprintf(name, sizeof(name), "task/%d/schedstat", (int)pid);
+	if (!read_proc(pid, name, buf, sizeof(buf)) || sscanf(buf, "%llu %llu", &run_ns, &wait_ns) != 2)
+		return -1;
+	*on_cpu_s = (double)run_ns / 1e9;
+	*waiting_s = (double)wait_ns / 1e9;
+	return 0;
+}
+
 double bench_agents_cpu_s(pid_t pid)
 {
 	char buf[1024];

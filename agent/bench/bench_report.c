@@ -39,6 +39,8 @@ void bench_report_init(struct bench_results *r)
 	double *all[] = {
 		&r->throughput_msgs_per_s, &r->api_accept_msgs_per_s, &r->throughput_s,
 		&r->sender_cpu_us_per_msg, &r->receiver_cpu_us_per_msg, &r->harness_cpu_us_per_msg,
+		&r->sender_loop_cpu_us_per_msg, &r->sender_loop_wait_us_per_msg, &r->sender_loop_busy_share,
+		&r->receiver_loop_cpu_us_per_msg, &r->receiver_loop_wait_us_per_msg, &r->receiver_loop_busy_share,
 		&r->verify_limit_per_s, &r->fdatasync_per_s, &r->ratio_to_verify_limit, &r->fdatasync_paced_p50_ms,
 		&r->fdatasync_paced_p99_ms,
 		&r->latency_p50_ms, &r->latency_p90_ms, &r->latency_p99_ms, &r->latency_max_ms,
@@ -154,6 +156,12 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "sender_cpu_us_per_msg", r->sender_cpu_us_per_msg },
 		{ "receiver_cpu_us_per_msg", r->receiver_cpu_us_per_msg },
 		{ "harness_cpu_us_per_msg", r->harness_cpu_us_per_msg },
+		{ "sender_loop_cpu_us_per_msg", r->sender_loop_cpu_us_per_msg },
+		{ "sender_loop_wait_us_per_msg", r->sender_loop_wait_us_per_msg },
+		{ "sender_loop_busy_share", r->sender_loop_busy_share },
+		{ "receiver_loop_cpu_us_per_msg", r->receiver_loop_cpu_us_per_msg },
+		{ "receiver_loop_wait_us_per_msg", r->receiver_loop_wait_us_per_msg },
+		{ "receiver_loop_busy_share", r->receiver_loop_busy_share },
 		{ "verify_limit_per_s", r->verify_limit_per_s },
 		{ "fdatasync_per_s", r->fdatasync_per_s },
 		{ "fdatasync_paced_p50_ms", r->fdatasync_paced_p50_ms },
@@ -275,6 +283,12 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	row("  API accept rate (same phase)", r->api_accept_msgs_per_s, "msg/s", NULL, -1);
 	row("  CPU per message, sender", r->sender_cpu_us_per_msg, "us", NULL, -1);
 	row("  CPU per message, receiver", r->receiver_cpu_us_per_msg, "us", NULL, -1);
+	row("  sender loop: on a core", r->sender_loop_cpu_us_per_msg, "us", NULL, -1);
+	row("    ... waiting for a core", r->sender_loop_wait_us_per_msg, "us", NULL, -1);
+	row("    ... share of the phase busy", r->sender_loop_busy_share, "", NULL, -1);
+	row("  receiver loop: on a core", r->receiver_loop_cpu_us_per_msg, "us", NULL, -1);
+	row("    ... waiting for a core", r->receiver_loop_wait_us_per_msg, "us", NULL, -1);
+	row("    ... share of the phase busy", r->receiver_loop_busy_share, "", NULL, -1);
 	row("  envelope protocol version", r->protocol_version, "", NULL, -1);
 	row("  sender signatures per message", r->signatures_per_msg, "", NULL, -1);
 	row("  audit entries per message, sender", r->sender_audit_entries_per_msg, "", NULL, -1);

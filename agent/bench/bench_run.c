@@ -349,6 +349,36 @@ static double seconds_between(uint64_t from_ns, uint64_t to_ns)
 	return to_ns > from_ns ? (double)(to_ns - from_ns) / 1e9 : 0.0;
 }
 
+/* An agent's loop thread over a phase: whether the loop is what limits the
+ * phase (on a core or waiting for one nearly all the time) or waits on
+ * something else (the disk, the peer, a worker). */
+struct loop_sched {
+	pid_t pid;
+	bool ok;
+	double on_cpu_s, waiting_s;
+	uint64_t t0_ns;
+};
+
+static void loop_sched_start(struct loop_sched *l, pid_t pid)
+{
+	l->pid = pid;
+	l->t0_ns = bench_now_ns();
+	l->ok = bench_agents_loop_sched(pid, &l->on_cpu_s, &l->waiting_s) == 0;
+}
+
+/* Leaves the figures NAN when the kernel keeps no scheduler statistics. */
+static void loop_sched_end(const struct loop_sched *l, double per_msg, double *cpu_us, double *wait_us,
+			   double *busy_share)
+{
+	double on_cpu, waiting, wall = seconds_between(l->t0_ns, bench_now_ns());
+
+	if (!l->ok || bench_agents_loop_sched(l->pid, &on_cpu, &waiting) < 0 || wall <= 0)
+		return;
+	*cpu_us = (on_cpu - l->on_cpu_s) * per_msg;
+	*wait_us = (waiting - l->waiting_s) * per_msg;
+	*busy_share = (on_cpu - l->on_cpu_s + waiting - l->waiting_s) / wall;
+}
+
 int bench_run_throughput(struct bench_ctx *c)
 {
 	const struct bench_opts *o = c->o;
@@ -363,6 +393,9 @@ int bench_run_throughput(struct bench_ctx *c)
 	double cpu_sender = bench_agents_cpu_s(c->env->sender.proc.pid);
 	double cpu_receiver = bench_agents_cpu_s(c->env->receiver.proc.pid);
 	double cpu_self = self_cpu_s();
+	struct loop_sched loop_sender, loop_receiver;
+	loop_sched_start(&loop_sender, c->env->sender.proc.pid);
+	loop_sched_start(&loop_receiver, c->env->receiver.proc.pid);
 	double sigs = bench_agents_metric(&c->env->sender, "limes_envelope_signatures_total");
 	/* the audit trail is always on: what it wrote during the phase is
 	 * part of every figure (docs/benchmarks.md) */
@@ -390,6 +423,10 @@ int bench_run_throughput(struct bench_ctx *c)
 	c->res->sender_cpu_us_per_msg = (bench_agents_cpu_s(c->env->sender.proc.pid) - cpu_sender) * per_msg;
 	c->res->receiver_cpu_us_per_msg = (bench_agents_cpu_s(c->env->receiver.proc.pid) - cpu_receiver) * per_msg;
 	c->res->harness_cpu_us_per_msg = (self_cpu_s() - cpu_self) * per_msg;
+	loop_sched_end(&loop_sender, per_msg, &c->res->sender_loop_cpu_us_per_msg, &c->res->sender_loop_wait_us_per_msg,
+		       &c->res->sender_loop_busy_share);
+	loop_sched_end(&loop_receiver, per_msg, &c->res->receiver_loop_cpu_us_per_msg,
+		       &c->res->receiver_loop_wait_us_per_msg, &c->res->receiver_loop_busy_share);
 	c->res->signatures_per_msg =
 		(bench_agents_metric(&c->env->sender, "limes_envelope_signatures_total") - sigs) / (double)o->messages;
 	c->res->protocol_version = bench_agents_protocol(&c->env->sender);
@@ -408,6 +445,11 @@ int bench_run_throughput(struct bench_ctx *c)
 		       c->res->sender_audit_entries_per_msg, c->res->receiver_audit_entries_per_msg,
 		       c->res->throughput_msgs_per_s, c->res->api_accept_msgs_per_s, c->res->sender_cpu_us_per_msg,
 		       c->res->receiver_cpu_us_per_msg, c->res->harness_cpu_us_per_msg);
+	bench_progress("throughput: loop threads per message on a core / waiting for one: sender %.1f / %.1f us "
+		       "(busy %.0f %% of the phase), receiver %.1f / %.1f us (busy %.0f %%)",
+		       c->res->sender_loop_cpu_us_per_msg, c->res->sender_loop_wait_us_per_msg,
+		       100.0 * c->res->sender_loop_busy_share, c->res->receiver_loop_cpu_us_per_msg,
+		       c->res->receiver_loop_wait_us_per_msg, 100.0 * c->res->receiver_loop_busy_share);
 	rc = 0;
 out:
 	phase_close(&p);
