@@ -331,8 +331,7 @@ int wire_envelope_header(const uint8_t *buf, size_t len, size_t max, const uint8
 	if (!header || !header_len)
 		return LIMES_E_INVAL;
 	*header = NULL;
-	*header_len = 0;
-	if ((rc = precheck(buf, len, max, spans, sizeof(spans), spans)) < 0)
+	if ((rc = precheck(buf, len, max, header_len, sizeof(*header_len), spans)) < 0)
 		return rc;
 	/* fields 1 (header) and 3 (signature), length-delimited; the last
 	 * occurrence is the one protobuf keeps, as the walk records it */
