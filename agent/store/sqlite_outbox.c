@@ -137,6 +137,15 @@ _Static_assert(SQL_COUNT_ <= STORE_FILE_STMT_MAX, "raise STORE_FILE_STMT_MAX");
 	" (SELECT envelope FROM envelopes WHERE envelopes.dseq = deliveries.dseq)," \
 	" (SELECT bytes FROM receipts WHERE id = receipt_id)"
 
+/* The same columns for the fill's two streams, the envelope by a join: a
+ * scalar subquery's value is copied into the result (the whole envelope,
+ * for every due row), a joined column is read where it lies. */
+#define DLV_COLUMNS_DUE \
+	"d.dseq, d.message_id, d.recipient, d.next_hop, d.type, d.priority, d.state, d.created_ms," \
+	" d.expires_ms, d.sent_ms, d.next_attempt_ms, d.attempts, d.done_ms, d.reason, d.detail," \
+	" e.envelope, (SELECT bytes FROM receipts WHERE id = d.receipt_id)" \
+	" FROM deliveries d LEFT JOIN envelopes e ON e.dseq = d.dseq"
+
 /* Delivery states as stored: enum delivery_state in store.h. */
 static const char *const sql_text[SQL_COUNT_] = {
 	[SQL_MSG_INSERT] =
@@ -152,11 +161,11 @@ static const char *const sql_text[SQL_COUNT_] = {
 		"SELECT id FROM messages WHERE client = ?1 AND idempotency_key = ?2"
 		" AND idempotency_key IS NOT NULL",
 	[SQL_DUE_QUEUED] =
-		"SELECT " DLV_COLUMNS " FROM deliveries WHERE next_hop = ?1 AND state = 0"
-		" ORDER BY priority DESC, created_ms, rowid LIMIT ?2",
+		"SELECT " DLV_COLUMNS_DUE " WHERE d.next_hop = ?1 AND d.state = 0"
+		" ORDER BY d.priority DESC, d.created_ms, d.dseq LIMIT ?2",
 	[SQL_DUE_SENT] =
-		"SELECT " DLV_COLUMNS " FROM deliveries WHERE next_hop = ?1 AND state = 1"
-		" AND next_attempt_ms <= ?2 ORDER BY priority DESC, created_ms, rowid LIMIT ?3",
+		"SELECT " DLV_COLUMNS_DUE " WHERE d.next_hop = ?1 AND d.state = 1"
+		" AND d.next_attempt_ms <= ?2 ORDER BY d.priority DESC, d.created_ms, d.dseq LIMIT ?3",
 	[SQL_DLV_SENT] =
 		"UPDATE deliveries SET state = 1, attempts = attempts + 1, sent_ms = ?3,"
 		" next_attempt_ms = ?4 WHERE msg = (SELECT seq FROM messages WHERE id = ?1)"
@@ -262,6 +271,7 @@ static const char *const sql_text[SQL_COUNT_] = {
 		" FROM deliveries)",
 };
 #undef DLV_COLUMNS
+#undef DLV_COLUMNS_DUE
 
 static const struct store_queries queries = { STORE_FILE_OUTBOX, SQL_COUNT_, sql_text };
 
