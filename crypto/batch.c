@@ -32,6 +32,9 @@ struct envelope_root_cache {
 	struct root_entry slot[CACHE_SLOTS];
 	size_t next;
 	uint64_t hits, verifies;
+	/* node hashes of recent proofs, so a batch's shared upper nodes are
+	 * hashed once, not once per envelope */
+	struct merkle_memo memo;
 };
 
 struct envelope_root_cache *envelope_root_cache_new(void)
@@ -45,6 +48,8 @@ void envelope_root_cache_clear(struct envelope_root_cache *c)
 		return;
 	for (size_t i = 0; i < CACHE_SLOTS; i++)
 		c->slot[i].used = false;
+	for (size_t i = 0; i < MERKLE_MEMO_SLOTS; i++)
+		c->memo.slot[i].used = false;
 }
 
 void envelope_root_cache_destroy(struct envelope_root_cache **c)
@@ -83,7 +88,10 @@ int batch_verify(const struct wire_envelope *e, const uint8_t sign_pk[32], struc
 	if (!e->has_batch)
 		return LIMES_E_ENV_MALFORMED;
 	batch_leaf(e->header, e->header_len, e->ciphertext, e->ciphertext_len, h);
-	if ((rc = merkle_fold(h, e->batch_index, e->batch_count, e->batch_path, e->batch_path_len, root)) < 0)
+	rc = cache ? merkle_fold_memo(h, e->batch_index, e->batch_count, e->batch_path, e->batch_path_len, root,
+				      &cache->memo)
+		   : merkle_fold(h, e->batch_index, e->batch_count, e->batch_path, e->batch_path_len, root);
+	if (rc < 0)
 		return rc;
 	merkle_signed(DOMAIN_BATCH, sizeof(DOMAIN_BATCH), e->batch_count, root, msg);
 	if (cache)

@@ -7,9 +7,11 @@
 #define LIMES_CRYPTO_INTERNAL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "crypto/identity.h"
+#include "proto/wire.h"
 
 /* Domain strings, each used with its trailing NUL byte (sizeof includes it). */
 #define DOMAIN_KEY_ID   "limes/key-id/v1"
@@ -57,6 +59,25 @@ size_t merkle_path(uint8_t (*tree)[32], size_t n, size_t index, uint8_t *path);
  * or the path's length do not fit together. */
 int merkle_fold(const uint8_t leaf[32], uint32_t index, uint32_t count, const uint8_t *path, size_t path_len,
 		uint8_t root[32]);
+/* The node hashes merkle_fold_memo computed lately, by level and parent
+ * index: the envelopes of one batch share their upper nodes, so folding a
+ * whole batch's proofs hashes each node about once instead of once per
+ * envelope. Holds inputs and outputs of a pure function only. */
+#define MERKLE_MEMO_SLOTS WIRE_BATCH_MAX
+struct merkle_memo_slot {
+	uint8_t in[64]; /* left || right */
+	uint8_t out[32];
+	bool used;
+};
+struct merkle_memo {
+	struct merkle_memo_slot slot[MERKLE_MEMO_SLOTS];
+	uint64_t hits;
+};
+/* merkle_fold, taking a node from memo when both its children match the
+ * slot's byte for byte (the same result, without hashing) and keeping what
+ * it computes there. */
+int merkle_fold_memo(const uint8_t leaf[32], uint32_t index, uint32_t count, const uint8_t *path,
+		     size_t path_len, uint8_t root[32], struct merkle_memo *memo);
 /* domain (domain_len bytes, with its NUL) || u32be(count) || root into out. */
 void merkle_signed(const char *domain, size_t domain_len, uint32_t count, const uint8_t root[32], uint8_t *out);
 

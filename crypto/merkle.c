@@ -95,24 +95,69 @@ size_t merkle_path(uint8_t (*tree)[HASH], size_t n, size_t index, uint8_t *path)
 	return plen;
 }
 
-int merkle_fold(const uint8_t leaf[HASH], uint32_t index, uint32_t count, const uint8_t *path, size_t path_len,
-		uint8_t root[HASH])
+/* node() through the memo: the slot of (level, parent index) answers only
+ * when both children match it byte for byte, so a hit returns exactly what
+ * node() would compute (it is a cache of a pure function, trusting nothing
+ * about where the children came from); a miss computes and keeps. */
+static void node_memo(struct merkle_memo *m, unsigned level, uint32_t parent, const uint8_t left[HASH],
+		      const uint8_t right[HASH], uint8_t out[HASH])
+{
+	/* level l has at most WIRE_BATCH_MAX >> (l + 1) parents: the levels
+	 * tile the slots without overlap for any count up to WIRE_BATCH_MAX */
+	struct merkle_memo_slot *s =
+		&m->slot[(MERKLE_MEMO_SLOTS - (MERKLE_MEMO_SLOTS >> level) + parent) % MERKLE_MEMO_SLOTS];
+
+	if (s->used && memcmp(s->in, left, HASH) == 0 && memcmp(s->in + HASH, right, HASH) == 0) {
+		memcpy(out, s->out, HASH);
+		m->hits++;
+		return;
+	}
+	memcpy(s->in, left, HASH);
+	memcpy(s->in + HASH, right, HASH);
+	node(left, right, out);
+	memcpy(s->out, out, HASH);
+	s->used = true;
+}
+
+static int fold(const uint8_t leaf[HASH], uint32_t index, uint32_t count, const uint8_t *path, size_t path_len,
+		uint8_t root[HASH], struct merkle_memo *m)
 {
 	uint32_t i = index;
+	unsigned level = 0;
 
 	if (count < 1 || count > WIRE_BATCH_MAX || index >= count || path_len != merkle_proof_len(index, count) * HASH)
 		return LIMES_E_ENV_MALFORMED;
 	memcpy(root, leaf, HASH);
-	for (uint32_t w = count; w > 1; i /= 2, w = (w + 1) / 2) {
+	for (uint32_t w = count; w > 1; i /= 2, w = (w + 1) / 2, level++) {
+		const uint8_t *left = NULL, *right = NULL;
 		if (i % 2 == 1) {
-			node(path, root, root);
-			path += HASH;
+			left = path;
+			right = root;
 		} else if (i + 1 < w) {
-			node(root, path, root);
-			path += HASH;
+			left = root;
+			right = path;
+		} else {
+			continue;
 		}
+		path += HASH;
+		if (m)
+			node_memo(m, level, i / 2, left, right, root);
+		else
+			node(left, right, root);
 	}
 	return 0;
+}
+
+int merkle_fold(const uint8_t leaf[HASH], uint32_t index, uint32_t count, const uint8_t *path, size_t path_len,
+		uint8_t root[HASH])
+{
+	return fold(leaf, index, count, path, path_len, root, NULL);
+}
+
+int merkle_fold_memo(const uint8_t leaf[HASH], uint32_t index, uint32_t count, const uint8_t *path,
+		     size_t path_len, uint8_t root[HASH], struct merkle_memo *memo)
+{
+	return fold(leaf, index, count, path, path_len, root, memo);
 }
 
 void merkle_signed(const char *domain, size_t domain_len, uint32_t count, const uint8_t root[HASH], uint8_t *out)

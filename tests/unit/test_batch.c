@@ -185,6 +185,45 @@ Test(batch, refuses_every_flipped_bit_cold_and_with_the_root_cached)
 	free_n(3, items);
 }
 
+/* The cache keeps the node hashes of proofs it folded (crypto/merkle.c,
+ * merkle_fold_memo): with the envelope's own path and root in it, every
+ * flipped bit of the envelope must still be refused, and every envelope of
+ * a batch opened through one cache, in any order, still opens. */
+Test(batch, refuses_every_flipped_bit_with_its_own_nodes_cached)
+{
+	enum { N = 37 };
+	struct envelope_batch_item items[N];
+	struct wire_header h[N];
+	static char bodies[N][128];
+	struct envelope_opened o;
+	struct envelope_root_cache *cache = envelope_root_cache_new();
+
+	build_n(N, items, h, bodies);
+	for (size_t k = N; k-- > 0;) {
+		cr_assert(eq(int, open_v2(items[k].out, items[k].out_len, cache, &o), 0), "envelope %zu", k);
+		cr_assert(eq(int, memcmp(o.body, bodies[k], o.body_len), 0));
+		envelope_opened_clear(&o);
+	}
+	cr_assert(eq(u64, envelope_root_cache_verifies(cache), 1));
+	/* leaf 20 of 37: a proof of six hashes, each node already memoised */
+	uint8_t *env = items[20].out;
+	size_t len = items[20].out_len;
+	for (size_t bit = 0; bit < len * 8; bit++) {
+		env[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		int warm = open_v2(env, len, cache, &o);
+		cr_assert(o.body == NULL);
+		env[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		cr_assert(lt(int, warm, 0), "bit %zu of %zu accepted with its nodes cached", bit, len * 8);
+		/* and the true envelope still opens through the same cache */
+		if (bit % 97 == 0) {
+			cr_assert(eq(int, open_v2(env, len, cache, &o), 0));
+			envelope_opened_clear(&o);
+		}
+	}
+	envelope_root_cache_destroy(&cache);
+	free_n(N, items);
+}
+
 /* A proof that does not fit its (index, count) is malformed, not a bad
  * signature: a receiver can tell damage from forgery. */
 Test(batch, proof_of_the_wrong_shape_is_malformed)
