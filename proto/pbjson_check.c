@@ -179,6 +179,22 @@ bool pbjson_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescr
 
 /* ------------------------------------------------------------ checks */
 
+/* Every byte printable ASCII (0x20-0x7e), or newline or tab when multiline.
+ * Accumulates instead of returning early, so the compiler can vectorise it. */
+static bool printable_ascii(const char *str, size_t len, bool multiline)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned bad = 0;
+
+	if (multiline)
+		for (size_t i = 0; i < len; i++)
+			bad |= (unsigned)((s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') | (s[i] >= 0x7f));
+	else
+		for (size_t i = 0; i < len; i++)
+			bad |= (unsigned)((s[i] < 0x20) | (s[i] >= 0x7f));
+	return bad == 0;
+}
+
 int pbjson_check_string(struct pbjson_walk *w, const struct limits_field *lim,
 			const char *s, size_t len)
 {
@@ -189,6 +205,15 @@ int pbjson_check_string(struct pbjson_walk *w, const struct limits_field *lim,
 		return pbjson_fail(w, PBJSON_TOO_LONG, "must be at most %zu bytes", max);
 	if (len == 0)
 		return pbjson_fail(w, PBJSON_BAD_FORMAT, "must not be empty");
+	/* most text is printable ASCII: one branch-free pass proves it valid
+	 * UTF-8 without control characters, and the two checks below (each a
+	 * pass of its own) are only needed when it is not */
+	if (!printable_ascii(s, len, lim != NULL && lim->multiline))
+		goto slow;
+	if (lim != NULL && limits_check_format(lim->format, s, len, &why) != 0)
+		return pbjson_fail(w, PBJSON_BAD_FORMAT, "%s", why);
+	return 0;
+slow:
 	if (!pbjson_utf8_ok(s, len))
 		return pbjson_fail(w, PBJSON_BAD_FORMAT, "must be valid UTF-8");
 	for (size_t i = 0; i < len; i++) {
