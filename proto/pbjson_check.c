@@ -180,19 +180,30 @@ bool pbjson_field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescr
 /* ------------------------------------------------------------ checks */
 
 /* Every byte printable ASCII (0x20-0x7e), or newline or tab when multiline.
- * Accumulates instead of returning early, so the compiler can vectorise it. */
+ * Eight bytes at a time (a byte loop was still ~2 % of the receiver's CPU):
+ * a word passes when no byte has its high bit set, none is below 0x20 and
+ * none is 0x7f (the bit tricks of "hasless" and "haszero", exact for bytes
+ * below 0x80). Multiline text keeps the byte loop. */
 static bool printable_ascii(const char *str, size_t len, bool multiline)
 {
 	const unsigned char *s = (const unsigned char *)str;
-	unsigned bad = 0;
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	size_t i = 0;
 
-	if (multiline)
-		for (size_t i = 0; i < len; i++)
-			bad |= (unsigned)((s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') | (s[i] >= 0x7f));
-	else
-		for (size_t i = 0; i < len; i++)
-			bad |= (unsigned)((s[i] < 0x20) | (s[i] >= 0x7f));
-	return bad == 0;
+	if (!multiline)
+		for (; i + 8 <= len; i += 8) {
+			uint64_t x, del;
+			memcpy(&x, s + i, 8);
+			del = x ^ (0x7f * ones);
+			if ((x | ((x - 0x20 * ones) & ~x) | ((del - ones) & ~del)) & highs)
+				return false;
+		}
+	for (; i < len; i++) {
+		unsigned char c = s[i];
+		if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t'))) || c >= 0x7f)
+			return false;
+	}
+	return true;
 }
 
 int pbjson_check_string(struct pbjson_walk *w, const struct limits_field *lim,
