@@ -36,34 +36,11 @@ const char *pbjson_code_name(int code)
 
 /* ------------------------------------------------------------ walk and path */
 
-void pbjson_walk_init(struct pbjson_walk *w, struct pbjson_error *err, const char *prefix)
+/* Appends ".name" to err->path at *len, as far as it fits. */
+static void path_put_field(struct pbjson_error *err, size_t *len, const char *name)
 {
-	memset(err, 0, sizeof(*err));
-	w->err = err;
-	w->depth = 0;
-	w->path_len = 0;
-	w->alloc = NULL;
-	w->borrow_strings = false;
-	if (prefix != NULL)
-		w->path_len = pbjson_path_field(w, prefix);
-	w->path_len = strlen(err->path);
-}
-
-int pbjson_fail(struct pbjson_walk *w, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	w->err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(w->err->message, sizeof(w->err->message), fmt, ap);
-	va_end(ap);
-	return LIMES_E_SCHEMA;
-}
-
-size_t pbjson_path_field(struct pbjson_walk *w, const char *name)
-{
-	size_t old = w->path_len, n = old, cap = sizeof(w->err->path) - 1;
-	char *path = w->err->path;
+	size_t n = *len, cap = sizeof(err->path) - 1;
+	char *path = err->path;
 
 	if (n > 0 && name[0] != '\0' && n < cap)
 		path[n++] = '.';
@@ -73,24 +50,83 @@ size_t pbjson_path_field(struct pbjson_walk *w, const char *name)
 		path[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
 	}
 	path[n] = '\0';
-	w->path_len = n;
-	return old;
+	*len = n;
+}
+
+/* Appends "[index]" to err->path at *len, as far as it fits. */
+static void path_put_index(struct pbjson_error *err, size_t *len, size_t index)
+{
+	size_t old = *len, cap = sizeof(err->path);
+	int n = snprintf(err->path + old, cap - old, "[%zu]", index);
+
+	if (n > 0)
+		*len = (size_t)n < cap - old ? old + (size_t)n : cap - 1;
+}
+
+void pbjson_walk_init(struct pbjson_walk *w, struct pbjson_error *err, const char *prefix)
+{
+	size_t len = 0;
+
+	memset(err, 0, sizeof(*err));
+	w->err = err;
+	w->depth = 0;
+	w->n_frames = 0;
+	w->alloc = NULL;
+	w->borrow_strings = false;
+	if (prefix != NULL)
+		path_put_field(err, &len, prefix);
+	w->prefix_len = len;
+}
+
+int pbjson_fail(struct pbjson_walk *w, int code, const char *fmt, ...)
+{
+	size_t len = w->prefix_len, kept = w->n_frames < PBJSON_PATH_FRAMES ? w->n_frames : PBJSON_PATH_FRAMES;
+	va_list ap;
+
+	/* The same appends, in the same order, as an eagerly kept path would
+	 * have made, so truncation and every refusal's text are unchanged. */
+	w->err->path[len] = '\0';
+	for (size_t i = 0; i < kept; i++) {
+		if (w->frames[i].name != NULL)
+			path_put_field(w->err, &len, w->frames[i].name);
+		else
+			path_put_index(w->err, &len, w->frames[i].index);
+	}
+	w->err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(w->err->message, sizeof(w->err->message), fmt, ap);
+	va_end(ap);
+	return LIMES_E_SCHEMA;
+}
+
+static size_t path_push(struct pbjson_walk *w, const char *name, size_t index)
+{
+	size_t mark = w->n_frames;
+
+	if (mark < PBJSON_PATH_FRAMES)
+		w->frames[mark] = (struct pbjson_path_frame){ .name = name, .index = index };
+	w->n_frames = mark + 1;
+	return mark;
+}
+
+size_t pbjson_path_field(struct pbjson_walk *w, const char *name)
+{
+	return path_push(w, name, 0);
 }
 
 size_t pbjson_path_index(struct pbjson_walk *w, size_t index)
 {
-	size_t old = w->path_len, cap = sizeof(w->err->path);
-	int n = snprintf(w->err->path + old, cap - old, "[%zu]", index);
-
-	if (n > 0)
-		w->path_len = (size_t)n < cap - old ? old + (size_t)n : cap - 1;
-	return old;
+	return path_push(w, NULL, index);
 }
 
-void pbjson_path_pop(struct pbjson_walk *w, size_t len)
+size_t pbjson_path_mark(const struct pbjson_walk *w)
 {
-	w->path_len = len;
-	w->err->path[len] = '\0';
+	return w->n_frames;
+}
+
+void pbjson_path_pop(struct pbjson_walk *w, size_t mark)
+{
+	w->n_frames = mark;
 }
 
 /* ------------------------------------------------------------ field metadata */

@@ -17,10 +17,26 @@
 
 #define PBJSON_MAX_DEPTH 32
 
-/* Where the walk is: the error being filled, its path growing and shrinking as we descend. */
+/* One step of the path below the walk's prefix: a field name (borrowed: a
+ * descriptor's or a key of the document being walked) or, name NULL, an index. */
+struct pbjson_path_frame {
+	const char *name;
+	size_t index;
+};
+
+/* Frames past this many are not kept: each adds at least two characters, so
+ * by then the 255-character path is full and formatting them adds nothing. */
+#define PBJSON_PATH_FRAMES 128
+
+/* Where the walk is: the error being filled and the path as a stack of
+ * frames, growing and shrinking as we descend. The text of the path is
+ * written into err only when a field is refused (pbjson_fail), so a walk
+ * that finds nothing wrong never formats one. */
 struct pbjson_walk {
 	struct pbjson_error *err;
-	size_t path_len;
+	size_t prefix_len;     /* err->path holds the prefix, written once at init */
+	size_t n_frames;       /* frames pushed, kept or not (see PBJSON_PATH_FRAMES) */
+	struct pbjson_path_frame frames[PBJSON_PATH_FRAMES];
 	int depth;
 	/* Where JSON -> message allocates (NULL: the system allocator), and
 	 * whether its strings may point into the JSON document rather than be
@@ -62,15 +78,18 @@ int pbjson_parse_failed(struct pbjson_error *err, const json_error_t *jerr);
 
 /* Starts a walk at prefix, clearing err. */
 void pbjson_walk_init(struct pbjson_walk *w, struct pbjson_error *err, const char *prefix);
-/* Records the error at the current path; returns LIMES_E_SCHEMA. */
+/* Records the error at the current path (formatting it now); returns LIMES_E_SCHEMA. */
 int pbjson_fail(struct pbjson_walk *w, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Appends ".name" (unprintable bytes shown as '?'); returns the length to restore. */
+/* Appends ".name" (shown with unprintable bytes as '?'); borrows name until
+ * it is popped or the walk ends; returns the mark to restore. */
 size_t pbjson_path_field(struct pbjson_walk *w, const char *name);
-/* Appends "[index]"; returns the length to restore. */
+/* Appends "[index]"; returns the mark to restore. */
 size_t pbjson_path_index(struct pbjson_walk *w, size_t index);
-/* Cuts the path back to len, as returned by a push. */
-void pbjson_path_pop(struct pbjson_walk *w, size_t len);
+/* The current mark, to restore later with pbjson_path_pop. */
+size_t pbjson_path_mark(const struct pbjson_walk *w);
+/* Cuts the path back to mark, as returned by a push or pbjson_path_mark. */
+void pbjson_path_pop(struct pbjson_walk *w, size_t mark);
 
 /* The limits of field f of desc (limits_lookup), remembered per field
  * descriptor in a small per-thread cache: descriptors are static, so their

@@ -53,7 +53,7 @@ static int document_after_birth(struct pbjson_walk *w, const Limes__MachineReada
 static int manifest_rules(const ProtobufCMessage *msg, struct pbjson_walk *w)
 {
 	const Limes__PassengerManifest *m = (const Limes__PassengerManifest *)msg;
-	size_t base = w->path_len;
+	size_t base = pbjson_path_mark(w);
 	char why[128];
 
 	if (m->action == LIMES__MANIFEST_ACTION__MANIFEST_ACTION_CANCEL) {
@@ -104,7 +104,7 @@ static int manifest_rules(const ProtobufCMessage *msg, struct pbjson_walk *w)
 
 static int person_rules(struct pbjson_walk *w, const Limes__ReadmissionPerson *p)
 {
-	size_t base = w->path_len;
+	size_t base = pbjson_path_mark(w);
 	int rc;
 
 	for (size_t i = 0; p != NULL && i < p->n_documents; i++) {
@@ -120,7 +120,7 @@ static int person_rules(struct pbjson_walk *w, const Limes__ReadmissionPerson *p
 static int request_rules(const ProtobufCMessage *msg, struct pbjson_walk *w)
 {
 	const Limes__ReadmissionRequest *r = (const Limes__ReadmissionRequest *)msg;
-	size_t base = w->path_len;
+	size_t base = pbjson_path_mark(w);
 	int rc;
 
 	if (r->requesting_state && r->requested_state && strcmp(r->requesting_state, r->requested_state) == 0)

@@ -425,6 +425,78 @@ Test(pbjson, shows_unknown_field_names_printable_in_paths)
 	json_decref(in);
 }
 
+/* An Alert whose persons[1].documents[2] is doc (JSON text); every field
+ * before it is valid, so the walk pushes and pops many frames first. */
+static char *alert_with_document(const char *doc)
+{
+	static const char ok_doc[] = "{\"type\": \"passport\", \"number\": \"P1\", \"issuing_country\": \"RS\","
+				     " \"expiry\": \"2030-01-31\"}";
+	size_t size = 2048;
+	char *text = malloc(size);
+
+	cr_assert_not_null(text);
+	cr_assert(lt(int, snprintf(text, size,
+			   "{\"action\": \"create\", \"alert_id\": \"A-1\", \"category\": \"missing_person\","
+			   " \"requested_action\": \"locate\", \"persons\": ["
+			   "{\"family_name\": \"One\", \"given_names\": [\"A\", \"B\"], \"documents\": [%s]},"
+			   "{\"family_name\": \"Two\", \"nationalities\": [\"HU\", \"RS\"], \"documents\": [%s, %s, %s]}],"
+			   " \"handling_code\": \"h0\", \"legal_basis\": \"x\", \"issuing_authority\": \"y\","
+			   " \"contact_desk\": \"z\"}",
+			   ok_doc, ok_doc, ok_doc, doc), (int)size));
+	return text;
+}
+
+Test(pbjson, reads_deep_paths_exactly_in_both_directions)
+{
+	static const struct {
+		const char *doc, *code, *path;
+	} cases[] = {
+		{ "{\"type\": \"visa\", \"number\": \"N\", \"issuing_country\": \"HU\", \"expiry\": \"2026-02-30\"}",
+		  "bad_format", "m.persons[1].documents[2].expiry" },
+		{ "{\"type\": \"visa\", \"number\": 7, \"issuing_country\": \"HU\"}",
+		  "wrong_type", "m.persons[1].documents[2].number" },
+		{ "{\"type\": \"visa\", \"number\": \"N\", \"issuing_country\": \"HU\", \"nu\\u0001m\": 1}",
+		  "unknown_field", "m.persons[1].documents[2].nu?m" },
+		{ "{\"type\": \"visa\", \"number\": \"N\"}",
+		  "missing_field", "m.persons[1].documents[2].issuing_country" },
+	};
+	const char *good = "{\"type\": \"visa\", \"number\": \"N\", \"issuing_country\": \"HU\","
+			   " \"expiry\": \"2027-06-30\"}";
+	Limes__Alert *alert = NULL;
+	struct pbjson_error err;
+	json_t *in;
+	char *text;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		text = alert_with_document(cases[i].doc);
+		expect(&limes__alert__descriptor, text, cases[i].code, cases[i].path);
+		free(text);
+	}
+	/* The check of a decoded message walks the same path: break the last
+	 * document's expiry and its country after a valid build. */
+	text = alert_with_document(good);
+	expect(&limes__alert__descriptor, text, "ok", NULL);
+	cr_assert_not_null(in = json_loads(text, 0, NULL));
+	cr_assert(eq(int, pbjson_from_json(&limes__alert__descriptor, in, "body", (ProtobufCMessage **)&alert, &err), 0));
+	cr_assert(eq(str, err.path, "body"));
+	alert->persons[1]->documents[2]->expiry->day = 31;
+	cr_assert(eq(int, pbjson_check(&alert->base, "body", &err), LIMES_E_SCHEMA));
+	cr_assert(eq(str, (char *)pbjson_code_name(err.code), "bad_format"));
+	cr_assert(eq(str, err.path, "body.persons[1].documents[2].expiry"));
+	alert->persons[1]->documents[2]->expiry->day = 30;
+	alert->persons[1]->nationalities[1][0] = 'r';
+	cr_assert(eq(int, pbjson_check(&alert->base, "body", &err), LIMES_E_SCHEMA));
+	cr_assert(eq(str, err.path, "body.persons[1].nationalities[1]"));
+	alert->persons[1]->nationalities[1][0] = 'R';
+	cr_assert(eq(int, pbjson_check(&alert->base, NULL, &err), 0));
+	alert->persons[0]->given_names[1][0] = '\t';
+	cr_assert(eq(int, pbjson_check(&alert->base, NULL, &err), LIMES_E_SCHEMA));
+	cr_assert(eq(str, err.path, "persons[0].given_names[1]"));
+	pbjson_free((ProtobufCMessage **)&alert);
+	json_decref(in);
+	free(text);
+}
+
 Test(pbjson, truncates_long_paths_safely)
 {
 	char prefix[400];
