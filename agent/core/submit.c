@@ -26,6 +26,7 @@
 #include "proto/schema.h"
 #include "proto/wire.h"
 #include "proto/sizes.h"
+#include "proto/strcopy.h"
 
 /* One recipient's envelope of a pending message: sealed, signed at the commit. */
 struct pending_delivery {
@@ -148,21 +149,28 @@ int core_seal(struct submit *s, const struct peer *to, struct wire_header *h, co
 	return rc;
 }
 
+/* "[index].to[k]" (or "to[k]" for a lone message) into field; formatted
+ * only on a refusal, as every accepted message would pay it per recipient. */
+static const char *to_field(char *field, size_t size, size_t index, size_t n, size_t k)
+{
+	if (n > 1)
+		snprintf(field, size, "[%zu].to[%zu]", index, k);
+	else
+		snprintf(field, size, "to[%zu]", k);
+	return field;
+}
+
 static int check_policy(struct submit *s, const struct submit_request *r, size_t index, size_t n,
 			struct core_error *err)
 {
-	char field[64];
+	char buf[64];
 	for (size_t k = 0; k < r->n_to; k++) {
-		if (n > 1)
-			snprintf(field, sizeof(field), "[%zu].to[%zu]", index, k);
-		else
-			snprintf(field, sizeof(field), "to[%zu]", k);
 		const struct peer *p = peers_find(s->peers, r->to[k]);
 		if (!p)
-			return core_set_error(err, LIMES_E_UNKNOWN_PEER, field, "recipient '%s' is not a configured peer",
-					      r->to[k]);
+			return core_set_error(err, LIMES_E_UNKNOWN_PEER, to_field(buf, sizeof(buf), index, n, k),
+					      "recipient '%s' is not a configured peer", r->to[k]);
 		if (!(peer_conf(p)->send_mask & CONFIG_TYPE_BIT(r->type)))
-			return core_set_error(err, LIMES_E_POLICY, field,
+			return core_set_error(err, LIMES_E_POLICY, to_field(buf, sizeof(buf), index, n, k),
 					      "policy does not allow sending '%s' messages to '%s' (see its send list)",
 					      schema_type_name(r->type), r->to[k]);
 		/* the neighbour told us over the link what it takes: refuse now
@@ -171,25 +179,25 @@ static int check_policy(struct submit *s, const struct submit_request *r, size_t
 		const struct peer_accepts *acc = peer_accepts(p);
 		if (peer_is_direct(p) && acc->known && r->type >= 1 && r->type < 32 &&
 		    (!(acc->mask & CONFIG_TYPE_BIT(r->type)) || acc->schema_major[r->type] < 1))
-			return core_set_error(err, LIMES_E_PEER_LACKS_TYPE, field,
+			return core_set_error(err, LIMES_E_PEER_LACKS_TYPE, to_field(buf, sizeof(buf), index, n, k),
 					      "peer '%s' does not accept '%s' messages from us (it said so over the link)",
 					      r->to[k], schema_type_name(r->type));
 		for (size_t j = 0; j < k; j++)
 			if (strcmp(r->to[j], r->to[k]) == 0)
-				return core_set_error(err, LIMES_E_INVAL, field, "recipient '%s' is listed twice",
-						      r->to[k]);
+				return core_set_error(err, LIMES_E_INVAL, to_field(buf, sizeof(buf), index, n, k),
+						      "recipient '%s' is listed twice", r->to[k]);
 	}
 	if (r->n_to == 0) {
 		if (n > 1)
-			snprintf(field, sizeof(field), "[%zu].to", index);
-		return core_set_error(err, LIMES_E_MISSING, n > 1 ? field : "to", "at least one recipient is needed");
+			snprintf(buf, sizeof(buf), "[%zu].to", index);
+		return core_set_error(err, LIMES_E_MISSING, n > 1 ? buf : "to", "at least one recipient is needed");
 	}
 	const struct config *cfg = peers_config(s->peers);
 	uint64_t ttl = r->ttl_ms ? r->ttl_ms : cfg->default_ttl_ms;
 	if (ttl > cfg->max_ttl_ms) {
 		if (n > 1)
-			snprintf(field, sizeof(field), "[%zu].ttl_s", index);
-		return core_set_error(err, LIMES_E_RANGE, n > 1 ? field : "ttl_s", "ttl exceeds the maximum of %llu s",
+			snprintf(buf, sizeof(buf), "[%zu].ttl_s", index);
+		return core_set_error(err, LIMES_E_RANGE, n > 1 ? buf : "ttl_s", "ttl exceeds the maximum of %llu s",
 				      (unsigned long long)(cfg->max_ttl_ms / 1000));
 	}
 	if (r->priority != 0 && r->priority != 1)
@@ -204,8 +212,8 @@ static void header_for(struct submit *s, const struct store_message *m, const st
 	memset(h, 0, sizeof(*h));
 	h->version_major = WIRE_VERSION_MAJOR;
 	memcpy(h->message_id, m->id, 16);
-	snprintf(h->sender, sizeof(h->sender), "%s", peers_config(s->peers)->id);
-	snprintf(h->recipient, sizeof(h->recipient), "%s", peer_id(to));
+	str_copy(h->sender, sizeof(h->sender), peers_config(s->peers)->id);
+	str_copy(h->recipient, sizeof(h->recipient), peer_id(to));
 	h->type = r->type;
 	h->priority = r->priority;
 	h->created_ms = m->created_ms;
@@ -328,9 +336,9 @@ static int pending_add(struct submit *s, const struct store_message *m, const st
 	body_hash_of(r, pm->body_hash);
 	pm->n_to = r->n_to;
 	for (size_t k = 0; k < r->n_to; k++) {
-		snprintf(pm->to[k], sizeof(pm->to[k]), "%s", r->to[k]);
-		snprintf(pm->d[k].recipient, sizeof(pm->d[k].recipient), "%s", peer_id(slots[k].to));
-		snprintf(pm->d[k].next_hop, sizeof(pm->d[k].next_hop), "%s", peer_next_hop(slots[k].to));
+		str_copy(pm->to[k], sizeof(pm->to[k]), r->to[k]);
+		str_copy(pm->d[k].recipient, sizeof(pm->d[k].recipient), peer_id(slots[k].to));
+		str_copy(pm->d[k].next_hop, sizeof(pm->d[k].next_hop), peer_next_hop(slots[k].to));
 		pm->d[k].u = slots[k].u;
 		memcpy(pm->d[k].sealed_by, identity_public(s->me)->key_id, sizeof(pm->d[k].sealed_by));
 		pm->d[k].env = slots[k].env;

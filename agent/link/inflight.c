@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "proto/idhash.h"
+#include "proto/strcopy.h"
 
 static size_t slot_of(const struct outlink *ol, const uint8_t id[16], const char *recipient)
 {
@@ -41,7 +42,7 @@ struct inflight *link_inflight_add(struct outlink *ol, const uint8_t id[16], con
 		if (!f->used) {
 			f->used = true;
 			memcpy(f->id, id, 16);
-			snprintf(f->recipient, sizeof(f->recipient), "%s", recipient);
+			str_copy(f->recipient, sizeof(f->recipient), recipient);
 			ol->n_inflight++;
 			return f;
 		}

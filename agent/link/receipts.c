@@ -20,6 +20,7 @@
 #include "crypto/receipt.h"
 #include "proto/err.h"
 #include "proto/reason.h"
+#include "proto/strcopy.h"
 
 #define DRAIN_BUDGET 2048
 
@@ -85,7 +86,7 @@ static int match_recipient(void *arg, const struct store_delivery_row *row)
 	m->match = true;
 	m->state = row->state;
 	m->cursor = row->cursor;
-	snprintf(m->matched, sizeof(m->matched), "%s", row->recipient);
+	str_copy(m->matched, sizeof(m->matched), row->recipient);
 	return 1;
 }
 
@@ -199,7 +200,7 @@ static bool receipt_entry(struct links *L, struct outlink *ol, struct peer *issu
 			return false;
 		}
 		size_t k = marks->n_audited++;
-		snprintf(marks->recipients[k], sizeof(marks->recipients[k]), "%s", recipient);
+		str_copy(marks->recipients[k], sizeof(marks->recipients[k]), recipient);
 		marks->audited[k] = (struct audit_msg){
 			.id = e->message_id,
 			.recipient = marks->recipients[k],

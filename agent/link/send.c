@@ -14,6 +14,7 @@
 #include "crypto/audit.h"
 #include "crypto/envelope.h"
 #include "proto/err.h"
+#include "proto/strcopy.h"
 
 #define FILL_BATCH 512
 
@@ -120,7 +121,7 @@ static int collect_one(void *arg, const struct store_delivery_row *row)
 	if (!due_pack(d, row->envelope, row->envelope_len))
 		return 1;
 	memcpy(d->id, row->id, 16);
-	snprintf(d->recipient, sizeof(d->recipient), "%s", row->recipient);
+	str_copy(d->recipient, sizeof(d->recipient), row->recipient);
 	d->attempts = row->attempts;
 	d->cursor = row->cursor;
 	c->n++;
