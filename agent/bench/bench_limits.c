@@ -20,9 +20,24 @@
 
 #include "crypto/verifyrate.h"
 
+/* The time is split into rounds and the fastest round is the core's rate:
+ * on a VM a round can lose part of its core to the host (one 2 s probe on
+ * a quiet machine read 15,300/s where the runs around it read 21,500/s),
+ * and a slow probe would flatter every ratio taken against it. The
+ * fastest round is the conservative denominator. */
+#define VERIFY_ROUNDS 8
+
 double bench_limits_verify_rate(size_t msg_len, double seconds)
 {
-	return bench_verify_rate(msg_len, seconds);
+	double best = -1.0;
+	for (int i = 0; i < VERIFY_ROUNDS; i++) {
+		double r = bench_verify_rate(msg_len, seconds / VERIFY_ROUNDS);
+		if (r < 0)
+			return r;
+		if (r > best)
+			best = r;
+	}
+	return best;
 }
 
 double bench_limits_fdatasync_rate(const char *dir, double seconds)
