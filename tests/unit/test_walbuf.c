@@ -264,6 +264,51 @@ Test(walbuf, a_checkpoint_skips_the_wal_sync_that_commits_already_made)
 	store_destroy(&st);
 }
 
+/* A checkpoint reads the newest frame of each page in page order and writes
+ * the page to the database: here most reads come from windows of the log
+ * read whole, and the writes reach the file in runs of adjacent pages (the
+ * pages a checkpoint adds to the file are one run). What it copied reads
+ * back through SQLite's own VFS. */
+Test(walbuf, a_checkpoint_reads_the_log_in_windows_and_writes_pages_in_runs)
+{
+	struct store_wal_stats ws;
+	int err = -1;
+	const uint32_t commits = 100, per_commit = 20;
+
+	struct store *st = store_open(dir, &err);
+	cr_assert(eq(int, err, 0));
+	cr_assert(eq(int, store_wal_limit(st, 8000), 0));
+	for (uint32_t i = 0; i < commits; i++) {
+		for (uint32_t k = 0; k < per_commit; k++)
+			cr_assert(eq(int, put(st, 8, i * per_commit + k, 1500), 0));
+		cr_assert(eq(int, store_commit(st), 0));
+	}
+	/* the checkpointer copies once more after the commits stop */
+	cr_assert(eq(int, store_wal_stats(st, &ws), 0));
+	for (int i = 0; i < 1000 && ws.ckpt_page_writes < 500; i++) {
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+		cr_assert(eq(int, store_wal_stats(st, &ws), 0));
+	}
+	cr_assert(ge(u64, ws.ckpt_page_writes, 500), "the checkpointer wrote %llu pages",
+		  (unsigned long long)ws.ckpt_page_writes);
+	cr_assert(ge(u64, ws.ckpt_log_reads, ws.ckpt_page_writes), "%llu reads of the log for %llu pages",
+		  (unsigned long long)ws.ckpt_log_reads, (unsigned long long)ws.ckpt_page_writes);
+	/* ~2,000 rows of 1.5 KiB: ~900 new pages, ~30 to a call at most */
+	cr_assert(le(u64, ws.ckpt_file_writes * 8, ws.ckpt_page_writes), "%llu pages in %llu write calls",
+		  (unsigned long long)ws.ckpt_page_writes, (unsigned long long)ws.ckpt_file_writes);
+	cr_assert(ge(u64, ws.ckpt_log_reads_kept * 4, ws.ckpt_log_reads * 3),
+		  "%llu of %llu reads of the log answered from a window", (unsigned long long)ws.ckpt_log_reads_kept,
+		  (unsigned long long)ws.ckpt_log_reads);
+	store_destroy(&st);
+	/* the default VFS reads every row back (the database file and what
+	 * the log still holds) */
+	st = store_open_existing(dir, &err);
+	cr_assert(eq(int, err, 0));
+	for (uint32_t i = 0; i < commits * per_commit; i++)
+		cr_assert(present(st, 8, i), "message %u lost", i);
+	store_destroy(&st);
+}
+
 /* The child: files may not grow past 2 MiB (the fill fails with EFBIG, as
  * on a full disk); the store opens all the same, with a WAL cut back to what
  * it held, and its commits read back. */
