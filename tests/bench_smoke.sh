@@ -30,7 +30,8 @@ sender_cpu_us_per_msg receiver_cpu_us_per_msg protocol_version signatures_per_ms
 sender_audit_entries_per_msg receiver_audit_entries_per_msg
 fdatasync_paced_p50_ms fdatasync_paced_p99_ms
 sender_loop_cpu_us_per_msg sender_loop_wait_us_per_msg sender_loop_busy_share
-receiver_loop_cpu_us_per_msg receiver_loop_wait_us_per_msg receiver_loop_busy_share""".split()
+receiver_loop_cpu_us_per_msg receiver_loop_wait_us_per_msg receiver_loop_busy_share
+verify_limit_before_per_s verify_limit_after_per_s""".split()
 bad = [k for k in numbers
        if not isinstance(doc.get(k), (int, float)) or isinstance(doc.get(k), bool)
        or not math.isfinite(doc[k]) or doc[k] < 0]
@@ -44,6 +45,8 @@ for k in ("messages", "body_bytes", "rate_per_s", "backlog", "queued"):
         bad.append("parameters." + k)
 if not bad and doc["fdatasync_paced_p50_ms"] > doc["fdatasync_paced_p99_ms"]:
     bad.append("fdatasync_paced_p50_ms above its p99")
+if not bad and doc["verify_limit_per_s"] != max(doc["verify_limit_before_per_s"], doc["verify_limit_after_per_s"]):
+    bad.append("verify_limit_per_s is not the faster of its two probes")
 if bad:
     sys.exit("bench_smoke: missing or not a number: " + ", ".join(bad))
 print("bench_smoke: every figure present (%.0f msg/s, p99 %.2f ms)"

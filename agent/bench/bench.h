@@ -49,6 +49,7 @@ struct bench_results {
 	double sender_loop_cpu_us_per_msg, sender_loop_wait_us_per_msg, sender_loop_busy_share;
 	double receiver_loop_cpu_us_per_msg, receiver_loop_wait_us_per_msg, receiver_loop_busy_share;
 	double verify_limit_per_s, fdatasync_per_s, ratio_to_verify_limit;
+	double verify_limit_before_per_s, verify_limit_after_per_s; /* the probe before the phases, and after throughput */
 	double fdatasync_paced_p50_ms, fdatasync_paced_p99_ms; /* one sync when the disk and CPU were idle */
 	double latency_p50_ms, latency_p90_ms, latency_p99_ms, latency_max_ms, latency_offered_per_s;
 	double latency_ack_p50_ms, latency_ack_p99_ms; /* submit -> 202 (sender's commit) */

@@ -230,7 +230,7 @@ static int run(struct bench_ctx *c)
 
 	double probe_s = o->quick ? 0.5 : 2.0;
 	bench_progress("limits: Ed25519 verify on one core, fdatasync on %s (%s)", o->dir, res->fs_type);
-	res->verify_limit_per_s = bench_limits_verify_rate(c->body_pb_len, probe_s);
+	res->verify_limit_per_s = res->verify_limit_before_per_s = bench_limits_verify_rate(c->body_pb_len, probe_s);
 	res->fdatasync_per_s = bench_limits_fdatasync_rate(env->dir, probe_s);
 	if (!(res->verify_limit_per_s > 0) || !(res->fdatasync_per_s > 0)) {
 		snprintf(c->err, sizeof(c->err), "limits: cannot measure the verify or fdatasync rate");
@@ -272,7 +272,19 @@ static int run(struct bench_ctx *c)
 		snprintf(c->err, sizeof(c->err), "out of memory");
 		return -1;
 	}
-	if (bench_run_throughput(c) < 0 || bench_run_latency(c) < 0 || bench_run_backlog(c) < 0)
+	if (bench_run_throughput(c) < 0)
+		return -1;
+	/* The same probe again right after the throughput phase, the agents
+	 * idle: the host lends this VM's cores unevenly for seconds at a time
+	 * (a 2 s probe of 8 rounds read 15,365/s between runs reading
+	 * 21,500/s), and a slow probe flatters the ratio. The faster of the two
+	 * is the denominator. */
+	res->verify_limit_after_per_s = bench_limits_verify_rate(c->body_pb_len, probe_s);
+	if (res->verify_limit_after_per_s > res->verify_limit_per_s)
+		res->verify_limit_per_s = res->verify_limit_after_per_s;
+	bench_progress("limits: %.0f verify/s after the throughput phase (%.0f before): the faster is the limit",
+		       res->verify_limit_after_per_s, res->verify_limit_before_per_s);
+	if (bench_run_latency(c) < 0 || bench_run_backlog(c) < 0)
 		return -1;
 	/* Peak RSS of the ordinary phases, before the queue-size experiment. */
 	bench_agents_sample(&env->sender);
