@@ -78,7 +78,7 @@ struct store_ckpt {
 	atomic_bool asleep;           /* waiting for a commit to wake it */
 	atomic_int failed_rc;         /* its last failure (a SQLite code), 0 none */
 	atomic_uint_fast64_t worker_checkpoints; /* its checkpoints that copied frames */
-	atomic_uint_fast64_t log_reads, log_reads_kept, page_writes, file_writes; /* walbuf.c's counts */
+	atomic_uint_fast64_t log_reads, log_reads_kept; /* walbuf.c's counts */
 	/* written by the committing thread (the hook), read by the checkpointer */
 	atomic_uint_fast64_t commits;
 	atomic_uint frames_now;       /* = frames */
@@ -162,12 +162,10 @@ static void checkpoint_once(struct store_ckpt *c, uint32_t *log_frames, uint32_t
 	store_walbuf_window(c->db, true);
 	*rc = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
 	store_walbuf_window(c->db, false);
-	struct store_walbuf_counts n;
-	store_walbuf_reader_counts(c->db, &n);
-	atomic_store(&c->log_reads, n.log_reads);
-	atomic_store(&c->log_reads_kept, n.log_reads_kept);
-	atomic_store(&c->page_writes, n.db_page_writes);
-	atomic_store(&c->file_writes, n.db_file_writes);
+	uint64_t reads, kept;
+	store_walbuf_window_counts(c->db, &reads, &kept);
+	atomic_store(&c->log_reads, reads);
+	atomic_store(&c->log_reads_kept, kept);
 	*log_frames = log > 0 ? (uint32_t)log : 0;
 	*copied_frames = copied > 0 ? (uint32_t)copied : 0;
 }
@@ -448,8 +446,6 @@ int sqlite_wal_stats(struct store *store, struct store_wal_stats *s)
 	s->bound_wait_us = c->bound_wait_us;
 	s->ckpt_log_reads = atomic_load(&c->log_reads);
 	s->ckpt_log_reads_kept = atomic_load(&c->log_reads_kept);
-	s->ckpt_page_writes = atomic_load(&c->page_writes);
-	s->ckpt_file_writes = atomic_load(&c->file_writes);
 	const char *db = sqlite3_db_filename(store->db, "main");
 	store_walbuf_syncs(db ? sqlite3_filename_wal(db) : NULL, &s->wal_syncs, &s->wal_syncs_skipped);
 	return 0;

@@ -212,8 +212,6 @@ struct store_wal_stats {
 	uint64_t wal_syncs_skipped; /* ... and those skipped: nothing written since a sync (walbuf.c) */
 	uint64_t ckpt_log_reads;    /* frames the checkpointer read from the log ... */
 	uint64_t ckpt_log_reads_kept; /* ... of them answered from a window read before (walbuf.c) */
-	uint64_t ckpt_page_writes;  /* pages the checkpointer wrote to the database ... */
-	uint64_t ckpt_file_writes;  /* ... in this many write calls (runs of adjacent pages) */
 };
 /* Fills *s (plain values, the caller's). LIMES_E_INVAL for a store without
  * a checkpointer (PostgreSQL; a SQLite built without the unix-excl VFS). */

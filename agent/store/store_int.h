@@ -45,25 +45,17 @@ const char *store_walbuf_vfs(void);
 void store_walbuf_syncs(const char *wal_name, uint64_t *syncs, uint64_t *skipped);
 /* Marks the -wal file db has open (after a read opened it) as one this
  * connection never writes: the checkpointer's. Its checkpoints then skip
- * the log's fsync that the writer's commits made, and its writes to the
- * database file are gathered into runs of adjacent pages (walbuf.c).
- * Nothing for a connection through another VFS. The writer must use
- * synchronous=FULL. */
+ * the log's fsync that the writer's commits made (walbuf.c). Nothing for a
+ * connection through another VFS. The writer must use synchronous=FULL. */
 void store_walbuf_reader(sqlite3 *db);
 /* Around each checkpoint on the connection store_walbuf_reader() marked:
  * on, its reads of the log are answered from a few windows of the file
  * read whole (the frames a checkpoint copies do not change while it runs);
  * off, they go to the file again and the windows are emptied. */
 void store_walbuf_window(sqlite3 *db, bool on);
-/* What the connection store_walbuf_reader() marked did, since it opened:
- * its reads of the log while armed and those a window answered; its writes
- * to the database and the calls that reached the file. Read on the thread
- * that uses the connection. */
-struct store_walbuf_counts {
-	uint64_t log_reads, log_reads_kept;
-	uint64_t db_page_writes, db_file_writes;
-};
-void store_walbuf_reader_counts(sqlite3 *db, struct store_walbuf_counts *out);
+/* That connection's reads of the log while armed, and those a window
+ * answered, since it opened; read on the thread that uses it. */
+void store_walbuf_window_counts(sqlite3 *db, uint64_t *reads, uint64_t *kept);
 /* Refuses when unhealthy, else opens a transaction if none is (auto-begin);
  * 0 or a Limes error. */
 int store_write_begin(struct store *store);

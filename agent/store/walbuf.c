@@ -12,9 +12,9 @@
  * Durability is SQLite's own: a commit is durable when its xSync returns,
  * and the bytes reach the file before that sync (the flush comes first and
  * its error is the sync's). A process killed before the sync loses only a
- * commit that was never acknowledged, as before. Every other file but the
- * database (the journal of a backup, a temporary file) is opened straight
- * by the default VFS and never passes through here.
+ * commit that was never acknowledged, as before. Every other file (the
+ * database itself, the journal of a backup) is opened straight by the
+ * default VFS and never passes through here.
  *
  * Two more things, both measured at 1,000 msg/s where the disk's fsync queue
  * is the latency (docs/benchmarks.md, "The WAL written up front"):
@@ -40,20 +40,19 @@
  *   only when nothing was written to the file, through any handle, since a
  *   sync that began after the last write. The database's own sync after
  *   copying stays: the log restarts over the frames it copied.
- * - The checkpointer's own system calls (docs/benchmarks.md, "The
+ * - The checkpointer's reads of the log (docs/benchmarks.md, "The
  *   checkpointer's system calls"). A checkpoint reads the newest frame of
  *   each page from the log and writes it to the database, in page order:
- *   two calls per page, ~10,000 a second at each end under load. Its
- *   database writes are gathered here like the log's (runs of adjacent
- *   pages: the pages a checkpoint adds to the file are one run), flushed
- *   before the database is synced, read, sized, truncated, locked or
- *   controlled, so before SQLite lets any connection read those pages from
- *   the file (it does so only after the checkpoint's sync). Its reads of
- *   the log are answered from a few windows of the file, read whole, while
- *   store_walbuf_window() arms them around one checkpoint: the frames a
+ *   one pread per page, ~5,000 a second at each end under load. While
+ *   store_walbuf_window() arms them around one checkpoint, those reads are
+ *   answered from a few windows of the file, read whole: the frames a
  *   checkpoint copies were committed before it began and stay as they are
- *   until the log restarts, which waits for the checkpoint to end. The
- *   database's handle of every other connection passes through untouched.
+ *   until the log restarts, which waits for the checkpoint to end. Its
+ *   writes to the database are not gathered: SQLite ignores the result of
+ *   the file control that ends a checkpoint's copying and, when the copy
+ *   stopped short of the log's end, publishes the copy with no sync after
+ *   it, so a gathered run that failed to reach the file there would be
+ *   read back as pages it never wrote (a full disk; docs/store.md).
  */
 #include "store_int.h"
 
@@ -117,13 +116,9 @@ struct walbuf_windows {
 struct walbuf_file {
 	sqlite3_file base;   /* pMethods = &walbuf_io */
 	sqlite3_file *real;  /* the default VFS's file, right after this struct */
-	struct walbuf_shared *shared;  /* a -wal file's; NULL for the database */
+	struct walbuf_shared *shared;
 	bool reader;         /* the checkpointer's: never writes, its syncs are the writer's */
-	bool gather;         /* writes gathered into buf: every -wal file's, and the
-			      * checkpointer's database file (its pages come in
-			      * page order, new pages one run at the end) */
-	struct walbuf_windows *win; /* the checkpointer's -wal reads, NULL until armed */
-	uint64_t gathered, flushed; /* writes taken into buf, and the calls that wrote buf */
+	struct walbuf_windows *win; /* the checkpointer's reads, NULL until first armed */
 	unsigned char *buf;
 	size_t len;
 	sqlite3_int64 off;   /* file offset of buf[0] */
@@ -227,7 +222,6 @@ static int flush(struct walbuf_file *f)
 {
 	if (f->len == 0)
 		return SQLITE_OK;
-	f->flushed++;
 	int rc = real_write(f, f->buf, (int)f->len, f->off);
 	/* written or failed, the bytes are SQLite's to write again: it treats
 	 * the error of the call that flushed as that write's */
@@ -306,11 +300,8 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
 	struct walbuf_file *f = (struct walbuf_file *)file;
 	size_t n = (size_t)amt;
 
-	if (!f->gather)
-		return real_write(f, data, amt, off);
 	/* a frame of this commit rewritten in place (SQLite does, for a page
 	 * written twice in one transaction): into the buffer */
-	f->gathered++;
 	if (f->len && off >= f->off && off + amt <= f->off + (sqlite3_int64)f->len) {
 		memcpy(f->buf + (off - f->off), data, n);
 		return SQLITE_OK;
@@ -322,10 +313,8 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
 	}
 	if (!f->buf && n <= WALBUF_CAP)
 		f->buf = malloc(WALBUF_CAP);
-	if (!f->buf || n > WALBUF_CAP) {
-		f->flushed++;
+	if (!f->buf || n > WALBUF_CAP)
 		return real_write(f, data, amt, off);
-	}
 	if (f->len == 0)
 		f->off = off;
 	memcpy(f->buf + f->len, data, n);
@@ -364,18 +353,13 @@ static int wb_file_size(sqlite3_file *file, sqlite3_int64 *size)
 static int wb_lock(sqlite3_file *file, int lock)
 {
 	struct walbuf_file *f = (struct walbuf_file *)file;
-	int rc = flush(f);
-
-	return rc != SQLITE_OK ? rc : f->real->pMethods->xLock(f->real, lock);
+	return f->real->pMethods->xLock(f->real, lock);
 }
 
 static int wb_unlock(sqlite3_file *file, int lock)
 {
 	struct walbuf_file *f = (struct walbuf_file *)file;
-	int rc = flush(f);
-	int rc2 = f->real->pMethods->xUnlock(f->real, lock); /* unlocked either way */
-
-	return rc != SQLITE_OK ? rc : rc2;
+	return f->real->pMethods->xUnlock(f->real, lock);
 }
 
 static int wb_check_reserved(sqlite3_file *file, int *out)
@@ -482,9 +466,8 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 	sqlite3_vfs *real_vfs = vfs->pAppData;
 	struct walbuf_file *f = (struct walbuf_file *)file;
 
-	/* everything but the WAL and the database: the default VFS's own
-	 * file, in our slot */
-	if (!(flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)))
+	/* everything but the WAL: the default VFS's own file, in our slot */
+	if (!(flags & SQLITE_OPEN_WAL))
 		return real_vfs->xOpen(real_vfs, name, file, flags, out_flags);
 	memset(f, 0, sizeof(*f));
 	f->real = (sqlite3_file *)(f + 1);
@@ -520,11 +503,6 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
 		};
 	}
 	f->base.pMethods = &walbuf_io;
-	/* the database: passed through until store_walbuf_reader() marks the
-	 * checkpointer's */
-	if (!(flags & SQLITE_OPEN_WAL))
-		return SQLITE_OK;
-	f->gather = true;
 	/* without it (no memory) every sync is real */
 	f->shared = name ? shared_get(name) : NULL;
 	if (!(flags & SQLITE_OPEN_READONLY))
@@ -546,13 +524,9 @@ static struct walbuf_file *wal_of(sqlite3 *db)
 void store_walbuf_reader(sqlite3 *db)
 {
 	struct walbuf_file *wal = wal_of(db);
-	sqlite3_file *main_db = NULL;
 
 	if (wal)
 		wal->reader = true;
-	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &main_db) == SQLITE_OK && main_db &&
-	    main_db->pMethods == &walbuf_io)
-		((struct walbuf_file *)main_db)->gather = true;
 }
 
 void store_walbuf_window(sqlite3 *db, bool on)
@@ -571,21 +545,12 @@ void store_walbuf_window(sqlite3 *db, bool on)
 	f->win->armed = on && f->real->pMethods->xFileSize(f->real, &f->win->size) == SQLITE_OK;
 }
 
-void store_walbuf_reader_counts(sqlite3 *db, struct store_walbuf_counts *out)
+void store_walbuf_window_counts(sqlite3 *db, uint64_t *reads, uint64_t *kept)
 {
 	struct walbuf_file *f = wal_of(db);
-	sqlite3_file *main_db = NULL;
 
-	memset(out, 0, sizeof(*out));
-	if (f && f->win) {
-		out->log_reads = f->win->reads;
-		out->log_reads_kept = f->win->hits;
-	}
-	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &main_db) == SQLITE_OK && main_db &&
-	    main_db->pMethods == &walbuf_io) {
-		out->db_page_writes = ((struct walbuf_file *)main_db)->gathered;
-		out->db_file_writes = ((struct walbuf_file *)main_db)->flushed;
-	}
+	*reads = f && f->win ? f->win->reads : 0;
+	*kept = f && f->win ? f->win->hits : 0;
 }
 
 void store_walbuf_syncs(const char *wal_name, uint64_t *syncs, uint64_t *skipped)
