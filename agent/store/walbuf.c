@@ -2,8 +2,7 @@
  * The WAL written in one piece per commit: a SQLite VFS over the default one
  * that gathers the contiguous writes to a -wal file in memory and hands them
  * to the file in one pwrite() when SQLite next syncs, reads, sizes, truncates
- * or closes it, publishes the WAL index (xShmBarrier/xShmLock, for other
- * connections), or writes somewhere else. SQLite writes each WAL frame as
+ * or closes it, or writes somewhere else. SQLite writes each WAL frame as
  * two calls (its 24-byte header, then the page): a single-message commit of
  * 11 pages was 22 pwrite64 calls, at 10-20 us each on a VM, on the loop
  * thread, in front of every 202 and every receipt (docs/benchmarks.md,
@@ -388,10 +387,11 @@ static int wb_device_characteristics(sqlite3_file *file)
 	return f->real->pMethods->xDeviceCharacteristics(f->real);
 }
 
-/* The WAL index lives in the database's -shm (normal locking) or in heap
- * memory (exclusive locking: no shm calls at all). Before another connection
- * may read the new frames, the writer calls xShmBarrier/xShmLock: they must
- * be in the file by then. */
+/* SQLite calls the shm methods on the database's handle, never on a -wal
+ * file's, so for the files opened here these are never reached; they pass
+ * on (and flush first) only to keep the methods whole. Another connection
+ * sees the new frames only after the writer's sync (synchronous=FULL: the
+ * WAL index header is written after it), and the sync flushes first. */
 static int wb_shm_map(sqlite3_file *file, int page, int size, int extend, void volatile **out)
 {
 	struct walbuf_file *f = (struct walbuf_file *)file;
