@@ -595,10 +595,14 @@ static enum MHD_Result begin(struct api *api, struct MHD_Connection *conn, const
 		char *end;
 		errno = 0;
 		unsigned long long n = strtoull(cl, &end, 10);
-		if (errno || *end || n > peers_config(api->deps.peers)->max_body_bytes)
+		size_t max = peers_config(api->deps.peers)->max_body_bytes;
+		if (errno || *end || n > (unsigned long long)max + API_DRAIN_OVER_BYTES)
 			return send_error(req, method, url, 413, "too_large", "",
 					  "the request body is larger than the configured max_body");
-		req->expected = (size_t)n;
+		if (n > max)
+			req->too_big = true; /* read, dropped, then 413 (on_request) */
+		else
+			req->expected = (size_t)n;
 	}
 	req->state = REQ_BODY;
 	return MHD_YES;

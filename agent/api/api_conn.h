@@ -29,6 +29,11 @@ enum request_state { REQ_NEW, REQ_BODY, REQ_PARSING, REQ_WAITING, REQ_COMMITTING
 
 /* A submission body at least this long is parsed on a worker (parsework.c). */
 #define API_PARSE_OFFLOAD_BYTES 16384
+/* A body announced this much over max_body or less is read and discarded
+ * before its 413: a server that answers early and closes with the body
+ * still arriving resets the connection, and the client, still sending,
+ * may lose the answer with it. A larger one is refused from its header. */
+#define API_DRAIN_OVER_BYTES (16u << 20)
 
 /* One HTTP request, from its headers to its completion. */
 struct request {
