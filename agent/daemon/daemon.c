@@ -492,6 +492,14 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 		snprintf(err, err_len, "cannot wire the commit listeners");
 		goto fail;
 	}
+	/* before the role starts: if the links cannot start (a taken listen
+	 * port), it stops the agent at once, and agent_stop closes these */
+	uv_signal_init(&agent->loop, &agent->sig_term);
+	uv_signal_init(&agent->loop, &agent->sig_int);
+	uv_signal_init(&agent->loop, &agent->sig_hup);
+	uv_timer_init(&agent->loop, &agent->housekeeping);
+	agent->sig_term.data = agent->sig_int.data = agent->sig_hup.data = agent;
+	agent->housekeeping.data = agent;
 	/* active at once (SQLite, or the lock is free), else a standby that
 	 * polls; the links start when the node becomes active */
 	rc = role_start(agent->role);
@@ -500,15 +508,9 @@ struct agent *agent_new(const struct agent_options *opts, char *err, size_t err_
 		goto fail;
 	}
 
-	uv_signal_init(&agent->loop, &agent->sig_term);
-	uv_signal_init(&agent->loop, &agent->sig_int);
-	uv_signal_init(&agent->loop, &agent->sig_hup);
-	agent->sig_term.data = agent->sig_int.data = agent->sig_hup.data = agent;
 	uv_signal_start(&agent->sig_term, on_stop_signal, SIGTERM);
 	uv_signal_start(&agent->sig_int, on_stop_signal, SIGINT);
 	uv_signal_start(&agent->sig_hup, on_hup, SIGHUP);
-	uv_timer_init(&agent->loop, &agent->housekeeping);
-	agent->housekeeping.data = agent;
 	uv_timer_start(&agent->housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
 	if (agent->commit && heap_trim_start(&agent->heap, &agent->loop, agent->commit) < 0)
 		log_warn("event=heap_trim_off reason=\"cannot start its timer\"");

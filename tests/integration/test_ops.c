@@ -8,6 +8,8 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/new/assert.h>
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
@@ -16,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -413,6 +417,36 @@ Test(ops, a_second_agent_on_the_data_folder_is_refused_naming_the_first_ones_pid
 	cr_assert(is(strstr(err, "journal_mode") == NULL && strstr(err, "locked") == NULL), "%s", err);
 	free(err);
 	cr_assert(is(agentproc_running(a)));
+	cluster_destroy(&c);
+}
+
+/* The ZeroMQ listen port taken by another program: the agent refuses to
+ * start, naming the address, and exits with the configuration code. Its
+ * links failed while the role was starting, and the stop that followed
+ * closed the signal handles before they were initialized: libuv aborted
+ * (SIGABRT) instead. */
+Test(ops, a_taken_listen_port_is_named_and_the_agent_exits_cleanly)
+{
+	struct cluster *c = three();
+	struct agentproc *a = cluster_ap(c, A);
+	const char *ep = agentproc_endpoint(a);
+	const char *colon = strrchr(ep, ':');
+	cr_assert(colon != NULL && strncmp(ep, "tcp://127.0.0.1:", 16) == 0, "%s", ep);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1)) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert(eq(int, bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0), "cannot take %s: %s", ep, strerror(errno));
+	cr_assert(eq(int, listen(fd, 1), 0));
+	cr_assert(eq(int, agentproc_write_config(a), 0));
+	char *err = NULL;
+	int rc = run(NULL, &err, false, NULL, "agent", "-c", agentproc_config(a), NULL);
+	close(fd);
+	cr_assert(eq(int, rc, 78), "exit %d (-1: killed by a signal): %s", rc, err);
+	cr_assert(is(strstr(err, "limes agent: ") != NULL), "%s", err);
+	cr_assert(is(strstr(err, ep) != NULL && strstr(err, "Address already in use") != NULL), "%s", err);
+	cr_assert(is(strstr(err, "Assertion") == NULL), "%s", err);
+	free(err);
 	cluster_destroy(&c);
 }
 
