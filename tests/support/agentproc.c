@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +49,69 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-unsigned agentproc_free_port(void)
+/* True when nothing listens on 127.0.0.1:port (checked by binding it). */
+static bool port_free(unsigned port)
 {
 	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+/* The first port the kernel hands out for outgoing connections
+ * (ip_local_port_range), 32768 when it cannot be read. */
+static unsigned ephemeral_low(void)
+{
+	unsigned low = 32768, high = 0;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f) {
+		if (fscanf(f, "%u %u", &low, &high) != 2)
+			low = 32768;
+		fclose(f);
+	}
+	return low;
+}
+
+/*
+ * A port for an agent to listen on, below the kernel's range for outgoing
+ * connections: a port the kernel handed out (bind to port 0) could be taken,
+ * between this call and the agent's bind, as the source port of any of the
+ * tests' own connections (HTTP clients, ZeroMQ), and was (the agent then
+ * refused to start: "cannot bind: Address already in use"). Candidates from
+ * 10000 up to that range, spread by process id so that suites run in
+ * parallel pick apart, each checked free by binding it. The kernel's pick
+ * only when that range leaves no room below it.
+ */
+unsigned agentproc_free_port(void)
+{
+	static atomic_uint next;
+	static const unsigned base = 10000;
+	unsigned low = ephemeral_low();
+
+	if (low > base + 1000) {
+		unsigned span = low - base;
+		unsigned start = atomic_fetch_add(&next, 1) + (unsigned)getpid() * 7919u;
+		for (unsigned i = 0; i < 4000; i++) {
+			unsigned port = base + (start + i * 131u) % span;
+			if (port_free(port)) {
+				atomic_fetch_add(&next, i);
+				return port;
+			}
+		}
+	}
+	struct sockaddr_in a;
 	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	unsigned port = 0;
 
 	if (fd < 0)

@@ -15,7 +15,8 @@
 
 struct agentproc;
 
-/* A free TCP port on 127.0.0.1 (bound and released), or 0. */
+/* A free TCP port on 127.0.0.1, below the range the kernel hands out to
+ * outgoing connections when it leaves room (checked by binding it), or 0. */
 unsigned agentproc_free_port(void);
 
 /* Makes ROOT/ID with keys (identity), a 0600 token and ports; no config yet. Caller owns it. */
