@@ -76,8 +76,11 @@ Test(fsync_eio, a_failed_fsync_stops_acknowledging_and_loses_nothing_acknowledge
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", pid, pid);
 	FILE *f = fopen(path, "r");
 	if (f) {
-		if (fgets(buf, sizeof(buf), f))
-			kill(atoi(buf), SIGKILL);
+		char *end = NULL;
+		long child = fgets(buf, sizeof(buf), f) ? strtol(buf, &end, 10) : 0;
+		/* never kill(0, ...): that is this test's whole process group */
+		if (child > 0 && end != buf)
+			kill((pid_t)child, SIGKILL);
 		fclose(f);
 	}
 	cluster_kill(c, A);

@@ -45,8 +45,13 @@ static void kill_tracee(struct agentproc *ap)
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-	for (char *save = NULL, *tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
-		kill(atoi(tok), SIGKILL);
+	for (char *save = NULL, *tok = strtok_r(buf, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save)) {
+		char *end = NULL;
+		long child = strtol(tok, &end, 10);
+		/* never kill(0, ...): that is this test's whole process group */
+		if (child > 0 && *end == '\0')
+			kill((pid_t)child, SIGKILL);
+	}
 	cluster_sleep_ms(20);
 }
 
