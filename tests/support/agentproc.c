@@ -103,10 +103,8 @@ unsigned agentproc_free_port(void)
 		unsigned start = atomic_fetch_add(&next, 1) + (unsigned)getpid() * 7919u;
 		for (unsigned i = 0; i < 4000; i++) {
 			unsigned port = base + (start + i * 131u) % span;
-			if (port_free(port)) {
-				atomic_fetch_add(&next, i);
+			if (port_free(port))
 				return port;
-			}
 		}
 	}
 	struct sockaddr_in a;
