@@ -189,6 +189,13 @@ static void wal_metrics(struct text *t, struct store *store)
 	       "Syncs of the WAL file asked for: done, or skipped (nothing written since a sync)");
 	put(t, "limes_store_wal_syncs_total{result=\"done\"} %" PRIu64 "\n", w.wal_syncs);
 	put(t, "limes_store_wal_syncs_total{result=\"skipped\"} %" PRIu64 "\n", w.wal_syncs_skipped);
+	counter(t, "limes_store_checkpoints_unsynced_total",
+		"Checkpoints that left the database file's sync for later (docs/store.md, Checkpoints)",
+		w.db_syncs_deferred);
+	header(t, "limes_store_database_syncs_total", "counter",
+	       "Syncs of the database file made for those checkpoints, by the thread that made them");
+	put(t, "limes_store_database_syncs_total{thread=\"checkpointer\"} %" PRIu64 "\n", w.db_syncs_checkpointer);
+	put(t, "limes_store_database_syncs_total{thread=\"loop\"} %" PRIu64 "\n", w.db_syncs_restart);
 }
 
 void metrics_render(const struct api_deps *deps, const struct api_counters *counters, struct api_reply *r)

@@ -74,6 +74,11 @@ struct bench_results {
 	double sender_wal_high_water_mb, receiver_wal_high_water_mb, latency_sender_wal_high_water_mb;
 	double backlog_sender_wal_high_water_mb, backlog_receiver_wal_high_water_mb;
 	double latency_loop_checkpoints_per_1000_msgs;
+	/* the checkpoints (both threads) and the syncs of the database file
+	 * made for them, of both agents: per 1,000 messages of the throughput
+	 * phase, per second of the latency phase (NAN without the series) */
+	double checkpoints_per_1000_msgs, db_syncs_per_1000_msgs;
+	double latency_checkpoints_per_s, latency_db_syncs_per_s;
 	char fs_type[32];
 	char store[16];             /* "sqlite" or "postgres" */
 };
@@ -170,6 +175,11 @@ void bench_wal_reset(struct bench_agent *ag);
 void bench_wal_sample(struct bench_agent *ag);
 /* The agent's checkpoints on its loop thread so far (its metric; NAN if absent). */
 double bench_wal_loop_checkpoints(struct bench_agent *ag);
+/* Its checkpoints that copied pages (both threads), and its syncs of the
+ * database file made for checkpoints that left them for later (docs/store.md,
+ * "Checkpoints"); NAN without those series. */
+double bench_wal_checkpoints(struct bench_agent *ag);
+double bench_wal_db_syncs(struct bench_agent *ag);
 
 /* ------------------------------------------------------- bench_trace.c */
 

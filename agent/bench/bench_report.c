@@ -55,6 +55,8 @@ void bench_report_init(struct bench_results *r)
 		&r->backlog_receiver_cpu_us_per_msg, &r->sender_wal_high_water_mb, &r->receiver_wal_high_water_mb,
 		&r->latency_sender_wal_high_water_mb, &r->backlog_sender_wal_high_water_mb,
 		&r->backlog_receiver_wal_high_water_mb, &r->latency_loop_checkpoints_per_1000_msgs,
+		&r->checkpoints_per_1000_msgs, &r->db_syncs_per_1000_msgs, &r->latency_checkpoints_per_s,
+		&r->latency_db_syncs_per_s,
 	};
 	memset(r, 0, sizeof(*r));
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -203,6 +205,10 @@ int bench_report_json(const struct bench_opts *o, const struct bench_results *r)
 		{ "receiver_wal_high_water_mb", r->receiver_wal_high_water_mb },
 		{ "latency_sender_wal_high_water_mb", r->latency_sender_wal_high_water_mb },
 		{ "latency_loop_checkpoints_per_1000_msgs", r->latency_loop_checkpoints_per_1000_msgs },
+		{ "checkpoints_per_1000_msgs", r->checkpoints_per_1000_msgs },
+		{ "db_syncs_per_1000_msgs", r->db_syncs_per_1000_msgs },
+		{ "latency_checkpoints_per_s", r->latency_checkpoints_per_s },
+		{ "latency_db_syncs_per_s", r->latency_db_syncs_per_s },
 		{ "backlog_sender_wal_high_water_mb", r->backlog_sender_wal_high_water_mb },
 		{ "backlog_receiver_wal_high_water_mb", r->backlog_receiver_wal_high_water_mb },
 	};
@@ -296,6 +302,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	row("  sender signatures per message", r->signatures_per_msg, "", NULL, -1);
 	row("  audit entries per message, sender", r->sender_audit_entries_per_msg, "", NULL, -1);
 	row("  audit entries per message, receiver", r->receiver_audit_entries_per_msg, "", NULL, -1);
+	row("  checkpoints /1000 msgs, both agents", r->checkpoints_per_1000_msgs, "", NULL, -1);
+	row("  database syncs /1000 msgs, both agents", r->db_syncs_per_1000_msgs, "", NULL, -1);
 	row("Ed25519 verify, one core", r->verify_limit_per_s, "/s", NULL, -1);
 	row("fdatasync (1 KiB append)", r->fdatasync_per_s, "/s", NULL, -1);
 	row("  one every ms, p50 (4 KiB overwrite)", r->fdatasync_paced_p50_ms, "ms", NULL, -1);
@@ -310,6 +318,8 @@ void bench_report_table(const struct bench_opts *o, const struct bench_results *
 	row("  202 answer p99", r->latency_ack_p99_ms, "ms", NULL, -1);
 	row("  offered rate achieved", r->latency_offered_per_s, "msg/s", NULL, -1);
 	row("  checkpoints in the loop /1000 msgs", r->latency_loop_checkpoints_per_1000_msgs, "", NULL, -1);
+	row("  checkpoints per second, both agents", r->latency_checkpoints_per_s, "", NULL, -1);
+	row("  database syncs per second, both agents", r->latency_db_syncs_per_s, "", NULL, -1);
 	row("WAL high-water, sender (throughput)", r->sender_wal_high_water_mb, "MiB", NULL, -1);
 	row("WAL high-water, sender (backlog)", r->backlog_sender_wal_high_water_mb, "MiB", NULL, -1);
 	row("backlog drain", r->backlog_drain_s, "s", "< 8 s for 100,000",

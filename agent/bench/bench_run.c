@@ -403,6 +403,8 @@ int bench_run_throughput(struct bench_ctx *c)
 	double entries_receiver = bench_agents_metric(&c->env->receiver, "limes_audit_entries_total");
 	bench_wal_reset(&c->env->sender);
 	bench_wal_reset(&c->env->receiver);
+	double ckpts = bench_wal_checkpoints(&c->env->sender) + bench_wal_checkpoints(&c->env->receiver);
+	double db_syncs = bench_wal_db_syncs(&c->env->sender) + bench_wal_db_syncs(&c->env->receiver);
 	/* Bounded: assumes at least 200 msg/s, plus start-up slack. */
 	uint64_t deadline = deadline_after(30.0 + (double)o->messages / 200.0);
 	if (submit_all(&p, o->messages, o->batch, deadline) < 0 ||
@@ -434,6 +436,12 @@ int bench_run_throughput(struct bench_ctx *c)
 	bench_wal_sample(&c->env->receiver);
 	c->res->sender_wal_high_water_mb = c->env->sender.wal_hwm_mb;
 	c->res->receiver_wal_high_water_mb = c->env->receiver.wal_hwm_mb;
+	c->res->checkpoints_per_1000_msgs =
+		(bench_wal_checkpoints(&c->env->sender) + bench_wal_checkpoints(&c->env->receiver) - ckpts) * 1000.0 /
+		(double)o->messages;
+	c->res->db_syncs_per_1000_msgs =
+		(bench_wal_db_syncs(&c->env->sender) + bench_wal_db_syncs(&c->env->receiver) - db_syncs) * 1000.0 /
+		(double)o->messages;
 	c->res->sender_audit_entries_per_msg =
 		(bench_agents_metric(&c->env->sender, "limes_audit_entries_total") - entries_sender) / (double)o->messages;
 	c->res->receiver_audit_entries_per_msg =
@@ -487,6 +495,9 @@ int bench_run_latency(struct bench_ctx *c)
 	uint64_t deadline = deadline_after(30.0 + o->latency_s * 3);
 	bench_wal_reset(&c->env->sender);
 	double loop_ckpts = bench_wal_loop_checkpoints(&c->env->sender);
+	double ckpts = bench_wal_checkpoints(&c->env->sender) + bench_wal_checkpoints(&c->env->receiver);
+	double db_syncs = bench_wal_db_syncs(&c->env->sender) + bench_wal_db_syncs(&c->env->receiver);
+	uint64_t t_ckpt = bench_now_ns();
 	uint64_t t0 = bench_now_ns() + 10000000ull;
 	while (bench_trace_complete(c->trace) < total) {
 		uint64_t now = bench_now_ns();
@@ -540,6 +551,11 @@ int bench_run_latency(struct bench_ctx *c)
 	c->res->latency_sender_wal_high_water_mb = c->env->sender.wal_hwm_mb;
 	c->res->latency_loop_checkpoints_per_1000_msgs =
 		(bench_wal_loop_checkpoints(&c->env->sender) - loop_ckpts) * 1000.0 / (double)total;
+	double phase_s = (double)(bench_now_ns() - t_ckpt) / 1e9;
+	c->res->latency_checkpoints_per_s =
+		(bench_wal_checkpoints(&c->env->sender) + bench_wal_checkpoints(&c->env->receiver) - ckpts) / phase_s;
+	c->res->latency_db_syncs_per_s =
+		(bench_wal_db_syncs(&c->env->sender) + bench_wal_db_syncs(&c->env->receiver) - db_syncs) / phase_s;
 	bench_progress("latency: p50 %.3f ms, p99 %.3f ms, max %.3f ms (202 answer: p50 %.3f ms, p99 %.3f ms)",
 		       c->res->latency_p50_ms, c->res->latency_p99_ms, c->res->latency_max_ms,
 		       c->res->latency_ack_p50_ms, c->res->latency_ack_p99_ms);

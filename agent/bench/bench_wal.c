@@ -31,3 +31,15 @@ double bench_wal_loop_checkpoints(struct bench_agent *ag)
 {
 	return bench_agents_metric(ag, "limes_store_checkpoints_total{thread=\"loop\"}");
 }
+
+double bench_wal_checkpoints(struct bench_agent *ag)
+{
+	return bench_agents_metric(ag, "limes_store_checkpoints_total{thread=\"checkpointer\"}") +
+	       bench_agents_metric(ag, "limes_store_checkpoints_total{thread=\"loop\"}");
+}
+
+double bench_wal_db_syncs(struct bench_agent *ag)
+{
+	return bench_agents_metric(ag, "limes_store_database_syncs_total{thread=\"checkpointer\"}") +
+	       bench_agents_metric(ag, "limes_store_database_syncs_total{thread=\"loop\"}");
+}

@@ -827,8 +827,17 @@ void sqlite_close(struct store *store)
 {
 	if (!store->db)
 		return;
-	/* first: the last connection to close checkpoints the WAL and removes it */
-	sqlite_ckpt_stop(store);
+	/* first: the last connection to close checkpoints the WAL and removes
+	 * it. If the database could not be synced after the checkpointer's
+	 * last copies, the log is their only copy on disk: kept, whole (not
+	 * removed, not cut), for the next open to read. */
+	if (!sqlite_ckpt_stop(store)) {
+		int keep = 1;
+		(void)sqlite3_file_control(store->db, "main", SQLITE_FCNTL_PERSIST_WAL, &keep);
+		(void)sqlite3_exec(store->db, "PRAGMA journal_size_limit=-1", NULL, NULL, NULL);
+		log_warn("store keeps %s-wal at close: the database was not synced after the last checkpoints",
+			 sqlite3_db_filename(store->db, "main"));
+	}
 	/* Staged writes never committed are dropped, never half-kept. */
 	if (!sqlite3_get_autocommit(store->db) &&
 	    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)

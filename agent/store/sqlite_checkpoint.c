@@ -70,6 +70,7 @@ struct store_ckpt {
 	bool kick;                    /* checkpoint now, interval or not */
 	bool running;                 /* a checkpoint is under way on its thread */
 	bool hold;                    /* the committing thread checkpoints: start none */
+	bool bound;                   /* a commit at the bound waits for the next checkpoint */
 	uint32_t log_frames;          /* the last checkpoint's frames in the log ... */
 	uint32_t copied_frames;       /* ... and how many of them are in the database */
 	uint64_t started, finished;   /* checkpoints begun and done: whose result that is */
@@ -92,6 +93,7 @@ struct store_ckpt {
 	uint64_t bound_waits;         /* commits that reached the bound */
 	uint64_t bound_wait_us;       /* ... and the time they waited */
 	bool thread_started;
+	bool defer;                   /* set before the thread starts: syncs of the database left for later */
 };
 
 static uint64_t mono_us(void)
@@ -170,6 +172,16 @@ static void checkpoint_once(struct store_ckpt *c, uint32_t *log_frames, uint32_t
 	*copied_frames = copied > 0 ? (uint32_t)copied : 0;
 }
 
+/* A failed checkpoint or sync of the database, under lock: the committing
+ * thread turns it into the store's failure (it owns struct store); a full
+ * disk may pass, the rest is final: stop touching the file. */
+static void note_failure(struct store_ckpt *c, int rc)
+{
+	atomic_store(&c->failed_rc, rc);
+	if ((rc & 0xff) != SQLITE_FULL)
+		c->stop = true;
+}
+
 static void *checkpointer_main(void *arg)
 {
 	struct store_ckpt *c = arg;
@@ -185,11 +197,32 @@ static void *checkpointer_main(void *arg)
 		if (!c->kick && (atomic_load(&c->commits) == seen || atomic_load(&c->frames_now) < min_frames(c))) {
 			/* nothing committed since the last checkpoint: sleep until
 			 * the next commit; announce it first, then look once more,
-			 * so a commit in between is never missed */
+			 * so a commit in between is never missed. With a database
+			 * sync owed, sleep at most an interval: if no commit came,
+			 * sync it then (an idle writer's next transaction would
+			 * start the log anew, and make the sync itself) */
+			bool owed = c->defer && store_walbuf_db_pending(c->db);
 			atomic_store(&c->asleep, true);
 			if (!c->kick && !c->stop &&
-			    (atomic_load(&c->commits) == seen || atomic_load(&c->frames_now) < min_frames(c)))
-				pthread_cond_wait(&c->wake, &c->lock);
+			    (atomic_load(&c->commits) == seen || atomic_load(&c->frames_now) < min_frames(c))) {
+				if (!owed) {
+					pthread_cond_wait(&c->wake, &c->lock);
+				} else {
+					struct timespec until = mono_after_ms(CKPT_INTERVAL_MS);
+					int w = pthread_cond_timedwait(&c->wake, &c->lock, &until);
+					if (w == ETIMEDOUT && !c->kick && !c->stop &&
+					    (atomic_load(&c->commits) == seen ||
+					     atomic_load(&c->frames_now) < min_frames(c))) {
+						atomic_store(&c->asleep, false);
+						pthread_mutex_unlock(&c->lock);
+						int rc = store_walbuf_db_sync(c->db);
+						pthread_mutex_lock(&c->lock);
+						if (rc != SQLITE_OK)
+							note_failure(c, rc);
+						continue;
+					}
+				}
+			}
 			atomic_store(&c->asleep, false);
 			next = mono_after_ms(0);
 			continue;
@@ -206,11 +239,20 @@ static void *checkpointer_main(void *arg)
 		c->running = true;
 		seen = atomic_load(&c->commits);
 		uint32_t prev_log = c->log_frames, prev_copied = c->copied_frames;
+		/* The database's sync is left for later (docs/store.md,
+		 * "Checkpoints") except for a commit waiting at the bound: its
+		 * next transaction starts the log anew over what this copies. */
+		bool sync_now = c->bound;
+		c->bound = false;
 		pthread_mutex_unlock(&c->lock);
 
 		uint32_t log_frames, copied_frames;
 		int rc;
+		if (c->defer)
+			store_walbuf_db_unsynced(c->db);
 		checkpoint_once(c, &log_frames, &copied_frames, &rc);
+		if (c->defer && sync_now && rc == SQLITE_OK)
+			rc = store_walbuf_db_sync(c->db);
 
 		pthread_mutex_lock(&c->lock);
 		next = mono_after_ms(CKPT_INTERVAL_MS);
@@ -224,12 +266,7 @@ static void *checkpointer_main(void *arg)
 			c->log_frames = log_frames;
 			c->copied_frames = copied_frames;
 		} else if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
-			/* the committing thread turns it into the store's failure
-			 * (it owns struct store); a full disk may pass, the rest
-			 * is final: stop touching the file */
-			atomic_store(&c->failed_rc, rc);
-			if ((rc & 0xff) != SQLITE_FULL)
-				c->stop = true;
+			note_failure(c, rc);
 		}
 		pthread_cond_broadcast(&c->copied);
 	}
@@ -241,9 +278,12 @@ static void *checkpointer_main(void *arg)
 
 /* The checkpointer's connection: same file, same VFS, no page cache to
  * speak of (a checkpoint reads frames and writes pages through its own
- * buffer), FULL so each checkpoint syncs the database after copying. Its
- * sync of the WAL before copying is skipped (walbuf.c): the loop's
- * connection synced every frame a checkpoint copies, at its commit. */
+ * buffer). Its sync of the WAL before copying is skipped (walbuf.c): the
+ * loop's connection synced every frame a checkpoint copies, at its commit.
+ * Its sync of the database after copying is left for later when the writer
+ * syncs the database before the log restarts (c->defer: synchronous=OFF,
+ * and the syncs are this file's and walbuf.c's); else FULL, each checkpoint
+ * that copies the whole log syncs it. */
 static int open_connection(struct store_ckpt *c, const char *path, const char *vfs)
 {
 	int rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs);
@@ -252,9 +292,11 @@ static int open_connection(struct store_ckpt *c, const char *path, const char *v
 		rc = sqlite3_extended_result_codes(c->db, 1);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db,
-				  "PRAGMA synchronous=FULL; PRAGMA cache_size=-256; PRAGMA mmap_size=0;"
-				  /* reading once opens the WAL and the shared index */
-				  "SELECT count(*) FROM sqlite_schema;",
+				  c->defer ? "PRAGMA synchronous=OFF; PRAGMA cache_size=-256; PRAGMA mmap_size=0;"
+					     "SELECT count(*) FROM sqlite_schema;"
+					   : "PRAGMA synchronous=FULL; PRAGMA cache_size=-256; PRAGMA mmap_size=0;"
+					     /* reading once opens the WAL and the shared index */
+					     "SELECT count(*) FROM sqlite_schema;",
 				  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		log_error("store cannot open the checkpointer's connection to %s: %s", path,
@@ -267,14 +309,31 @@ static int open_connection(struct store_ckpt *c, const char *path, const char *v
 	return 0;
 }
 
-static void ckpt_free(struct store_ckpt *c)
+/* False when a checkpoint's sync of the database was owed and failed. */
+static bool ckpt_free(struct store_ckpt *c)
 {
+	bool synced = true;
+
+	if (c->db && c->defer) {
+		/* what the last checkpoints copied, on disk now: the last
+		 * connection's close finds nothing more to copy, so it syncs
+		 * nothing before it removes the log; and should this
+		 * connection close last, its checkpoint syncs */
+		int rc = store_walbuf_db_sync(c->db);
+		if (rc != SQLITE_OK) {
+			log_error("store sync of the database after the last checkpoints failed: %s",
+				  sqlite3_errstr(rc));
+			synced = false;
+		}
+		(void)sqlite3_exec(c->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	}
 	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
 		log_warn("store close of the checkpointer's connection failed: %s", sqlite3_errmsg(c->db));
 	pthread_cond_destroy(&c->copied);
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
+	return synced;
 }
 
 int sqlite_ckpt_start(struct store *store, const char *path, const char *vfs)
@@ -304,6 +363,7 @@ int sqlite_ckpt_start(struct store *store, const char *path, const char *vfs)
 		return LIMES_E_NOMEM;
 	}
 	pthread_condattr_destroy(&attr);
+	c->defer = store_walbuf_writer(store->db);
 	err = open_connection(c, path, vfs);
 	if (!err) {
 		sqlite3_stmt *stmt = NULL;
@@ -321,7 +381,7 @@ int sqlite_ckpt_start(struct store *store, const char *path, const char *vfs)
 		}
 	}
 	if (err) {
-		ckpt_free(c);
+		(void)ckpt_free(c);
 		return err;
 	}
 	c->thread_started = true;
@@ -332,12 +392,12 @@ int sqlite_ckpt_start(struct store *store, const char *path, const char *vfs)
 	return 0;
 }
 
-void sqlite_ckpt_stop(struct store *store)
+bool sqlite_ckpt_stop(struct store *store)
 {
 	struct store_ckpt *c = store->ckpt;
 
 	if (!c)
-		return;
+		return true;
 	sqlite3_wal_hook(store->db, NULL, NULL);
 	if (c->thread_started) {
 		pthread_mutex_lock(&c->lock);
@@ -349,7 +409,7 @@ void sqlite_ckpt_stop(struct store *store)
 			log_warn("store checkpointer join failed: %s", strerror(rc));
 	}
 	store->ckpt = NULL;
-	ckpt_free(c);
+	return ckpt_free(c);
 }
 
 void sqlite_ckpt_health(struct store *store)
@@ -377,6 +437,7 @@ static bool wait_copied(struct store_ckpt *c)
 	pthread_mutex_lock(&c->lock);
 	uint64_t want = c->started + 1; /* the first checkpoint to begin from now on */
 	c->kick = true;
+	c->bound = true;
 	pthread_cond_signal(&c->wake);
 	while (c->finished < want && !c->stop)
 		if (pthread_cond_timedwait(&c->copied, &c->lock, &deadline) == ETIMEDOUT)
@@ -447,7 +508,7 @@ int sqlite_wal_stats(struct store *store, struct store_wal_stats *s)
 	s->ckpt_log_reads = atomic_load(&c->log_reads);
 	s->ckpt_log_reads_kept = atomic_load(&c->log_reads_kept);
 	const char *db = sqlite3_db_filename(store->db, "main");
-	store_walbuf_syncs(db ? sqlite3_filename_wal(db) : NULL, &s->wal_syncs, &s->wal_syncs_skipped);
+	store_walbuf_syncs(db ? sqlite3_filename_wal(db) : NULL, s);
 	return 0;
 }
 

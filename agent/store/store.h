@@ -212,6 +212,10 @@ struct store_wal_stats {
 	uint64_t wal_syncs_skipped; /* ... and those skipped: nothing written since a sync (walbuf.c) */
 	uint64_t ckpt_log_reads;    /* frames the checkpointer read from the log ... */
 	uint64_t ckpt_log_reads_kept; /* ... of them answered from a window read before (walbuf.c) */
+	uint64_t db_syncs_deferred;   /* checkpoints that left the database's sync for later ... */
+	uint64_t db_syncs_checkpointer; /* ... syncs of it the checkpointer made later ... */
+	uint64_t db_syncs_restart;    /* ... and the committing thread, before the log restarted */
+	uint64_t db_sync_owed;        /* 1 while a checkpoint's sync of the database is still owed */
 };
 /* Fills *s (plain values, the caller's). LIMES_E_INVAL for a store without
  * a checkpointer (PostgreSQL; a SQLite built without the unix-excl VFS). */

@@ -39,10 +39,23 @@ int store_sqlite_error(struct store *store, int rc, const char *what);
  * call (registered on first use, over the default VFS), or NULL when it
  * cannot be: then the default VFS. The name is static. */
 const char *store_walbuf_vfs(void);
-/* The fsyncs of the -wal file wal_name (as SQLite names it) that reached the
- * disk and those walbuf.c skipped (nothing written since a sync), counted
- * while a handle of this process has it open; both 0 otherwise. */
-void store_walbuf_syncs(const char *wal_name, uint64_t *syncs, uint64_t *skipped);
+/* The syncs of the -wal file wal_name (as SQLite names it) and of its
+ * database, into out's wal_syncs, wal_syncs_skipped and db_syncs_* fields,
+ * counted while a handle of this process has it open; 0 otherwise. */
+void store_walbuf_syncs(const char *wal_name, struct store_wal_stats *out);
+/* Marks db (the store's writer, its -wal file open) as the one whose log
+ * restarts sync the database when a checkpoint left that for later. False
+ * when it cannot be (another VFS): then no checkpoint may leave it. */
+bool store_walbuf_writer(sqlite3 *db);
+/* On the checkpointer's connection (synchronous=OFF), before each checkpoint:
+ * the database's sync after it is left for later, to store_walbuf_db_sync()
+ * or to the writer's next log restart, whichever comes first. */
+void store_walbuf_db_unsynced(sqlite3 *db);
+/* Whether a checkpoint's database sync is still left for later. */
+bool store_walbuf_db_pending(sqlite3 *db);
+/* Syncs the database through db's own handle if a checkpoint left its sync
+ * for later; a SQLite code. */
+int store_walbuf_db_sync(sqlite3 *db);
 /* Marks the -wal file db has open (after a read opened it) as one this
  * connection never writes: the checkpointer's. Its checkpoints then skip
  * the log's fsync that the writer's commits made (walbuf.c). Nothing for a
@@ -151,9 +164,11 @@ int sqlite_restored_copy(struct store *store, uint64_t *taken_ms);
 int sqlite_restored_done(struct store *store);
 /* sqlite_checkpoint.c: the WAL checkpointer's thread and connection on
  * path through vfs (a process-exclusive VFS), and the WAL's bound. Start
- * after the schema is migrated; stop before the main connection closes. */
+ * after the schema is migrated; stop before the main connection closes:
+ * false when the database could not be synced after its last copies (the
+ * log must then be kept). */
 int sqlite_ckpt_start(struct store *store, const char *path, const char *vfs);
-void sqlite_ckpt_stop(struct store *store);
+bool sqlite_ckpt_stop(struct store *store);
 /* Turns a failure the checkpointer met into the store's (unhealthy); call
  * before each begin and commit. */
 void sqlite_ckpt_health(struct store *store);

@@ -37,8 +37,19 @@
  *   commit's) covers whatever a killed process left in the file unsynced,
  *   which recovery may have made visible. Any other handle skips a sync
  *   only when nothing was written to the file, through any handle, since a
- *   sync that began after the last write. The database's own sync after
- *   copying stays: the log restarts over the frames it copied.
+ *   sync that began after the last write.
+ * - The checkpointer's syncs of the database. A checkpoint that copied the
+ *   whole log syncs the database, because the next transaction may start
+ *   the log anew over the frames it copied. Until then those frames are in
+ *   the log: after a crash SQLite reads them from there, whatever reached
+ *   the database. So the store's checkpointer (synchronous=OFF) leaves that
+ *   sync for later (store_walbuf_db_unsynced()) and syncs the database
+ *   itself for a commit waiting at the bound and before it sleeps
+ *   (store_walbuf_db_sync()); and the writer's handle, when SQLite writes
+ *   the log's header at offset 0 (the first write of a new generation,
+ *   before any of its frames), syncs the database first if a checkpoint's
+ *   sync is still owed (store_walbuf_writer() names its database file).
+ *   The header's write fails, and the commit with it, if that sync fails.
  * - The checkpointer's reads of the log (docs/benchmarks.md, "The
  *   checkpointer's system calls"). A checkpoint reads the newest frame of
  *   each page from the log and writes it to the database, in page order:
@@ -93,6 +104,13 @@ struct walbuf_shared {
 	atomic_uint_fast64_t synced;    /* `written` when the last successful sync began */
 	atomic_uint_fast64_t syncs;     /* xSync calls that reached the file ... */
 	atomic_uint_fast64_t skipped;   /* ... and those that had nothing to sync */
+	/* The database's syncs that the checkpointer left for later (see the
+	 * top of the file): checkpoints begun without one, and that count
+	 * when the last sync of the database that covers them began. */
+	atomic_uint_fast64_t db_unsynced;
+	atomic_uint_fast64_t db_synced;
+	atomic_uint_fast64_t db_syncs_ckpt;    /* done by the checkpointer ... */
+	atomic_uint_fast64_t db_syncs_restart; /* ... and by the writer, before the log restarted */
 	char name[];
 };
 
@@ -117,6 +135,7 @@ struct walbuf_file {
 	sqlite3_file *real;  /* the default VFS's file, right after this struct */
 	struct walbuf_shared *shared;
 	bool reader;         /* the checkpointer's: never writes, its syncs are the writer's */
+	sqlite3_file *db;    /* the writer's: its database file, synced before the log restarts */
 	struct walbuf_windows *win; /* the checkpointer's reads, NULL until first armed */
 	unsigned char *buf;
 	size_t len;
@@ -148,6 +167,10 @@ static struct walbuf_shared *shared_get(const char *name)
 			atomic_init(&s->synced, 0);
 			atomic_init(&s->syncs, 0);
 			atomic_init(&s->skipped, 0);
+			atomic_init(&s->db_unsynced, 0);
+			atomic_init(&s->db_synced, 0);
+			atomic_init(&s->db_syncs_ckpt, 0);
+			atomic_init(&s->db_syncs_restart, 0);
 			s->next = shared_files;
 			shared_files = s;
 		}
@@ -212,6 +235,27 @@ static int real_sync(struct walbuf_file *f, int flags)
 			;
 	}
 	return rc;
+}
+
+/* Syncs the database file through `db` (any handle of it: an fsync covers
+ * every write to the file) if a checkpoint left its sync for later; counted
+ * in *count. */
+static int sync_db(struct walbuf_shared *s, sqlite3_file *db, atomic_uint_fast64_t *count)
+{
+	uint_fast64_t want = atomic_load(&s->db_unsynced);
+
+	if (atomic_load(&s->db_synced) == want)
+		return SQLITE_OK;
+	if (!db)
+		return SQLITE_IOERR_FSYNC; /* cannot happen: only a registered writer lets the checkpointer defer */
+	int rc = db->pMethods->xSync(db, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK)
+		return rc;
+	atomic_fetch_add(count, 1);
+	uint_fast64_t was = atomic_load(&s->db_synced);
+	while (was < want && !atomic_compare_exchange_weak(&s->db_synced, &was, want))
+		;
+	return SQLITE_OK;
 }
 
 static sqlite3_vfs walbuf_vfs;
@@ -299,6 +343,15 @@ static int wb_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64
 	struct walbuf_file *f = (struct walbuf_file *)file;
 	size_t n = (size_t)amt;
 
+	/* The log's header is written when the log starts anew, before the
+	 * first frame of its new generation overwrites the old ones: every
+	 * page a checkpoint copied from them must be on disk in the database
+	 * first. Checkpoints that left that sync for later are synced here. */
+	if (off == 0 && !f->reader && f->shared) {
+		int rc = sync_db(f->shared, f->db, &f->shared->db_syncs_restart);
+		if (rc != SQLITE_OK)
+			return rc;
+	}
 	/* a frame of this commit rewritten in place (SQLite does, for a page
 	 * written twice in one transaction): into the buffer */
 	if (f->len && off >= f->off && off + amt <= f->off + (sqlite3_int64)f->len) {
@@ -529,6 +582,50 @@ void store_walbuf_reader(sqlite3 *db)
 		wal->reader = true;
 }
 
+/* db's own database file, or NULL. */
+static sqlite3_file *db_file_of(sqlite3 *db)
+{
+	sqlite3_file *file = NULL;
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK)
+		return NULL;
+	return file && file->pMethods ? file : NULL;
+}
+
+bool store_walbuf_writer(sqlite3 *db)
+{
+	struct walbuf_file *wal = wal_of(db);
+
+	if (!wal || wal->reader || !wal->shared)
+		return false;
+	wal->db = db_file_of(db);
+	return wal->db != NULL;
+}
+
+void store_walbuf_db_unsynced(sqlite3 *db)
+{
+	struct walbuf_file *wal = wal_of(db);
+
+	if (wal && wal->shared)
+		atomic_fetch_add(&wal->shared->db_unsynced, 1);
+}
+
+bool store_walbuf_db_pending(sqlite3 *db)
+{
+	struct walbuf_file *wal = wal_of(db);
+
+	return wal && wal->shared && atomic_load(&wal->shared->db_synced) != atomic_load(&wal->shared->db_unsynced);
+}
+
+int store_walbuf_db_sync(sqlite3 *db)
+{
+	struct walbuf_file *wal = wal_of(db);
+
+	if (!wal || !wal->shared)
+		return SQLITE_OK;
+	return sync_db(wal->shared, db_file_of(db), &wal->shared->db_syncs_ckpt);
+}
+
 void store_walbuf_window(sqlite3 *db, bool on)
 {
 	struct walbuf_file *f = wal_of(db);
@@ -553,16 +650,21 @@ void store_walbuf_window_counts(sqlite3 *db, uint64_t *reads, uint64_t *kept)
 	*kept = f && f->win ? f->win->hits : 0;
 }
 
-void store_walbuf_syncs(const char *wal_name, uint64_t *syncs, uint64_t *skipped)
+void store_walbuf_syncs(const char *wal_name, struct store_wal_stats *out)
 {
-	*syncs = *skipped = 0;
+	out->wal_syncs = out->wal_syncs_skipped = 0;
+	out->db_syncs_deferred = out->db_syncs_checkpointer = out->db_syncs_restart = out->db_sync_owed = 0;
 	if (!wal_name)
 		return;
 	pthread_mutex_lock(&shared_lock);
 	for (struct walbuf_shared *s = shared_files; s; s = s->next)
 		if (strcmp(s->name, wal_name) == 0) {
-			*syncs = atomic_load(&s->syncs);
-			*skipped = atomic_load(&s->skipped);
+			out->wal_syncs = atomic_load(&s->syncs);
+			out->wal_syncs_skipped = atomic_load(&s->skipped);
+			out->db_syncs_deferred = atomic_load(&s->db_unsynced);
+			out->db_syncs_checkpointer = atomic_load(&s->db_syncs_ckpt);
+			out->db_syncs_restart = atomic_load(&s->db_syncs_restart);
+			out->db_sync_owed = atomic_load(&s->db_synced) != atomic_load(&s->db_unsynced);
 			break;
 		}
 	pthread_mutex_unlock(&shared_lock);

@@ -391,6 +391,9 @@ Test(api, batch_of_1000_is_committed_in_one_request)
 		     agentproc_metric(agent_a, "limes_store_commit_seconds_bucket{le=\"1\"}")));
 	cr_assert(lt(dbl, synced_before, agentproc_metric(agent_a, "limes_store_wal_syncs_total{result=\"done\"}")));
 	cr_assert(le(dbl, 0.0, agentproc_metric(agent_a, "limes_store_wal_syncs_total{result=\"skipped\"}")));
+	cr_assert(le(dbl, 0.0, agentproc_metric(agent_a, "limes_store_checkpoints_unsynced_total")));
+	cr_assert(le(dbl, 0.0, agentproc_metric(agent_a, "limes_store_database_syncs_total{thread=\"checkpointer\"}")));
+	cr_assert(le(dbl, 0.0, agentproc_metric(agent_a, "limes_store_database_syncs_total{thread=\"loop\"}")));
 	json_t *ids = json_object_get(doc, "ids");
 	cr_assert(eq(sz, json_array_size(ids), n));
 	char path[128];

@@ -149,3 +149,30 @@ int store_test_pg_sql(const char *schema, const char *sql, char *out, size_t out
 {
 	return admin_exec_in(schema, sql, NULL, out, out_len);
 }
+
+int store_test_put(struct store *st, uint32_t major, uint32_t minor, size_t env_len)
+{
+	static uint8_t env[4096];
+	struct store_message msg = { .type = 1, .created_ms = 1000, .expires_ms = 1000 + 3600000 };
+	struct store_delivery d = { "AGENCY-A", "HUB", env, env_len <= sizeof(env) ? env_len : sizeof(env) };
+
+	memset(env, (int)(major + minor), sizeof(env));
+	store_test_id(msg.id, major, minor);
+	return store_outbox_put(st, &msg, &d, 1);
+}
+
+static int count_enveloped(void *arg, const struct store_delivery_row *row)
+{
+	int *n = arg;
+	(*n) += row->envelope_len > 0;
+	return 0;
+}
+
+bool store_test_present(struct store *st, uint32_t major, uint32_t minor)
+{
+	uint8_t id[STORE_ID_LEN];
+	int n = 0;
+
+	store_test_id(id, major, minor);
+	return store_message_get(st, id, count_enveloped, &n) == 0 && n == 1;
+}

@@ -19,6 +19,12 @@ int store_test_rmtree(const char *path);
 void store_test_id(uint8_t id[STORE_ID_LEN], uint32_t major, uint32_t minor);
 /* Reads back the major and minor of an id made by store_test_id(). */
 void store_test_id_parts(const uint8_t id[STORE_ID_LEN], uint32_t *major, uint32_t *minor);
+/* Stages one alert with store_test_id(major, minor) and one delivery to
+ * AGENCY-A via HUB whose envelope is env_len (<= 4096) bytes of one value;
+ * store_outbox_put()'s result. */
+int store_test_put(struct store *st, uint32_t major, uint32_t minor, size_t env_len);
+/* Whether that message is in the store with its envelope. */
+bool store_test_present(struct store *st, uint32_t major, uint32_t minor);
 
 /*
  * PostgreSQL (tests/pg_throwaway.sh provides a server and names it in
