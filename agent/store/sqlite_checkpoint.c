@@ -249,8 +249,10 @@ static void *checkpointer_main(void *arg)
 		uint32_t log_frames, copied_frames;
 		int rc;
 		if (c->defer)
-			store_walbuf_db_unsynced(c->db);
+			store_walbuf_db_copy(c->db, false);
 		checkpoint_once(c, &log_frames, &copied_frames, &rc);
+		if (c->defer)
+			store_walbuf_db_copy(c->db, true);
 		if (c->defer && sync_now && rc == SQLITE_OK)
 			rc = store_walbuf_db_sync(c->db);
 

@@ -47,14 +47,16 @@ void store_walbuf_syncs(const char *wal_name, struct store_wal_stats *out);
  * restarts sync the database when a checkpoint left that for later. False
  * when it cannot be (another VFS): then no checkpoint may leave it. */
 bool store_walbuf_writer(sqlite3 *db);
-/* On the checkpointer's connection (synchronous=OFF), before each checkpoint:
- * the database's sync after it is left for later, to store_walbuf_db_sync()
- * or to the writer's next log restart, whichever comes first. */
-void store_walbuf_db_unsynced(sqlite3 *db);
+/* On the checkpointer's connection (synchronous=OFF), right before each
+ * checkpoint (ended false) and right after it (true): the database's sync
+ * after it is left for later, to store_walbuf_db_sync() or to the writer's
+ * next log restart, whichever begins after it ended. */
+void store_walbuf_db_copy(sqlite3 *db, bool ended);
 /* Whether a checkpoint's database sync is still left for later. */
 bool store_walbuf_db_pending(sqlite3 *db);
 /* Syncs the database through db's own handle if a checkpoint left its sync
- * for later; a SQLite code. */
+ * for later; a SQLite code. Once a sync of the database failed, every later
+ * call returns that failure. */
 int store_walbuf_db_sync(sqlite3 *db);
 /* Marks the -wal file db has open (after a read opened it) as one this
  * connection never writes: the checkpointer's. Its checkpoints then skip

@@ -43,7 +43,9 @@
  *   the log anew over the frames it copied. Until then those frames are in
  *   the log: after a crash SQLite reads them from there, whatever reached
  *   the database. So the store's checkpointer (synchronous=OFF) leaves that
- *   sync for later (store_walbuf_db_unsynced()) and syncs the database
+ *   sync for later (store_walbuf_db_copy() before and after each
+ *   checkpoint: a sync covers the checkpoints ended before it began, and a
+ *   failed one sticks) and syncs the database
  *   itself for a commit waiting at the bound and before it sleeps
  *   (store_walbuf_db_sync()); and the writer's handle, when SQLite writes
  *   the log's header at offset 0 (the first write of a new generation,
@@ -105,10 +107,17 @@ struct walbuf_shared {
 	atomic_uint_fast64_t syncs;     /* xSync calls that reached the file ... */
 	atomic_uint_fast64_t skipped;   /* ... and those that had nothing to sync */
 	/* The database's syncs that the checkpointer left for later (see the
-	 * top of the file): checkpoints begun without one, and that count
-	 * when the last sync of the database that covers them began. */
-	atomic_uint_fast64_t db_unsynced;
+	 * top of the file): its checkpoints begun and ended without one, and
+	 * how many had ended when the last sync of the database that covers
+	 * them began (a checkpoint under way is never covered: its writes may
+	 * come after the sync began). A sync is owed while db_synced <
+	 * db_begun. A failed sync sticks (db_failed, its code): the kernel may
+	 * have dropped the pages it could not write and report the next sync
+	 * as done, so no later sync counts. */
+	atomic_uint_fast64_t db_begun;
+	atomic_uint_fast64_t db_done;
 	atomic_uint_fast64_t db_synced;
+	atomic_int db_failed;
 	atomic_uint_fast64_t db_syncs_ckpt;    /* done by the checkpointer ... */
 	atomic_uint_fast64_t db_syncs_restart; /* ... and by the writer, before the log restarted */
 	char name[];
@@ -167,8 +176,10 @@ static struct walbuf_shared *shared_get(const char *name)
 			atomic_init(&s->synced, 0);
 			atomic_init(&s->syncs, 0);
 			atomic_init(&s->skipped, 0);
-			atomic_init(&s->db_unsynced, 0);
+			atomic_init(&s->db_begun, 0);
+			atomic_init(&s->db_done, 0);
 			atomic_init(&s->db_synced, 0);
+			atomic_init(&s->db_failed, 0);
 			atomic_init(&s->db_syncs_ckpt, 0);
 			atomic_init(&s->db_syncs_restart, 0);
 			s->next = shared_files;
@@ -239,21 +250,28 @@ static int real_sync(struct walbuf_file *f, int flags)
 
 /* Syncs the database file through `db` (any handle of it: an fsync covers
  * every write to the file) if a checkpoint left its sync for later; counted
- * in *count. */
+ * in *count. After a failure, that failure again, whatever the file says. */
 static int sync_db(struct walbuf_shared *s, sqlite3_file *db, atomic_uint_fast64_t *count)
 {
-	uint_fast64_t want = atomic_load(&s->db_unsynced);
+	int failed = atomic_load(&s->db_failed);
 
-	if (atomic_load(&s->db_synced) == want)
+	if (failed)
+		return failed;
+	/* the checkpoints ended before the sync begins are what it covers */
+	uint_fast64_t covers = atomic_load(&s->db_done);
+	if (atomic_load(&s->db_synced) >= atomic_load(&s->db_begun))
 		return SQLITE_OK;
 	if (!db)
 		return SQLITE_IOERR_FSYNC; /* cannot happen: only a registered writer lets the checkpointer defer */
 	int rc = db->pMethods->xSync(db, SQLITE_SYNC_NORMAL);
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		int none = 0;
+		(void)atomic_compare_exchange_strong(&s->db_failed, &none, rc);
 		return rc;
+	}
 	atomic_fetch_add(count, 1);
 	uint_fast64_t was = atomic_load(&s->db_synced);
-	while (was < want && !atomic_compare_exchange_weak(&s->db_synced, &was, want))
+	while (was < covers && !atomic_compare_exchange_weak(&s->db_synced, &was, covers))
 		;
 	return SQLITE_OK;
 }
@@ -602,19 +620,19 @@ bool store_walbuf_writer(sqlite3 *db)
 	return wal->db != NULL;
 }
 
-void store_walbuf_db_unsynced(sqlite3 *db)
+void store_walbuf_db_copy(sqlite3 *db, bool ended)
 {
 	struct walbuf_file *wal = wal_of(db);
 
 	if (wal && wal->shared)
-		atomic_fetch_add(&wal->shared->db_unsynced, 1);
+		atomic_fetch_add(ended ? &wal->shared->db_done : &wal->shared->db_begun, 1);
 }
 
 bool store_walbuf_db_pending(sqlite3 *db)
 {
 	struct walbuf_file *wal = wal_of(db);
 
-	return wal && wal->shared && atomic_load(&wal->shared->db_synced) != atomic_load(&wal->shared->db_unsynced);
+	return wal && wal->shared && atomic_load(&wal->shared->db_synced) < atomic_load(&wal->shared->db_begun);
 }
 
 int store_walbuf_db_sync(sqlite3 *db)
@@ -661,10 +679,10 @@ void store_walbuf_syncs(const char *wal_name, struct store_wal_stats *out)
 		if (strcmp(s->name, wal_name) == 0) {
 			out->wal_syncs = atomic_load(&s->syncs);
 			out->wal_syncs_skipped = atomic_load(&s->skipped);
-			out->db_syncs_deferred = atomic_load(&s->db_unsynced);
+			out->db_syncs_deferred = atomic_load(&s->db_begun);
 			out->db_syncs_checkpointer = atomic_load(&s->db_syncs_ckpt);
 			out->db_syncs_restart = atomic_load(&s->db_syncs_restart);
-			out->db_sync_owed = atomic_load(&s->db_synced) != atomic_load(&s->db_unsynced);
+			out->db_sync_owed = atomic_load(&s->db_synced) < atomic_load(&s->db_begun);
 			break;
 		}
 	pthread_mutex_unlock(&shared_lock);
