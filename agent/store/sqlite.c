@@ -378,7 +378,9 @@ int sqlite_begin(struct store *store)
 		return store->fail_code;
 	if (!sqlite3_get_autocommit(store->db))
 		return 0;
-	return run(store, SQL_BEGIN, "begin");
+	int err = run(store, SQL_BEGIN, "begin");
+	sqlite_ckpt_writer(store, !sqlite3_get_autocommit(store->db));
+	return err;
 }
 
 int store_write_begin(struct store *store)
@@ -401,6 +403,7 @@ int sqlite_commit(struct store *store)
 	/* A failed COMMIT may leave the transaction open: never keep it. */
 	if (err != 0 && !sqlite3_get_autocommit(store->db))
 		sqlite_rollback(store);
+	sqlite_ckpt_writer(store, !sqlite3_get_autocommit(store->db));
 	if (err == 0)
 		sqlite_ckpt_after_commit(store);
 	return err;
@@ -458,6 +461,7 @@ void sqlite_rollback(struct store *store)
 	/* Abandoned writes must never be committed by a later store_commit(). */
 	if (err && !sqlite3_get_autocommit(store->db))
 		store_fail(store, LIMES_E_STORE_FAILED, "rollback failed");
+	sqlite_ckpt_writer(store, !sqlite3_get_autocommit(store->db));
 }
 
 void store_undo(struct store *store, const struct store_queries *undo_queries, int which,

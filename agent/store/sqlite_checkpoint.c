@@ -83,6 +83,7 @@ struct store_ckpt {
 	/* written by the committing thread (the hook), read by the checkpointer */
 	atomic_uint_fast64_t commits;
 	atomic_uint frames_now;       /* = frames */
+	atomic_bool writer_open;      /* the committing thread has a transaction open */
 
 	/* the committing thread's own */
 	uint32_t frames;              /* in the log after the last commit (the WAL hook) */
@@ -253,6 +254,10 @@ static void *checkpointer_main(void *arg)
 		checkpoint_once(c, &log_frames, &copied_frames, &rc);
 		if (c->defer)
 			store_walbuf_db_copy(c->db, true);
+		/* Everything copied and no transaction open: the writer's next
+		 * one starts the log anew, and would sync in its commit. */
+		if (rc == SQLITE_OK && log_frames > 0 && copied_frames == log_frames && !atomic_load(&c->writer_open))
+			sync_now = true;
 		if (c->defer && sync_now && rc == SQLITE_OK)
 			rc = store_walbuf_db_sync(c->db);
 
@@ -414,6 +419,12 @@ bool sqlite_ckpt_stop(struct store *store)
 	return ckpt_free(c);
 }
 
+void sqlite_ckpt_writer(struct store *store, bool open)
+{
+	if (store->ckpt)
+		atomic_store(&store->ckpt->writer_open, open);
+}
+
 void sqlite_ckpt_health(struct store *store)
 {
 	struct store_ckpt *c = store->ckpt;
@@ -473,7 +484,11 @@ static void checkpoint_here(struct store *store, struct store_ckpt *c)
 			 log, done, CKPT_WAIT_MS);
 		return;
 	}
-	/* a fatal code marks the store unhealthy (the commit itself is durable) */
+	/* a fatal code marks the store unhealthy (the commit itself is durable);
+	 * an I/O error may have been a failed sync of the database, which
+	 * sticks: the log never starts anew over what it may have lost */
+	if ((rc & 0xff) == SQLITE_IOERR)
+		store_walbuf_db_failed(store->db, rc);
 	(void)store_sqlite_error(store, rc, "WAL checkpoint");
 }
 

@@ -54,6 +54,9 @@ bool store_walbuf_writer(sqlite3 *db);
 void store_walbuf_db_copy(sqlite3 *db, bool ended);
 /* Whether a checkpoint's database sync is still left for later. */
 bool store_walbuf_db_pending(sqlite3 *db);
+/* Records rc as a failed sync of db's database (see below): SQLite's own
+ * checkpoint on the writer's connection failed with an I/O error. */
+void store_walbuf_db_failed(sqlite3 *db, int rc);
 /* Syncs the database through db's own handle if a checkpoint left its sync
  * for later; a SQLite code. Once a sync of the database failed, every later
  * call returns that failure. */
@@ -171,6 +174,11 @@ int sqlite_restored_done(struct store *store);
  * log must then be kept). */
 int sqlite_ckpt_start(struct store *store, const char *path, const char *vfs);
 bool sqlite_ckpt_stop(struct store *store);
+/* Whether the committing thread has a transaction open now (after each
+ * begin, commit and rollback): with none, its next one starts the log anew
+ * if the checkpointer copied all of it, so the checkpointer syncs the
+ * database right after such a copy instead of leaving that to the commit. */
+void sqlite_ckpt_writer(struct store *store, bool open);
 /* Turns a failure the checkpointer met into the store's (unhealthy); call
  * before each begin and commit. */
 void sqlite_ckpt_health(struct store *store);

@@ -635,6 +635,15 @@ bool store_walbuf_db_pending(sqlite3 *db)
 	return wal && wal->shared && atomic_load(&wal->shared->db_synced) < atomic_load(&wal->shared->db_begun);
 }
 
+void store_walbuf_db_failed(sqlite3 *db, int rc)
+{
+	struct walbuf_file *wal = wal_of(db);
+	int none = 0;
+
+	if (wal && wal->shared && rc != SQLITE_OK)
+		(void)atomic_compare_exchange_strong(&wal->shared->db_failed, &none, rc);
+}
+
 int store_walbuf_db_sync(sqlite3 *db)
 {
 	struct walbuf_file *wal = wal_of(db);
