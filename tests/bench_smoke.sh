@@ -31,7 +31,8 @@ sender_audit_entries_per_msg receiver_audit_entries_per_msg
 fdatasync_paced_p50_ms fdatasync_paced_p99_ms
 sender_loop_cpu_us_per_msg sender_loop_wait_us_per_msg sender_loop_busy_share
 receiver_loop_cpu_us_per_msg receiver_loop_wait_us_per_msg receiver_loop_busy_share
-verify_limit_before_per_s verify_limit_after_per_s""".split()
+verify_limit_before_per_s verify_limit_after_per_s
+checkpoints_per_1000_msgs db_syncs_per_1000_msgs latency_checkpoints_per_s latency_db_syncs_per_s""".split()
 bad = [k for k in numbers
        if not isinstance(doc.get(k), (int, float)) or isinstance(doc.get(k), bool)
        or not math.isfinite(doc[k]) or doc[k] < 0]

@@ -45,12 +45,13 @@
  *   the database. So the store's checkpointer (synchronous=OFF) leaves that
  *   sync for later (store_walbuf_db_copy() before and after each
  *   checkpoint: a sync covers the checkpoints ended before it began, and a
- *   failed one sticks) and syncs the database
- *   itself for a commit waiting at the bound and before it sleeps
- *   (store_walbuf_db_sync()); and the writer's handle, when SQLite writes
- *   the log's header at offset 0 (the first write of a new generation,
- *   before any of its frames), syncs the database first if a checkpoint's
- *   sync is still owed (store_walbuf_writer() names its database file).
+ *   failed one sticks) and syncs the database itself (store_walbuf_db_sync())
+ *   after copying the whole log with no transaction open, for a commit
+ *   waiting at the bound, and after an interval with no commit; and the
+ *   writer's handle, when SQLite writes the log's header at offset 0 (the
+ *   first write of a new generation, before any of its frames), syncs the
+ *   database first if a checkpoint's sync is still owed
+ *   (store_walbuf_writer() names its database file).
  *   The header's write fails, and the commit with it, if that sync fails.
  * - The checkpointer's reads of the log (docs/benchmarks.md, "The
  *   checkpointer's system calls"). A checkpoint reads the newest frame of
