@@ -60,17 +60,20 @@ static pthread_t rec_main;
 static int rec_fail_here, rec_fail_other, rec_fail_any;
 static bool rec_as_linux, rec_failed;
 
-/* The file as it is now, into f->synced. */
+/* The file as it is now, into f->synced: written aside, then renamed over
+ * it, under rec_lock (power_loss() copies it under the same lock). */
 static int rec_copy(struct rec_file *f)
 {
 	static unsigned char buf[65536];
+	char tmp[sizeof(f->synced) + 8];
 	sqlite3_int64 size = 0;
 	int rc = f->real->pMethods->xFileSize(f->real, &size);
 
 	if (rc != SQLITE_OK)
 		return rc;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", f->synced);
 	pthread_mutex_lock(&rec_lock);
-	FILE *out = fopen(f->synced, "wb");
+	FILE *out = fopen(tmp, "wb");
 	for (sqlite3_int64 at = 0; out && rc == SQLITE_OK && at < size; at += (sqlite3_int64)sizeof(buf)) {
 		int n = size - at < (sqlite3_int64)sizeof(buf) ? (int)(size - at) : (int)sizeof(buf);
 		rc = f->real->pMethods->xRead(f->real, buf, n, at);
@@ -78,6 +81,8 @@ static int rec_copy(struct rec_file *f)
 			rc = SQLITE_IOERR_WRITE;
 	}
 	if (!out || fclose(out) != 0)
+		rc = SQLITE_IOERR_WRITE;
+	if (rc == SQLITE_OK && rename(tmp, f->synced) != 0)
 		rc = SQLITE_IOERR_WRITE;
 	pthread_mutex_unlock(&rec_lock);
 	return rc;
@@ -243,17 +248,21 @@ static void copy_file(const char *from, const char *to)
 	cr_assert(eq(int, fclose(out), 0));
 }
 
-/* The database as of its last sync and the log as it is, into `lost`. */
+/* The database as of its last sync and the log as it is, into `lost`, at
+ * one instant: no sync's copy is made meanwhile (the store's checkpointer
+ * may be syncing right now). */
 static void power_loss(const char *db_name)
 {
 	char from[300], to[300];
 
+	pthread_mutex_lock(&rec_lock);
 	snprintf(from, sizeof(from), "%s/%s.synced", dir, db_name);
 	snprintf(to, sizeof(to), "%s/%s", lost, db_name);
 	copy_file(from, to);
 	snprintf(from, sizeof(from), "%s/%s-wal", dir, db_name);
 	snprintf(to, sizeof(to), "%s/%s-wal", lost, db_name);
 	copy_file(from, to);
+	pthread_mutex_unlock(&rec_lock);
 }
 
 static void setup(void)
