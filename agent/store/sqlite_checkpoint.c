@@ -298,12 +298,13 @@ static int open_connection(struct store_ckpt *c, const char *path, const char *v
 	if (rc == SQLITE_OK)
 		rc = sqlite3_extended_result_codes(c->db, 1);
 	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(c->db, c->defer ? "PRAGMA synchronous=OFF" : "PRAGMA synchronous=FULL", NULL, NULL,
+				  NULL);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(c->db,
-				  c->defer ? "PRAGMA synchronous=OFF; PRAGMA cache_size=-256; PRAGMA mmap_size=0;"
-					     "SELECT count(*) FROM sqlite_schema;"
-					   : "PRAGMA synchronous=FULL; PRAGMA cache_size=-256; PRAGMA mmap_size=0;"
-					     /* reading once opens the WAL and the shared index */
-					     "SELECT count(*) FROM sqlite_schema;",
+				  "PRAGMA cache_size=-256; PRAGMA mmap_size=0;"
+				  /* reading once opens the WAL and the shared index */
+				  "SELECT count(*) FROM sqlite_schema;",
 				  NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		log_error("store cannot open the checkpointer's connection to %s: %s", path,

@@ -249,6 +249,14 @@ static int real_sync(struct walbuf_file *f, int flags)
 	return rc;
 }
 
+/* Records rc as the database's failed sync, unless one is recorded. */
+static void note_db_failed(struct walbuf_shared *s, int rc)
+{
+	int none = 0;
+
+	(void)atomic_compare_exchange_strong(&s->db_failed, &none, rc);
+}
+
 /* Syncs the database file through `db` (any handle of it: an fsync covers
  * every write to the file) if a checkpoint left its sync for later; counted
  * in *count. After a failure, that failure again, whatever the file says. */
@@ -266,8 +274,7 @@ static int sync_db(struct walbuf_shared *s, sqlite3_file *db, atomic_uint_fast64
 		return SQLITE_IOERR_FSYNC; /* cannot happen: only a registered writer lets the checkpointer defer */
 	int rc = db->pMethods->xSync(db, SQLITE_SYNC_NORMAL);
 	if (rc != SQLITE_OK) {
-		int none = 0;
-		(void)atomic_compare_exchange_strong(&s->db_failed, &none, rc);
+		note_db_failed(s, rc);
 		return rc;
 	}
 	atomic_fetch_add(count, 1);
@@ -639,10 +646,9 @@ bool store_walbuf_db_pending(sqlite3 *db)
 void store_walbuf_db_failed(sqlite3 *db, int rc)
 {
 	struct walbuf_file *wal = wal_of(db);
-	int none = 0;
 
 	if (wal && wal->shared && rc != SQLITE_OK)
-		(void)atomic_compare_exchange_strong(&wal->shared->db_failed, &none, rc);
+		note_db_failed(wal->shared, rc);
 }
 
 int store_walbuf_db_sync(sqlite3 *db)

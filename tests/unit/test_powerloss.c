@@ -526,23 +526,35 @@ Test(powerloss, the_store_loses_no_commit_with_its_checkpointer)
 	store_destroy(&st);
 }
 
-/* The checkpointer's own sync of the database fails (here the one before it
- * sleeps): the store refuses writes, and what was committed is there. */
+/* A store (its bound low: copied from 8 frames on) with ten messages of
+ * major committed while the checkpointer's next sync fails; returns once
+ * that sync was made. */
+static struct store *commit_while_the_checkpointer_fails(uint32_t major)
+{
+	int err = -1;
+	struct store *st = store_open(dir, &err);
+
+	cr_assert(eq(int, err, 0));
+	cr_assert(eq(int, store_wal_limit(st, 64), 0));
+	__atomic_store_n(&rec_fail_other, 1, __ATOMIC_SEQ_CST);
+	for (uint32_t i = 0; i < 10; i++)
+		cr_assert(eq(int, put(st, major, i), 0));
+	cr_assert(eq(int, store_commit(st), 0));
+	/* copied, then the sync (right after, or after an interval with no
+	 * commit), which fails */
+	for (int i = 0; i < 300 && __atomic_load_n(&rec_fail_other, __ATOMIC_SEQ_CST) > 0; i++)
+		pause_ms(10);
+	cr_assert(eq(int, rec_fail_other, 0), "the checkpointer never synced the database");
+	return st;
+}
+
+/* The checkpointer's own sync of the database fails (after its copy, or
+ * an interval later): the store refuses writes, and what was committed is there. */
 Test(powerloss, a_failed_sync_on_the_checkpointer_makes_the_store_refuse_writes)
 {
 	int err = -1, rc = 0;
 
-	struct store *st = store_open(dir, &err);
-	cr_assert(eq(int, err, 0));
-	cr_assert(eq(int, store_wal_limit(st, 64), 0)); /* copied from 8 frames on */
-	__atomic_store_n(&rec_fail_other, 1, __ATOMIC_SEQ_CST);
-	for (uint32_t i = 0; i < 10; i++)
-		cr_assert(eq(int, put(st, 7, i), 0));
-	cr_assert(eq(int, store_commit(st), 0));
-	/* copied, then an interval with no commit: the sync, which fails */
-	for (int i = 0; i < 300 && __atomic_load_n(&rec_fail_other, __ATOMIC_SEQ_CST) > 0; i++)
-		pause_ms(10);
-	cr_assert(eq(int, rec_fail_other, 0), "the checkpointer never synced the database");
+	struct store *st = commit_while_the_checkpointer_fails(7);
 	/* the failure reaches the store at its next begin (the checkpointer
 	 * records it a moment after the sync returned) */
 	for (int i = 0; i < 300 && (rc = store_begin(st)) == 0; i++) {
@@ -617,16 +629,7 @@ Test(powerloss, a_failed_sync_is_never_trusted_again)
 	int err = -1;
 
 	rec_as_linux = true;
-	struct store *st = store_open(dir, &err);
-	cr_assert(eq(int, err, 0));
-	cr_assert(eq(int, store_wal_limit(st, 64), 0)); /* copied from 8 frames on */
-	__atomic_store_n(&rec_fail_other, 1, __ATOMIC_SEQ_CST);
-	for (uint32_t i = 0; i < 10; i++)
-		cr_assert(eq(int, put(st, 9, i), 0));
-	cr_assert(eq(int, store_commit(st), 0));
-	for (int i = 0; i < 300 && __atomic_load_n(&rec_fail_other, __ATOMIC_SEQ_CST) > 0; i++)
-		pause_ms(10);
-	cr_assert(eq(int, rec_fail_other, 0), "the checkpointer never synced the database");
+	struct store *st = commit_while_the_checkpointer_fails(9);
 	store_destroy(&st);
 	power_loss("limes.db");
 	rec_as_linux = false;
